@@ -1,0 +1,72 @@
+# taskfactory — `make help` lists every target. The README names two: `make run`, `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --frozen
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## list every target
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: install
+install: ## install uv (if missing) and every Python package of the workspace
+	@command -v $(UV) >/dev/null 2>&1 || { echo "installing uv from PyPI"; python3 -m pip install --quiet --user uv; }
+	@$(UV) sync --all-packages --frozen --quiet
+
+.PHONY: run
+run: install ## bring up Kafka + Temporal, start the three services, send example events, show results
+	@$(RUN) taskfactory-stack run
+
+.PHONY: test
+test: install ## the full suite: unit + integration + e2e against a real Kafka and Temporal
+	@$(RUN) taskfactory-stack test -- $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: install ## unit tests only (no stack)
+	@$(RUN) pytest -m "not integration and not e2e and not chaos" $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: install ## integration + e2e tests against the real stack
+	@$(RUN) taskfactory-stack test -- -m "integration or e2e" $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: install ## ruff format check and lint
+	@$(RUN) ruff format --check .
+	@$(RUN) ruff check .
+
+.PHONY: fmt
+fmt: install ## ruff format and autofix
+	@$(RUN) ruff format .
+	@$(RUN) ruff check --fix .
+
+.PHONY: typecheck
+typecheck: install ## mypy --strict over every package
+	@$(RUN) mypy libs/*/src services/*/src deploy/local/src
+
+.PHONY: schemas-check
+schemas-check: install ## every schema version is backward and forward compatible with the previous one
+	@$(RUN) python -m taskfactory_contracts.compat schemas/avro
+
+.PHONY: check
+check: lint typecheck schemas-check test-unit ## ruff, mypy --strict, schema compatibility, unit tests
+
+.PHONY: stack-up
+stack-up: install ## start the local Kafka (KRaft) and Temporal dev server
+	@$(RUN) taskfactory-stack up
+
+.PHONY: stack-down
+stack-down: install ## stop what stack-up started
+	@$(RUN) taskfactory-stack down
+
+.PHONY: stack-status
+stack-status: install ## show each stack component, address, pid and health
+	@$(RUN) taskfactory-stack status
+
+.PHONY: stack-logs
+stack-logs: install ## the last lines of every stack component's log
+	@$(RUN) taskfactory-stack logs
+
+.PHONY: bench
+bench: install ## benchmarks under bench/ (never part of make test)
+	@$(RUN) python bench/codec_bench.py

@@ -1,0 +1,72 @@
+"""Names the services meet on: task queues, workflow/activity names, topics and headers.
+
+A service never imports another service; they share only these names and the models
+in :mod:`taskfactory_contracts.workflow`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ACTIVITY_PUBLISH_RESULT",
+    "ACTIVITY_RUN_TASK",
+    "DEFAULT_DLQ_TOPIC",
+    "DEFAULT_EVENTS_TOPIC",
+    "DEFAULT_RESULTS_TOPIC",
+    "DEFAULT_RUNS_TOPIC",
+    "HEADER_CONTENT_TYPE",
+    "HEADER_DEFINITION",
+    "HEADER_ERROR_MESSAGE",
+    "HEADER_ERROR_TYPE",
+    "HEADER_EVENT_ID",
+    "HEADER_RESULT_ID",
+    "HEADER_RUN_ID",
+    "HEADER_SOURCE_OFFSET",
+    "HEADER_SOURCE_PARTITION",
+    "HEADER_SOURCE_TIMESTAMP",
+    "HEADER_SOURCE_TOPIC",
+    "HEADER_TRACEPARENT",
+    "HEADER_TRACESTATE",
+    "SEARCH_ATTRIBUTES",
+    "SA_DEFINITION",
+    "SA_EVENT_TYPE",
+    "SA_SUBJECT",
+    "SA_TENANT",
+    "TASK_QUEUE_EXECUTOR",
+    "TASK_QUEUE_ORCHESTRATOR",
+    "WORKFLOW_RUN_ACTIVITY",
+]
+
+TASK_QUEUE_ORCHESTRATOR: Final = "taskfactory-orchestrator"
+TASK_QUEUE_EXECUTOR: Final = "taskfactory-executor"
+
+WORKFLOW_RUN_ACTIVITY: Final = "RunActivityWorkflow"
+ACTIVITY_RUN_TASK: Final = "taskfactory.run_task"
+ACTIVITY_PUBLISH_RESULT: Final = "taskfactory.publish_result"
+
+DEFAULT_EVENTS_TOPIC: Final = "taskfactory.events"
+DEFAULT_RESULTS_TOPIC: Final = "taskfactory.results"
+DEFAULT_RUNS_TOPIC: Final = "taskfactory.runs"
+DEFAULT_DLQ_TOPIC: Final = "taskfactory.events.dlq"
+
+HEADER_TRACEPARENT: Final = "traceparent"
+HEADER_TRACESTATE: Final = "tracestate"
+HEADER_CONTENT_TYPE: Final = "content-type"
+HEADER_EVENT_ID: Final = "taskfactory-event-id"
+HEADER_RUN_ID: Final = "taskfactory-run-id"
+HEADER_RESULT_ID: Final = "taskfactory-result-id"
+HEADER_DEFINITION: Final = "taskfactory-definition"
+HEADER_ERROR_TYPE: Final = "taskfactory-error-type"
+HEADER_ERROR_MESSAGE: Final = "taskfactory-error-message"
+HEADER_SOURCE_TOPIC: Final = "taskfactory-source-topic"
+HEADER_SOURCE_PARTITION: Final = "taskfactory-source-partition"
+HEADER_SOURCE_OFFSET: Final = "taskfactory-source-offset"
+HEADER_SOURCE_TIMESTAMP: Final = "taskfactory-source-timestamp"
+
+# Custom search attributes (Keyword) the runs carry; registered on the dev server by the stack.
+SA_DEFINITION: Final = "TaskfactoryDefinition"
+SA_EVENT_TYPE: Final = "TaskfactoryEventType"
+SA_SUBJECT: Final = "TaskfactorySubject"
+SA_TENANT: Final = "TaskfactoryTenant"
+SEARCH_ATTRIBUTES: Final = (SA_DEFINITION, SA_EVENT_TYPE, SA_SUBJECT, SA_TENANT)

@@ -1,0 +1,88 @@
+"""Inputs and outputs of the workflows and activities (one model each, so fields can grow)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from taskfactory_contracts.definition import ActivityDefinition
+from taskfactory_contracts.records import Envelope, TaskResult, TaskStatus
+
+__all__ = [
+    "PublishResultInput",
+    "RunActivityInput",
+    "RunOutcome",
+    "TaskInput",
+    "TaskOutput",
+    "TriggerEvent",
+]
+
+_MODEL = ConfigDict(frozen=True, extra="forbid")
+
+
+class TriggerEvent(BaseModel):
+    """What fired a run: an envelope and where it was read from."""
+
+    model_config = _MODEL
+
+    envelope: Envelope
+    topic: str = ""
+    partition: int = -1
+    offset: int = -1
+    traceparent: str | None = None
+
+
+class RunActivityInput(BaseModel):
+    """Input of ``RunActivityWorkflow``: the definition snapshot that runs, and its trigger."""
+
+    model_config = _MODEL
+
+    definition: ActivityDefinition
+    trigger: TriggerEvent
+    results_topic: str
+
+
+class TaskInput(BaseModel):
+    """Input of the executor's ``run_task`` activity."""
+
+    model_config = _MODEL
+
+    run_id: str
+    task_id: str
+    type: str
+    params: dict[str, Any]
+    idempotency_key: str
+    subject: str
+    event_id: str
+
+
+class TaskOutput(BaseModel):
+    """Output of ``run_task``: any JSON-able document."""
+
+    model_config = _MODEL
+
+    output: Any
+
+
+class PublishResultInput(BaseModel):
+    """Input of ``publish_result``: the record, where it goes, and its trace context."""
+
+    model_config = _MODEL
+
+    result: TaskResult
+    topic: str
+    traceparent: str | None = None
+
+
+class RunOutcome(BaseModel):
+    """What a run returns: every task's final status."""
+
+    model_config = _MODEL
+
+    run_id: str
+    definition_id: str
+    tasks: dict[str, TaskStatus]
+    started_at: datetime
+    finished_at: datetime
