@@ -98,5 +98,5 @@ class SchemaStore:
 @cache
 def default_store() -> SchemaStore:
     """The schemas shipped with this package (``schemas/avro/`` of the repository)."""
-    folder = resources.files("taskfactory_contracts") / "schemas"
+    folder = resources.files("taskfactory_contracts") / "avro"
     return SchemaStore(Path(str(folder)))
