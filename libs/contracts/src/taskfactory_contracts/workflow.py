@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from taskfactory_contracts.definition import ActivityDefinition
+from taskfactory_contracts.names import TASK_QUEUE_EXECUTOR
 from taskfactory_contracts.records import Envelope, TaskResult, TaskStatus
 
 __all__ = [
@@ -42,6 +43,7 @@ class RunActivityInput(BaseModel):
     definition: ActivityDefinition
     trigger: TriggerEvent
     results_topic: str
+    executor_task_queue: str = TASK_QUEUE_EXECUTOR
 
 
 class TaskInput(BaseModel):
@@ -64,6 +66,7 @@ class TaskOutput(BaseModel):
     model_config = _MODEL
 
     output: Any
+    attempt: int = 1
 
 
 class PublishResultInput(BaseModel):

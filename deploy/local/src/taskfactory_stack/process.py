@@ -1,0 +1,119 @@
+"""Processes the stack started, tracked by pid files (never found by name matching)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["StackError", "TrackedProcess", "port_taken", "tail"]
+
+
+class StackError(Exception):
+    """A one-line, user-facing reason the stack cannot do what was asked."""
+
+
+def _start_ticks(pid: int) -> str | None:
+    # Field 22 of /proc/PID/stat is the start time; with the pid it names one process for ever,
+    # so a recycled pid is never mistaken for ours.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":  # zombie: exited, waiting for its parent
+        return None
+    return fields[19]
+
+
+def port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something already listens on (or holds) ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    """The last ``lines`` lines of a log file ('' if it does not exist)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            data = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class TrackedProcess:
+    """A process started by the stack, remembered in ``<run>/<name>.pid``."""
+
+    name: str
+    pid_file: Path
+    log_file: Path
+
+    def pid(self) -> int | None:
+        """The pid if our process is alive, else ``None`` (a stale pid file is removed)."""
+        try:
+            pid_text, ticks = self.pid_file.read_text().split()
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            return None
+        if _start_ticks(pid) != ticks:
+            self.pid_file.unlink(missing_ok=True)
+            return None
+        return pid
+
+    def start(self, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path) -> int:
+        """Start ``argv`` in its own session, logging to the log file; returns the pid."""
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+            )
+        ticks = None
+        deadline = time.monotonic() + 5
+        while ticks is None and time.monotonic() < deadline and proc.poll() is None:
+            ticks = _start_ticks(proc.pid)
+        self.pid_file.write_text(f"{proc.pid} {ticks}\n")
+        return proc.pid
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """SIGTERM the process group, SIGKILL after ``timeout``; True if something was stopped."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _start_ticks(pid) is not None:
+            time.sleep(0.1)
+        if _start_ticks(pid) is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            while _start_ticks(pid) is not None:
+                time.sleep(0.05)
+        # Reap it if we are its parent (same process ran `up` and `down`).
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+        self.pid_file.unlink(missing_ok=True)
+        return True

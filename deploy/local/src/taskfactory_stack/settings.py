@@ -1,0 +1,33 @@
+"""Where the local stack lives and which loopback ports it uses (``TASKFACTORY_STACK_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["StackSettings"]
+
+
+class StackSettings(BaseSettings):
+    """The local stack's cache folder, versions and ports."""
+
+    model_config = SettingsConfigDict(env_prefix="TASKFACTORY_STACK_", frozen=True)
+
+    dir: Path = Field(default=Path(".stack"), description="Cache of jars, data, pids and logs.")
+    kafka_version: str = "4.1.0"
+    kafka_port: int = Field(default=9092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    kafka_heap: str = Field(default="512m", description="JVM -Xmx of the broker.")
+    temporal_port: int = Field(default=7233, ge=1, le=65535)
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    demo_exit_when_done: bool = Field(
+        default=False, description="`make run` exits once every example result arrived."
+    )
+    start_timeout: float = Field(default=120.0, gt=0, description="Seconds to wait for ready.")
+
+    @property
+    def root(self) -> Path:
+        """The cache folder as an absolute path."""
+        return self.dir.resolve()

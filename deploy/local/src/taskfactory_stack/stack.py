@@ -1,0 +1,81 @@
+"""Bring the whole local stack up or down, idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from taskfactory_stack.components import Component, components
+from taskfactory_stack.settings import StackSettings
+
+__all__ = ["ComponentStatus", "Stack"]
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One row of ``status``."""
+
+    name: str
+    address: str
+    pid: int | None
+    health: str
+    extra: str
+
+
+class Stack:
+    """Kafka and Temporal as local processes tracked in ``settings.dir``."""
+
+    def __init__(self, settings: StackSettings | None = None) -> None:
+        self.settings = settings or StackSettings()
+        self.components: list[Component] = components(self.settings)
+
+    def up(self) -> list[str]:
+        """Start what is not running; returns the names of the components it started."""
+        started: list[str] = []
+        try:
+            for component in self.components:
+                if component.up():
+                    started.append(component.name)
+        except BaseException:
+            for component in self.components:
+                if component.name in started:
+                    component.down()
+            raise
+        return started
+
+    def down(self, only: list[str] | None = None) -> list[str]:
+        """Stop what the stack started (in reverse order); returns what it stopped."""
+        stopped = []
+        for component in reversed(self.components):
+            if (only is None or component.name in only) and component.down():
+                stopped.append(component.name)
+        return stopped
+
+    def status(self) -> list[ComponentStatus]:
+        """Each component with address, pid and a live health probe."""
+        rows = []
+        for component in self.components:
+            pid = component.process.pid()
+            if pid is None:
+                health = "stopped"
+            else:
+                reason = asyncio.run(component.probe())
+                health = "healthy" if reason is None else f"unhealthy: {reason}"
+            rows.append(
+                ComponentStatus(component.name, component.address, pid, health, component.extra)
+            )
+        return rows
+
+    def running(self) -> bool:
+        """Whether every component is running."""
+        return all(c.process.pid() is not None for c in self.components)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """The broker's bootstrap address."""
+        return self.components[0].address
+
+    @property
+    def temporal_address(self) -> str:
+        """The Temporal frontend address."""
+        return self.components[1].address

@@ -1,0 +1,73 @@
+"""The service's HTTP endpoint: ``/livez``, ``/readyz`` and ``/metrics`` (Prometheus)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+from taskfactory_runtime.settings import HttpSettings
+
+__all__ = ["HealthServer", "ReadinessCheck"]
+
+#: A readiness check returns ``None`` when ready, otherwise the reason it is not.
+ReadinessCheck = Callable[[], str | None]
+
+
+@dataclass
+class HealthServer:
+    """Serves liveness, readiness and metrics; readiness is the conjunction of its checks."""
+
+    settings: HttpSettings
+    registry: CollectorRegistry = REGISTRY
+    checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    _runner: web.AppRunner | None = None
+    port: int = 0
+
+    def add_check(self, name: str, check: ReadinessCheck) -> None:
+        """Readiness also requires ``check`` to return ``None``."""
+        self.checks[name] = check
+
+    def not_ready(self) -> dict[str, str]:
+        """Each failing check with its reason; empty when ready."""
+        out: dict[str, str] = {}
+        for name, check in self.checks.items():
+            reason = check()
+            if reason is not None:
+                out[name] = reason
+        return out
+
+    async def _livez(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        failing = self.not_ready()
+        if failing:
+            return web.json_response({"status": "not ready", "checks": failing}, status=503)
+        return web.json_response({"status": "ready"})
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        body = generate_latest(self.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def start(self) -> None:
+        """Bind and serve; ``port`` then holds the bound port (useful with port 0)."""
+        app = web.Application()
+        app.router.add_get("/livez", self._livez)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
+
+    async def stop(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

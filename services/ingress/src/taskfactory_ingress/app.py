@@ -1,0 +1,62 @@
+"""Wiring: settings → logging, tracing, clients, health server → the consumer loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+from taskfactory_ingress.consumer import IngressConsumer
+from taskfactory_ingress.settings import IngressSettings
+from taskfactory_runtime.definitions import load_definitions
+from taskfactory_runtime.http import HealthServer
+from taskfactory_runtime.kafka import ensure_topics, make_consumer, make_producer
+from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.temporal import connect_temporal
+
+__all__ = ["run"]
+
+log = get_logger(__name__)
+
+
+async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
+    """Run the ingress until ``stop`` is set."""
+    definitions = load_definitions(settings.definitions_dir)
+    health = HealthServer(settings.http)
+    await health.start()
+    topics = settings.topics
+    if settings.ingress.create_topics:
+        await ensure_topics(
+            settings.kafka,
+            [topics.events, topics.dead_letter],
+            partitions=topics.partitions,
+            replication_factor=topics.replication_factor,
+        )
+    client = await connect_temporal(settings.temporal)
+    consumer = make_consumer(
+        settings.kafka,
+        topics.events,
+        group_id=settings.ingress.group_id,
+        name="ingress",
+        max_poll_records=settings.ingress.max_batch,
+    )
+    producer = make_producer(settings.kafka, name="ingress-dlq")
+    await producer.start()
+    await consumer.start()
+    ingress = IngressConsumer(settings, consumer, producer, client, definitions, stop)
+    health.add_check(
+        "kafka", lambda: None if consumer.assignment() else "no partition assigned yet"
+    )
+    health.add_check("temporal", lambda: "temporal unavailable" if ingress.paused else None)
+    log.info(
+        "ingress started",
+        topic=topics.events,
+        group=settings.ingress.group_id,
+        definitions=[d.id for d in definitions],
+        http_port=health.port,
+    )
+    try:
+        await ingress.run()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await health.stop()
+        log.info("ingress stopped")

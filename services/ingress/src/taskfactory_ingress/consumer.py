@@ -1,0 +1,311 @@
+"""The ingress loop: Kafka records → workflow starts, offsets committed only after Temporal acked.
+
+Records of a poll are handled concurrently across keys and in order within a key; a
+partition's offset is committed only once every record of the poll was started, found to be
+a duplicate, skipped, or dead-lettered. At-least-once delivery plus deterministic workflow ids
+make each event run effectively once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from taskfactory_contracts import (
+    ActivityDefinition,
+    AvroCodec,
+    ContractError,
+    Envelope,
+    RecordTooLargeError,
+    RunActivityInput,
+    TaskFactoryError,
+    TriggerEvent,
+    names,
+)
+from taskfactory_ingress import metrics
+from taskfactory_ingress.routing import route, workflow_id_for
+from taskfactory_ingress.settings import IngressSettings
+from taskfactory_runtime import __version__
+from taskfactory_runtime.logging import get_logger
+
+__all__ = ["IngressConsumer", "RejectedByTemporal"]
+
+log = get_logger(__name__)
+tracer = trace.get_tracer("taskfactory.ingress")
+
+# Temporal refuses these requests for what they are, not for the server's state: retrying
+# cannot help, so the record is dead-lettered.
+_PERMANENT = frozenset(
+    {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.OUT_OF_RANGE}
+)
+
+
+class RejectedByTemporal(TaskFactoryError):
+    """Temporal refused the start as invalid; the record goes to the dead-letter topic."""
+
+    reason = "rejected"
+
+
+class _HeaderGetter(Getter[Sequence[tuple[str, bytes]]]):
+    def get(self, carrier: Sequence[tuple[str, bytes]], key: str) -> list[str] | None:
+        values = [v.decode("latin-1") for k, v in carrier if k.lower() == key]
+        return values or None
+
+    def keys(self, carrier: Sequence[tuple[str, bytes]]) -> list[str]:
+        return [k for k, _ in carrier]
+
+
+_GETTER = _HeaderGetter()
+
+
+@dataclass
+class IngressConsumer:
+    """Consumes the events topic and starts one workflow per (event, definition)."""
+
+    settings: IngressSettings
+    consumer: AIOKafkaConsumer
+    producer: AIOKafkaProducer
+    client: Client
+    definitions: list[ActivityDefinition]
+    stop: asyncio.Event
+    codec: AvroCodec = field(default_factory=AvroCodec)
+    paused: bool = False
+    _slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.settings.ingress.max_in_flight)
+        self.codec = AvroCodec(max_bytes=self.settings.ingress.max_record_bytes)
+
+    async def run(self) -> None:
+        """Poll, handle, commit — until ``stop`` is set; then drain within the deadline."""
+        section = self.settings.ingress
+        while not self.stop.is_set():
+            batches = await self.consumer.getmany(timeout_ms=250, max_records=section.max_batch)
+            if not batches:
+                continue
+            work = asyncio.ensure_future(self._handle_batches(batches))
+            stop_wait = asyncio.ensure_future(self.stop.wait())
+            await asyncio.wait({work, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            stop_wait.cancel()
+            if not work.done():
+                # Stop requested mid-batch: give in-flight work the drain deadline, then give up
+                # without committing (the records will be read again and deduplicated).
+                done, _ = await asyncio.wait({work}, timeout=self.settings.drain_seconds)
+                if not done:
+                    work.cancel()
+                    log.warning("drain deadline passed; uncommitted records will be re-read")
+                    return
+            offsets = work.result()
+            await self._commit(offsets)
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # A rebalance took the partition away; its new owner re-reads from the last commit.
+            log.warning("commit failed, records will be re-read", error=str(exc))
+
+    async def _handle_batches(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> dict[TopicPartition, int]:
+        await asyncio.gather(*(self._handle_partition(records) for records in batches.values()))
+        summary = {f"{tp.topic}/{tp.partition}": len(r) for tp, r in batches.items()}
+        log.info("batch handled", records=summary)
+        return {tp: records[-1].offset + 1 for tp, records in batches.items()}
+
+    async def _handle_partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        by_key: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = {}
+        for record in records:
+            by_key.setdefault(record.key, []).append(record)
+        await asyncio.gather(*(self._handle_in_order(chain) for chain in by_key.values()))
+
+    async def _handle_in_order(self, chain: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in chain:
+            async with self._slots:
+                metrics.IN_FLIGHT.inc()
+                try:
+                    await self._handle(record)
+                finally:
+                    metrics.IN_FLIGHT.dec()
+
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        metrics.CONSUMED.labels(record.topic).inc()
+        received = time.monotonic()
+        headers = list(record.headers or ())
+        parent = propagate.extract(headers, getter=_GETTER)
+        with tracer.start_as_current_span(
+            f"{record.topic} process",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": record.topic,
+                "messaging.destination.partition.id": str(record.partition),
+                "messaging.kafka.offset": record.offset,
+                "messaging.consumer.group.name": self.settings.ingress.group_id,
+            },
+        ) as span:
+            value = record.value or b""
+            try:
+                if len(value) > self.settings.ingress.max_record_bytes:
+                    raise RecordTooLargeError(
+                        f"record is {len(value)} bytes, the limit is "
+                        f"{self.settings.ingress.max_record_bytes}",
+                        where="value",
+                    )
+                envelope = self.codec.decode_envelope(value)
+            except ContractError as exc:
+                await self._dead_letter(record, exc)
+                return
+            span.set_attribute("taskfactory.event.id", envelope.id)
+            wanted = route(envelope, self.definitions)
+            if not wanted:
+                metrics.SKIPPED.labels(envelope.type).inc()
+                log.debug("skipped: no definition wants this type", event_id=envelope.id)
+                return
+            traceparent = _traceparent()
+            trigger = TriggerEvent(
+                envelope=envelope,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                traceparent=traceparent,
+            )
+            for definition in wanted:
+                try:
+                    await self._start(definition, trigger)
+                except RejectedByTemporal as exc:
+                    await self._dead_letter(record, exc)
+                    return
+            metrics.START_LATENCY.observe(time.monotonic() - received)
+
+    async def _start(self, definition: ActivityDefinition, trigger: TriggerEvent) -> None:
+        envelope = trigger.envelope
+        workflow_id = workflow_id_for(definition, envelope)
+        arg = RunActivityInput(
+            definition=definition,
+            trigger=trigger,
+            results_topic=definition.results.topic or self.settings.topics.results,
+            executor_task_queue=self.settings.temporal.executor_task_queue,
+        )
+        attempt = 0
+        while True:
+            try:
+                handle: WorkflowHandle[Any, Any] = await self.client.start_workflow(
+                    names.WORKFLOW_RUN_ACTIVITY,
+                    arg,
+                    id=workflow_id,
+                    task_queue=self.settings.temporal.orchestrator_task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    search_attributes=self._search_attributes(definition, envelope),
+                )
+                metrics.STARTED.labels(definition.id).inc()
+                log.debug("started", workflow_id=handle.id, event_id=envelope.id)
+                break
+            except WorkflowAlreadyStartedError:
+                metrics.DUPLICATES.labels(definition.id).inc()
+                log.debug("duplicate", workflow_id=workflow_id, event_id=envelope.id)
+                break
+            except RPCError as exc:
+                if exc.status in _PERMANENT:
+                    raise RejectedByTemporal(f"{exc.status.name}: {exc.message}") from exc
+                attempt += 1
+                await self._backoff(attempt, f"{exc.status.name}: {exc.message}")
+        if self.paused:
+            self.paused = False
+            metrics.PAUSED.set(0)
+            log.info("temporal reachable again, resuming")
+
+    async def _backoff(self, attempt: int, reason: str) -> None:
+        section = self.settings.ingress
+        if not self.paused:
+            self.paused = True
+            metrics.PAUSED.set(1)
+            log.warning("temporal unavailable, pausing", reason=reason)
+        metrics.START_RETRIES.inc()
+        ceiling = min(section.retry_max_seconds, section.retry_initial_seconds * 2 ** (attempt - 1))
+        await asyncio.sleep(random.uniform(ceiling / 2, ceiling))  # full jitter, halved floor
+
+    def _search_attributes(
+        self, definition: ActivityDefinition, envelope: Envelope
+    ) -> TypedSearchAttributes:
+        if not self.settings.ingress.search_attributes:
+            return TypedSearchAttributes.empty
+        pairs = [
+            SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_DEFINITION), definition.id),
+            SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_EVENT_TYPE), envelope.type),
+            SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_SUBJECT), envelope.subject),
+        ]
+        if envelope.tenant:
+            pairs.append(
+                SearchAttributePair(
+                    SearchAttributeKey.for_keyword(names.SA_TENANT), envelope.tenant
+                )
+            )
+        return TypedSearchAttributes(pairs)
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], exc: TaskFactoryError
+    ) -> None:
+        reason = exc.reason
+        headers = [
+            *list(record.headers or ()),
+            (names.HEADER_ERROR_TYPE, reason.encode()),
+            (names.HEADER_ERROR_MESSAGE, str(exc)[:1000].encode()),
+            (names.HEADER_SOURCE_TOPIC, record.topic.encode()),
+            (names.HEADER_SOURCE_PARTITION, str(record.partition).encode()),
+            (names.HEADER_SOURCE_OFFSET, str(record.offset).encode()),
+            (names.HEADER_SOURCE_TIMESTAMP, str(record.timestamp).encode()),
+            ("taskfactory-ingress-version", __version__.encode()),
+            ("taskfactory-dead-lettered-at", datetime.now(UTC).isoformat().encode()),
+        ]
+        attempt = 0
+        while True:
+            try:
+                await self.producer.send_and_wait(
+                    self.settings.topics.dead_letter,
+                    value=record.value,
+                    key=record.key,
+                    headers=headers,
+                )
+                break
+            except KafkaError as err:
+                attempt += 1
+                await self._backoff(attempt, f"dead-letter topic: {err}")
+        metrics.DEAD_LETTERED.labels(reason).inc()
+        log.warning(
+            "dead-lettered",
+            reason=reason,
+            error=str(exc),
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+
+
+def _traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get(names.HEADER_TRACEPARENT)

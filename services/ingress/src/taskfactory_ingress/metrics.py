@@ -1,0 +1,39 @@
+"""The ingress's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+__all__ = [
+    "CONSUMED",
+    "DEAD_LETTERED",
+    "DUPLICATES",
+    "IN_FLIGHT",
+    "PAUSED",
+    "SKIPPED",
+    "STARTED",
+    "START_LATENCY",
+    "START_RETRIES",
+]
+
+CONSUMED = Counter("taskfactory_ingress_consumed_total", "Records read from Kafka.", ["topic"])
+STARTED = Counter("taskfactory_ingress_started_total", "Workflow runs started.", ["definition"])
+DUPLICATES = Counter(
+    "taskfactory_ingress_duplicates_total",
+    "Starts refused because the workflow id already ran (a replayed event).",
+    ["definition"],
+)
+SKIPPED = Counter("taskfactory_ingress_skipped_total", "Events no definition wants.", ["type"])
+DEAD_LETTERED = Counter(
+    "taskfactory_ingress_dead_lettered_total", "Records sent to the dead-letter topic.", ["reason"]
+)
+START_RETRIES = Counter(
+    "taskfactory_ingress_start_retries_total", "Workflow starts retried after a transient error."
+)
+IN_FLIGHT = Gauge("taskfactory_ingress_in_flight", "Records being handled.")
+PAUSED = Gauge("taskfactory_ingress_paused", "1 while Temporal is unreachable and fetching waits.")
+START_LATENCY = Histogram(
+    "taskfactory_ingress_start_latency_seconds",
+    "Time from receiving a record to Temporal acknowledging its start.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)

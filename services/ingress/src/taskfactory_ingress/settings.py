@@ -1,0 +1,35 @@
+"""Ingress settings: ``TASKFACTORY_*`` shared sections plus ``TASKFACTORY_INGRESS__*``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from taskfactory_runtime.settings import ServiceSettings
+
+__all__ = ["IngressSection", "IngressSettings"]
+
+
+class IngressSection(BaseModel):
+    """How the ingress consumes and starts workflows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group_id: str = Field(default="taskfactory-ingress", description="Kafka consumer group.")
+    max_batch: int = Field(default=500, ge=1, description="Records fetched per poll.")
+    max_in_flight: int = Field(default=256, ge=1, description="Workflow starts in flight at once.")
+    max_record_bytes: int = Field(
+        default=1_048_576, ge=1, description="Larger records are dead-lettered."
+    )
+    retry_initial_seconds: float = Field(default=0.2, gt=0)
+    retry_max_seconds: float = Field(default=10.0, gt=0)
+    search_attributes: bool = Field(
+        default=True,
+        description="Tag runs with Taskfactory* search attributes (must be registered).",
+    )
+    create_topics: bool = Field(default=True, description="Create missing topics at start.")
+
+
+class IngressSettings(ServiceSettings):
+    """Everything the ingress reads from the environment."""
+
+    ingress: IngressSection = IngressSection()

@@ -1,0 +1,57 @@
+"""The orchestrator's Temporal worker: hosts ``RunActivityWorkflow``."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from taskfactory_orchestrator.settings import OrchestratorSettings
+from taskfactory_orchestrator.workflows import RunActivityWorkflow
+from taskfactory_runtime.http import HealthServer
+from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.temporal import connect_temporal
+
+__all__ = ["build_worker", "run"]
+
+log = get_logger(__name__)
+
+# Our own models are deterministic pure code: pass them (and pydantic) through the sandbox.
+_SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "taskfactory_contracts", "pydantic", "pydantic_core", "annotated_types"
+    )
+)
+
+
+def build_worker(client: Client, settings: OrchestratorSettings) -> Worker:
+    """A worker on the orchestrator task queue hosting every orchestrator workflow."""
+    return Worker(
+        client,
+        task_queue=settings.temporal.orchestrator_task_queue,
+        workflows=[RunActivityWorkflow],
+        workflow_runner=_SANDBOX,
+        max_concurrent_workflow_tasks=settings.orchestrator.max_concurrent_workflow_tasks,
+        max_concurrent_activities=settings.orchestrator.max_concurrent_activities,
+        graceful_shutdown_timeout=timedelta(seconds=settings.drain_seconds),
+    )
+
+
+async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
+    """Run the worker until ``stop`` is set."""
+    health = HealthServer(settings.http)
+    await health.start()
+    client: Client = await connect_temporal(settings.temporal)
+    worker = build_worker(client, settings)
+    log.info(
+        "orchestrator started",
+        task_queue=settings.temporal.orchestrator_task_queue,
+        http_port=health.port,
+    )
+    async with worker:
+        await stop.wait()
+    await health.stop()
+    log.info("orchestrator stopped")
