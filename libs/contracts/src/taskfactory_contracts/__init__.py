@@ -1,6 +1,13 @@
 """taskfactory contracts: the envelope, result records, codec, names and workflow ids."""
 
-from taskfactory_contracts.codec import ENVELOPE, SINGLE_OBJECT_MARKER, TASK_RESULT, AvroCodec
+from taskfactory_contracts.codec import (
+    ENVELOPE,
+    RUN_EVENT,
+    SINGLE_OBJECT_MARKER,
+    TASK_RESULT,
+    AvroCodec,
+)
+from taskfactory_contracts.confluent import ConfluentSchemaRegistry, SchemaRegistry
 from taskfactory_contracts.definition import (
     ActivityDefinition,
     Correlation,
@@ -20,7 +27,14 @@ from taskfactory_contracts.errors import (
     UnknownSchemaError,
 )
 from taskfactory_contracts.ids import derive_workflow_id, template_fields
-from taskfactory_contracts.records import Envelope, TaskResult, TaskStatus
+from taskfactory_contracts.records import (
+    Envelope,
+    RunEvent,
+    RunEventKind,
+    RunStatus,
+    TaskResult,
+    TaskStatus,
+)
 from taskfactory_contracts.schemas import SchemaStore, default_store
 from taskfactory_contracts.workflow import (
     PublishResultInput,
@@ -33,10 +47,12 @@ from taskfactory_contracts.workflow import (
 
 __all__ = [
     "ENVELOPE",
+    "RUN_EVENT",
     "SINGLE_OBJECT_MARKER",
     "TASK_RESULT",
     "ActivityDefinition",
     "AvroCodec",
+    "ConfluentSchemaRegistry",
     "ContractError",
     "Correlation",
     "DefinitionError",
@@ -48,7 +64,11 @@ __all__ = [
     "ResultsSpec",
     "RetrySpec",
     "RunActivityInput",
+    "RunEvent",
+    "RunEventKind",
     "RunOutcome",
+    "RunStatus",
+    "SchemaRegistry",
     "SchemaStore",
     "SchemaValidationError",
     "TaskFactoryError",

@@ -1,25 +1,42 @@
-"""Avro single-object encoding of taskfactory records, with writer→reader schema resolution."""
+"""Encode and decode taskfactory records: Avro single-object, Confluent, CloudEvents binding.
+
+Decoding resolves the writer's schema (by fingerprint, or by registry id) against the reader's
+(the latest shipped version of the record), so older and newer producers interoperate. Every
+failure is a ``ContractError`` subclass naming what is wrong and where; an unreachable schema
+registry is a ``TransientError``.
+"""
 
 from __future__ import annotations
 
 import io
+import json
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import fastavro
 from pydantic import BaseModel, ValidationError
 
+from taskfactory_contracts import cloudevents_kafka as ce
+from taskfactory_contracts.confluent import (
+    CONFLUENT_HEADER_LEN,
+    CONFLUENT_MAGIC,
+    SchemaRegistry,
+    confluent_frame,
+    confluent_schema_id,
+    record_name_subject,
+)
 from taskfactory_contracts.errors import (
-    ContractError,
     MalformedRecordError,
     RecordTooLargeError,
     SchemaValidationError,
     UnknownSchemaError,
 )
-from taskfactory_contracts.records import Envelope, TaskResult
-from taskfactory_contracts.schemas import SchemaStore, default_store
+from taskfactory_contracts.records import Envelope, RunEvent, TaskResult
+from taskfactory_contracts.schemas import SchemaStore, StoredSchema, default_store, parse_schema
 
 __all__ = [
     "ENVELOPE",
+    "RUN_EVENT",
     "SINGLE_OBJECT_MARKER",
     "TASK_RESULT",
     "AvroCodec",
@@ -28,94 +45,230 @@ __all__ = [
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 ENVELOPE = "taskfactory.Envelope"
 TASK_RESULT = "taskfactory.TaskResult"
+RUN_EVENT = "taskfactory.RunEvent"
 _HEADER_LEN = len(SINGLE_OBJECT_MARKER) + 8
 
 M = TypeVar("M", bound=BaseModel)
+# (label, writer schema, reader schema or None when writer == reader)
+_Resolver = tuple[str, dict[str, Any], dict[str, Any] | None]
 
 
 class AvroCodec:
-    """Encodes pydantic records to Avro single-object bytes and decodes them back.
+    """Turns pydantic records into bytes and bytes into validated records.
 
-    Decoding resolves the writer's schema (found by fingerprint) against the reader's
-    (the latest shipped version of the record), so older and newer producers interoperate.
+    ``registry`` switches encoding to the Confluent wire format (schemas registered under
+    ``subject_for(record name)``) and lets decoding read it; without one, records are written
+    with single-object encoding and Confluent input is rejected as an unknown schema.
     """
 
-    def __init__(self, store: SchemaStore | None = None, *, max_bytes: int = 1_048_576) -> None:
+    def __init__(
+        self,
+        store: SchemaStore | None = None,
+        *,
+        max_bytes: int = 1_048_576,
+        registry: SchemaRegistry | None = None,
+        subject_for: Callable[[str], str] = record_name_subject,
+    ) -> None:
         self.store = store or default_store()
         self.max_bytes = max_bytes
+        self.registry = registry
+        self.subject_for = subject_for
+        self._by_fingerprint: dict[tuple[str, bytes], _Resolver] = {}
+        self._by_schema_id: dict[tuple[str, int], _Resolver] = {}
+        self._schema_ids: dict[tuple[str, int], int] = {}
+
+    # -- encoding ---------------------------------------------------------------------------
 
     def encode(self, name: str, record: BaseModel, *, version: int | None = None) -> bytes:
-        """Single-object bytes of ``record`` written with schema ``name`` (latest version)."""
+        """``record`` written with schema ``name`` (latest version): Confluent when a registry
+        is configured, else single-object encoding."""
+        if self.registry is not None:
+            return self.encode_confluent(name, record, version=version)
+        return self.encode_single_object(name, record, version=version)
+
+    def encode_single_object(
+        self, name: str, record: BaseModel, *, version: int | None = None
+    ) -> bytes:
+        """Single-object bytes (marker, spec fingerprint, body) of ``record``."""
         schema = self.store.get(name, version)
-        buf = io.BytesIO()
-        buf.write(SINGLE_OBJECT_MARKER)
-        buf.write(schema.fingerprint)
-        fastavro.schemaless_writer(buf, schema.parsed, record.model_dump(mode="python"))
-        return buf.getvalue()
+        return SINGLE_OBJECT_MARKER + schema.fingerprint + _body(schema, record)
+
+    def encode_confluent(
+        self, name: str, record: BaseModel, *, version: int | None = None
+    ) -> bytes:
+        """Confluent wire-format bytes of ``record``; registers the schema once per codec."""
+        if self.registry is None:
+            raise ValueError("Confluent wire format needs a schema registry")
+        schema = self.store.get(name, version)
+        key = (schema.name, schema.version)
+        schema_id = self._schema_ids.get(key)
+        if schema_id is None:
+            schema_id = self.registry.register(self.subject_for(schema.name), schema.json)
+            self._schema_ids[key] = schema_id
+        return confluent_frame(schema_id, _body(schema, record))
+
+    # -- decoding ---------------------------------------------------------------------------
 
     def decode_dict(self, name: str, value: bytes) -> dict[str, Any]:
-        """The record in ``value`` as a dict shaped by the latest schema of ``name``."""
+        """The Avro record in ``value`` (single-object or Confluent) as a dict shaped by the
+        latest schema of ``name``."""
         if len(value) > self.max_bytes:
             raise RecordTooLargeError(
                 f"record is {len(value)} bytes, the limit is {self.max_bytes}", where="value"
             )
-        if len(value) < _HEADER_LEN or not value.startswith(SINGLE_OBJECT_MARKER):
+        if value[:2] == SINGLE_OBJECT_MARKER:
+            return self._read(value, _HEADER_LEN, self._fingerprint_resolver(name, value))
+        if value[:1] == bytes((CONFLUENT_MAGIC,)) and len(value) > CONFLUENT_HEADER_LEN:
+            resolver = self._schema_id_resolver(name, confluent_schema_id(value))
+            return self._read(value, CONFLUENT_HEADER_LEN, resolver)
+        raise MalformedRecordError(
+            "not Avro single-object encoding (marker C3 01 + 8-byte fingerprint) nor "
+            f"Confluent wire format (00 + 4-byte schema id): got {value[:10].hex(' ') or 'empty'}",
+            where="value",
+        )
+
+    def decode(
+        self,
+        name: str,
+        model: type[M],
+        value: bytes,
+        headers: ce.Headers | None = None,
+    ) -> M:
+        """The record in ``value`` validated as ``model``.
+
+        With CloudEvents headers (binary mode) or a structured CloudEvent in ``value``, the
+        record is read through the CloudEvents Kafka binding (envelopes only).
+        """
+        if name == ENVELOPE and ce.is_binary_mode(headers):
+            if len(value) > self.max_bytes:
+                raise RecordTooLargeError(
+                    f"record is {len(value)} bytes, the limit is {self.max_bytes}", where="value"
+                )
+            return _validate(model, ce.envelope_fields_from_binary(headers or (), value))
+        if name == ENVELOPE and value[:1] not in (SINGLE_OBJECT_MARKER[:1], b"\x00"):
+            if len(value) > self.max_bytes:
+                raise RecordTooLargeError(
+                    f"record is {len(value)} bytes, the limit is {self.max_bytes}", where="value"
+                )
+            if ce.is_structured_mode(headers, value):
+                return _validate(model, ce.envelope_fields_from_structured(value))
+        return _validate(model, self.decode_dict(name, value))
+
+    def decode_envelope(self, value: bytes, headers: ce.Headers | None = None) -> Envelope:
+        """An envelope from any accepted wire format; raises a ``ContractError`` subclass."""
+        return self.decode(ENVELOPE, Envelope, value, headers)
+
+    def encode_envelope(self, envelope: Envelope) -> bytes:
+        """Avro bytes of ``envelope`` (latest envelope schema)."""
+        return self.encode(ENVELOPE, envelope)
+
+    def decode_task_result(self, value: bytes) -> TaskResult:
+        """A task result from Avro bytes."""
+        return self.decode(TASK_RESULT, TaskResult, value)
+
+    def encode_task_result(self, result: TaskResult) -> bytes:
+        """Avro bytes of ``result``."""
+        return self.encode(TASK_RESULT, result)
+
+    def decode_run_event(self, value: bytes) -> RunEvent:
+        """A run event from Avro bytes."""
+        return self.decode(RUN_EVENT, RunEvent, value)
+
+    def encode_run_event(self, event: RunEvent) -> bytes:
+        """Avro bytes of ``event``."""
+        return self.encode(RUN_EVENT, event)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _fingerprint_resolver(self, name: str, value: bytes) -> _Resolver:
+        fingerprint = value[2:_HEADER_LEN]
+        resolver = self._by_fingerprint.get((name, fingerprint))
+        if resolver is not None:
+            return resolver
+        if len(value) < _HEADER_LEN:
             raise MalformedRecordError(
-                "not Avro single-object encoding (expected marker C3 01 and an 8-byte "
-                f"fingerprint, got {value[:10].hex(' ') or 'empty'})",
-                where="value",
+                "single-object record shorter than its header", where="value"
             )
-        writer = self.store.by_fingerprint(value[2:_HEADER_LEN])
+        writer = self.store.by_fingerprint(fingerprint)
         if writer is None:
             raise UnknownSchemaError(
-                f"unknown schema fingerprint {value[2:_HEADER_LEN].hex()}", where="value"
+                f"unknown schema fingerprint {fingerprint.hex()}", where="value"
             )
         if writer.name != name:
             raise UnknownSchemaError(
                 f"record is a {writer.name} v{writer.version}, expected a {name}", where="value"
             )
-        reader = self.store.get(name)
-        stream = io.BytesIO(value)
-        stream.seek(_HEADER_LEN)
+        resolver = self._resolver(f"{writer.name} v{writer.version}", writer.parsed, name)
+        self._by_fingerprint[(name, fingerprint)] = resolver
+        return resolver
+
+    def _schema_id_resolver(self, name: str, schema_id: int) -> _Resolver:
+        resolver = self._by_schema_id.get((name, schema_id))
+        if resolver is not None:
+            return resolver
+        if self.registry is None:
+            raise UnknownSchemaError(
+                f"Confluent wire format (schema id {schema_id}) but no schema registry is "
+                "configured",
+                where="value",
+            )
+        text = self.registry.schema_text(schema_id)
         try:
-            decoded = fastavro.schemaless_reader(stream, writer.parsed, reader.parsed)
+            parsed = parse_schema(json.loads(text))
+        except Exception as exc:  # fastavro raises several types for a bad schema
+            raise UnknownSchemaError(
+                f"registry schema id {schema_id} is not a usable Avro schema: {exc}", where="value"
+            ) from exc
+        if parsed.get("name") != name:
+            raise UnknownSchemaError(
+                f"registry schema id {schema_id} is a {parsed.get('name')}, expected a {name}",
+                where="value",
+            )
+        resolver = self._resolver(f"{name} (registry id {schema_id})", parsed, name)
+        self._by_schema_id[(name, schema_id)] = resolver
+        return resolver
+
+    def _resolver(self, label: str, writer: dict[str, Any], name: str) -> _Resolver:
+        reader: StoredSchema = self.store.get(name)
+        same = writer is reader.parsed or json.dumps(writer, sort_keys=True) == json.dumps(
+            reader.parsed, sort_keys=True
+        )
+        return (label, writer, None if same else reader.parsed)
+
+    @staticmethod
+    def _read(value: bytes, offset: int, resolver: _Resolver) -> dict[str, Any]:
+        label, writer, reader = resolver
+        stream = io.BytesIO(value)
+        stream.seek(offset)
+        try:
+            decoded = fastavro.schemaless_reader(stream, writer, reader)
         except Exception as exc:  # fastavro raises many types on corrupt input
             raise MalformedRecordError(
-                f"cannot decode as {writer.name} v{writer.version}: {type(exc).__name__}: {exc}",
-                where="value",
+                f"cannot decode as {label}: {type(exc).__name__}: {exc}", where="value"
             ) from exc
         if stream.tell() != len(value):
             raise MalformedRecordError(
-                f"{len(value) - stream.tell()} trailing bytes after the record", where="value"
+                f"{len(value) - stream.tell()} trailing bytes after the {label} record",
+                where="value",
             )
         if not isinstance(decoded, dict):
-            raise MalformedRecordError("record did not decode to a record", where="value")
+            raise MalformedRecordError(f"{label} did not decode to a record", where="value")
         return decoded
 
-    def decode(self, name: str, model: type[M], value: bytes) -> M:
-        """The record in ``value`` validated as ``model``."""
-        decoded = self.decode_dict(name, value)
-        try:
-            return model.model_validate(decoded)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise SchemaValidationError(first["msg"], where=f"value.{field}") from exc
 
-    def decode_envelope(self, value: bytes) -> Envelope:
-        """An envelope from single-object bytes; raises a ``ContractError`` subclass."""
-        return self.decode(ENVELOPE, Envelope, value)
-
-    def encode_envelope(self, envelope: Envelope) -> bytes:
-        """Single-object bytes of ``envelope`` (latest envelope schema)."""
-        return self.encode(ENVELOPE, envelope)
-
-    def decode_task_result(self, value: bytes) -> TaskResult:
-        """A task result from single-object bytes."""
-        return self.decode(TASK_RESULT, TaskResult, value)
-
-    def encode_task_result(self, result: TaskResult) -> bytes:
-        """Single-object bytes of ``result``."""
-        return self.encode(TASK_RESULT, result)
+def _body(schema: StoredSchema, record: BaseModel) -> bytes:
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, schema.parsed, record.model_dump(mode="python"))
+    return buf.getvalue()
 
 
+def _validate(model: type[M], fields: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise SchemaValidationError(
+            f"{first['msg']} ({exc.error_count()} error(s))",
+            where=f"value.{field}" if field else "value",
+        ) from exc

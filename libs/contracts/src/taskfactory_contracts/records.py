@@ -1,15 +1,49 @@
-"""pydantic mirrors of the Avro records in ``schemas/avro/``; the Avro schema is the wire truth."""
+"""pydantic mirrors of the Avro records in ``schemas/avro/``; the Avro schema is the wire truth.
+
+Each model mirrors the *latest* version of its record (the reader schema), so content written
+with any earlier version, once resolved by the codec, validates too. ``tests/test_mirror.py``
+proves models and schemas never drift.
+"""
 
 from __future__ import annotations
 
 import enum
+import json
+import re
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["Envelope", "TaskResult", "TaskStatus"]
+__all__ = [
+    "CLOUDEVENTS_ATTRIBUTES",
+    "Envelope",
+    "RunEvent",
+    "RunEventKind",
+    "RunStatus",
+    "TaskResult",
+    "TaskStatus",
+]
 
 _EDGE = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,64}$")
+#: Attribute names the envelope carries as fields; an extension may not reuse them.
+CLOUDEVENTS_ATTRIBUTES = frozenset(
+    {
+        "id",
+        "source",
+        "type",
+        "subject",
+        "time",
+        "datacontenttype",
+        "dataschema",
+        "specversion",
+        "data",
+        "data_base64",
+        "tenant",
+        "correlationid",
+        "causationid",
+    }
+)
 
 
 def _utc(value: datetime) -> datetime:
@@ -18,8 +52,17 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _json_document(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f"not a JSON document: {exc}") from exc
+    return value
+
+
 class Envelope(BaseModel):
-    """One domain event as it travels through Kafka (schema ``taskfactory.Envelope``)."""
+    """One domain event as it travels through Kafka (schema ``taskfactory.Envelope`` v2)."""
 
     model_config = _EDGE
 
@@ -35,8 +78,20 @@ class Envelope(BaseModel):
     correlation_id: str | None = None
     causation_id: str | None = None
     data: bytes = b""
+    #: CloudEvents extension attributes (added in v2; ``{}`` when read from a v1 record).
+    extensions: dict[str, str] = Field(default_factory=dict)
 
     _utc_time = field_validator("time")(_utc)
+
+    @field_validator("extensions")
+    @classmethod
+    def _extension_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _EXTENSION_NAME.match(name):
+                raise ValueError(f"extension name {name!r} must be 1-64 characters a-z or 0-9")
+            if name in CLOUDEVENTS_ATTRIBUTES:
+                raise ValueError(f"extension name {name!r} is an envelope attribute")
+        return value
 
 
 class TaskStatus(enum.StrEnum):
@@ -49,25 +104,72 @@ class TaskStatus(enum.StrEnum):
 
 
 class TaskResult(BaseModel):
-    """The record published for every finished task (schema ``taskfactory.TaskResult``)."""
+    """The record published for every finished task (schema ``taskfactory.TaskResult`` v1)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    result_id: str
-    run_id: str
-    task_id: str
-    task_type: str
-    definition_id: str
-    definition_version: int
+    result_id: str = Field(min_length=1)
+    run_id: str = Field(min_length=1)
+    task_id: str = Field(min_length=1)
+    task_type: str = Field(min_length=1)
+    definition_id: str = Field(min_length=1)
+    definition_version: int = Field(ge=1)
     subject: str
     status: TaskStatus
     output_json: str | None = None
     error_type: str | None = None
     error_message: str | None = None
-    attempts: int = 1
+    attempts: int = Field(default=1, ge=1)
     started_at: datetime
     finished_at: datetime
     causation_id: str
     tenant: str | None = None
 
     _utc_times = field_validator("started_at", "finished_at")(_utc)
+    _output_json = field_validator("output_json")(_json_document)
+
+
+class RunEventKind(enum.StrEnum):
+    """Which point of a run's life a run event reports."""
+
+    STARTED = "started"
+    TASKS_SPAWNED = "tasks_spawned"
+    FINISHED = "finished"
+
+
+class RunStatus(enum.StrEnum):
+    """How a run ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+class RunEvent(BaseModel):
+    """A run's lifecycle record on the runs topic (schema ``taskfactory.RunEvent`` v1)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str = Field(min_length=1)
+    kind: RunEventKind
+    run_id: str = Field(min_length=1)
+    definition_id: str = Field(min_length=1)
+    definition_version: int = Field(ge=1)
+    subject: str
+    causation_id: str
+    occurred_at: datetime
+    task_ids: tuple[str, ...] = ()
+    outcome: RunStatus | None = None
+    tasks_failed: int = Field(default=0, ge=0)
+    error_message: str | None = None
+    tenant: str | None = None
+
+    _utc_time = field_validator("occurred_at")(_utc)
+
+    @model_validator(mode="after")
+    def _outcome_iff_finished(self) -> RunEvent:
+        finished = self.kind is RunEventKind.FINISHED
+        if finished != (self.outcome is not None):
+            raise ValueError("outcome is required when kind is finished, and only then")
+        return self

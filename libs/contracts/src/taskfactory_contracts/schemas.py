@@ -1,4 +1,4 @@
-"""The Avro schemas shipped in ``schemas/avro/``, indexed by record name, version and fingerprint."""
+"""The Avro schemas shipped in ``schemas/avro/``, by record name, version and fingerprint."""
 
 from __future__ import annotations
 
@@ -11,12 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from fastavro.schema import to_parsing_canonical_form
 
-__all__ = ["SchemaStore", "StoredSchema", "crc64_avro", "default_store"]
+__all__ = [
+    "SchemaStore",
+    "StoredSchema",
+    "crc64_avro",
+    "default_store",
+    "parse_schema",
+    "parsing_canonical_form",
+]
 
 _FILE = re.compile(r"^(?P<name>[A-Za-z_][\w.]*)\.v(?P<version>\d+)\.avsc$")
 _EMPTY64 = 0xC15D213AA4D7A795
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+_NAMED = frozenset({"record", "error", "enum", "fixed"})
 
 
 def _crc64_table() -> tuple[int, ...]:
@@ -40,15 +48,81 @@ def crc64_avro(data: bytes) -> bytes:
     return fp.to_bytes(8, "little")
 
 
+def _fullname(name: str, namespace: str) -> str:
+    return name if "." in name or not namespace else f"{namespace}.{name}"
+
+
+def _canonical(schema: Any, namespace: str, seen: set[str], keep_logical: bool) -> Any:
+    if isinstance(schema, list):
+        return [_canonical(s, namespace, seen, keep_logical) for s in schema]
+    if isinstance(schema, str):
+        return schema if schema in _PRIMITIVES else _fullname(schema, namespace)
+    kind = schema["type"]
+    if not isinstance(kind, str):  # {"type": {...}} or {"type": [...]}
+        return _canonical(kind, namespace, seen, keep_logical)
+    if kind in _PRIMITIVES:
+        # The Apache Python package keeps the object form of a logical type's base type.
+        return {"type": kind} if keep_logical and "logicalType" in schema else kind
+    if kind == "array":
+        return {"type": kind, "items": _canonical(schema["items"], namespace, seen, keep_logical)}
+    if kind == "map":
+        return {"type": kind, "values": _canonical(schema["values"], namespace, seen, keep_logical)}
+    if kind not in _NAMED:
+        return _fullname(kind, namespace)
+    name = _fullname(schema["name"], schema.get("namespace", namespace))
+    if name in seen:
+        return name
+    seen.add(name)
+    inner = name.rpartition(".")[0]
+    out: dict[str, Any] = {"name": name, "type": kind}
+    if kind in ("record", "error"):
+        out["fields"] = [
+            {"name": f["name"], "type": _canonical(f["type"], inner, seen, keep_logical)}
+            for f in schema["fields"]
+        ]
+    elif kind == "enum":
+        out["symbols"] = list(schema["symbols"])
+    else:
+        out["size"] = int(schema["size"])
+    return out
+
+
+def parsing_canonical_form(schema: Any, *, keep_logical_wrappers: bool = False) -> str:
+    """The spec's Parsing Canonical Form of a raw (JSON-loaded) schema.
+
+    ``keep_logical_wrappers`` reproduces the Apache ``avro`` Python package, which keeps
+    ``{"type":"long"}`` for a logical-type field where the spec (and fastavro) write ``"long"``.
+    """
+    canonical = _canonical(schema, "", set(), keep_logical_wrappers)
+    return json.dumps(canonical, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_schema(raw: Any) -> dict[str, Any]:
+    """``raw`` parsed by fastavro *with* its parsed-schema hint, so readers never re-parse it."""
+    parsed = fastavro.parse_schema(raw)
+    if not isinstance(parsed, dict):
+        raise ValueError("a record schema must be a JSON object")
+    return parsed
+
+
 @dataclass(frozen=True, slots=True)
 class StoredSchema:
-    """One schema file: its full name, version, parsed form and fingerprint."""
+    """One schema file: its full name, version, raw and parsed forms and fingerprints."""
 
     name: str
     version: int
     path: Path
+    raw: dict[str, Any]
     parsed: dict[str, Any]
+    #: CRC-64-AVRO of the spec's canonical form; what this package writes.
     fingerprint: bytes
+    #: Every fingerprint a producer may write for this schema (spec, Apache Python's form).
+    fingerprints: tuple[bytes, ...]
+
+    @property
+    def json(self) -> str:
+        """The schema as compact JSON text, as registered with a schema registry."""
+        return json.dumps(self.raw, separators=(",", ":"), ensure_ascii=False)
 
 
 class SchemaStore:
@@ -63,12 +137,25 @@ class SchemaStore:
             if match is None:
                 raise ValueError(f"{path}: schema file names must be <namespace>.<Name>.v<N>.avsc")
             raw = json.loads(path.read_text(encoding="utf-8"))
-            parsed = fastavro.parse_schema(raw, _write_hint=False)
-            fingerprint = crc64_avro(to_parsing_canonical_form(parsed).encode("utf-8"))
-            stored = StoredSchema(
-                match["name"], int(match["version"]), path, parsed, fingerprint
+            spec = crc64_avro(parsing_canonical_form(raw).encode("utf-8"))
+            apache = crc64_avro(
+                parsing_canonical_form(raw, keep_logical_wrappers=True).encode("utf-8")
             )
-            self._by_fp[fingerprint] = stored
+            fingerprints = (spec,) if apache == spec else (spec, apache)
+            stored = StoredSchema(
+                match["name"],
+                int(match["version"]),
+                path,
+                raw,
+                parse_schema(raw),
+                spec,
+                fingerprints,
+            )
+            full = _fullname(raw["name"], raw.get("namespace", ""))
+            if full != stored.name:
+                raise ValueError(f"{path}: file is named for {stored.name} but defines {full}")
+            for fp in fingerprints:
+                self._by_fp[fp] = stored
             self._by_name.setdefault(stored.name, {})[stored.version] = stored
 
     def by_fingerprint(self, fingerprint: bytes) -> StoredSchema | None:
