@@ -23,7 +23,11 @@ from taskfactory_contracts import (
     default_store,
 )
 
-MODELS: dict[str, type[BaseModel]] = {ENVELOPE: Envelope, TASK_RESULT: TaskResult, RUN_EVENT: RunEvent}
+MODELS: dict[str, type[BaseModel]] = {
+    ENVELOPE: Envelope,
+    TASK_RESULT: TaskResult,
+    RUN_EVENT: RunEvent,
+}
 
 
 def _avro_shape(schema: Any) -> Any:
@@ -68,13 +72,13 @@ def _python_shape(annotation: Any) -> Any:
 def _same_type(avro: Any, python: Any) -> bool:
     if python is None:  # Python int mirrors Avro int or long
         return avro in ("int", "long")
-    if isinstance(avro, tuple) and isinstance(python, tuple) and avro[0] == python[0]:
-        if avro[0] in ("union", "array", "map"):
-            inner_a = avro[1] if avro[0] == "union" else (avro[1],)
-            inner_p = python[1] if python[0] == "union" else (python[1],)
-            return len(inner_a) == len(inner_p) and all(
-                _same_type(a, p) for a, p in zip(inner_a, inner_p, strict=True)
-            )
+    containers = ("union", "array", "map")
+    if isinstance(avro, tuple) and isinstance(python, tuple) and avro[0] == python[0] in containers:
+        inner_a = avro[1] if avro[0] == "union" else (avro[1],)
+        inner_p = python[1] if python[0] == "union" else (python[1],)
+        return len(inner_a) == len(inner_p) and all(
+            _same_type(a, p) for a, p in zip(inner_a, inner_p, strict=True)
+        )
     return bool(avro == python)
 
 

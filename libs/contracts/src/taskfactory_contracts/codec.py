@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import fastavro
@@ -56,6 +56,8 @@ _Resolver = tuple[str, dict[str, Any], dict[str, Any] | None]
 class AvroCodec:
     """Turns pydantic records into bytes and bytes into validated records.
 
+    ``reader_versions`` pins the reader schema of a record (``{ENVELOPE: 1}`` reads every
+    envelope as v1, as a consumer not yet upgraded would); by default the latest is the reader.
     ``registry`` switches encoding to the Confluent wire format (schemas registered under
     ``subject_for(record name)``) and lets decoding read it; without one, records are written
     with single-object encoding and Confluent input is rejected as an unknown schema.
@@ -68,11 +70,13 @@ class AvroCodec:
         max_bytes: int = 1_048_576,
         registry: SchemaRegistry | None = None,
         subject_for: Callable[[str], str] = record_name_subject,
+        reader_versions: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store or default_store()
         self.max_bytes = max_bytes
         self.registry = registry
         self.subject_for = subject_for
+        self.reader_versions = dict(reader_versions or {})
         self._by_fingerprint: dict[tuple[str, bytes], _Resolver] = {}
         self._by_schema_id: dict[tuple[str, int], _Resolver] = {}
         self._schema_ids: dict[tuple[str, int], int] = {}
@@ -229,7 +233,7 @@ class AvroCodec:
         return resolver
 
     def _resolver(self, label: str, writer: dict[str, Any], name: str) -> _Resolver:
-        reader: StoredSchema = self.store.get(name)
+        reader: StoredSchema = self.store.get(name, self.reader_versions.get(name))
         same = writer is reader.parsed or json.dumps(writer, sort_keys=True) == json.dumps(
             reader.parsed, sort_keys=True
         )

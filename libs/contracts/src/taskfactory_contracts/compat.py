@@ -54,7 +54,7 @@ def resolution_problems(writer: Any, reader: Any, where: str = "") -> list[str]:
     """Why data written with ``writer`` cannot be read with ``reader`` (empty when it can)."""
     writer, reader = _unwrap(writer), _unwrap(reader)
     wk, rk = _kind(writer), _kind(reader)
-    at = where or "record"
+    at = f"{where}: " if where else ""
     if wk == "union":
         problems: list[str] = []
         for branch in writer:
@@ -63,31 +63,31 @@ def resolution_problems(writer: Any, reader: Any, where: str = "") -> list[str]:
     if rk == "union":
         if any(not _matches(writer, branch, where) for branch in reader):
             return []
-        return [f"{at}: writer type {wk} matches no branch of the reader's union"]
+        return [f"{at}writer type {wk} matches no branch of the reader's union"]
     if wk != rk:
         if rk in _PROMOTIONS.get(wk, set()):
             return []
-        return [f"{at}: writer type {wk} cannot be read as {rk}"]
+        return [f"{at}writer type {wk} cannot be read as {rk}"]
     if wk == "record":
         return _record_problems(writer, reader, where)
     if wk == "enum":
         missing = [s for s in writer["symbols"] if s not in reader["symbols"]]
         if missing and "default" not in reader:
-            return [f"{at}: enum symbols {missing} unknown to the reader, which has no default"]
+            return [f"{at}enum symbols {missing} unknown to the reader, which has no default"]
         return []
     if wk == "array":
-        return resolution_problems(writer["items"], reader["items"], f"{at}[]")
+        return resolution_problems(writer["items"], reader["items"], f"{where}[]")
     if wk == "map":
-        return resolution_problems(writer["values"], reader["values"], f"{at}{{}}")
+        return resolution_problems(writer["values"], reader["values"], f"{where}{{}}")
     if wk == "fixed" and writer["size"] != reader["size"]:
-        return [f"{at}: fixed size {writer['size']} read as size {reader['size']}"]
+        return [f"{at}fixed size {writer['size']} read as size {reader['size']}"]
     return []
 
 
 def _record_problems(writer: dict[str, Any], reader: dict[str, Any], where: str) -> list[str]:
-    at = where or "record"
+    at = f"{where}: " if where else ""
     if writer["name"] != reader["name"] and writer["name"] not in reader.get("aliases", []):
-        return [f"{at}: record {writer['name']} read as {reader['name']}"]
+        return [f"{at}record {writer['name']} read as {reader['name']}"]
     written = {f["name"]: f for f in writer["fields"]}
     problems: list[str] = []
     for field in reader["fields"]:
