@@ -9,22 +9,7 @@ from typing import Any
 from fastavro import parse_schema, schemaless_writer
 
 from taskfactory_contracts import ENVELOPE, AvroCodec, Envelope, default_store
-from taskfactory_contracts.confluent import confluent_frame
-
-
-class DictRegistry:
-    """An in-memory registry: ids are positions in a list."""
-
-    def __init__(self) -> None:
-        self.schemas: list[str] = []
-
-    def schema_text(self, schema_id: int) -> str:
-        return self.schemas[schema_id - 1]
-
-    def register(self, subject: str, schema_text: str) -> int:
-        if schema_text not in self.schemas:
-            self.schemas.append(schema_text)
-        return self.schemas.index(schema_text) + 1
+from taskfactory_contracts.confluent import InMemorySchemaRegistry, confluent_frame
 
 
 def test_v1_record_read_as_v2_gets_empty_extensions(codec: AvroCodec, envelope: Envelope) -> None:
@@ -64,7 +49,7 @@ def _cloudevents_spelling_schema() -> str:
 
 def test_alias_reads_cloudevents_spelling_written_by_another_producer(envelope: Envelope) -> None:
     # A producer registered its own schema naming the fields correlationid / causationid.
-    registry = DictRegistry()
+    registry = InMemorySchemaRegistry()
     schema_id = registry.register("taskfactory.Envelope", _cloudevents_spelling_schema())
 
     record = envelope.model_dump(exclude={"extensions"})

@@ -22,6 +22,7 @@ from taskfactory_contracts import (
     UnknownSchemaError,
 )
 from taskfactory_contracts.cloudevents_kafka import to_binary, to_structured
+from taskfactory_contracts.confluent import InMemorySchemaRegistry
 
 CODEC = AvroCodec(max_bytes=64 * 1024)
 BUDGET_SECONDS = 1.0
@@ -35,23 +36,16 @@ def _decode_only_contract_errors(decode: Callable[[], object]) -> None:
     assert time.monotonic() - started < BUDGET_SECONDS, "decoding must not hang"
 
 
-class StaticRegistry:
-    """A registry that knows the shipped schemas under ids 1.."""
-
-    def __init__(self) -> None:
-        store = CODEC.store
-        self.texts = [s.json for n in store.names() for s in store.versions(n)]
-
-    def schema_text(self, schema_id: int) -> str:
-        if not 1 <= schema_id <= len(self.texts):
-            raise UnknownSchemaError(f"no id {schema_id}", where="value")
-        return self.texts[schema_id - 1]
-
-    def register(self, subject: str, schema_text: str) -> int:
-        return self.texts.index(schema_text) + 1
+def _registry() -> InMemorySchemaRegistry:
+    """A registry that knows every shipped schema under ids 1.."""
+    registry = InMemorySchemaRegistry()
+    for name in CODEC.store.names():
+        for schema in CODEC.store.versions(name):
+            registry.register(name, schema.json)
+    return registry
 
 
-REGISTRY_CODEC = AvroCodec(max_bytes=64 * 1024, registry=StaticRegistry())
+REGISTRY_CODEC = AvroCodec(max_bytes=64 * 1024, registry=_registry())
 
 
 def _real_records(envelope: Envelope) -> list[bytes]:
@@ -144,7 +138,7 @@ def test_unknown_fingerprint(codec: AvroCodec) -> None:
 
 
 def test_oversized_records_in_every_format(envelope: Envelope) -> None:
-    small = AvroCodec(max_bytes=100, registry=StaticRegistry())
+    small = AvroCodec(max_bytes=100, registry=_registry())
     big = envelope.model_copy(update={"data": b"x" * 200})
     headers, value = to_binary(big)
     for args in [

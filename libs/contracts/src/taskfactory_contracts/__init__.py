@@ -7,7 +7,11 @@ from taskfactory_contracts.codec import (
     TASK_RESULT,
     AvroCodec,
 )
-from taskfactory_contracts.confluent import ConfluentSchemaRegistry, SchemaRegistry
+from taskfactory_contracts.confluent import (
+    ConfluentSchemaRegistry,
+    InMemorySchemaRegistry,
+    SchemaRegistry,
+)
 from taskfactory_contracts.definition import (
     ActivityDefinition,
     Correlation,
@@ -58,6 +62,7 @@ __all__ = [
     "DefinitionError",
     "Envelope",
     "EventTrigger",
+    "InMemorySchemaRegistry",
     "MalformedRecordError",
     "PublishResultInput",
     "RecordTooLargeError",

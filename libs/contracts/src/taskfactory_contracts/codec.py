@@ -31,8 +31,16 @@ from taskfactory_contracts.errors import (
     SchemaValidationError,
     UnknownSchemaError,
 )
+from taskfactory_contracts.projection import Projection, plan_projection
 from taskfactory_contracts.records import Envelope, RunEvent, TaskResult
-from taskfactory_contracts.schemas import SchemaStore, StoredSchema, default_store, parse_schema
+from taskfactory_contracts.schemas import (
+    SchemaStore,
+    StoredSchema,
+    crc64_avro,
+    default_store,
+    parse_schema,
+    parsing_canonical_form,
+)
 
 __all__ = [
     "ENVELOPE",
@@ -47,10 +55,12 @@ ENVELOPE = "taskfactory.Envelope"
 TASK_RESULT = "taskfactory.TaskResult"
 RUN_EVENT = "taskfactory.RunEvent"
 _HEADER_LEN = len(SINGLE_OBJECT_MARKER) + 8
+_AVRO_FIRST_BYTES = (SINGLE_OBJECT_MARKER[:1], bytes((CONFLUENT_MAGIC,)))
 
 M = TypeVar("M", bound=BaseModel)
-# (label, writer schema, reader schema or None when writer == reader)
-_Resolver = tuple[str, dict[str, Any], dict[str, Any] | None]
+# (label, writer schema, reader schema for fastavro to resolve against or None, projection
+# applied to what the writer's schema read, or None)
+_Resolver = tuple[str, dict[str, Any], dict[str, Any] | None, Projection | None]
 
 
 class AvroCodec:
@@ -115,21 +125,9 @@ class AvroCodec:
 
     def decode_dict(self, name: str, value: bytes) -> dict[str, Any]:
         """The Avro record in ``value`` (single-object or Confluent) as a dict shaped by the
-        latest schema of ``name``."""
-        if len(value) > self.max_bytes:
-            raise RecordTooLargeError(
-                f"record is {len(value)} bytes, the limit is {self.max_bytes}", where="value"
-            )
-        if value[:2] == SINGLE_OBJECT_MARKER:
-            return self._read(value, _HEADER_LEN, self._fingerprint_resolver(name, value))
-        if value[:1] == bytes((CONFLUENT_MAGIC,)) and len(value) > CONFLUENT_HEADER_LEN:
-            resolver = self._schema_id_resolver(name, confluent_schema_id(value))
-            return self._read(value, CONFLUENT_HEADER_LEN, resolver)
-        raise MalformedRecordError(
-            "not Avro single-object encoding (marker C3 01 + 8-byte fingerprint) nor "
-            f"Confluent wire format (00 + 4-byte schema id): got {value[:10].hex(' ') or 'empty'}",
-            where="value",
-        )
+        reader schema of ``name``."""
+        self._check_size(value)
+        return self._decode_avro(name, value)
 
     def decode(
         self,
@@ -143,20 +141,14 @@ class AvroCodec:
         With CloudEvents headers (binary mode) or a structured CloudEvent in ``value``, the
         record is read through the CloudEvents Kafka binding (envelopes only).
         """
-        if name == ENVELOPE and ce.is_binary_mode(headers):
-            if len(value) > self.max_bytes:
-                raise RecordTooLargeError(
-                    f"record is {len(value)} bytes, the limit is {self.max_bytes}", where="value"
-                )
-            return _validate(model, ce.envelope_fields_from_binary(headers or (), value))
-        if name == ENVELOPE and value[:1] not in (SINGLE_OBJECT_MARKER[:1], b"\x00"):
-            if len(value) > self.max_bytes:
-                raise RecordTooLargeError(
-                    f"record is {len(value)} bytes, the limit is {self.max_bytes}", where="value"
-                )
-            if ce.is_structured_mode(headers, value):
+        self._check_size(value)
+        if name == ENVELOPE:
+            if headers and ce.is_binary_mode(headers):
+                return _validate(model, ce.envelope_fields_from_binary(headers, value))
+            first = value[:1]
+            if first not in _AVRO_FIRST_BYTES and ce.is_structured_mode(headers, value):
                 return _validate(model, ce.envelope_fields_from_structured(value))
-        return _validate(model, self.decode_dict(name, value))
+        return _validate(model, self._decode_avro(name, value))
 
     def decode_envelope(self, value: bytes, headers: ce.Headers | None = None) -> Envelope:
         """An envelope from any accepted wire format; raises a ``ContractError`` subclass."""
@@ -184,6 +176,27 @@ class AvroCodec:
 
     # -- internals --------------------------------------------------------------------------
 
+    def _check_size(self, value: bytes) -> None:
+        if len(value) > self.max_bytes:
+            raise RecordTooLargeError(
+                f"record is {len(value)} bytes, the limit is {self.max_bytes}", where="value"
+            )
+
+    def _decode_avro(self, name: str, value: bytes) -> dict[str, Any]:
+        if value[:2] == SINGLE_OBJECT_MARKER:
+            resolver = self._by_fingerprint.get((name, value[2:_HEADER_LEN]))
+            if resolver is None:
+                resolver = self._fingerprint_resolver(name, value)
+            return self._read(value, _HEADER_LEN, resolver)
+        if value[:1] == b"\x00" and len(value) > CONFLUENT_HEADER_LEN:
+            resolver = self._schema_id_resolver(name, confluent_schema_id(value))
+            return self._read(value, CONFLUENT_HEADER_LEN, resolver)
+        raise MalformedRecordError(
+            "not Avro single-object encoding (marker C3 01 + 8-byte fingerprint) nor "
+            f"Confluent wire format (00 + 4-byte schema id): got {value[:10].hex(' ') or 'empty'}",
+            where="value",
+        )
+
     def _fingerprint_resolver(self, name: str, value: bytes) -> _Resolver:
         fingerprint = value[2:_HEADER_LEN]
         resolver = self._by_fingerprint.get((name, fingerprint))
@@ -202,7 +215,9 @@ class AvroCodec:
             raise UnknownSchemaError(
                 f"record is a {writer.name} v{writer.version}, expected a {name}", where="value"
             )
-        resolver = self._resolver(f"{writer.name} v{writer.version}", writer.parsed, name)
+        resolver = self._resolver(
+            f"{writer.name} v{writer.version}", writer.raw, writer.parsed, name
+        )
         self._by_fingerprint[(name, fingerprint)] = resolver
         return resolver
 
@@ -218,30 +233,40 @@ class AvroCodec:
             )
         text = self.registry.schema_text(schema_id)
         try:
-            parsed = parse_schema(json.loads(text))
+            raw = json.loads(text)
+            fingerprint = crc64_avro(parsing_canonical_form(raw).encode("utf-8"))
+            # The registry's copy of a shipped schema reuses it (and its fast paths).
+            shipped = self.store.by_fingerprint(fingerprint)
+            parsed = shipped.parsed if shipped is not None else parse_schema(raw)
         except Exception as exc:  # fastavro raises several types for a bad schema
             raise UnknownSchemaError(
-                f"registry schema id {schema_id} is not a usable Avro schema: {exc}", where="value"
+                f"registry schema id {schema_id} is not a usable Avro schema: {exc}",
+                where="value",
             ) from exc
         if parsed.get("name") != name:
             raise UnknownSchemaError(
                 f"registry schema id {schema_id} is a {parsed.get('name')}, expected a {name}",
                 where="value",
             )
-        resolver = self._resolver(f"{name} (registry id {schema_id})", parsed, name)
+        label = f"{name} (registry id {schema_id})"
+        resolver = self._resolver(label, raw, parsed, name)
         self._by_schema_id[(name, schema_id)] = resolver
         return resolver
 
-    def _resolver(self, label: str, writer: dict[str, Any], name: str) -> _Resolver:
+    def _resolver(
+        self, label: str, raw: dict[str, Any], writer: dict[str, Any], name: str
+    ) -> _Resolver:
         reader: StoredSchema = self.store.get(name, self.reader_versions.get(name))
-        same = writer is reader.parsed or json.dumps(writer, sort_keys=True) == json.dumps(
-            reader.parsed, sort_keys=True
-        )
-        return (label, writer, None if same else reader.parsed)
+        if writer is reader.parsed:
+            return (label, writer, None, None)
+        projection = plan_projection(raw, reader.raw)
+        if projection is not None:
+            return (label, writer, None, projection)
+        return (label, writer, reader.parsed, None)
 
     @staticmethod
     def _read(value: bytes, offset: int, resolver: _Resolver) -> dict[str, Any]:
-        label, writer, reader = resolver
+        label, writer, reader, projection = resolver
         stream = io.BytesIO(value)
         stream.seek(offset)
         try:
@@ -257,7 +282,7 @@ class AvroCodec:
             )
         if not isinstance(decoded, dict):
             raise MalformedRecordError(f"{label} did not decode to a record", where="value")
-        return decoded
+        return decoded if projection is None else projection.apply(decoded)
 
 
 def _body(schema: StoredSchema, record: BaseModel) -> bytes:

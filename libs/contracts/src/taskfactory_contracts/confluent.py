@@ -19,6 +19,7 @@ __all__ = [
     "CONFLUENT_HEADER_LEN",
     "CONFLUENT_MAGIC",
     "ConfluentSchemaRegistry",
+    "InMemorySchemaRegistry",
     "SchemaRegistry",
     "confluent_frame",
     "confluent_schema_id",
@@ -39,6 +40,25 @@ class SchemaRegistry(Protocol):
     def register(self, subject: str, schema_text: str) -> int:
         """The id of ``schema_text`` under ``subject``, registering it when new."""
         ...
+
+
+class InMemorySchemaRegistry:
+    """A :class:`SchemaRegistry` in a list, for tests and benchmarks; ids start at 1."""
+
+    def __init__(self) -> None:
+        self.schemas: list[str] = []
+
+    def schema_text(self, schema_id: int) -> str:
+        """The schema registered under ``schema_id``."""
+        if not 1 <= schema_id <= len(self.schemas):
+            raise UnknownSchemaError(f"no schema with id {schema_id}", where="value")
+        return self.schemas[schema_id - 1]
+
+    def register(self, subject: str, schema_text: str) -> int:
+        """The id of ``schema_text``, added when new (subjects are not tracked)."""
+        if schema_text not in self.schemas:
+            self.schemas.append(schema_text)
+        return self.schemas.index(schema_text) + 1
 
 
 def record_name_subject(record_name: str) -> str:

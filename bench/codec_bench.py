@@ -1,0 +1,89 @@
+"""Codec benchmark: envelopes decoded and validated per second on one core, per wire format.
+
+Run with ``make bench`` (or ``uv run --frozen python bench/codec_bench.py``). Each format is
+timed for about a second of CPU, best of three rounds. Rates are per CPU-second of this
+single-threaded process (``time.process_time``), i.e. per core, so other work on the machine
+does not lower them. Not part of the test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from taskfactory_contracts import ENVELOPE, AvroCodec, Envelope
+from taskfactory_contracts.cloudevents_kafka import to_binary, to_structured
+from taskfactory_contracts.confluent import InMemorySchemaRegistry, SchemaRegistry
+
+TARGET = 50_000
+
+
+def _envelope() -> Envelope:
+    return Envelope(
+        id="0b7c6f1e-4d3a-4e59-9b0e-5d2f7a1c9e42",
+        source="svc://loans/api",
+        type="com.example.loan.requested",
+        subject="loan-4242",
+        time=datetime(2026, 3, 1, 12, 30, 45, 123456, tzinfo=UTC),
+        tenant="acme",
+        correlation_id="corr-17",
+        data=json.dumps({"amount": 125_000, "currency": "EUR", "term_months": 240}).encode(),
+        extensions={"partitionkey": "loan-4242"},
+    )
+
+
+def _rate(decode: Callable[[], object], seconds: float, rounds: int) -> float:
+    best = 0.0
+    for _ in range(rounds):
+        count, started = 0, time.process_time()
+        deadline = started + seconds
+        while time.process_time() < deadline:
+            for _ in range(1000):
+                decode()
+            count += 1000
+        best = max(best, count / (time.process_time() - started))
+    return best
+
+
+def main() -> None:
+    """Print one line per wire format and a verdict against the single-object target."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=1.0, help="per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    envelope = _envelope()
+    codec = AvroCodec()
+    registry: SchemaRegistry = InMemorySchemaRegistry()
+    confluent = AvroCodec(registry=registry)
+    single = codec.encode_envelope(envelope)
+    single_v1 = codec.encode_single_object(
+        ENVELOPE, envelope.model_copy(update={"extensions": {}}), version=1
+    )
+    framed = confluent.encode_envelope(envelope)
+    b_headers, b_value = to_binary(envelope)
+    s_headers, s_value = to_structured(envelope)
+    cases: dict[str, Callable[[], object]] = {
+        "single-object Avro (v2 writer, v2 reader)": lambda: codec.decode_envelope(single),
+        "single-object Avro (v1 writer, v2 reader)": lambda: codec.decode_envelope(single_v1),
+        "Confluent wire format (cached schema id)": lambda: confluent.decode_envelope(framed),
+        "CloudEvents binary mode (ce_* headers)": lambda: codec.decode_envelope(b_value, b_headers),
+        "CloudEvents structured mode (JSON)": lambda: codec.decode_envelope(s_value, s_headers),
+        "encode single-object Avro": lambda: codec.encode_envelope(envelope),
+    }
+    for decode in cases.values():
+        decode()  # warm caches; also proves every input decodes
+    results = {name: _rate(fn, args.seconds, args.rounds) for name, fn in cases.items()}
+    width = max(map(len, results))
+    for name, rate in results.items():
+        print(f"{name:<{width}}  {rate:>10,.0f} envelopes per CPU-second")
+    headline = results["single-object Avro (v2 writer, v2 reader)"]
+    verdict = "meets" if headline >= TARGET else "MISSES"
+    print(f"single-object decode+validate {verdict} the {TARGET:,}/s/core target")
+
+
+if __name__ == "__main__":
+    main()
