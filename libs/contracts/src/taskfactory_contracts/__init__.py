@@ -41,7 +41,9 @@ from taskfactory_contracts.records import (
 )
 from taskfactory_contracts.schemas import SchemaStore, default_store
 from taskfactory_contracts.workflow import (
+    ApprovalSignal,
     PublishResultInput,
+    PublishRunEventInput,
     RunActivityInput,
     RunOutcome,
     TaskInput,
@@ -55,6 +57,7 @@ __all__ = [
     "SINGLE_OBJECT_MARKER",
     "TASK_RESULT",
     "ActivityDefinition",
+    "ApprovalSignal",
     "AvroCodec",
     "ConfluentSchemaRegistry",
     "ContractError",
@@ -65,6 +68,7 @@ __all__ = [
     "InMemorySchemaRegistry",
     "MalformedRecordError",
     "PublishResultInput",
+    "PublishRunEventInput",
     "RecordTooLargeError",
     "ResultsSpec",
     "RetrySpec",

@@ -10,6 +10,7 @@ from typing import Final
 
 __all__ = [
     "ACTIVITY_PUBLISH_RESULT",
+    "ACTIVITY_PUBLISH_RUN_EVENT",
     "ACTIVITY_RUN_TASK",
     "DEFAULT_DLQ_TOPIC",
     "DEFAULT_EVENTS_TOPIC",
@@ -28,11 +29,14 @@ __all__ = [
     "HEADER_SOURCE_TOPIC",
     "HEADER_TRACEPARENT",
     "HEADER_TRACESTATE",
+    "QUERY_TASKS",
     "SA_DEFINITION",
     "SA_EVENT_TYPE",
     "SA_SUBJECT",
     "SA_TENANT",
     "SEARCH_ATTRIBUTES",
+    "SIGNAL_APPROVAL",
+    "SIGNAL_EVENT",
     "TASK_QUEUE_EXECUTOR",
     "TASK_QUEUE_ORCHESTRATOR",
     "WORKFLOW_RUN_ACTIVITY",
@@ -44,6 +48,13 @@ TASK_QUEUE_EXECUTOR: Final = "taskfactory-executor"
 WORKFLOW_RUN_ACTIVITY: Final = "RunActivityWorkflow"
 ACTIVITY_RUN_TASK: Final = "taskfactory.run_task"
 ACTIVITY_PUBLISH_RESULT: Final = "taskfactory.publish_result"
+ACTIVITY_PUBLISH_RUN_EVENT: Final = "taskfactory.publish_run_event"
+# Later events of a correlated run reach it through signal-with-start (input: TriggerEvent).
+SIGNAL_EVENT: Final = "taskfactory.event"
+# A human decision for a task waiting on approval (input: ApprovalSignal).
+SIGNAL_APPROVAL: Final = "taskfactory.approval"
+# Status of each task finished so far (output: dict[str, TaskStatus]).
+QUERY_TASKS: Final = "taskfactory.tasks"
 
 DEFAULT_EVENTS_TOPIC: Final = "taskfactory.events"
 DEFAULT_RESULTS_TOPIC: Final = "taskfactory.results"

@@ -9,10 +9,12 @@ from pydantic import BaseModel, ConfigDict
 
 from taskfactory_contracts.definition import ActivityDefinition
 from taskfactory_contracts.names import TASK_QUEUE_EXECUTOR
-from taskfactory_contracts.records import Envelope, TaskResult, TaskStatus
+from taskfactory_contracts.records import Envelope, RunEvent, TaskResult, TaskStatus
 
 __all__ = [
+    "ApprovalSignal",
     "PublishResultInput",
+    "PublishRunEventInput",
     "RunActivityInput",
     "RunOutcome",
     "TaskInput",
@@ -77,6 +79,27 @@ class PublishResultInput(BaseModel):
     result: TaskResult
     topic: str
     traceparent: str | None = None
+
+
+class PublishRunEventInput(BaseModel):
+    """Input of ``publish_run_event``: the run's lifecycle record and where it goes."""
+
+    model_config = _MODEL
+
+    event: RunEvent
+    topic: str
+    traceparent: str | None = None
+
+
+class ApprovalSignal(BaseModel):
+    """Input of the ``taskfactory.approval`` signal: a person's decision on one task."""
+
+    model_config = _MODEL
+
+    task_id: str
+    approved: bool
+    by: str
+    comment: str = ""
 
 
 class RunOutcome(BaseModel):
