@@ -20,7 +20,7 @@ run: install ## bring up Kafka + Temporal, start the three services, send exampl
 
 .PHONY: test
 test: install ## the full suite: unit + integration + e2e against a real Kafka and Temporal
-	@$(RUN) taskfactory-stack test -- $(PYTEST_ARGS)
+	@$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: install ## unit tests only (no stack)
@@ -28,7 +28,7 @@ test-unit: install ## unit tests only (no stack)
 
 .PHONY: test-integration
 test-integration: install ## integration + e2e tests against the real stack
-	@$(RUN) taskfactory-stack test -- -m "integration or e2e" $(PYTEST_ARGS)
+	@$(RUN) pytest -m "integration or e2e" $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: install ## ruff format check and lint
@@ -70,3 +70,7 @@ stack-logs: install ## the last lines of every stack component's log
 .PHONY: bench
 bench: install ## benchmarks under bench/ (never part of make test)
 	@$(RUN) python bench/codec_bench.py
+
+.PHONY: docs
+docs: install ## regenerate the README's configuration table from the settings classes
+	@$(RUN) python -c "from pathlib import Path; from taskfactory_runtime.docs import settings_table, update_readme; from taskfactory_ingress.settings import IngressSettings as I; from taskfactory_orchestrator.settings import OrchestratorSettings as O; from taskfactory_executor.settings import ExecutorSettings as E; print('README updated' if update_readme(Path('README.md'), settings_table(I, O, E)) else 'README up to date')"

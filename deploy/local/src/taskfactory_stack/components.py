@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import subprocess
@@ -94,7 +95,7 @@ class Component(ABC):
                     f"{self.name}: died during start; last log lines "
                     f"({self.process.log_file}):\n{tail(self.process.log_file)}"
                 )
-            reason = asyncio.run(self.probe())
+            reason = self.probe_now()
             if reason is None:
                 return
             time.sleep(0.3)
@@ -103,6 +104,15 @@ class Component(ABC):
             f"{self.name}: not ready after {self.settings.start_timeout:.0f}s ({reason}); "
             f"last log lines:\n{tail(self.process.log_file)}"
         )
+
+    def probe_now(self) -> str | None:
+        """Run :meth:`probe` to completion from synchronous code."""
+        try:
+            return asyncio.run(self.probe())
+        finally:
+            # The Temporal client's native runtime must not outlive the interpreter's
+            # finalization (it aborts the process); collect its reference cycles now.
+            gc.collect()
 
     def down(self) -> bool:
         """Stop the process the stack started; True if one was running."""
@@ -125,8 +135,14 @@ class KafkaComponent(Component):
 
     @property
     def home(self) -> Path:
-        """Jars and config of this Kafka version."""
-        return self.settings.root / "kafka" / self.settings.kafka_version
+        """Jars of this Kafka version (cached across `down`/`up`)."""
+        jars = self.settings.jars_dir.resolve() if self.settings.jars_dir else None
+        return (jars or self.settings.root / "kafka") / self.settings.kafka_version
+
+    @property
+    def conf(self) -> Path:
+        """Generated broker configuration."""
+        return self.settings.root / "kafka" / "conf"
 
     @property
     def data(self) -> Path:
@@ -175,7 +191,8 @@ class KafkaComponent(Component):
         return libs
 
     def _config(self) -> Path:
-        conf = self.home / "server.properties"
+        self.conf.mkdir(parents=True, exist_ok=True)
+        conf = self.conf / "server.properties"
         text = (
             _file("server.properties")
             .replace("@PORT@", str(self.settings.kafka_port))
@@ -183,7 +200,7 @@ class KafkaComponent(Component):
             .replace("@DATA_DIR@", str(self.data))
         )
         conf.write_text(text)
-        (self.home / "log4j2.yaml").write_text(_file("log4j2.yaml"))
+        (self.conf / "log4j2.yaml").write_text(_file("log4j2.yaml"))
         return conf
 
     def _java(self) -> list[str]:
@@ -194,7 +211,7 @@ class KafkaComponent(Component):
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
+            f"-Dlog4j2.configurationFile={self.conf / 'log4j2.yaml'}",
             "-cp",
             str(self.home / "libs" / "*"),
         ]
@@ -218,7 +235,7 @@ class KafkaComponent(Component):
             )
 
     def argv(self) -> tuple[list[str], dict[str, str]]:
-        return [*self._java(), "kafka.Kafka", str(self.home / "server.properties")], dict(
+        return [*self._java(), "kafka.Kafka", str(self.conf / "server.properties")], dict(
             os.environ
         )
 

@@ -26,19 +26,30 @@ class ServiceSet:
             )
             for name in SERVICES
         }
+        self.started: list[str] = []
 
-    def start(self, env: dict[str, str], *, cwd: Path) -> None:
-        """Start every service with ``env`` added to this process's environment."""
-        full = {**os.environ, **env}
-        for name, process in self.processes.items():
+    def start(
+        self,
+        env: dict[str, str],
+        *,
+        cwd: Path,
+        per_service: dict[str, dict[str, str]] | None = None,
+        only: tuple[str, ...] = SERVICES,
+    ) -> None:
+        """Start the services with ``env`` (and their ``per_service`` env) added to ours."""
+        for name in only:
+            process = self.processes[name]
             if process.pid() is not None:
                 raise StackError(f"{name}: already running (pid {process.pid()}); stop it first")
+            full = {**os.environ, **env, **(per_service or {}).get(name, {})}
             process.log_file.unlink(missing_ok=True)
             process.start([sys.executable, "-m", f"taskfactory_{name}"], env=full, cwd=cwd)
+            self.started.append(name)
 
     def check(self) -> None:
-        """Raise naming the first service that exited, with its last log lines."""
-        for name, process in self.processes.items():
+        """Raise naming the first started service that exited, with its last log lines."""
+        for name in self.started:
+            process = self.processes[name]
             if process.pid() is None:
                 raise StackError(
                     f"{name}: exited; last log lines "

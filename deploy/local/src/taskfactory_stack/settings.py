@@ -16,6 +16,9 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TASKFACTORY_STACK_", frozen=True)
 
     dir: Path = Field(default=Path(".stack"), description="Cache of jars, data, pids and logs.")
+    jars_dir: Path | None = Field(
+        default=None, description="Where Kafka's jars are cached (default <dir>/kafka)."
+    )
     kafka_version: str = "4.1.0"
     kafka_port: int = Field(default=9092, ge=1, le=65535)
     kafka_controller_port: int = Field(default=9093, ge=1, le=65535)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from taskfactory_stack.components import Component, components
@@ -59,7 +58,7 @@ class Stack:
             if pid is None:
                 health = "stopped"
             else:
-                reason = asyncio.run(component.probe())
+                reason = component.probe_now()
                 health = "healthy" if reason is None else f"unhealthy: {reason}"
             rows.append(
                 ComponentStatus(component.name, component.address, pid, health, component.extra)

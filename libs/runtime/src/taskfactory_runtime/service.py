@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -69,4 +70,7 @@ def serve(
         code = run_until_signalled(lambda stop: run(settings, stop))
     finally:
         shutdown_tracing()
+        # Drop the Temporal client's native runtime before interpreter finalization, which
+        # otherwise can abort the process (exit 134) instead of exiting with our code.
+        gc.collect()
     sys.exit(code)

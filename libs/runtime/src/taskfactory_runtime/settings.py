@@ -38,14 +38,20 @@ class KafkaSettings(BaseModel):
         default="127.0.0.1:9092", description="Comma-separated host:port list."
     )
     client_id: str = Field(default="taskfactory", description="Kafka client.id prefix.")
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
-    ssl_certfile: Path | None = None
-    ssl_keyfile: Path | None = None
-    request_timeout_ms: int = Field(default=30_000, ge=1_000)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = (
+        Field(default=None, description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER.")
+    )
+    sasl_username: str | None = Field(default=None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(default=None, description="SASL password (secret).")
+    ssl_cafile: Path | None = Field(default=None, description="CA bundle for the brokers' TLS.")
+    ssl_certfile: Path | None = Field(default=None, description="Client certificate (mTLS).")
+    ssl_keyfile: Path | None = Field(default=None, description="Client private key (mTLS).")
+    request_timeout_ms: int = Field(
+        default=30_000, ge=1_000, description="Kafka request timeout in milliseconds."
+    )
 
 
 class TemporalSettings(BaseModel):
@@ -54,14 +60,19 @@ class TemporalSettings(BaseModel):
     model_config = _SECTION
 
     address: str = Field(default="127.0.0.1:7233", description="Frontend host:port.")
-    namespace: str = "default"
+    namespace: str = Field(default="default", description="Temporal namespace.")
     api_key: SecretStr | None = Field(default=None, description="Temporal Cloud API key.")
-    tls: bool = False
-    tls_server_ca: Path | None = None
-    tls_client_cert: Path | None = None
-    tls_client_key: Path | None = None
-    orchestrator_task_queue: str = names.TASK_QUEUE_ORCHESTRATOR
-    executor_task_queue: str = names.TASK_QUEUE_EXECUTOR
+    tls: bool = Field(default=False, description="Connect with TLS (implied by the cert settings).")
+    tls_server_ca: Path | None = Field(default=None, description="CA of the Temporal frontend.")
+    tls_client_cert: Path | None = Field(default=None, description="Client certificate (mTLS).")
+    tls_client_key: Path | None = Field(default=None, description="Client private key (mTLS).")
+    orchestrator_task_queue: str = Field(
+        default=names.TASK_QUEUE_ORCHESTRATOR,
+        description="Task queue of the orchestrator's workflows.",
+    )
+    executor_task_queue: str = Field(
+        default=names.TASK_QUEUE_EXECUTOR, description="Task queue of the executor's activities."
+    )
 
 
 class TopicSettings(BaseModel):
@@ -69,14 +80,22 @@ class TopicSettings(BaseModel):
 
     model_config = _SECTION
 
-    events: str = names.DEFAULT_EVENTS_TOPIC
-    results: str = names.DEFAULT_RESULTS_TOPIC
-    runs: str = names.DEFAULT_RUNS_TOPIC
-    dead_letter: str = names.DEFAULT_DLQ_TOPIC
+    events: str = Field(
+        default=names.DEFAULT_EVENTS_TOPIC, description="Topic the ingress consumes."
+    )
+    results: str = Field(
+        default=names.DEFAULT_RESULTS_TOPIC, description="Default topic of task results."
+    )
+    runs: str = Field(default=names.DEFAULT_RUNS_TOPIC, description="Topic of run events.")
+    dead_letter: str = Field(
+        default=names.DEFAULT_DLQ_TOPIC, description="Where undecodable or rejected events go."
+    )
     partitions: int = Field(
         default=6, ge=1, description="Partitions when taskfactory creates a topic."
     )
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: int = Field(
+        default=1, ge=1, description="Replication factor when taskfactory creates a topic."
+    )
 
 
 class LoggingSettings(BaseModel):
@@ -84,8 +103,12 @@ class LoggingSettings(BaseModel):
 
     model_config = _SECTION
 
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["json", "console"] = "json"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="DEBUG, INFO, WARNING or ERROR."
+    )
+    format: Literal["json", "console"] = Field(
+        default="json", description="json (one object per line) or console."
+    )
 
 
 class TracingSettings(BaseModel):
@@ -96,7 +119,9 @@ class TracingSettings(BaseModel):
     otlp_endpoint: str | None = Field(
         default=None, description="OTLP gRPC endpoint, e.g. http://127.0.0.1:4317; unset = off."
     )
-    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    sample_ratio: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="Parent-based sampling ratio of new traces."
+    )
 
 
 class HttpSettings(BaseModel):
@@ -104,7 +129,10 @@ class HttpSettings(BaseModel):
 
     model_config = _SECTION
 
-    host: str = "0.0.0.0"  # noqa: S104 - probes reach the pod IP
+    host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - probes reach the pod IP
+        description="Address of /livez, /readyz and /metrics.",
+    )
     port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port.")
 
 

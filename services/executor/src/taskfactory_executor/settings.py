@@ -14,8 +14,12 @@ class ExecutorSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_concurrent_activities: int = Field(default=100, ge=1)
-    create_topics: bool = Field(default=True, description="Create the results topic at start.")
+    max_concurrent_activities: int = Field(
+        default=100, ge=1, description="Tasks one replica runs at once."
+    )
+    create_topics: bool = Field(
+        default=True, description="Create the results and runs topics at start."
+    )
 
 
 class ExecutorSettings(ServiceSettings):

@@ -20,8 +20,10 @@ class IngressSection(BaseModel):
     max_record_bytes: int = Field(
         default=1_048_576, ge=1, description="Larger records are dead-lettered."
     )
-    retry_initial_seconds: float = Field(default=0.2, gt=0)
-    retry_max_seconds: float = Field(default=10.0, gt=0)
+    retry_initial_seconds: float = Field(
+        default=0.2, gt=0, description="First backoff while Temporal is unavailable."
+    )
+    retry_max_seconds: float = Field(default=10.0, gt=0, description="Backoff ceiling.")
     search_attributes: bool = Field(
         default=True,
         description="Tag runs with Taskfactory* search attributes (must be registered).",

@@ -14,8 +14,12 @@ class OrchestratorSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_concurrent_workflow_tasks: int = Field(default=200, ge=1)
-    max_concurrent_activities: int = Field(default=100, ge=1)
+    max_concurrent_workflow_tasks: int = Field(
+        default=200, ge=1, description="Workflow tasks one replica runs at once."
+    )
+    max_concurrent_activities: int = Field(
+        default=100, ge=1, description="Activities one replica runs at once."
+    )
 
 
 class OrchestratorSettings(ServiceSettings):

@@ -1,0 +1,69 @@
+"""Definition files: valid ones load; a bad one names the file, field and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from taskfactory_contracts import DefinitionError
+from taskfactory_runtime.definitions import load_definition, load_definitions
+
+GOOD = """
+id: greeting
+version: 2
+trigger: {event_types: [com.example.greeting.requested]}
+tasks:
+  - {id: say-hello, type: echo, params: {message: hi}}
+"""
+
+
+def test_a_yaml_definition_loads_with_its_fields(tmp_path: Path) -> None:
+    (tmp_path / "greeting.yaml").write_text(GOOD)
+    [definition] = load_definitions(tmp_path)
+    assert definition.id == "greeting"
+    assert definition.version == 2
+    assert definition.tasks[0].params == {"message": "hi"}
+
+
+def test_markdown_front_matter_body_becomes_the_description(tmp_path: Path) -> None:
+    (tmp_path / "greeting.md").write_text(f"---{GOOD}---\n# Greeting\nSays hello.\n")
+    definition = load_definition(tmp_path / "greeting.md")
+    assert definition.description == "# Greeting\nSays hello."
+
+
+def test_a_missing_field_is_reported_with_file_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(GOOD.replace("version: 2", "version: 0"))
+    with pytest.raises(DefinitionError) as err:
+        load_definition(path)
+    assert err.value.file == str(path)
+    assert err.value.field == "version"
+    assert str(err.value).startswith(f"{path}:version: Input should be greater than or equal to 1")
+
+
+def test_an_unknown_template_field_is_rejected_at_load_time(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(GOOD + 'correlation: {workflow_id: "x/{nope}"}\n')
+    with pytest.raises(DefinitionError, match="unknown field 'nope'"):
+        load_definition(path)
+
+
+def test_broken_yaml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("id: [unclosed\n")
+    with pytest.raises(DefinitionError, match=r"broken.yaml: not valid YAML"):
+        load_definition(path)
+
+
+def test_duplicate_ids_across_files_are_rejected(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(GOOD)
+    (tmp_path / "b.yaml").write_text(GOOD)
+    with pytest.raises(DefinitionError, match="already defined in") as err:
+        load_definitions(tmp_path)
+    assert err.value.field == "id"
+
+
+def test_the_shipped_examples_are_valid() -> None:
+    examples = Path(__file__).parents[3] / "examples" / "definitions"
+    assert [d.id for d in load_definitions(examples)] == ["greeting"]

@@ -1,0 +1,129 @@
+"""Session fixtures: the real Kafka broker and Temporal server, started once for all tests.
+
+``TASKFACTORY_KAFKA_BOOTSTRAP`` + ``TASKFACTORY_TEMPORAL_ADDRESS`` point the tests at an
+existing stack; ``TASKFACTORY_STACK=testcontainers`` uses containers (needs a Docker engine);
+otherwise the local stack (``taskfactory-stack``) is started if it is not up, and stopped at
+the end only if the tests started it.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from taskfactory_runtime.kafka import ensure_topics
+from taskfactory_runtime.settings import KafkaSettings
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """Where the tests reach Kafka and Temporal."""
+
+    kafka_bootstrap: str
+    temporal_address: str
+
+
+def _testcontainers_stack() -> Iterator[StackInfo]:
+    from testcontainers.core.container import DockerContainer  # type: ignore[import-not-found]
+    from testcontainers.core.waiting_utils import wait_for_logs  # type: ignore[import-not-found]
+    from testcontainers.kafka import KafkaContainer  # type: ignore[import-not-found]
+
+    from taskfactory_contracts import names
+
+    sa = " ".join(f"--search-attribute {a}=Keyword" for a in names.SEARCH_ATTRIBUTES)
+    with (
+        KafkaContainer("apache/kafka:4.1.0").with_kraft() as kafka,
+        DockerContainer("temporalio/temporal:latest")
+        .with_command(f"server start-dev --ip 0.0.0.0 {sa}")
+        .with_exposed_ports(7233) as temporal,
+    ):
+        wait_for_logs(temporal, "Temporal Server", timeout=120)
+        yield StackInfo(
+            kafka.get_bootstrap_server(),
+            f"{temporal.get_container_host_ip()}:{temporal.get_exposed_port(7233)}",
+        )
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackInfo]:
+    """The real Kafka + Temporal the integration and e2e tests run against."""
+    kafka = os.environ.get("TASKFACTORY_KAFKA_BOOTSTRAP")
+    temporal = os.environ.get("TASKFACTORY_TEMPORAL_ADDRESS")
+    if kafka and temporal:
+        yield StackInfo(kafka, temporal)
+        return
+    if os.environ.get("TASKFACTORY_STACK") == "testcontainers":
+        yield from _testcontainers_stack()
+        return
+    from taskfactory_stack.stack import Stack
+
+    local = Stack()
+    started = local.up()
+    try:
+        yield StackInfo(local.kafka_bootstrap, local.temporal_address)
+    finally:
+        if started:
+            local.down()
+
+
+@pytest.fixture
+def uid() -> str:
+    """A short id unique to the test: prefixes its topics, groups, queues and workflow ids."""
+    return "t" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(stack: StackInfo) -> KafkaSettings:
+    """Kafka client settings for the test stack."""
+    return KafkaSettings(bootstrap_servers=stack.kafka_bootstrap)
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(stack: StackInfo) -> Client:
+    """A Temporal client on the test stack with the pydantic data converter."""
+    client = await Client.connect(stack.temporal_address, data_converter=pydantic_data_converter)
+    return client
+
+
+@dataclass(frozen=True)
+class Topics:
+    """A test's own topics."""
+
+    events: str
+    results: str
+    runs: str
+    dead_letter: str
+
+    def env(self) -> dict[str, str]:
+        """The services' environment for these topics."""
+        return {
+            "TASKFACTORY_TOPICS__EVENTS": self.events,
+            "TASKFACTORY_TOPICS__RESULTS": self.results,
+            "TASKFACTORY_TOPICS__RUNS": self.runs,
+            "TASKFACTORY_TOPICS__DEAD_LETTER": self.dead_letter,
+        }
+
+
+@pytest.fixture
+async def topics(kafka_settings: KafkaSettings, uid: str) -> Topics:
+    """Fresh topics for one test (6 partitions each)."""
+    t = Topics(f"{uid}.events", f"{uid}.results", f"{uid}.runs", f"{uid}.events.dlq")
+    await ensure_topics(
+        kafka_settings,
+        [t.events, t.results, t.runs, t.dead_letter],
+        partitions=6,
+        replication_factor=1,
+    )
+    return t
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Collect Temporal clients before finalization (their native runtime aborts it otherwise)."""
+    gc.collect()

@@ -1,0 +1,178 @@
+"""Helpers for the integration and e2e tests: produce, consume, wait for a condition."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from taskfactory_contracts import AvroCodec, Envelope
+from taskfactory_runtime.kafka import client_kwargs
+from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.services import SERVICES, ServiceSet
+
+__all__ = [
+    "RunningServices",
+    "committed_total",
+    "consume",
+    "end_offsets_total",
+    "envelope",
+    "free_port",
+    "produce",
+    "produce_envelopes",
+    "wait_for",
+]
+
+
+async def wait_for(
+    condition: Callable[[], Awaitable[bool]], *, timeout: float, what: str, interval: float = 0.2
+) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if await condition():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+def envelope(
+    i: int, *, uid: str, type_: str = "com.example.test.requested", **kw: object
+) -> Envelope:
+    """A valid test envelope with a distinct id and subject."""
+    fields: dict[str, object] = {
+        "id": f"{uid}-event-{i}",
+        "source": "/tests",
+        "type": type_,
+        "subject": f"subject-{i}",
+        "time": datetime.now(UTC),
+        "data": json.dumps({"n": i}).encode(),
+    }
+    fields.update(kw)
+    return Envelope.model_validate(fields)
+
+
+async def produce(
+    kafka: KafkaSettings,
+    topic: str,
+    records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]],
+) -> None:
+    """Publish raw (key, value, headers) records and wait for every ack."""
+    kwargs = client_kwargs(kafka)
+    kwargs.pop("request_timeout_ms")
+    producer = AIOKafkaProducer(**kwargs, acks="all")
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, value=value, key=key, headers=headers)
+            for key, value, headers in records
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def produce_envelopes(kafka: KafkaSettings, topic: str, envelopes: list[Envelope]) -> None:
+    """Publish envelopes as Avro single-object records keyed by subject."""
+    codec = AvroCodec()
+    await produce(
+        kafka, topic, [(e.subject.encode(), codec.encode_envelope(e), []) for e in envelopes]
+    )
+
+
+async def consume(
+    kafka: KafkaSettings, topic: str, *, at_least: int, timeout: float
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` from the beginning, once there are ``at_least`` of them."""
+    consumer = AIOKafkaConsumer(
+        topic, **client_kwargs(kafka), auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(out) < at_least:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout:.0f}s: {len(out)} of {at_least} records on {topic}"
+                )
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                out.extend(records)
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def end_offsets_total(kafka: KafkaSettings, topic: str) -> int:
+    """How many records ``topic`` holds (sum of end offsets; topics are never compacted here)."""
+    consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        ends = await consumer.end_offsets(tps)
+        return int(sum(ends.values()))
+    finally:
+        await consumer.stop()
+
+
+async def committed_total(kafka: KafkaSettings, group: str, topic: str) -> int:
+    """Sum of the committed offsets of ``group`` on ``topic``."""
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka))
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RunningServices:
+    """The three services of one test as processes, with their HTTP ports."""
+
+    def __init__(self, root: Path, env: dict[str, str], *, group: str) -> None:
+        self.root = root
+        self.set = ServiceSet(root)
+        self.ports = {name: free_port() for name in SERVICES}
+        self.group = group
+        self.env = env
+        self.definitions = root / "definitions"
+        self.definitions.mkdir(exist_ok=True)
+
+    def start(self, only: tuple[str, ...] = SERVICES) -> None:
+        """Start the services (write definitions into ``self.definitions`` first)."""
+        per_service = {n: {"TASKFACTORY_HTTP__PORT": str(p)} for n, p in self.ports.items()}
+        self.set.start(self.env, cwd=self.root, per_service=per_service, only=only)
+
+    def url(self, service: str, path: str) -> str:
+        """An HTTP URL on a service's health/metrics endpoint."""
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    def metric(self, service: str, name: str) -> float:
+        """Sum of every sample of metric ``name`` on ``service``'s /metrics."""
+        text = httpx.get(self.url(service, "/metrics"), timeout=5).text
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and line[len(name)] in " {":
+                total += float(line.rsplit(" ", 1)[1])
+        return total
