@@ -131,3 +131,32 @@ def test_unreachable_registry_is_transient() -> None:
     codec = AvroCodec(registry=ConfluentSchemaRegistry.from_config(config))
     with pytest.raises(TransientError, match="schema id 7"):
         codec.decode_envelope(confluent_frame(7, b"\x02x"))
+
+
+class FailingClient:
+    """A confluent-kafka client stand-in whose every call fails with one HTTP status."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    def get_schema(self, schema_id: int) -> Any:
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        raise SchemaRegistryError(self.status, self.status * 100, "registry said no")
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (404, UnknownSchemaError),
+        (401, TransientError),
+        (403, TransientError),
+        (503, TransientError),
+    ],
+)
+def test_registry_status_maps_to_dead_letter_or_backoff(
+    status: int, error: type[Exception]
+) -> None:
+    codec = AvroCodec(registry=ConfluentSchemaRegistry(FailingClient(status)))
+    with pytest.raises(error, match="registry said no"):
+        codec.decode_envelope(confluent_frame(3, b"\x02x"))

@@ -85,8 +85,8 @@ def confluent_schema_id(value: bytes) -> int:
 class ConfluentSchemaRegistry:
     """A :class:`SchemaRegistry` over ``confluent_kafka``'s client (which caches too).
 
-    A registry that cannot be reached raises ``TransientError`` (back off, retry); an id the
-    registry does not know raises ``UnknownSchemaError`` (dead-letter the record).
+    An id the registry does not know (HTTP 404) raises ``UnknownSchemaError`` (dead-letter the
+    record); every other failure, including auth errors, raises ``TransientError`` (back off).
     """
 
     def __init__(self, client: Any) -> None:
@@ -132,10 +132,8 @@ class ConfluentSchemaRegistry:
                 raise UnknownSchemaError(
                     f"schema registry does not know {what}: {exc}", where="value"
                 ) from exc
-            if 400 <= exc.http_status_code < 500:
-                raise UnknownSchemaError(
-                    f"schema registry refused {what}: {exc}", where="value"
-                ) from exc
+            # Anything else (auth, 5xx, rate limits) is the registry's or the operator's
+            # problem, not the record's: back off rather than dead-letter every record.
             raise TransientError(f"schema registry failed on {what}: {exc}") from exc
         except Exception as exc:  # transport errors (httpx, TLS, DNS): the registry may come back
             raise TransientError(
