@@ -5,12 +5,19 @@ from __future__ import annotations
 import copy
 import io
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import fastavro
 import pytest
 
-from taskfactory_contracts import ENVELOPE, AvroCodec, Envelope, default_store
+from taskfactory_contracts import (
+    ENVELOPE,
+    AvroCodec,
+    Envelope,
+    MalformedRecordError,
+    default_store,
+)
 from taskfactory_contracts.projection import plan_projection
 
 V1 = default_store().get(ENVELOPE, 1)
@@ -89,3 +96,35 @@ def test_codec_falls_back_to_fastavro_when_no_projection(envelope: Envelope) -> 
     assert read.tenant == "acme"
     assert read.extensions == {}
     assert codec._by_schema_id[(ENVELOPE, 1)][2] is V2.parsed  # resolved by fastavro
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ],
+)
+@pytest.mark.parametrize("version", [1, 2])
+def test_plain_long_fast_path_reads_times_as_fastavro_does(
+    codec: AvroCodec, envelope: Envelope, when: datetime, version: int
+) -> None:
+    value = codec.encode_single_object(
+        ENVELOPE, envelope.model_copy(update={"time": when}), version=version
+    )
+    writer = default_store().get(ENVELOPE, version)
+    assert "time" in writer.micros_fields
+
+    assert codec.decode_envelope(value).time == when == _read(value, writer.parsed, None)["time"]
+
+
+def test_out_of_range_time_is_malformed(codec: AvroCodec) -> None:
+    fast = default_store().get(ENVELOPE).fast_parsed
+    record = {f["name"]: None for f in V2.raw["fields"]}
+    record.update(id="e", source="s", type="t", subject="k", time=2**62, datacontenttype="a")
+    record.update(specversion="1.0", data=b"", extensions={})
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fast, record)
+    with pytest.raises(MalformedRecordError, match="OverflowError"):
+        codec.decode_envelope(b"\xc3\x01" + V2.fingerprint + body.getvalue())

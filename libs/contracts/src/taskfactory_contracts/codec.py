@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import fastavro
@@ -58,9 +59,10 @@ _HEADER_LEN = len(SINGLE_OBJECT_MARKER) + 8
 _AVRO_FIRST_BYTES = (SINGLE_OBJECT_MARKER[:1], bytes((CONFLUENT_MAGIC,)))
 
 M = TypeVar("M", bound=BaseModel)
-# (label, writer schema, reader schema for fastavro to resolve against or None, projection
-# applied to what the writer's schema read, or None)
-_Resolver = tuple[str, dict[str, Any], dict[str, Any] | None, Projection | None]
+# (label, schema to read with, reader schema for fastavro to resolve against or None,
+# timestamp-micros fields to turn into datetimes, projection to apply or None)
+_Resolver = tuple[str, dict[str, Any], dict[str, Any] | None, tuple[str, ...], Projection | None]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class AvroCodec:
@@ -215,9 +217,7 @@ class AvroCodec:
             raise UnknownSchemaError(
                 f"record is a {writer.name} v{writer.version}, expected a {name}", where="value"
             )
-        resolver = self._resolver(
-            f"{writer.name} v{writer.version}", writer.raw, writer.parsed, name
-        )
+        resolver = self._resolver(f"{writer.name} v{writer.version}", writer.raw, writer, name)
         self._by_fingerprint[(name, fingerprint)] = resolver
         return resolver
 
@@ -249,28 +249,31 @@ class AvroCodec:
                 where="value",
             )
         label = f"{name} (registry id {schema_id})"
-        resolver = self._resolver(label, raw, parsed, name)
+        resolver = self._resolver(label, raw, shipped or parsed, name)
         self._by_schema_id[(name, schema_id)] = resolver
         return resolver
 
     def _resolver(
-        self, label: str, raw: dict[str, Any], writer: dict[str, Any], name: str
+        self, label: str, raw: dict[str, Any], writer: StoredSchema | dict[str, Any], name: str
     ) -> _Resolver:
         reader: StoredSchema = self.store.get(name, self.reader_versions.get(name))
-        if writer is reader.parsed:
-            return (label, writer, None, None)
-        projection = plan_projection(raw, reader.raw)
-        if projection is not None:
-            return (label, writer, None, projection)
-        return (label, writer, reader.parsed, None)
+        parsed = writer.parsed if isinstance(writer, StoredSchema) else writer
+        projection = None if parsed is reader.parsed else plan_projection(raw, reader.raw)
+        if parsed is not reader.parsed and projection is None:
+            return (label, parsed, reader.parsed, (), None)  # fastavro resolves
+        if isinstance(writer, StoredSchema):  # a shipped writer: its faster plain-long form
+            return (label, writer.fast_parsed, None, writer.micros_fields, projection)
+        return (label, parsed, None, (), projection)
 
     @staticmethod
     def _read(value: bytes, offset: int, resolver: _Resolver) -> dict[str, Any]:
-        label, writer, reader, projection = resolver
+        label, writer, reader, micros, projection = resolver
         stream = io.BytesIO(value)
         stream.seek(offset)
         try:
-            decoded = fastavro.schemaless_reader(stream, writer, reader)
+            decoded: Any = fastavro.schemaless_reader(stream, writer, reader)
+            for field in micros:  # as fastavro's timestamp-micros reader does
+                decoded[field] = _EPOCH + timedelta(microseconds=decoded[field])
         except Exception as exc:  # fastavro raises many types on corrupt input
             raise MalformedRecordError(
                 f"cannot decode as {label}: {type(exc).__name__}: {exc}", where="value"

@@ -63,6 +63,8 @@ def _default_factory(field: dict[str, Any]) -> Callable[[], Any] | None:
     default = field["default"]
     kind = field["type"][0] if isinstance(field["type"], list) else field["type"]
     if isinstance(kind, dict):
+        if "logicalType" in kind:  # the default is the base value, not what readers return
+            return None
         kind = kind["type"]
     if default == {} and kind == "map":
         return dict

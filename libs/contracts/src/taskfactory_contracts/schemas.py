@@ -97,6 +97,17 @@ def parsing_canonical_form(schema: Any, *, keep_logical_wrappers: bool = False) 
     return json.dumps(canonical, separators=(",", ":"), ensure_ascii=False)
 
 
+def _without_micros(raw: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    fields, micros = [], []
+    for field in raw.get("fields", ()):
+        kind = field["type"]
+        if isinstance(kind, dict) and kind.get("logicalType") == "timestamp-micros":
+            field = {**field, "type": "long"}
+            micros.append(field["name"])
+        fields.append(field)
+    return {**raw, "fields": fields}, tuple(micros)
+
+
 def parse_schema(raw: Any) -> dict[str, Any]:
     """``raw`` parsed by fastavro *with* its parsed-schema hint, so readers never re-parse it."""
     parsed = fastavro.parse_schema(raw)
@@ -118,6 +129,10 @@ class StoredSchema:
     fingerprint: bytes
     #: Every fingerprint a producer may write for this schema (spec, Apache Python's form).
     fingerprints: tuple[bytes, ...]
+    #: ``parsed`` with top-level ``timestamp-micros`` fields read as plain longs (faster) ...
+    fast_parsed: dict[str, Any]
+    #: ... and the names of those fields, which the codec turns into datetimes itself.
+    micros_fields: tuple[str, ...]
 
     @property
     def json(self) -> str:
@@ -142,14 +157,17 @@ class SchemaStore:
                 parsing_canonical_form(raw, keep_logical_wrappers=True).encode("utf-8")
             )
             fingerprints = (spec,) if apache == spec else (spec, apache)
+            plain, micros = _without_micros(raw)
             stored = StoredSchema(
-                match["name"],
-                int(match["version"]),
-                path,
-                raw,
-                parse_schema(raw),
-                spec,
-                fingerprints,
+                name=match["name"],
+                version=int(match["version"]),
+                path=path,
+                raw=raw,
+                parsed=parse_schema(raw),
+                fingerprint=spec,
+                fingerprints=fingerprints,
+                fast_parsed=parse_schema(plain),
+                micros_fields=micros,
             )
             full = _fullname(raw["name"], raw.get("namespace", ""))
             if full != stored.name:

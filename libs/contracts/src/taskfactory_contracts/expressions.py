@@ -1,0 +1,218 @@
+"""Sandboxed expressions (CEL) and ``{{ … }}`` templates used by filters, ``when`` and ``params``.
+
+CEL (Common Expression Language, the ``cel-python`` implementation) is side-effect free, has
+no I/O, no loops and always terminates, so a definition file can never run arbitrary code in
+the orchestrator. Every expression is parsed when its definition is loaded
+(:func:`check_expression`), so a typo is a load error. Evaluation is a pure function of the
+variables, which is what lets the workflow evaluate templates deterministically.
+
+A ``params`` string that is exactly ``{{ expr }}`` becomes the expression's typed JSON value
+(a list stays a list); any other string with ``{{ … }}`` parts is rendered as text.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import celpy
+from celpy import celtypes
+
+__all__ = [
+    "ExpressionError",
+    "check_expression",
+    "check_template",
+    "evaluate",
+    "evaluate_bool",
+    "references",
+    "render",
+    "template_expressions",
+]
+
+_TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_WHOLE = re.compile(r"^\s*\{\{(.*?)\}\}\s*$", re.DOTALL)
+_MACROS = frozenset({"map", "filter", "all", "exists", "exists_one"})
+_ENV = celpy.Environment()
+
+
+class ExpressionError(ValueError):
+    """An expression does not parse, names an unknown variable, or fails to evaluate."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(source: str) -> Any:
+    if not source.strip():
+        raise ExpressionError("expression is empty")
+    try:
+        return _ENV.compile(source)
+    except celpy.CELParseError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
+        raise ExpressionError(f"invalid expression {source!r}: {first}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _program(source: str) -> Any:
+    return _ENV.program(_compile(source))
+
+
+def references(source: str) -> tuple[set[str], set[tuple[str, str]]]:
+    """Free root variables of ``source`` and the ``(root, field)`` pairs it selects on them."""
+    tree = _compile(source)
+    bound: set[str] = set()
+    roots: set[str] = set()
+    fields: set[tuple[str, str]] = set()
+    for node in tree.iter_subtrees():
+        if node.data == "member_dot_arg" and str(node.children[1]) in _MACROS:
+            first = _first_ident(node.children[2])
+            if first:
+                bound.add(first)
+    for node in tree.iter_subtrees():
+        if node.data == "ident":
+            roots.add(str(node.children[0]))
+        elif node.data == "member_dot":
+            root = _bare_ident(node.children[0])
+            if root:
+                fields.add((root, str(node.children[1])))
+    return roots - bound, {f for f in fields if f[0] not in bound}
+
+
+def _bare_ident(node: Any) -> str | None:
+    # member -> primary -> ident -> IDENT
+    while getattr(node, "data", None) in ("member", "primary") and len(node.children) == 1:
+        node = node.children[0]
+    if getattr(node, "data", None) == "ident":
+        return str(node.children[0])
+    return None
+
+
+def _first_ident(exprlist: Any) -> str | None:
+    children = getattr(exprlist, "children", [])
+    if not children:
+        return None
+    node = children[0]
+    while hasattr(node, "children") and len(node.children) == 1 and node.data != "ident":
+        node = node.children[0]
+    if getattr(node, "data", None) == "ident":
+        return str(node.children[0])
+    return None
+
+
+def check_expression(source: str, known: Mapping[str, frozenset[str] | None]) -> None:
+    """Parse ``source`` and check the variables it names; raises :class:`ExpressionError`.
+
+    ``known`` maps each root variable to the fields it has (``None``: any field).
+    """
+    roots, fields = references(source)
+    for root in sorted(roots):
+        if root not in known:
+            raise ExpressionError(
+                f"{source!r} names unknown variable {root!r}; known: {', '.join(sorted(known))}"
+            )
+    for root, field in sorted(fields):
+        allowed = known.get(root)
+        if allowed is not None and field not in allowed:
+            have = ", ".join(sorted(allowed)) or "none"
+            raise ExpressionError(f"{source!r}: {root} has no field {field!r} (has: {have})")
+
+
+def template_expressions(value: Any) -> Iterator[str]:
+    """Every ``{{ … }}`` expression inside a JSON-like ``value``, depth first."""
+    if isinstance(value, str):
+        for match in _TEMPLATE.finditer(value):
+            yield match.group(1).strip()
+    elif isinstance(value, Mapping):
+        for key in value:
+            yield from template_expressions(key)
+            yield from template_expressions(value[key])
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from template_expressions(item)
+
+
+def check_template(value: Any, known: Mapping[str, frozenset[str] | None]) -> None:
+    """Check every expression inside a params template."""
+    for source in template_expressions(value):
+        check_expression(source, known)
+
+
+def _to_cel(value: Any) -> Any:
+    return celpy.json_to_cel(_jsonable(value))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, _dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _from_cel(value: Any) -> Any:
+    # Order matters: BoolType subclasses int.
+    if value is None or isinstance(value, celtypes.NullType):
+        return None
+    if isinstance(value, celtypes.BoolType | bool):
+        return bool(value)
+    if isinstance(value, celtypes.IntType | celtypes.UintType | int):
+        return int(value)
+    if isinstance(value, celtypes.DoubleType | float):
+        return float(value)
+    if isinstance(value, celtypes.StringType | str):
+        return str(value)
+    if isinstance(value, celtypes.BytesType | bytes):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, celtypes.TimestampType | _dt.datetime):
+        return value.isoformat()
+    if isinstance(value, celtypes.DurationType | _dt.timedelta):
+        return f"{value.total_seconds()}s"
+    if isinstance(value, Mapping):
+        return {str(_from_cel(k)): _from_cel(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_from_cel(v) for v in value]
+    return str(value)
+
+
+def evaluate(source: str, variables: Mapping[str, Any]) -> Any:
+    """The JSON value of ``source`` with ``variables`` bound; raises :class:`ExpressionError`."""
+    activation = {name: _to_cel(v) for name, v in variables.items()}
+    try:
+        result = _program(source).evaluate(activation)
+    except celpy.CELEvalError as exc:
+        raise ExpressionError(f"{source!r}: {exc.args[0] if exc.args else exc}") from None
+    if isinstance(result, celpy.CELEvalError):
+        raise ExpressionError(f"{source!r}: {result.args[0] if result.args else result}")
+    return _from_cel(result)
+
+
+def evaluate_bool(source: str, variables: Mapping[str, Any]) -> bool:
+    """``source`` must be a boolean: filters and ``when``."""
+    value = evaluate(source, variables)
+    if not isinstance(value, bool):
+        raise ExpressionError(f"{source!r} must be true or false, got {json.dumps(value)}")
+    return value
+
+
+def render(value: Any, variables: Mapping[str, Any]) -> Any:
+    """``value`` with every ``{{ … }}`` replaced by its expression's value."""
+    if isinstance(value, str):
+        whole = _WHOLE.match(value)
+        if whole and "{{" not in whole.group(1):
+            return evaluate(whole.group(1).strip(), variables)
+        return _TEMPLATE.sub(lambda m: _text(evaluate(m.group(1).strip(), variables)), value)
+    if isinstance(value, Mapping):
+        return {render(k, variables): render(v, variables) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [render(v, variables) for v in value]
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
