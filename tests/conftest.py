@@ -13,10 +13,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from tf_testing import RunningServices
 
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
@@ -127,3 +129,32 @@ async def topics(kafka_settings: KafkaSettings, uid: str) -> Topics:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Collect Temporal clients before finalization (their native runtime aborts it otherwise)."""
     gc.collect()
+
+
+@pytest.fixture
+def services(
+    stack: StackInfo, topics: Topics, uid: str, tmp_path: Path
+) -> Iterator[RunningServices]:
+    """The three services as processes on this test's topics, group and task queues.
+
+    The test writes its definitions into ``services.definitions``, then calls ``start()``
+    (optionally with only some of the services).
+    """
+    env = {
+        "TASKFACTORY_KAFKA__BOOTSTRAP_SERVERS": stack.kafka_bootstrap,
+        "TASKFACTORY_TEMPORAL__ADDRESS": stack.temporal_address,
+        "TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE": f"{uid}-orchestrator",
+        "TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE": f"{uid}-executor",
+        "TASKFACTORY_INGRESS__GROUP_ID": f"{uid}-ingress",
+        "TASKFACTORY_DEFINITIONS_DIR": str(tmp_path / "definitions"),
+        **topics.env(),
+    }
+    running = RunningServices(tmp_path, env, group=f"{uid}-ingress")
+    try:
+        yield running
+    finally:
+        running.stop_all()
+        for name, log in running.logs().items():
+            # pytest shows captured output only when the test failed.
+            print(f"==> {name} log (last 40 lines) <==")
+            print("\n".join(log.splitlines()[-40:]))

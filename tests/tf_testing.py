@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from taskfactory_contracts import AvroCodec, Envelope
 from taskfactory_runtime.kafka import client_kwargs
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.process import TrackedProcess
 from taskfactory_stack.services import SERVICES, ServiceSet
 
 __all__ = [
@@ -158,11 +159,39 @@ class RunningServices:
         self.env = env
         self.definitions = root / "definitions"
         self.definitions.mkdir(exist_ok=True)
+        self.replicas: list[ServiceSet] = []
 
     def start(self, only: tuple[str, ...] = SERVICES) -> None:
         """Start the services (write definitions into ``self.definitions`` first)."""
         per_service = {n: {"TASKFACTORY_HTTP__PORT": str(p)} for n, p in self.ports.items()}
         self.set.start(self.env, cwd=self.root, per_service=per_service, only=only)
+
+    def stop_all(self) -> None:
+        """Stop every service this test started, and the extra replicas."""
+        self.set.stop()
+        for extra in self.replicas:
+            extra.stop()
+
+    def logs(self) -> dict[str, str]:
+        """Each started process's log text."""
+        out = {}
+        for group in (self.set, *self.replicas):
+            for process in group.processes.values():
+                if process.log_file.exists():
+                    out[process.name] = process.log_file.read_text(errors="replace")
+        return out
+
+    def add_ingress_replica(self, name: str) -> TrackedProcess:
+        """Start one more ingress process in the same consumer group."""
+        replica = ServiceSet(self.root, prefix=f"{name}-")
+        replica.start(
+            self.env,
+            cwd=self.root,
+            per_service={"ingress": {"TASKFACTORY_HTTP__PORT": "0"}},
+            only=("ingress",),
+        )
+        self.replicas.append(replica)
+        return replica.processes["ingress"]
 
     def url(self, service: str, path: str) -> str:
         """An HTTP URL on a service's health/metrics endpoint."""

@@ -33,3 +33,7 @@ def build_app() -> typer.Typer:
 def main() -> None:
     """Entry point of the ``taskfactory`` console script."""
     build_app()()
+
+
+if __name__ == "__main__":
+    main()

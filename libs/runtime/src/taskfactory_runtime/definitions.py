@@ -1,65 +1,282 @@
-"""Load ActivityDefinition files (YAML, or Markdown with YAML front matter) from a folder."""
+"""Load ActivityDefinition files (YAML, or Markdown with YAML front matter) from a folder.
+
+Every problem is reported as ``file:line: field: reason``; a folder loads all or nothing.
+:class:`DefinitionsWatcher` reloads a folder when its files change and keeps the last good
+set when a change is bad, so the ingress and the orchestrator share one hot-reload path.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from taskfactory_contracts import ActivityDefinition, DefinitionError
+from taskfactory_contracts import (
+    BUILTIN_TASK_TYPES,
+    ActivityDefinition,
+    DefinitionError,
+    definition_problems,
+)
+from taskfactory_runtime.logging import get_logger
 
-__all__ = ["load_definition", "load_definitions"]
+__all__ = [
+    "DefinitionProblem",
+    "DefinitionSetError",
+    "DefinitionsWatcher",
+    "check_paths",
+    "known_task_types",
+    "load_definition",
+    "load_definitions",
+]
 
+log = get_logger(__name__)
 _SUFFIXES = (".yaml", ".yml", ".md")
+TASK_PLUGIN_GROUP = "taskfactory.tasks"
 
 
-def _document(path: Path) -> tuple[Any, str]:
-    text = path.read_text(encoding="utf-8")
+@dataclass(frozen=True)
+class DefinitionProblem:
+    """One problem in one file: where, which field, why."""
+
+    file: str
+    line: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.reason}"
+
+
+class DefinitionSetError(DefinitionError):
+    """One or more definition files are invalid; ``problems`` lists each."""
+
+    def __init__(self, problems: Sequence[DefinitionProblem]) -> None:
+        self.problems = tuple(problems)
+        first = self.problems[0]
+        super().__init__(
+            "\n".join(str(p) for p in self.problems), file=first.file, field=first.field
+        )
+
+
+def known_task_types() -> frozenset[str]:
+    """Built-in task types plus those task plugins register as entry points."""
+    plugins = {ep.name for ep in entry_points(group=TASK_PLUGIN_GROUP)}
+    return frozenset({*BUILTIN_TASK_TYPES, *plugins})
+
+
+def _split(path: Path, text: str) -> tuple[str, str, int]:
+    """(YAML text, Markdown body, line offset of the YAML in the file)."""
     if path.suffix != ".md":
-        return yaml.safe_load(text), ""
-    if not text.startswith("---"):
-        raise DefinitionError("Markdown definitions start with '---' front matter", file=str(path))
-    _, front, body = [*text.split("---", 2), "", ""][:3]
-    return yaml.safe_load(front), body.strip()
+        return text, "", 0
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise _Problem(1, "<file>", "Markdown definitions start with '---' front matter")
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() == "---":
+            return "".join(lines[1:i]), "".join(lines[i + 1 :]).strip(), 1
+    raise _Problem(len(lines), "<file>", "front matter has no closing '---'")
 
 
-def load_definition(path: Path) -> ActivityDefinition:
-    """One definition file; raises ``DefinitionError`` naming the file, field and reason."""
+class _Problem(Exception):
+    def __init__(self, line: int, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.field, self.reason = line, field, reason
+
+
+def _line_of(root: yaml.Node | None, loc: Sequence[str | int], offset: int) -> int:
+    """The line of the deepest node ``loc`` reaches in the YAML tree (1-based)."""
+    node = root
+    line = (root.start_mark.line if root is not None else 0) + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    line, node = key.start_mark.line + 1, value
+                    break
+            else:
+                break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line + offset
+
+
+def _field(loc: Sequence[str | int]) -> str:
+    # pydantic puts the union member's tag in the location of a discriminated union.
+    return ".".join(str(p) for p in loc) or "<root>"
+
+
+def _check_file(
+    path: Path, task_types: Iterable[str] | None
+) -> tuple[ActivityDefinition | None, list[DefinitionProblem]]:
+    where = str(path)
     try:
-        doc, body = _document(path)
-    except yaml.YAMLError as exc:
-        raise DefinitionError(f"not valid YAML: {exc}", file=str(path)) from exc
+        text = path.read_text(encoding="utf-8")
+        source, body, offset = _split(path, text)
+        root = yaml.compose(source)
+        doc: Any = yaml.safe_load(source)
     except OSError as exc:
-        raise DefinitionError(f"cannot read: {exc.strerror}", file=str(path)) from exc
+        return None, [DefinitionProblem(where, 1, "<file>", f"cannot read: {exc.strerror}")]
+    except _Problem as exc:
+        return None, [DefinitionProblem(where, exc.line, exc.field, exc.reason)]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = (mark.line + 1 if mark is not None else 1) + offset
+        reason = getattr(exc, "problem", None) or str(exc)
+        return None, [DefinitionProblem(where, line, "<yaml>", f"not valid YAML: {reason}")]
     if not isinstance(doc, dict):
-        raise DefinitionError("expected a mapping at the top level", file=str(path))
+        return None, [DefinitionProblem(where, 1 + offset, "<root>", "expected a mapping")]
     if body and not doc.get("description"):
         doc["description"] = body
     try:
-        return ActivityDefinition.model_validate(doc)
+        definition = ActivityDefinition.model_validate(doc, context={"defer_checks": True})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "<root>"
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise DefinitionError(f"{first['msg']}{more}", file=str(path), field=field) from exc
+        out = []
+        for err in exc.errors():
+            loc = [p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]
+            out.append(
+                DefinitionProblem(where, _line_of(root, loc, offset), _field(loc), err["msg"])
+            )
+        return None, out
+    problems = [
+        DefinitionProblem(where, _line_of(root, loc, offset), _field(loc), reason)
+        for loc, reason in definition_problems(definition, task_types)
+    ]
+    return (None if problems else definition), problems
 
 
-def load_definitions(folder: Path) -> list[ActivityDefinition]:
-    """Every definition in ``folder`` (sorted by file name); ids must be unique."""
+_UNION_TAGS = frozenset({"static", "http", "plugin"})
+
+
+def _files(paths: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if p.suffix in _SUFFIXES and p.is_file()))
+        else:
+            out.append(path)
+    return out
+
+
+def check_paths(
+    paths: Iterable[Path], task_types: Iterable[str] | None = None
+) -> tuple[list[ActivityDefinition], list[DefinitionProblem]]:
+    """Every definition in ``paths`` (files or folders) and every problem found in them.
+
+    ``task_types``: the task types a definition may use (``None``: any).
+    """
+    definitions: list[ActivityDefinition] = []
+    problems: list[DefinitionProblem] = []
+    seen: dict[str, Path] = {}
+    types = None if task_types is None else frozenset(task_types)
+    for path in _files(paths):
+        if not path.exists():
+            problems.append(DefinitionProblem(str(path), 1, "<file>", "does not exist"))
+            continue
+        definition, found = _check_file(path, types)
+        problems.extend(found)
+        if definition is None:
+            continue
+        if definition.id in seen:
+            problems.append(
+                DefinitionProblem(
+                    str(path),
+                    1,
+                    "id",
+                    f"id {definition.id!r} is already defined in {seen[definition.id]}",
+                )
+            )
+            continue
+        seen[definition.id] = path
+        definitions.append(definition)
+    return definitions, problems
+
+
+def load_definition(path: Path) -> ActivityDefinition:
+    """One definition file; raises ``DefinitionSetError`` listing every problem."""
+    definitions, problems = check_paths([path])
+    if problems:
+        raise DefinitionSetError(problems)
+    return definitions[0]
+
+
+def load_definitions(
+    folder: Path, task_types: Iterable[str] | None = None
+) -> list[ActivityDefinition]:
+    """Every definition in ``folder`` (sorted by file name), or ``DefinitionSetError``."""
     if not folder.is_dir():
         raise DefinitionError("definitions folder does not exist", file=str(folder))
-    seen: dict[str, Path] = {}
-    out: list[ActivityDefinition] = []
-    for path in sorted(p for p in folder.iterdir() if p.suffix in _SUFFIXES and p.is_file()):
-        definition = load_definition(path)
-        if definition.id in seen:
-            raise DefinitionError(
-                f"id {definition.id!r} is already defined in {seen[definition.id]}",
-                file=str(path),
-                field="id",
-            )
-        seen[definition.id] = path
-        out.append(definition)
-    return out
+    definitions, problems = check_paths([folder], task_types)
+    if problems:
+        raise DefinitionSetError(problems)
+    return definitions
+
+
+def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    try:
+        return tuple(
+            (p.name, p.stat().st_mtime_ns, p.stat().st_size)
+            for p in sorted(folder.iterdir())
+            if p.suffix in _SUFFIXES and p.is_file()
+        )
+    except OSError:
+        return ()
+
+
+class DefinitionsWatcher:
+    """Polls a folder; on a change, loads it and hands a good set to ``on_change``.
+
+    A bad change is logged with every problem and ignored: the last good set stays active.
+    Polling (not inotify) because ConfigMap updates swap a symlink, which inotify misses.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        on_change: Callable[[list[ActivityDefinition]], Awaitable[None] | None],
+        *,
+        interval: float = 2.0,
+    ) -> None:
+        self.folder = folder
+        self.on_change = on_change
+        self.interval = interval
+        self.current: list[ActivityDefinition] = load_definitions(folder)
+        self._signature = _signature(folder)
+        self.rejected = 0
+
+    async def check(self) -> bool:
+        """Reload if the folder changed; True when a new set was applied."""
+        signature = _signature(self.folder)
+        if signature == self._signature:
+            return False
+        self._signature = signature
+        try:
+            definitions = load_definitions(self.folder)
+        except DefinitionError as exc:
+            self.rejected += 1
+            log.error("definitions change rejected; keeping the last good set", error=str(exc))
+            return False
+        self.current = definitions
+        log.info("definitions reloaded", definitions=[f"{d.id}@v{d.version}" for d in definitions])
+        outcome = self.on_change(definitions)
+        if outcome is not None:
+            await outcome
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Check every ``interval`` seconds until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.interval)
+            except TimeoutError:
+                await self.check()

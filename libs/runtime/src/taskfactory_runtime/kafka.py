@@ -57,7 +57,10 @@ def make_producer(settings: KafkaSettings, *, name: str, **overrides: Any) -> AI
 def make_consumer(
     settings: KafkaSettings, *topics: str, group_id: str, name: str, **overrides: Any
 ) -> AIOKafkaConsumer:
-    """A consumer with manual commits only, reading from the earliest uncommitted offset."""
+    """A consumer with manual commits only, reading from the earliest uncommitted offset.
+
+    Without ``topics`` the caller subscribes (e.g. with a rebalance listener).
+    """
     kwargs = client_kwargs(settings)
     kwargs.update(
         client_id=f"{settings.client_id}-{name}",

@@ -1,10 +1,11 @@
-"""Wiring: settings → logging, tracing, clients, health server → the consumer loop."""
+"""Wiring: settings → clients, health server → the ingress pipeline."""
 
 from __future__ import annotations
 
 import asyncio
 
 from taskfactory_ingress.consumer import IngressConsumer
+from taskfactory_ingress.handler import RecordHandler
 from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime.definitions import load_definitions
 from taskfactory_runtime.http import HealthServer
@@ -23,7 +24,8 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
     health = HealthServer(settings.http)
     await health.start()
     topics = settings.topics
-    if settings.ingress.create_topics:
+    section = settings.ingress
+    if section.create_topics:
         await ensure_topics(
             settings.kafka,
             [topics.events, topics.dead_letter],
@@ -33,23 +35,25 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
     client = await connect_temporal(settings.temporal)
     consumer = make_consumer(
         settings.kafka,
-        topics.events,
-        group_id=settings.ingress.group_id,
+        group_id=section.group_id,
         name="ingress",
-        max_poll_records=settings.ingress.max_batch,
+        max_poll_records=section.max_batch,
     )
     producer = make_producer(settings.kafka, name="ingress-dlq")
     await producer.start()
+    handler = RecordHandler(settings, producer, client, definitions)
+    ingress = IngressConsumer(settings, consumer, handler, stop)
+    if section.topic_pattern:
+        consumer.subscribe(pattern=section.topic_pattern, listener=ingress)
+    else:
+        consumer.subscribe([topics.events], listener=ingress)
     await consumer.start()
-    ingress = IngressConsumer(settings, consumer, producer, client, definitions, stop)
-    health.add_check(
-        "kafka", lambda: None if consumer.assignment() else "no partition assigned yet"
-    )
-    health.add_check("temporal", lambda: "temporal unavailable" if ingress.paused else None)
+    health.add_check("kafka", lambda: None if consumer.assignment() else "no partition assigned")
+    health.add_check("temporal", lambda: "temporal unavailable" if handler.outage else None)
     log.info(
         "ingress started",
-        topic=topics.events,
-        group=settings.ingress.group_id,
+        topic=section.topic_pattern or topics.events,
+        group=section.group_id,
         definitions=[d.id for d in definitions],
         http_port=health.port,
     )

@@ -1,23 +1,17 @@
-"""The ingress loop: Kafka records → workflow starts, offsets committed only after Temporal acked.
-
-Records of a poll are handled concurrently across keys and in order within a key; a
-partition's offset is committed only once every record of the poll was started, found to be
-a duplicate, skipped, or dead-lettered. At-least-once delivery plus deterministic workflow ids
-make each event run effectively once.
-"""
+"""One record → its workflow starts (or signals), or the dead-letter topic."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from temporalio.client import Client, WorkflowHandle
@@ -48,7 +42,7 @@ from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime import __version__
 from taskfactory_runtime.logging import get_logger
 
-__all__ = ["IngressConsumer", "RejectedByTemporal"]
+__all__ = ["RecordHandler", "RejectedByTemporal"]
 
 log = get_logger(__name__)
 tracer = trace.get_tracer("taskfactory.ingress")
@@ -79,74 +73,48 @@ _GETTER = _HeaderGetter()
 
 
 @dataclass
-class IngressConsumer:
-    """Consumes the events topic and starts one workflow per (event, definition)."""
+class RecordHandler:
+    """Handles one record: decode, route, start (or signal) its runs, or dead-letter it.
+
+    Returns only when the record is done: every run acknowledged by Temporal (started or a
+    duplicate), skipped, or on the dead-letter topic. Transient failures are retried here with
+    capped exponential backoff and jitter while ``outage`` is set.
+    """
 
     settings: IngressSettings
-    consumer: AIOKafkaConsumer
     producer: AIOKafkaProducer
     client: Client
     definitions: list[ActivityDefinition]
-    stop: asyncio.Event
-    codec: AvroCodec = field(default_factory=AvroCodec)
-    paused: bool = False
+    codec: AvroCodec = field(init=False)
+    outage: bool = False
+    _outage_changed: list[Callable[[bool], None]] = field(default_factory=list)
+
     _slots: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
-        self._slots = asyncio.Semaphore(self.settings.ingress.max_in_flight)
         self.codec = AvroCodec(max_bytes=self.settings.ingress.max_record_bytes)
+        self._slots = asyncio.Semaphore(self.settings.ingress.max_in_flight)
 
-    async def run(self) -> None:
-        """Poll, handle, commit — until ``stop`` is set; then drain within the deadline."""
-        section = self.settings.ingress
-        while not self.stop.is_set():
-            batches = await self.consumer.getmany(timeout_ms=250, max_records=section.max_batch)
-            if not batches:
-                continue
-            work = asyncio.ensure_future(self._handle_batches(batches))
-            stop_wait = asyncio.ensure_future(self.stop.wait())
-            await asyncio.wait({work, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            stop_wait.cancel()
-            if not work.done():
-                # Stop requested mid-batch: give in-flight work the drain deadline, then give up
-                # without committing (the records will be read again and deduplicated).
-                done, _ = await asyncio.wait({work}, timeout=self.settings.drain_seconds)
-                if not done:
-                    work.cancel()
-                    log.warning("drain deadline passed; uncommitted records will be re-read")
-                    return
-            offsets = work.result()
-            await self._commit(offsets)
+    def on_outage(self, callback: Callable[[bool], None]) -> None:
+        """Call ``callback(True)`` when Temporal becomes unavailable, ``(False)`` when back."""
+        self._outage_changed.append(callback)
 
-    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
-        try:
-            await self.consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            # A rebalance took the partition away; its new owner re-reads from the last commit.
-            log.warning("commit failed, records will be re-read", error=str(exc))
+    def _set_outage(self, value: bool) -> None:
+        if self.outage == value:
+            return
+        self.outage = value
+        metrics.PAUSED.set(1 if value else 0)
+        for callback in self._outage_changed:
+            callback(value)
 
-    async def _handle_batches(
-        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> dict[TopicPartition, int]:
-        await asyncio.gather(*(self._handle_partition(records) for records in batches.values()))
-        summary = {f"{tp.topic}/{tp.partition}": len(r) for tp, r in batches.items()}
-        log.info("batch handled", records=summary)
-        return {tp: records[-1].offset + 1 for tp, records in batches.items()}
-
-    async def _handle_partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        by_key: dict[bytes | None, list[ConsumerRecord[bytes, bytes]]] = {}
-        for record in records:
-            by_key.setdefault(record.key, []).append(record)
-        await asyncio.gather(*(self._handle_in_order(chain) for chain in by_key.values()))
-
-    async def _handle_in_order(self, chain: list[ConsumerRecord[bytes, bytes]]) -> None:
-        for record in chain:
-            async with self._slots:
-                metrics.IN_FLIGHT.inc()
-                try:
-                    await self._handle(record)
-                finally:
-                    metrics.IN_FLIGHT.dec()
+    async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Handle ``record`` until it is done (see the class docstring)."""
+        async with self._slots:
+            metrics.IN_FLIGHT.inc()
+            try:
+                await self._handle(record)
+            finally:
+                metrics.IN_FLIGHT.dec()
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
         metrics.CONSUMED.labels(record.topic).inc()
@@ -233,17 +201,15 @@ class IngressConsumer:
                     raise RejectedByTemporal(f"{exc.status.name}: {exc.message}") from exc
                 attempt += 1
                 await self._backoff(attempt, f"{exc.status.name}: {exc.message}")
-        if self.paused:
-            self.paused = False
-            metrics.PAUSED.set(0)
+        if self.outage:
             log.info("temporal reachable again, resuming")
+            self._set_outage(False)
 
     async def _backoff(self, attempt: int, reason: str) -> None:
         section = self.settings.ingress
-        if not self.paused:
-            self.paused = True
-            metrics.PAUSED.set(1)
+        if not self.outage:
             log.warning("temporal unavailable, pausing", reason=reason)
+            self._set_outage(True)
         metrics.START_RETRIES.inc()
         ceiling = min(section.retry_max_seconds, section.retry_initial_seconds * 2 ** (attempt - 1))
         await asyncio.sleep(random.uniform(ceiling / 2, ceiling))  # full jitter, halved floor

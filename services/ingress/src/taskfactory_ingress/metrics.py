@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "COMMIT_LAG",
     "CONSUMED",
     "DEAD_LETTERED",
     "DUPLICATES",
@@ -29,6 +30,11 @@ DEAD_LETTERED = Counter(
 )
 START_RETRIES = Counter(
     "taskfactory_ingress_start_retries_total", "Workflow starts retried after a transient error."
+)
+COMMIT_LAG = Gauge(
+    "taskfactory_ingress_uncommitted_records",
+    "Records fetched but not yet committed, per partition.",
+    ["partition"],
 )
 IN_FLIGHT = Gauge("taskfactory_ingress_in_flight", "Records being handled.")
 PAUSED = Gauge("taskfactory_ingress_paused", "1 while Temporal is unreachable and fetching waits.")

@@ -4,30 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from taskfactory_contracts import ActivityDefinition, Envelope, derive_workflow_id
+from taskfactory_contracts import ActivityDefinition, Envelope
+from taskfactory_contracts.expressions import ExpressionError
+from taskfactory_contracts.triggers import matches, workflow_id_for
+from taskfactory_runtime.logging import get_logger
 
 __all__ = ["route", "workflow_id_for"]
+
+log = get_logger(__name__)
 
 
 def route(
     envelope: Envelope, definitions: Iterable[ActivityDefinition]
 ) -> list[ActivityDefinition]:
-    """The enabled definitions whose trigger wants ``envelope``, in the given order."""
-    return [d for d in definitions if d.enabled and envelope.type in d.trigger.event_types]
+    """The enabled definitions whose trigger (event types and filter) wants ``envelope``.
 
-
-def workflow_id_for(definition: ActivityDefinition, envelope: Envelope) -> str:
-    """The deterministic workflow id of the run ``envelope`` starts for ``definition``."""
-    values = {
-        "definition": definition.id,
-        "version": str(definition.version),
-        "id": envelope.id,
-        "source": envelope.source,
-        "type": envelope.type,
-        "subject": envelope.subject,
-        "tenant": envelope.tenant,
-        "correlation_id": envelope.correlation_id,
-        "causation_id": envelope.causation_id,
-        "scheduled_for": None,
-    }
-    return derive_workflow_id(definition.correlation.workflow_id, values)
+    A filter that cannot be evaluated for this event (e.g. it reads a field the payload
+    lacks) does not match; it is logged, never raised, so one odd event cannot stall a
+    partition.
+    """
+    out = []
+    for definition in definitions:
+        try:
+            wanted, _why = matches(definition, envelope)
+        except ExpressionError as exc:
+            log.warning(
+                "filter failed; not routed",
+                definition=definition.id,
+                event_id=envelope.id,
+                error=str(exc),
+            )
+            continue
+        if wanted:
+            out.append(definition)
+    return out

@@ -15,8 +15,24 @@ class IngressSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     group_id: str = Field(default="taskfactory-ingress", description="Kafka consumer group.")
+    topic_pattern: str | None = Field(
+        default=None, description="Regex of topics to consume instead of the events topic."
+    )
     max_batch: int = Field(default=500, ge=1, description="Records fetched per poll.")
-    max_in_flight: int = Field(default=256, ge=1, description="Workflow starts in flight at once.")
+    max_in_flight: int = Field(
+        default=256, ge=1, description="Records handled (workflow starts in flight) at once."
+    )
+    max_buffered_per_partition: int = Field(
+        default=1000,
+        ge=1,
+        description="Fetched, unfinished records after which a partition pauses.",
+    )
+    max_buffered_per_key: int = Field(
+        default=100, ge=1, description="Queued records of one key after which its partition pauses."
+    )
+    commit_interval_seconds: float = Field(
+        default=0.2, gt=0, description="Least time between two offset commits."
+    )
     max_record_bytes: int = Field(
         default=1_048_576, ge=1, description="Larger records are dead-lettered."
     )

@@ -1,0 +1,306 @@
+{{/* Chart name, truncated to the 63 characters a label value allows. */}}
+{{- define "taskfactory.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Release-scoped base name of every object. */}}
+{{- define "taskfactory.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels on every object. */}}
+{{- define "taskfactory.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ include "taskfactory.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: taskfactory
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector labels of every object of the release. */}}
+{{- define "taskfactory.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "taskfactory.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Object name of a component: <fullname>-<component>. */}}
+{{- define "taskfactory.componentName" -}}
+{{- printf "%s-%s" (include "taskfactory.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels of one component. */}}
+{{- define "taskfactory.componentSelectorLabels" -}}
+{{ include "taskfactory.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{/* Labels of one component's objects. */}}
+{{- define "taskfactory.componentLabels" -}}
+{{ include "taskfactory.labels" .root }}
+app.kubernetes.io/component: {{ .name }}
+taskfactory.io/service: {{ .c.service }}
+{{- end -}}
+
+{{/* The image reference: repository:tag, or repository@digest when a digest is pinned. */}}
+{{- define "taskfactory.image" -}}
+{{- $image := .Values.image -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $image.repository $image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $image.repository (default .Chart.AppVersion $image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The ServiceAccount the pods run as. */}}
+{{- define "taskfactory.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "taskfactory.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the ConfigMap holding the shared, non-secret settings. */}}
+{{- define "taskfactory.configName" -}}
+{{- printf "%s-config" (include "taskfactory.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Name of the definitions ConfigMap: the existing one, or the chart's. */}}
+{{- define "taskfactory.definitionsName" -}}
+{{- if .Values.definitions.existingConfigMap -}}
+{{- .Values.definitions.existingConfigMap -}}
+{{- else -}}
+{{- printf "%s-definitions" (include "taskfactory.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The ingress's replica ceiling: never more consumers than the events topic has partitions. */}}
+{{- define "taskfactory.ingressMaxReplicas" -}}
+{{- min (int .c.autoscaling.maxReplicas) (int .root.Values.topics.partitions) -}}
+{{- end -}}
+
+{{/* The shared settings every service reads, as TASKFACTORY_* variables (non-secret only). */}}
+{{- define "taskfactory.configData" -}}
+{{- $v := .Values -}}
+TASKFACTORY_KAFKA__BOOTSTRAP_SERVERS: {{ required "kafka.bootstrapServers is required: the host:port list of your Kafka brokers" $v.kafka.bootstrapServers | quote }}
+TASKFACTORY_KAFKA__CLIENT_ID: {{ $v.kafka.clientId | quote }}
+TASKFACTORY_KAFKA__SECURITY_PROTOCOL: {{ include "taskfactory.kafkaSecurityProtocol" . | quote }}
+TASKFACTORY_KAFKA__REQUEST_TIMEOUT_MS: {{ $v.kafka.requestTimeoutMs | quote }}
+{{- if $v.kafka.sasl.enabled }}
+TASKFACTORY_KAFKA__SASL_MECHANISM: {{ $v.kafka.sasl.mechanism | quote }}
+{{- end }}
+TASKFACTORY_TEMPORAL__ADDRESS: {{ required "temporal.address is required: the host:port of your Temporal frontend" $v.temporal.address | quote }}
+TASKFACTORY_TEMPORAL__NAMESPACE: {{ $v.temporal.namespace | quote }}
+TASKFACTORY_TEMPORAL__TLS: {{ ternary "true" "false" (or $v.temporal.tls.enabled (not (empty $v.temporal.apiKey.existingSecret))) | quote }}
+TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE: {{ $v.temporal.orchestratorTaskQueue | quote }}
+TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE: {{ $v.temporal.executorTaskQueue | quote }}
+TASKFACTORY_TOPICS__EVENTS: {{ $v.topics.events | quote }}
+TASKFACTORY_TOPICS__RESULTS: {{ $v.topics.results | quote }}
+TASKFACTORY_TOPICS__RUNS: {{ $v.topics.runs | quote }}
+TASKFACTORY_TOPICS__DEAD_LETTER: {{ $v.topics.deadLetter | quote }}
+TASKFACTORY_TOPICS__PARTITIONS: {{ $v.topics.partitions | quote }}
+TASKFACTORY_TOPICS__REPLICATION_FACTOR: {{ $v.topics.replicationFactor | quote }}
+TASKFACTORY_LOGGING__LEVEL: {{ $v.logging.level | quote }}
+TASKFACTORY_LOGGING__FORMAT: {{ $v.logging.format | quote }}
+{{- if $v.tracing.otlpEndpoint }}
+TASKFACTORY_TRACING__OTLP_ENDPOINT: {{ $v.tracing.otlpEndpoint | quote }}
+{{- end }}
+TASKFACTORY_TRACING__SAMPLE_RATIO: {{ $v.tracing.sampleRatio | quote }}
+TASKFACTORY_HTTP__HOST: "0.0.0.0"
+TASKFACTORY_HTTP__PORT: {{ $v.http.port | quote }}
+TASKFACTORY_DEFINITIONS_DIR: {{ $v.definitions.mountPath | quote }}
+TASKFACTORY_DRAIN_SECONDS: {{ $v.drainSeconds | quote }}
+{{- end -}}
+
+{{/* PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, from kafka.sasl.enabled and kafka.tls.enabled. */}}
+{{- define "taskfactory.kafkaSecurityProtocol" -}}
+{{- $v := .Values.kafka -}}
+{{- if and $v.sasl.enabled $v.tls.enabled -}}SASL_SSL
+{{- else if $v.sasl.enabled -}}SASL_PLAINTEXT
+{{- else if $v.tls.enabled -}}SSL
+{{- else -}}PLAINTEXT
+{{- end -}}
+{{- end -}}
+
+{{/*
+Secret-backed environment: every secret value is a secretKeyRef to a Secret the operator
+created; the chart never renders a secret value.
+*/}}
+{{- define "taskfactory.secretEnv" -}}
+{{- $k := .Values.kafka -}}
+{{- $t := .Values.temporal -}}
+{{- if $k.sasl.enabled }}
+{{- $secret := required "kafka.sasl.existingSecret is required when kafka.sasl.enabled: the Secret holding the SASL user name and password" $k.sasl.existingSecret }}
+- name: TASKFACTORY_KAFKA__SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $k.sasl.usernameKey }}
+- name: TASKFACTORY_KAFKA__SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $k.sasl.passwordKey }}
+{{- end }}
+{{- if and $k.tls.enabled $k.tls.existingSecret }}
+{{- if $k.tls.caKey }}
+- name: TASKFACTORY_KAFKA__SSL_CAFILE
+  value: /etc/taskfactory/kafka-tls/{{ $k.tls.caKey }}
+{{- end }}
+{{- if $k.tls.certKey }}
+- name: TASKFACTORY_KAFKA__SSL_CERTFILE
+  value: /etc/taskfactory/kafka-tls/{{ $k.tls.certKey }}
+- name: TASKFACTORY_KAFKA__SSL_KEYFILE
+  value: /etc/taskfactory/kafka-tls/{{ $k.tls.keyKey }}
+{{- end }}
+{{- end }}
+{{- if $t.apiKey.existingSecret }}
+- name: TASKFACTORY_TEMPORAL__API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $t.apiKey.existingSecret }}
+      key: {{ $t.apiKey.key }}
+{{- end }}
+{{- if and $t.tls.enabled $t.tls.existingSecret }}
+{{- if $t.tls.caKey }}
+- name: TASKFACTORY_TEMPORAL__TLS_SERVER_CA
+  value: /etc/taskfactory/temporal-tls/{{ $t.tls.caKey }}
+{{- end }}
+{{- if $t.tls.certKey }}
+- name: TASKFACTORY_TEMPORAL__TLS_CLIENT_CERT
+  value: /etc/taskfactory/temporal-tls/{{ $t.tls.certKey }}
+- name: TASKFACTORY_TEMPORAL__TLS_CLIENT_KEY
+  value: /etc/taskfactory/temporal-tls/{{ $t.tls.keyKey }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Volumes every taskfactory pod mounts: /tmp, definitions, TLS material from Secrets. */}}
+{{- define "taskfactory.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpSizeLimit }}
+- name: definitions
+  configMap:
+    name: {{ include "taskfactory.definitionsName" . }}
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.existingSecret }}
+- name: kafka-tls
+  secret:
+    secretName: {{ .Values.kafka.tls.existingSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
+- name: temporal-tls
+  secret:
+    secretName: {{ .Values.temporal.tls.existingSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "taskfactory.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+# A directory mount (no subPath), so the kubelet swaps in edited definitions without a restart.
+- name: definitions
+  mountPath: {{ .Values.definitions.mountPath }}
+  readOnly: true
+{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.existingSecret }}
+- name: kafka-tls
+  mountPath: /etc/taskfactory/kafka-tls
+  readOnly: true
+{{- end }}
+{{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
+- name: temporal-tls
+  mountPath: /etc/taskfactory/temporal-tls
+  readOnly: true
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* checksum/* pod annotations: a changed setting or definition rolls the pods. */}}
+{{- define "taskfactory.checksums" -}}
+checksum/config: {{ include "taskfactory.configData" . | sha256sum }}
+{{- if and .Values.definitions.rolloutOnChange (not .Values.definitions.existingConfigMap) }}
+checksum/definitions: {{ toYaml .Values.definitions.files | sha256sum }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Deep merge of two maps, (list base override): maps merge key by key, anything else in the
+override wins, including false and 0 (which sprig's mergeOverwrite would ignore).
+*/}}
+{{- define "taskfactory.deepMerge" -}}
+{{- $base := deepCopy (index . 0) -}}
+{{- range $k, $v := index . 1 -}}
+{{- if and (kindIs "map" $v) (kindIs "map" (index $base $k)) -}}
+{{- $_ := set $base $k (include "taskfactory.deepMerge" (list (index $base $k) $v) | fromYaml) -}}
+{{- else -}}
+{{- $_ := set $base $k $v -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $base -}}
+{{- end -}}
+
+{{/* A scalar as an environment value: whole numbers without an exponent, booleans lower-case. */}}
+{{- define "taskfactory.envValue" -}}
+{{- if and (kindIs "float64" .) (eq . (float64 (int64 .))) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- toString . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Every enabled component as a list of contexts: {root, name, c}, where c is the component's
+entry deep-merged over componentDefaults and c.service names the program it runs.
+*/}}
+{{- define "taskfactory.components" -}}
+{{- $out := list -}}
+{{- range $name, $values := .Values.components -}}
+{{- if $values.enabled -}}
+{{- $c := include "taskfactory.deepMerge" (list $.Values.componentDefaults $values) | fromYaml -}}
+{{- $_ := set $c "service" (default $name $values.service) -}}
+{{- $out = append $out (dict "name" $name "c" $c) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml (dict "items" $out) -}}
+{{- end -}}
+
+{{/* Environment of every taskfactory container: Secret references and extraEnv. */}}
+{{- define "taskfactory.sharedEnv" -}}
+{{ include "taskfactory.secretEnv" . }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* A component's environment: its section settings (TASKFACTORY_<SERVICE>__<KEY>), the shared env, its extraEnv. */}}
+{{- define "taskfactory.componentEnv" -}}
+{{- $section := upper (replace "-" "_" .c.service) -}}
+{{- range $key, $value := .c.settings }}
+- name: {{ printf "TASKFACTORY_%s__%s" $section (upper $key) }}
+  value: {{ include "taskfactory.envValue" $value | quote }}
+{{- end }}
+{{ include "taskfactory.sharedEnv" .root }}
+{{- with .c.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,220 @@
+"""The ingress pipeline: many records in flight, per-key order, watermark commits, backpressure.
+
+Each fetched record joins the queue of its key within its partition; one worker per busy key
+handles that queue in offset order while different keys proceed in parallel, bounded by the
+handler's in-flight limit. A partition is paused when it buffers too much (in total or for one
+key) and resumed when it drains, so one flooding key never makes the ingress buffer without
+limit. Offsets are committed per partition at the watermark of an :class:`OffsetTracker`: only
+records whose workflow start Temporal acknowledged (or that were dead-lettered) lie below it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from taskfactory_ingress import metrics
+from taskfactory_ingress.handler import RecordHandler
+from taskfactory_ingress.offsets import OffsetTracker
+from taskfactory_ingress.settings import IngressSettings
+from taskfactory_runtime.logging import get_logger
+
+__all__ = ["IngressConsumer"]
+
+log = get_logger(__name__)
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+@dataclass
+class _Partition:
+    tracker: OffsetTracker
+    keys: dict[bytes | None, deque[Record]] = field(default_factory=dict)
+    workers: set[asyncio.Task[None]] = field(default_factory=set)
+    committed: int = -1
+    paused: bool = False
+    handled: int = 0
+
+
+class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Runs the pipeline on one consumer until ``stop`` is set, then drains and commits."""
+
+    def __init__(
+        self,
+        settings: IngressSettings,
+        consumer: AIOKafkaConsumer,
+        handler: RecordHandler,
+        stop: asyncio.Event,
+    ) -> None:
+        self.settings = settings
+        self.consumer = consumer
+        self.handler = handler
+        self.stop = stop
+        self.partitions: dict[TopicPartition, _Partition] = {}
+        self._wake = asyncio.Event()
+        handler.on_outage(self._on_outage)
+
+    # -- the loop -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Fetch and dispatch until ``stop``; then drain in-flight records and commit."""
+        committer = asyncio.create_task(self._commit_loop(), name="ingress-commit")
+        try:
+            while not self.stop.is_set():
+                batches = await self.consumer.getmany(
+                    timeout_ms=200, max_records=self.settings.ingress.max_batch
+                )
+                for tp, records in batches.items():
+                    self._dispatch(tp, records)
+            await self._drain()
+        finally:
+            committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await committer
+            await self._commit_all()
+            for state in self.partitions.values():
+                for worker in state.workers:
+                    worker.cancel()
+
+    def _state(self, tp: TopicPartition, first_offset: int) -> _Partition:
+        state = self.partitions.get(tp)
+        if state is None:
+            state = _Partition(OffsetTracker(first_offset), committed=first_offset)
+            self.partitions[tp] = state
+        return state
+
+    def _dispatch(self, tp: TopicPartition, records: list[Record]) -> None:
+        state = self._state(tp, records[0].offset)
+        section = self.settings.ingress
+        for record in records:
+            state.tracker.add(record.offset)
+            queue = state.keys.get(record.key)
+            if queue is None:
+                queue = state.keys[record.key] = deque()
+                worker = asyncio.create_task(self._work(tp, state, record.key))
+                state.workers.add(worker)
+                worker.add_done_callback(state.workers.discard)
+            queue.append(record)
+            if len(queue) >= section.max_buffered_per_key:
+                self._pause(tp, state, reason="key")
+        if state.tracker.in_flight >= section.max_buffered_per_partition:
+            self._pause(tp, state, reason="partition")
+
+    async def _work(self, tp: TopicPartition, state: _Partition, key: bytes | None) -> None:
+        queue = state.keys[key]
+        while queue:
+            record = queue[0]
+            await self.handler.handle(record)
+            queue.popleft()
+            state.tracker.ack(record.offset)
+            state.handled += 1
+            self._wake.set()
+            self._maybe_resume(tp, state)
+        del state.keys[key]
+
+    # -- backpressure ----------------------------------------------------------------------
+    def _pause(self, tp: TopicPartition, state: _Partition, *, reason: str) -> None:
+        if not state.paused:
+            state.paused = True
+            with contextlib.suppress(IllegalStateError):
+                self.consumer.pause(tp)
+            log.debug("partition paused", partition=f"{tp.topic}/{tp.partition}", reason=reason)
+
+    def _maybe_resume(self, tp: TopicPartition, state: _Partition) -> None:
+        section = self.settings.ingress
+        if not state.paused or self.handler.outage:
+            return
+        longest = max((len(q) for q in state.keys.values()), default=0)
+        if (
+            state.tracker.in_flight <= section.max_buffered_per_partition // 2
+            and longest < section.max_buffered_per_key
+        ):
+            state.paused = False
+            if tp in self.consumer.assignment():
+                self.consumer.resume(tp)
+
+    def _on_outage(self, outage: bool) -> None:
+        # While Temporal is unreachable nothing more is fetched; records in flight keep
+        # retrying and nothing past them is committed.
+        for tp, state in self.partitions.items():
+            if outage:
+                self._pause(tp, state, reason="temporal unavailable")
+            else:
+                self._maybe_resume(tp, state)
+
+    # -- commits ---------------------------------------------------------------------------
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._commit_all()
+            await asyncio.sleep(self.settings.ingress.commit_interval_seconds)
+
+    async def _commit_all(self, only: list[TopicPartition] | None = None) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for tp, state in self.partitions.items():
+            if only is not None and tp not in only:
+                continue
+            watermark = state.tracker.watermark
+            if watermark > state.committed:
+                offsets[tp] = watermark
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # Partitions were taken away meanwhile: their new owner re-reads from the last
+            # commit, and deterministic workflow ids make the re-read records duplicates.
+            log.warning("commit failed; records will be re-read by the new owner", error=str(exc))
+            return
+        for tp, offset in offsets.items():
+            self.partitions[tp].committed = offset
+        for tp, state in self.partitions.items():
+            metrics.COMMIT_LAG.labels(f"{tp.topic}/{tp.partition}").set(state.tracker.in_flight)
+
+    # -- rebalance and shutdown ------------------------------------------------------------
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Commit what is safe for the revoked partitions, then drop their in-flight work."""
+        revoked = [tp for tp in revoked if tp in self.partitions]
+        if not revoked:
+            return
+        await self._commit_all(only=revoked)
+        for tp in revoked:
+            state = self.partitions.pop(tp)
+            for worker in list(state.workers):
+                worker.cancel()
+            metrics.COMMIT_LAG.remove(f"{tp.topic}/{tp.partition}")
+        log.info("partitions revoked", partitions=[f"{tp.topic}/{tp.partition}" for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        """New partitions start from their committed offset (state is created on first fetch)."""
+        log.info(
+            "partitions assigned", partitions=[f"{tp.topic}/{tp.partition}" for tp in assigned]
+        )
+
+    async def _drain(self) -> None:
+        """Let in-flight records finish within the drain deadline; stop fetching meanwhile."""
+        for tp, state in self.partitions.items():
+            self._pause(tp, state, reason="shutdown")
+        deadline = time.monotonic() + self.settings.drain_seconds
+        workers = [w for s in self.partitions.values() for w in s.workers]
+        if workers:
+            log.info(
+                "draining", in_flight=sum(s.tracker.in_flight for s in self.partitions.values())
+            )
+            _, pending = await asyncio.wait(workers, timeout=max(0.0, deadline - time.monotonic()))
+            if pending:
+                log.warning(
+                    "drain deadline passed; uncommitted records will be re-read",
+                    records=len(pending),
+                )
+
+    def in_flight(self) -> int:
+        """Records fetched but not yet below the commit watermark."""
+        return sum(s.tracker.in_flight for s in self.partitions.values())

@@ -1,0 +1,201 @@
+"""``taskfactory dlq list|replay``: inspect dead letters and re-publish them to their source topic.
+
+Replay sends the original key, value and headers (without taskfactory's error headers) back to
+the topic they came from, so once a schema, definition or limit is fixed they flow again; their
+deterministic workflow ids keep a replay idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import typer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from taskfactory_contracts import names
+from taskfactory_ingress.settings import IngressSettings
+from taskfactory_runtime.kafka import client_kwargs, make_producer
+
+__all__ = ["DeadLetter", "app", "read_dead_letters"]
+
+app = typer.Typer(
+    help="Dead letters: list them, replay them to their source topic.", no_args_is_help=True
+)
+
+_OURS = (
+    names.HEADER_ERROR_TYPE,
+    names.HEADER_ERROR_MESSAGE,
+    names.HEADER_SOURCE_TOPIC,
+    names.HEADER_SOURCE_PARTITION,
+    names.HEADER_SOURCE_OFFSET,
+    names.HEADER_SOURCE_TIMESTAMP,
+    "taskfactory-ingress-version",
+    "taskfactory-dead-lettered-at",
+)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One dead-lettered record and why."""
+
+    record: ConsumerRecord[bytes, bytes]
+    error_type: str
+    message: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+
+    @property
+    def original_headers(self) -> list[tuple[str, bytes]]:
+        """The headers the record had before the ingress added its own."""
+        return [(k, v) for k, v in self.record.headers or () if k not in _OURS]
+
+
+def _parse(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
+    headers = {k: v.decode("utf-8", "replace") for k, v in record.headers or ()}
+    return DeadLetter(
+        record=record,
+        error_type=headers.get(names.HEADER_ERROR_TYPE, "unknown"),
+        message=headers.get(names.HEADER_ERROR_MESSAGE, ""),
+        source_topic=headers.get(names.HEADER_SOURCE_TOPIC, ""),
+        source_partition=int(headers.get(names.HEADER_SOURCE_PARTITION, "-1")),
+        source_offset=int(headers.get(names.HEADER_SOURCE_OFFSET, "-1")),
+    )
+
+
+async def read_dead_letters(settings: IngressSettings, topic: str) -> list[DeadLetter]:
+    """Every record on the dead-letter topic up to its current end."""
+    consumer = AIOKafkaConsumer(**client_kwargs(settings.kafka), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions is None:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[DeadLetter] = []
+        remaining = {tp for tp in tps if ends[tp] > await consumer.position(tp)}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                out.extend(_parse(r) for r in records if r.offset < ends[tp])
+                if records and records[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
+        return out
+    finally:
+        await consumer.stop()
+
+
+def _select(
+    letters: list[DeadLetter],
+    error_type: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    offsets: tuple[int, int] | None,
+) -> Iterator[DeadLetter]:
+    for letter in letters:
+        when = datetime.fromtimestamp(letter.record.timestamp / 1000, UTC)
+        if error_type and letter.error_type != error_type:
+            continue
+        if since and when < since:
+            continue
+        if until and when > until:
+            continue
+        if offsets and not offsets[0] <= letter.source_offset <= offsets[1]:
+            continue
+        yield letter
+
+
+def _offset_range(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        low, _, high = value.partition("-")
+        return int(low), int(high or low)
+    except ValueError:
+        raise typer.BadParameter(f"expected FROM-TO source offsets, got {value!r}") from None
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+_ERROR = typer.Option(None, "--error-type", help="Only this reason (malformed, unknown_schema, …).")
+_SINCE = typer.Option(None, "--since", help="Dead-lettered at or after (ISO 8601, UTC).")
+_UNTIL = typer.Option(None, "--until", help="Dead-lettered at or before (ISO 8601, UTC).")
+_OFFSETS = typer.Option(None, "--source-offsets", help="Source offset range FROM-TO.")
+_TOPIC = typer.Option(None, "--topic", help="Dead-letter topic (default: the configured one).")
+
+
+@app.command("list")
+def list_(
+    error_type: str | None = _ERROR,
+    since: datetime | None = _SINCE,
+    until: datetime | None = _UNTIL,
+    source_offsets: str | None = _OFFSETS,
+    topic: str | None = _TOPIC,
+) -> None:
+    """Print one line per dead letter: source, reason and message."""
+    settings = IngressSettings()
+    letters = asyncio.run(read_dead_letters(settings, topic or settings.topics.dead_letter))
+    chosen = list(
+        _select(letters, error_type, _utc(since), _utc(until), _offset_range(source_offsets))
+    )
+    for letter in chosen:
+        typer.echo(
+            f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}\t"
+            f"{letter.error_type}\t{letter.message}"
+        )
+    typer.echo(f"{len(chosen)} of {len(letters)} dead letters", err=True)
+
+
+@app.command()
+def replay(
+    error_type: str | None = _ERROR,
+    since: datetime | None = _SINCE,
+    until: datetime | None = _UNTIL,
+    source_offsets: str | None = _OFFSETS,
+    topic: str | None = _TOPIC,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be replayed."),
+) -> None:
+    """Re-publish the selected dead letters, unchanged, to their source topic."""
+    settings = IngressSettings()
+    letters = asyncio.run(read_dead_letters(settings, topic or settings.topics.dead_letter))
+    chosen = list(
+        _select(letters, error_type, _utc(since), _utc(until), _offset_range(source_offsets))
+    )
+    unknown = [letter for letter in chosen if not letter.source_topic]
+    if unknown:
+        typer.echo(f"error: {len(unknown)} dead letters have no source topic header", err=True)
+        raise typer.Exit(1)
+    if dry_run:
+        for letter in chosen:
+            where = f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}"
+            typer.echo(f"would replay {where}")
+        typer.echo(f"dry run: {len(chosen)} of {len(letters)} dead letters would be replayed")
+        return
+    asyncio.run(_republish(settings, chosen))
+    typer.echo(f"replayed {len(chosen)} of {len(letters)} dead letters")
+
+
+async def _republish(settings: IngressSettings, letters: list[DeadLetter]) -> None:
+    producer = make_producer(settings.kafka, name="dlq-replay")
+    await producer.start()
+    try:
+        for letter in letters:
+            await producer.send_and_wait(
+                letter.source_topic,
+                value=letter.record.value,
+                key=letter.record.key,
+                headers=letter.original_headers,
+            )
+    finally:
+        await producer.stop()
