@@ -39,7 +39,7 @@ def test_a_missing_field_is_reported_with_file_and_field(tmp_path: Path) -> None
         load_definition(path)
     assert err.value.file == str(path)
     assert err.value.field == "version"
-    assert str(err.value).startswith(f"{path}:version: Input should be greater than or equal to 1")
+    assert str(err.value).startswith(f"{path}:3: version: Input should be greater than or equal to 1")
 
 
 def test_an_unknown_template_field_is_rejected_at_load_time(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_an_unknown_template_field_is_rejected_at_load_time(tmp_path: Path) -> N
 def test_broken_yaml_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("id: [unclosed\n")
-    with pytest.raises(DefinitionError, match=r"broken.yaml: not valid YAML"):
+    with pytest.raises(DefinitionError, match=r"broken.yaml:\d+: <yaml>: not valid YAML"):
         load_definition(path)
 
 
@@ -66,4 +66,4 @@ def test_duplicate_ids_across_files_are_rejected(tmp_path: Path) -> None:
 
 def test_the_shipped_examples_are_valid() -> None:
     examples = Path(__file__).parents[3] / "examples" / "definitions"
-    assert [d.id for d in load_definitions(examples)] == ["greeting"]
+    assert "greeting" in [d.id for d in load_definitions(examples)]

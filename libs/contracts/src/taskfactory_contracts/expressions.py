@@ -21,6 +21,9 @@ from typing import Any
 
 import celpy
 from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.celparser import CELParseError
+from celpy.evaluation import CELEvalError
 
 __all__ = [
     "ExpressionError",
@@ -49,7 +52,7 @@ def _compile(source: str) -> Any:
         raise ExpressionError("expression is empty")
     try:
         return _ENV.compile(source)
-    except celpy.CELParseError as exc:
+    except CELParseError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
         raise ExpressionError(f"invalid expression {source!r}: {first}") from None
 
@@ -140,7 +143,7 @@ def check_template(value: Any, known: Mapping[str, frozenset[str] | None]) -> No
 
 
 def _to_cel(value: Any) -> Any:
-    return celpy.json_to_cel(_jsonable(value))
+    return json_to_cel(_jsonable(value))
 
 
 def _jsonable(value: Any) -> Any:
@@ -183,9 +186,9 @@ def evaluate(source: str, variables: Mapping[str, Any]) -> Any:
     activation = {name: _to_cel(v) for name, v in variables.items()}
     try:
         result = _program(source).evaluate(activation)
-    except celpy.CELEvalError as exc:
+    except CELEvalError as exc:
         raise ExpressionError(f"{source!r}: {exc.args[0] if exc.args else exc}") from None
-    if isinstance(result, celpy.CELEvalError):
+    if isinstance(result, CELEvalError):
         raise ExpressionError(f"{source!r}: {result.args[0] if result.args else result}")
     return _from_cel(result)
 

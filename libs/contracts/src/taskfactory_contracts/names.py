@@ -11,6 +11,7 @@ from typing import Final
 __all__ = [
     "ACTIVITY_PUBLISH_RESULT",
     "ACTIVITY_PUBLISH_RUN_EVENT",
+    "ACTIVITY_RESOLVE_CONTEXT",
     "ACTIVITY_RUN_TASK",
     "DEFAULT_DLQ_TOPIC",
     "DEFAULT_EVENTS_TOPIC",
@@ -29,6 +30,7 @@ __all__ = [
     "HEADER_SOURCE_TOPIC",
     "HEADER_TRACEPARENT",
     "HEADER_TRACESTATE",
+    "QUERY_STATUS",
     "QUERY_TASKS",
     "SA_DEFINITION",
     "SA_EVENT_TYPE",
@@ -39,7 +41,9 @@ __all__ = [
     "SIGNAL_EVENT",
     "TASK_QUEUE_EXECUTOR",
     "TASK_QUEUE_ORCHESTRATOR",
+    "UPDATE_APPROVAL",
     "WORKFLOW_RUN_ACTIVITY",
+    "WORKFLOW_TASK_BATCH",
 ]
 
 TASK_QUEUE_ORCHESTRATOR: Final = "taskfactory-orchestrator"
@@ -81,3 +85,11 @@ SA_EVENT_TYPE: Final = "TaskfactoryEventType"
 SA_SUBJECT: Final = "TaskfactorySubject"
 SA_TENANT: Final = "TaskfactoryTenant"
 SEARCH_ATTRIBUTES: Final = (SA_DEFINITION, SA_EVENT_TYPE, SA_SUBJECT, SA_TENANT)
+# Run state of a RunActivityWorkflow (output: RunStatusView).
+QUERY_STATUS: Final = "taskfactory.status"
+# A human decision on a task waiting for approval (input: ApprovalSignal), validated.
+UPDATE_APPROVAL: Final = "taskfactory.approve"
+# Orchestrator-side activities (on the orchestrator task queue).
+ACTIVITY_RESOLVE_CONTEXT: Final = "taskfactory.resolve_context"
+# A run's batch of for_each items, as a child workflow (keeps the parent's history bounded).
+WORKFLOW_TASK_BATCH: Final = "TaskBatchWorkflow"

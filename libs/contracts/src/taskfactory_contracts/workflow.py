@@ -46,6 +46,12 @@ class RunActivityInput(BaseModel):
     trigger: TriggerEvent
     results_topic: str
     executor_task_queue: str = TASK_QUEUE_EXECUTOR
+    #: Set the Taskfactory* search attributes from inside the run (for starts that did not).
+    upsert_search_attributes: bool = False
+    #: Correlation mode, carried over continue-as-new: events queued, event ids already handled.
+    pending: tuple[TriggerEvent, ...] = ()
+    seen_event_ids: tuple[str, ...] = ()
+    events_handled: int = 0
 
 
 class TaskInput(BaseModel):

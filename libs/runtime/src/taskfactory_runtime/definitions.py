@@ -59,9 +59,8 @@ class DefinitionSetError(DefinitionError):
     def __init__(self, problems: Sequence[DefinitionProblem]) -> None:
         self.problems = tuple(problems)
         first = self.problems[0]
-        super().__init__(
-            "\n".join(str(p) for p in self.problems), file=first.file, field=first.field
-        )
+        super().__init__("\n".join(str(p) for p in self.problems))
+        self.file, self.field = first.file, first.field
 
 
 def known_task_types() -> frozenset[str]:

@@ -1,4 +1,4 @@
-"""The orchestrator's Temporal worker: hosts ``RunActivityWorkflow``."""
+"""The orchestrator's Temporal worker: hosts ``RunActivityWorkflow``, its batches and activities."""
 
 from __future__ import annotations
 
@@ -9,22 +9,35 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from taskfactory_orchestrator.activities import ContextActivities
 from taskfactory_orchestrator.settings import OrchestratorSettings
-from taskfactory_orchestrator.workflows import RunActivityWorkflow
+from taskfactory_orchestrator.workflows import RunActivityWorkflow, TaskBatchWorkflow
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.temporal import connect_temporal
 
-__all__ = ["build_worker", "run"]
+__all__ = ["SANDBOX", "WORKFLOWS", "build_worker", "run"]
 
 log = get_logger(__name__)
 
-# Our own models are deterministic pure code: pass them (and pydantic) through the sandbox.
-_SANDBOX = SandboxedWorkflowRunner(
+# Our models and the pure planning code are deterministic: pass them (with pydantic and the
+# CEL library, which is side-effect free) through the sandbox instead of re-importing per run.
+SANDBOX = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "taskfactory_contracts", "pydantic", "pydantic_core", "annotated_types"
+        "taskfactory_contracts",
+        "taskfactory_orchestrator.plan",
+        "pydantic",
+        "pydantic_core",
+        "annotated_types",
+        "celpy",
+        "lark",
+        "pendulum",
+        "re2",
+        "jmespath",
+        "yaml",
     )
 )
+WORKFLOWS = [RunActivityWorkflow, TaskBatchWorkflow]
 
 
 def build_worker(client: Client, settings: OrchestratorSettings) -> Worker:
@@ -32,8 +45,9 @@ def build_worker(client: Client, settings: OrchestratorSettings) -> Worker:
     return Worker(
         client,
         task_queue=settings.temporal.orchestrator_task_queue,
-        workflows=[RunActivityWorkflow],
-        workflow_runner=_SANDBOX,
+        workflows=WORKFLOWS,
+        activities=[ContextActivities().resolve_context],
+        workflow_runner=SANDBOX,
         max_concurrent_workflow_tasks=settings.orchestrator.max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.orchestrator.max_concurrent_activities,
         graceful_shutdown_timeout=timedelta(seconds=settings.drain_seconds),

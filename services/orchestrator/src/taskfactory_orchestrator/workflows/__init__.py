@@ -1,5 +1,6 @@
-"""Workflows hosted by the orchestrator (one per module)."""
+"""The orchestrator's workflows, one per module."""
 
 from taskfactory_orchestrator.workflows.run_activity import RunActivityWorkflow
+from taskfactory_orchestrator.workflows.task_batch import TaskBatchWorkflow
 
-__all__ = ["RunActivityWorkflow"]
+__all__ = ["RunActivityWorkflow", "TaskBatchWorkflow"]

@@ -1,142 +1,604 @@
-"""``RunActivityWorkflow``: one run of an ActivityDefinition: its tasks and their results."""
+"""``RunActivityWorkflow``: one run of an ActivityDefinition — its task DAG, approvals, saga.
+
+Start mode runs the definition once for the trigger. Signal (correlation) mode keeps one
+long-lived run per correlation id: later events arrive as ``taskfactory.event`` signals, are
+handled one at a time in arrival order, deduplicated by event id, and the run continues as new
+before its history grows large.
+"""
 
 from __future__ import annotations
 
-import json
-import uuid
-from datetime import datetime, timedelta
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
+from temporalio.common import SearchAttributeKey
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts import (
-        PublishResultInput,
+        APPROVAL_TASK_TYPE,
+        ActivityDefinition,
+        ApprovalSignal,
+        Envelope,
+        HttpContext,
+        PluginContext,
+        ResolveContextInput,
         RunActivityInput,
         RunOutcome,
+        RunState,
+        RunStatusView,
+        StaticContext,
+        TaskBatchInput,
+        TaskBatchOutput,
         TaskInput,
-        TaskOutput,
-        TaskResult,
+        TaskPhase,
+        TaskState,
         TaskStatus,
         TaskTemplate,
+        TriggerEvent,
         names,
     )
+    from taskfactory_contracts.expressions import ExpressionError, evaluate_bool, render
+    from taskfactory_orchestrator.plan import (
+        for_each_items,
+        idempotency_key,
+        instance_id,
+        render_task,
+        variables,
+    )
+    from taskfactory_orchestrator.workflows.execution import (
+        Finished,
+        publish,
+        retry_policy,
+        run_activity_task,
+        task_result,
+    )
 
-__all__ = ["RunActivityWorkflow"]
+__all__ = ["BATCH_SIZE", "INLINE_ITEMS", "RunActivityWorkflow"]
 
-# Publishing a result must not give up: it is the only way downstream learns the outcome.
-_PUBLISH_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
-)
-_RESULT_NAMESPACE = uuid.UUID("6f1c2a4e-8d0b-4f6e-9a53-2b7e1d9c0f11")
+#: Fan-outs up to this many items run inline; larger ones in child workflows of BATCH_SIZE.
+INLINE_ITEMS = 50
+BATCH_SIZE = 100
+_SEEN_KEPT = 1000
+_DONE = frozenset({TaskPhase.SUCCEEDED, TaskPhase.SKIPPED})
+_TERMINAL = {
+    TaskStatus.SUCCEEDED: TaskPhase.SUCCEEDED,
+    TaskStatus.FAILED: TaskPhase.FAILED,
+    TaskStatus.TIMED_OUT: TaskPhase.TIMED_OUT,
+    TaskStatus.CANCELLED: TaskPhase.CANCELLED,
+}
+
+
+@dataclass
+class _Completed:
+    template: TaskTemplate
+    task_id: str
+    index: int | None
+    item: Any
+    output: Any
 
 
 @workflow.defn(name=names.WORKFLOW_RUN_ACTIVITY)
 class RunActivityWorkflow:
-    """Runs every task of the definition snapshot in its input and publishes every result."""
+    """Runs the definition snapshot in its input for its trigger (signal mode: later ones too)."""
 
-    def __init__(self) -> None:
-        self._statuses: dict[str, TaskStatus] = {}
+    @workflow.init
+    def __init__(self, arg: RunActivityInput) -> None:
+        self._definition: ActivityDefinition = arg.definition
+        self._arg = arg
+        self._state = RunState.RUNNING
+        self._event_id = arg.trigger.envelope.id
+        self._states: dict[str, TaskState] = {t.id: TaskState() for t in arg.definition.tasks}
+        self._views: dict[str, Any] = {}
+        self._completed: list[_Completed] = []
+        self._failure: str | None = None
+        self._cancelled = False
+        self._waiting: set[str] = set()
+        self._decisions: dict[str, ApprovalSignal] = {}
+        self._queue: deque[TriggerEvent] = deque(arg.pending)
+        self._seen: deque[str] = deque(arg.seen_event_ids, maxlen=_SEEN_KEPT)
+        self._handled = arg.events_handled
+        self._sem = asyncio.Semaphore(arg.definition.max_parallel)
 
     @workflow.run
     async def run(self, arg: RunActivityInput) -> RunOutcome:
-        """Spawn the tasks in order; each ends with exactly one published result."""
+        """Run the tasks for the trigger; signal mode goes on with later events until idle."""
         started = workflow.now()
-        for template in arg.definition.tasks:
-            result = await self._run_task(arg, template)
-            self._statuses[template.id] = result.status
-            await workflow.execute_activity(
-                names.ACTIVITY_PUBLISH_RESULT,
-                PublishResultInput(
-                    result=result, topic=arg.results_topic, traceparent=arg.trigger.traceparent
-                ),
-                task_queue=arg.executor_task_queue,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=_PUBLISH_RETRY,
-            )
+        if arg.upsert_search_attributes:
+            self._upsert_search_attributes(arg.trigger.envelope)
+        if arg.definition.correlation.mode == "start":
+            failure = await self._execute(arg.trigger)
+            if failure is not None:
+                raise ApplicationError(failure, type="TaskFailed", non_retryable=True)
+            self._state = RunState.SUCCEEDED
+        else:
+            if arg.events_handled == 0 and arg.trigger.envelope.id not in arg.seen_event_ids:
+                self._queue.appendleft(arg.trigger)
+            await self._correlate(arg)
         return RunOutcome(
             run_id=workflow.info().workflow_id,
             definition_id=arg.definition.id,
-            tasks=dict(self._statuses),
+            tasks={k: TaskStatus(s.phase.value) for k, s in self._states.items() if _published(s)},
             started_at=started,
-            finished_at=workflow.now(),
+            finished_at=max(started, workflow.now()),
         )
 
-    async def _run_task(self, arg: RunActivityInput, template: TaskTemplate) -> TaskResult:
-        run_id = workflow.info().workflow_id
-        envelope = arg.trigger.envelope
-        task = TaskInput(
-            run_id=run_id,
-            task_id=template.id,
-            type=template.type,
-            params=template.params,
-            idempotency_key=f"{run_id}/{template.id}",
-            subject=envelope.subject,
-            event_id=envelope.id,
-        )
-        retry = template.retry
-        started = workflow.now()
-        status = TaskStatus.SUCCEEDED
-        output_json: str | None = None
-        error_type: str | None = None
-        error_message: str | None = None
-        attempts = 1
+    # ---- correlation mode -------------------------------------------------------------
+    async def _correlate(self, arg: RunActivityInput) -> None:
+        idle = arg.definition.correlation.idle_timeout
+        handled_here = 0
+        while True:
+            try:
+                await workflow.wait_condition(lambda: bool(self._queue), timeout=idle)
+            except TimeoutError:
+                self._state = RunState.SUCCEEDED
+                return
+            trigger = self._queue.popleft()
+            if trigger.envelope.id in self._seen:
+                continue
+            self._seen.append(trigger.envelope.id)
+            await self._execute(trigger)
+            self._handled += 1
+            handled_here += 1
+            self._state = RunState.IDLE
+            limit = arg.definition.correlation.continue_as_new_after
+            if handled_here >= limit or workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    arg.model_copy(
+                        update={
+                            "trigger": self._queue[0] if self._queue else trigger,
+                            "pending": tuple(self._queue),
+                            "seen_event_ids": tuple(self._seen),
+                            "events_handled": self._handled,
+                        }
+                    )
+                )
+
+    @workflow.signal(name=names.SIGNAL_EVENT)
+    def on_event(self, trigger: TriggerEvent) -> None:
+        """A later event for this correlation id; duplicates are dropped."""
+        event_id = trigger.envelope.id
+        if event_id in self._seen or any(q.envelope.id == event_id for q in self._queue):
+            return
+        self._queue.append(trigger)
+
+    # ---- one trigger ------------------------------------------------------------------
+    async def _execute(self, trigger: TriggerEvent) -> str | None:
+        """Run every task for ``trigger``; the failure message, or None when all went well."""
+        definition = self._definition
+        envelope = trigger.envelope
+        self._event_id = envelope.id
+        self._state = RunState.RUNNING
+        self._states = {t.id: TaskState() for t in definition.tasks}
+        self._views, self._completed, self._failure = {}, [], None
+        self._decisions.clear()
         try:
-            out = await workflow.execute_activity(
-                names.ACTIVITY_RUN_TASK,
-                task,
-                result_type=TaskOutput,
-                task_queue=arg.executor_task_queue,
-                start_to_close_timeout=template.start_to_close_timeout,
-                retry_policy=RetryPolicy(
-                    initial_interval=retry.initial_interval,
-                    backoff_coefficient=retry.backoff_coefficient,
-                    maximum_interval=retry.maximum_interval,
-                    maximum_attempts=retry.maximum_attempts,
-                    non_retryable_error_types=list(retry.non_retryable_error_types),
-                ),
+            context = await self._resolve_context(definition, envelope)
+        except ApplicationError as exc:
+            self._failure = f"context: {exc.message}"
+            self._state = RunState.FAILED
+            return self._failure
+        base = variables(definition, envelope, context)
+        children = [asyncio.create_task(self._template(t, base, trigger)) for t in definition.tasks]
+        try:
+            await workflow.wait_condition(lambda: all(c.done() for c in children))
+        except asyncio.CancelledError:
+            self._cancelled = True
+            for child in children:
+                child.cancel()
+            await workflow.wait_condition(lambda: all(c.done() for c in children))
+            self._state = RunState.COMPENSATING
+            await self._compensate(base, trigger)
+            self._state = RunState.CANCELLED
+            raise
+        for child in children:
+            child.result()
+        if self._failure is None:
+            self._state = RunState.SUCCEEDED
+            return None
+        self._state = RunState.COMPENSATING
+        await self._compensate(base, trigger)
+        self._state = RunState.FAILED
+        return self._failure
+
+    async def _resolve_context(
+        self, definition: ActivityDefinition, envelope: Envelope
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        scope = variables(definition, envelope)
+        for name, source in definition.context.items():
+            if isinstance(source, StaticContext):
+                out[name] = source.value
+                continue
+            try:
+                rendered: HttpContext | PluginContext
+                if isinstance(source, HttpContext):
+                    rendered = source.model_copy(
+                        update={
+                            "url": str(render(source.url, scope)),
+                            "headers": {
+                                k: str(v) for k, v in render(source.headers, scope).items()
+                            },
+                            "body": render(source.body, scope),
+                        }
+                    )
+                else:
+                    rendered = source.model_copy(update={"params": render(source.params, scope)})
+            except ExpressionError as exc:
+                raise ApplicationError(str(exc), type="ExpressionError") from None
+            out[name] = await workflow.execute_activity(
+                names.ACTIVITY_RESOLVE_CONTEXT,
+                ResolveContextInput(name=name, source=rendered),
+                task_queue=workflow.info().task_queue,
+                start_to_close_timeout=source.timeout,
+                retry_policy=retry_policy(source.retry),
             )
-            output_json = json.dumps(out.output, sort_keys=True, separators=(",", ":"))
-            attempts = out.attempt
-        except ActivityError as exc:
-            status, error_type, error_message = _classify(exc)
-            attempts = retry.maximum_attempts or attempts
-        return TaskResult(
-            result_id=str(uuid.uuid5(_RESULT_NAMESPACE, f"{run_id}/{template.id}")),
-            run_id=run_id,
-            task_id=template.id,
-            task_type=template.type,
-            definition_id=arg.definition.id,
-            definition_version=arg.definition.version,
-            subject=envelope.subject,
-            status=status,
-            output_json=output_json,
-            error_type=error_type,
-            error_message=error_message,
-            attempts=attempts,
-            started_at=started,
-            finished_at=_later(started, workflow.now()),
-            causation_id=envelope.id,
-            tenant=envelope.tenant,
+        return out
+
+    async def _template(
+        self, template: TaskTemplate, base: dict[str, Any], trigger: TriggerEvent
+    ) -> None:
+        state = self._states
+        try:
+            await workflow.wait_condition(
+                lambda: self._stopping() or all(state[n].phase in _DONE for n in template.needs)
+            )
+        except asyncio.CancelledError:
+            self._set(template.id, phase=TaskPhase.NOT_STARTED)
+            return
+        if self._stopping():
+            self._set(template.id, phase=TaskPhase.NOT_STARTED)
+            return
+        scope = {**base, "tasks": dict(self._views)}
+        try:
+            if template.when is not None and not evaluate_bool(template.when, scope):
+                self._set(template.id, phase=TaskPhase.SKIPPED)
+                self._views[template.id] = {"status": "skipped", "output": None, "items": None}
+                return
+            items = for_each_items(template, scope)
+        except (ExpressionError, ValueError) as exc:
+            await self._finish_failed(template, trigger, "ExpressionError", str(exc))
+            return
+        if template.approval is not None:
+            decision = await self._await_approval(template)
+            if decision is None:
+                return
+            if not decision.approved:
+                reason = f"rejected by {decision.by}" + (
+                    f": {decision.comment}" if decision.comment else ""
+                )
+                await self._finish_failed(template, trigger, "ApprovalRejected", reason)
+                return
+            if template.type == APPROVAL_TASK_TYPE:
+                output = {"approved": True, "by": decision.by, "comment": decision.comment}
+                await self._record(
+                    template, trigger, None, None, Finished(TaskStatus.SUCCEEDED, output)
+                )
+                self._views[template.id] = {"status": "succeeded", "output": output, "items": None}
+                return
+        if items is None:
+            finished = await self._one(template, scope, trigger, None, None)
+            if finished is not None:
+                self._views[template.id] = {
+                    "status": finished.status.value,
+                    "output": finished.output,
+                    "items": None,
+                }
+            return
+        self._set(template.id, items_total=len(items), phase=TaskPhase.RUNNING)
+        if len(items) <= INLINE_ITEMS:
+            await asyncio.gather(
+                *(self._one(template, scope, trigger, i, item) for i, item in enumerate(items))
+            )
+        else:
+            await self._batches(template, scope, trigger, items)
+        current = self._states[template.id]
+        if current.phase is TaskPhase.RUNNING:
+            failed = current.items_failed > 0
+            self._set(template.id, phase=TaskPhase.FAILED if failed else TaskPhase.SUCCEEDED)
+        status = self._states[template.id].phase.value
+        self._views[template.id] = {"status": status, "output": None, "items": len(items)}
+
+    async def _one(
+        self,
+        template: TaskTemplate,
+        scope: dict[str, Any],
+        trigger: TriggerEvent,
+        index: int | None,
+        item: Any,
+    ) -> Finished | None:
+        """One task (or item): render, run on the executor, publish; None if never started."""
+        envelope = trigger.envelope
+        workflow_id = workflow.info().workflow_id
+        try:
+            task = render_task(
+                template, scope, workflow_id=workflow_id, envelope=envelope, index=index, item=item
+            )
+        except ExpressionError as exc:
+            finished = Finished(TaskStatus.FAILED, None, "ExpressionError", str(exc))
+            await self._record(template, trigger, index, item, finished)
+            return finished
+        began = False
+        try:
+            async with self._sem:
+                if self._stopping():
+                    if index is None:
+                        self._set(template.id, phase=TaskPhase.NOT_STARTED)
+                    return None
+                if index is None:
+                    self._set(template.id, phase=TaskPhase.RUNNING)
+                started = workflow.now()
+                began = True
+                finished = await run_activity_task(
+                    task,
+                    task_queue=self._arg.executor_task_queue,
+                    retry=template.retry,
+                    start_to_close=template.start_to_close_timeout,
+                    schedule_to_close=template.schedule_to_close_timeout,
+                    schedule_to_start=template.schedule_to_start_timeout,
+                    heartbeat=template.heartbeat_timeout,
+                )
+        except asyncio.CancelledError:
+            if not began:
+                if index is None:
+                    self._set(template.id, phase=TaskPhase.NOT_STARTED)
+                return None
+            finished = Finished(TaskStatus.CANCELLED, None, "CancelledError", "run cancelled")
+            started = workflow.now()
+        await self._record(template, trigger, index, item, finished, started=started)
+        return finished
+
+    async def _record(
+        self,
+        template: TaskTemplate,
+        trigger: TriggerEvent,
+        index: int | None,
+        item: Any,
+        finished: Finished,
+        *,
+        started: Any = None,
+        task_id: str | None = None,
+        task_type: str | None = None,
+        compensation: bool = False,
+    ) -> None:
+        """Publish one task's result and fold it into the run state."""
+        envelope = trigger.envelope
+        tid = task_id or instance_id(template.id, index)
+        key = idempotency_key(workflow.info().workflow_id, envelope.id, tid)
+        result = task_result(
+            self._definition,
+            envelope,
+            task_id=tid,
+            task_type=task_type or template.type,
+            key=key,
+            finished=finished,
+            started=started or workflow.now(),
+        )
+        await publish(
+            result,
+            topic=self._arg.results_topic,
+            task_queue=self._arg.executor_task_queue,
+            traceparent=trigger.traceparent,
+        )
+        if compensation:
+            return
+        ok = finished.status is TaskStatus.SUCCEEDED
+        error = None if ok else f"{finished.error_type}: {finished.error_message}"
+        current = self._states[template.id]
+        if index is None:
+            self._set(
+                template.id,
+                phase=_TERMINAL[finished.status],
+                attempts=finished.attempts,
+                last_error=error or current.last_error,
+            )
+        else:
+            self._set(
+                template.id,
+                items_done=current.items_done + 1,
+                items_failed=current.items_failed + (0 if ok else 1),
+                attempts=max(current.attempts, finished.attempts),
+                last_error=error or current.last_error,
+            )
+        if ok:
+            self._completed.append(_Completed(template, tid, index, item, finished.output))
+        elif finished.status is not TaskStatus.CANCELLED and self._failure is None:
+            self._failure = f"task {tid} {finished.status.value}: {error}"
+
+    async def _finish_failed(
+        self, template: TaskTemplate, trigger: TriggerEvent, error_type: str, message: str
+    ) -> None:
+        finished = Finished(TaskStatus.FAILED, None, error_type, message)
+        await self._record(template, trigger, None, None, finished)
+
+    async def _batches(
+        self,
+        template: TaskTemplate,
+        scope: dict[str, Any],
+        trigger: TriggerEvent,
+        items: list[Any],
+    ) -> None:
+        """Large fan-outs: one child workflow per BATCH_SIZE items, one after another."""
+        workflow_id = workflow.info().workflow_id
+        for number, first in enumerate(range(0, len(items), BATCH_SIZE)):
+            if self._stopping():
+                break
+            batch = TaskBatchInput(
+                definition=self._definition,
+                trigger=trigger,
+                template_id=template.id,
+                first_index=first,
+                items=items[first : first + BATCH_SIZE],
+                variables=scope,
+                key_prefix=workflow_id,
+                results_topic=self._arg.results_topic,
+                executor_task_queue=self._arg.executor_task_queue,
+                max_parallel=self._definition.max_parallel,
+            )
+            try:
+                out = await workflow.execute_child_workflow(
+                    names.WORKFLOW_TASK_BATCH,
+                    batch,
+                    id=f"{workflow_id}/{trigger.envelope.id}/{template.id}/batch-{number}",
+                    task_queue=workflow.info().task_queue,
+                    result_type=TaskBatchOutput,
+                )
+            except asyncio.CancelledError:
+                self._set(template.id, phase=TaskPhase.CANCELLED)
+                return
+            current = self._states[template.id]
+            self._set(
+                template.id,
+                items_done=current.items_done + out.succeeded + out.failed,
+                items_failed=current.items_failed + out.failed,
+                attempts=max(current.attempts, out.attempts),
+                last_error=out.first_error or current.last_error,
+            )
+            if out.failed and self._failure is None:
+                self._failure = (
+                    f"task {template.id}: {out.failed} item(s) failed: {out.first_error}"
+                )
+
+    async def _compensate(self, base: dict[str, Any], trigger: TriggerEvent) -> None:
+        """Undo completed tasks that declare ``compensate``, most recent first."""
+        workflow_id = workflow.info().workflow_id
+        for done in reversed(self._completed):
+            spec = done.template.compensate
+            if spec is None:
+                continue
+            scope = {**base, "tasks": dict(self._views), "output": done.output}
+            if done.index is not None:
+                scope.update(item=done.item, index=done.index)
+            cid = f"{done.task_id}.compensate"
+            started = workflow.now()
+            try:
+                params = render(spec.params, scope)
+            except ExpressionError as exc:
+                finished = Finished(TaskStatus.FAILED, None, "ExpressionError", str(exc))
+            else:
+                task = TaskInput(
+                    run_id=workflow_id,
+                    task_id=cid,
+                    type=spec.type,
+                    params=params,
+                    idempotency_key=idempotency_key(workflow_id, trigger.envelope.id, cid),
+                    subject=trigger.envelope.subject,
+                    event_id=trigger.envelope.id,
+                )
+                finished = await run_activity_task(
+                    task,
+                    task_queue=self._arg.executor_task_queue,
+                    retry=spec.retry,
+                    start_to_close=spec.start_to_close_timeout,
+                )
+            await self._record(
+                done.template,
+                trigger,
+                done.index,
+                done.item,
+                finished,
+                started=started,
+                task_id=cid,
+                task_type=spec.type,
+                compensation=True,
+            )
+            if finished.status is TaskStatus.SUCCEEDED and done.index is None:
+                self._set(done.template.id, phase=TaskPhase.COMPENSATED)
+
+    # ---- approvals --------------------------------------------------------------------
+    async def _await_approval(self, template: TaskTemplate) -> ApprovalSignal | None:
+        spec = template.approval
+        assert spec is not None
+        self._set(
+            template.id,
+            phase=TaskPhase.WAITING_APPROVAL,
+            approval_deadline=workflow.now() + spec.deadline,
+        )
+        self._waiting.add(template.id)
+        try:
+            await workflow.wait_condition(
+                lambda: template.id in self._decisions or self._stopping(),
+                timeout=spec.deadline,
+                timeout_summary=f"approval deadline of {template.id}",
+            )
+        except TimeoutError:
+            decision = ApprovalSignal(
+                task_id=template.id,
+                approved=spec.default == "approve",
+                by="deadline",
+                comment=f"no decision within {spec.deadline}; default {spec.default}",
+            )
+        except asyncio.CancelledError:
+            self._set(template.id, phase=TaskPhase.CANCELLED)
+            return None
+        else:
+            if template.id not in self._decisions:
+                self._set(template.id, phase=TaskPhase.NOT_STARTED)
+                return None
+            decision = self._decisions[template.id]
+        finally:
+            self._waiting.discard(template.id)
+        self._set(template.id, phase=TaskPhase.PENDING, decided_by=decision.by)
+        return decision
+
+    @workflow.update(name=names.UPDATE_APPROVAL)
+    async def approve(self, decision: ApprovalSignal) -> TaskState:
+        """Record a person's decision; returns the task's state once the decision took effect."""
+        self._decisions[decision.task_id] = decision
+        await workflow.wait_condition(lambda: decision.task_id not in self._waiting)
+        return self._states[decision.task_id]
+
+    @approve.validator
+    def _validate_approval(self, decision: ApprovalSignal) -> None:
+        if decision.task_id not in self._waiting:
+            phase = self._states.get(decision.task_id)
+            raise ValueError(
+                f"task {decision.task_id!r} is not waiting for approval"
+                + (f" (it is {phase.phase.value})" if phase else " (no such task)")
+            )
+        template = next(t for t in self._definition.tasks if t.id == decision.task_id)
+        approvers = template.approval.approvers if template.approval else ()
+        if approvers and decision.by not in approvers:
+            raise ValueError(f"{decision.by!r} may not decide {decision.task_id!r}")
+
+    # ---- state ------------------------------------------------------------------------
+    @workflow.query(name=names.QUERY_STATUS)
+    def status(self) -> RunStatusView:
+        """The run's state and each task's phase, attempts and last error."""
+        return RunStatusView(
+            definition_id=self._definition.id,
+            definition_version=self._definition.version,
+            state=self._state,
+            event_id=self._event_id,
+            tasks=dict(self._states),
+            events_handled=self._handled,
         )
 
-    @workflow.query(name="taskfactory.tasks")
+    @workflow.query(name=names.QUERY_TASKS)
     def tasks(self) -> dict[str, TaskStatus]:
         """Status of each task finished so far."""
-        return dict(self._statuses)
+        return {k: TaskStatus(s.phase.value) for k, s in self._states.items() if _published(s)}
+
+    def _stopping(self) -> bool:
+        return self._failure is not None or self._cancelled
+
+    def _set(self, task_id: str, **changes: Any) -> None:
+        self._states[task_id] = self._states[task_id].model_copy(update=changes)
+
+    def _upsert_search_attributes(self, envelope: Envelope) -> None:
+        pairs = [
+            SearchAttributeKey.for_keyword(names.SA_DEFINITION).value_set(self._definition.id),
+            SearchAttributeKey.for_keyword(names.SA_EVENT_TYPE).value_set(envelope.type),
+            SearchAttributeKey.for_keyword(names.SA_SUBJECT).value_set(envelope.subject),
+        ]
+        if envelope.tenant:
+            pairs.append(SearchAttributeKey.for_keyword(names.SA_TENANT).value_set(envelope.tenant))
+        workflow.upsert_search_attributes(pairs)
 
 
-def _classify(exc: ActivityError) -> tuple[TaskStatus, str, str]:
-    cause = exc.cause
-    if isinstance(cause, TimeoutError):
-        return TaskStatus.TIMED_OUT, "TimeoutError", str(cause)
-    if isinstance(cause, CancelledError):
-        return TaskStatus.CANCELLED, "CancelledError", str(cause)
-    if isinstance(cause, ApplicationError):
-        return TaskStatus.FAILED, cause.type or "ApplicationError", cause.message
-    return TaskStatus.FAILED, type(cause).__name__, str(cause or exc)
-
-
-def _later(start: datetime, end: datetime) -> datetime:
-    return max(start, end)
+def _published(state: TaskState) -> bool:
+    return state.phase.value in {s.value for s in TaskStatus}

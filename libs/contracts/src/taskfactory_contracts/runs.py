@@ -1,0 +1,115 @@
+"""Run state as the ``status`` query shows it, and the orchestrator's internal workflow inputs."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from taskfactory_contracts.definition import ActivityDefinition, HttpContext, PluginContext
+from taskfactory_contracts.workflow import TriggerEvent
+
+__all__ = [
+    "ResolveContextInput",
+    "RunState",
+    "RunStatusView",
+    "TaskBatchInput",
+    "TaskBatchOutput",
+    "TaskPhase",
+    "TaskState",
+]
+
+_MODEL = ConfigDict(frozen=True, extra="forbid")
+
+
+class TaskPhase(enum.StrEnum):
+    """Where a task is in its life (a superset of the published ``TaskStatus``)."""
+
+    PENDING = "pending"
+    WAITING_APPROVAL = "waiting_approval"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    NOT_STARTED = "not_started"
+    COMPENSATED = "compensated"
+
+
+class TaskState(BaseModel):
+    """One task's state: phase, attempts, last error, and fan-out progress."""
+
+    model_config = _MODEL
+
+    phase: TaskPhase = TaskPhase.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    items_total: int | None = None
+    items_done: int = 0
+    items_failed: int = 0
+    approval_deadline: datetime | None = None
+    decided_by: str | None = None
+
+
+class RunState(enum.StrEnum):
+    """Where the run is."""
+
+    RUNNING = "running"
+    COMPENSATING = "compensating"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    IDLE = "idle"
+
+
+class RunStatusView(BaseModel):
+    """Output of the ``taskfactory.status`` query."""
+
+    model_config = _MODEL
+
+    definition_id: str
+    definition_version: int
+    state: RunState
+    event_id: str
+    tasks: dict[str, TaskState]
+    events_handled: int = 0
+
+
+class ResolveContextInput(BaseModel):
+    """Input of the orchestrator's ``resolve_context`` activity: one source, rendered."""
+
+    model_config = _MODEL
+
+    name: str
+    source: HttpContext | PluginContext = Field(discriminator="kind")
+
+
+class TaskBatchInput(BaseModel):
+    """Input of ``TaskBatchWorkflow``: one slice of a ``for_each`` fan-out."""
+
+    model_config = _MODEL
+
+    definition: ActivityDefinition
+    trigger: TriggerEvent
+    template_id: str
+    first_index: int
+    items: list[Any]
+    variables: dict[str, Any]
+    key_prefix: str
+    results_topic: str
+    executor_task_queue: str
+    max_parallel: int
+
+
+class TaskBatchOutput(BaseModel):
+    """What a batch reports back: counts and the first error."""
+
+    model_config = _MODEL
+
+    succeeded: int = 0
+    failed: int = 0
+    first_error: str | None = None
+    attempts: int = 0

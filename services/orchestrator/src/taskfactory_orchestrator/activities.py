@@ -1,0 +1,77 @@
+"""Orchestrator-side activities: resolving a run's context sources (the only I/O of a run)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from taskfactory_contracts import HttpContext, PluginContext, ResolveContextInput, names
+
+__all__ = ["CONTEXT_PLUGIN_GROUP", "ContextActivities"]
+
+CONTEXT_PLUGIN_GROUP = "taskfactory.context"
+
+
+class ContextActivities:
+    """Fetches HTTP JSON documents and calls context plugins; built once in ``worker.py``."""
+
+    def __init__(self, http: httpx.AsyncClient | None = None) -> None:
+        self._http = http or httpx.AsyncClient()
+
+    @activity.defn(name=names.ACTIVITY_RESOLVE_CONTEXT)
+    async def resolve_context(self, arg: ResolveContextInput) -> Any:
+        """The value of one context source."""
+        if isinstance(arg.source, HttpContext):
+            return await self._http_json(arg.name, arg.source)
+        return await self._plugin(arg.name, arg.source)
+
+    async def _http_json(self, name: str, source: HttpContext) -> Any:
+        try:
+            response = await self._http.request(
+                source.method,
+                source.url,
+                headers=source.headers,
+                json=source.body if source.method == "POST" else None,
+                timeout=source.timeout.total_seconds(),
+            )
+        except httpx.HTTPError as exc:
+            raise ApplicationError(
+                f"context {name}: {source.url}: {exc}", type="HttpError"
+            ) from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ApplicationError(
+                f"context {name}: {source.url} answered {response.status_code}", type="HttpError"
+            )
+        if response.status_code >= 400:
+            raise ApplicationError(
+                f"context {name}: {source.url} answered {response.status_code}",
+                type="HttpClientError",
+                non_retryable=True,
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ApplicationError(
+                f"context {name}: {source.url} did not answer JSON", non_retryable=True
+            ) from exc
+
+    async def _plugin(self, name: str, source: PluginContext) -> Any:
+        found = [
+            ep for ep in entry_points(group=CONTEXT_PLUGIN_GROUP) if ep.name == source.entry_point
+        ]
+        if not found:
+            raise ApplicationError(
+                f"context {name}: no plugin {source.entry_point!r} in {CONTEXT_PLUGIN_GROUP}",
+                type="UnknownContextPlugin",
+                non_retryable=True,
+            )
+        fn: Callable[[dict[str, Any]], Any] = found[0].load()
+        value = fn(dict(source.params))
+        if hasattr(value, "__await__"):
+            value = await value
+        return value

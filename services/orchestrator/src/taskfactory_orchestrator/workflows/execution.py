@@ -1,0 +1,151 @@
+"""Workflow-side helpers: run one task on the executor and publish its result (deterministic)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    RetryState,
+    TimeoutError,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from taskfactory_contracts import (
+        ActivityDefinition,
+        Envelope,
+        PublishResultInput,
+        RetrySpec,
+        TaskInput,
+        TaskOutput,
+        TaskResult,
+        TaskStatus,
+        names,
+    )
+    from taskfactory_orchestrator.plan import result_id
+
+__all__ = ["Finished", "publish", "retry_policy", "run_activity_task", "task_result"]
+
+# Publishing a result must not give up: it is the only way downstream learns the outcome.
+_PUBLISH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
+
+
+@dataclass
+class Finished:
+    """How one task ended, before it becomes a ``TaskResult``."""
+
+    status: TaskStatus
+    output: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    attempts: int = 1
+
+
+def retry_policy(spec: RetrySpec) -> RetryPolicy:
+    """The Temporal retry policy a template declares."""
+    return RetryPolicy(
+        initial_interval=spec.initial_interval,
+        backoff_coefficient=spec.backoff_coefficient,
+        maximum_interval=spec.maximum_interval,
+        maximum_attempts=spec.maximum_attempts,
+        non_retryable_error_types=list(spec.non_retryable_error_types),
+    )
+
+
+async def run_activity_task(
+    task: TaskInput,
+    *,
+    task_queue: str,
+    retry: RetrySpec,
+    start_to_close: timedelta,
+    schedule_to_close: timedelta | None = None,
+    schedule_to_start: timedelta | None = None,
+    heartbeat: timedelta | None = None,
+) -> Finished:
+    """Run ``task`` on the executor; failures become a ``Finished``, cancellation propagates."""
+    try:
+        out = await workflow.execute_activity(
+            names.ACTIVITY_RUN_TASK,
+            task,
+            result_type=TaskOutput,
+            task_queue=task_queue,
+            start_to_close_timeout=start_to_close,
+            schedule_to_close_timeout=schedule_to_close,
+            schedule_to_start_timeout=schedule_to_start,
+            heartbeat_timeout=heartbeat,
+            retry_policy=retry_policy(retry),
+        )
+    except ActivityError as exc:
+        status, error_type, message = _classify(exc)
+        attempts = 1
+        if exc.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED and retry.maximum_attempts:
+            attempts = retry.maximum_attempts
+        return Finished(status, None, error_type, message, attempts)
+    return Finished(TaskStatus.SUCCEEDED, out.output, attempts=out.attempt)
+
+
+def task_result(
+    definition: ActivityDefinition,
+    envelope: Envelope,
+    *,
+    task_id: str,
+    task_type: str,
+    key: str,
+    finished: Finished,
+    started: datetime,
+) -> TaskResult:
+    """The result record of one finished task."""
+    output_json = None
+    if finished.status is TaskStatus.SUCCEEDED and definition.results.include_output:
+        output_json = json.dumps(finished.output, sort_keys=True, separators=(",", ":"))
+    return TaskResult(
+        result_id=result_id(key),
+        run_id=workflow.info().workflow_id,
+        task_id=task_id,
+        task_type=task_type,
+        definition_id=definition.id,
+        definition_version=definition.version,
+        subject=envelope.subject,
+        status=finished.status,
+        output_json=output_json,
+        error_type=finished.error_type,
+        error_message=finished.error_message,
+        attempts=max(1, finished.attempts),
+        started_at=started,
+        finished_at=max(started, workflow.now()),
+        causation_id=envelope.id,
+        tenant=envelope.tenant,
+    )
+
+
+async def publish(
+    result: TaskResult, *, topic: str, task_queue: str, traceparent: str | None
+) -> None:
+    """Publish one task result through the executor's publish activity."""
+    await workflow.execute_activity(
+        names.ACTIVITY_PUBLISH_RESULT,
+        PublishResultInput(result=result, topic=topic, traceparent=traceparent),
+        task_queue=task_queue,
+        start_to_close_timeout=timedelta(seconds=30),
+        retry_policy=_PUBLISH_RETRY,
+    )
+
+
+def _classify(exc: ActivityError) -> tuple[TaskStatus, str, str]:
+    cause = exc.cause
+    if isinstance(cause, TimeoutError):
+        return TaskStatus.TIMED_OUT, "TimeoutError", str(cause)
+    if isinstance(cause, CancelledError):
+        return TaskStatus.CANCELLED, "CancelledError", str(cause)
+    if isinstance(cause, ApplicationError):
+        return TaskStatus.FAILED, cause.type or "ApplicationError", cause.message
+    return TaskStatus.FAILED, type(cause).__name__, str(cause or exc)
