@@ -57,14 +57,14 @@ def _real_records(envelope: Envelope) -> list[bytes]:
     ]
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=512))
 def test_random_bytes(value: bytes) -> None:
     _decode_only_contract_errors(lambda: CODEC.decode_envelope(value))
     _decode_only_contract_errors(lambda: REGISTRY_CODEC.decode_task_result(value))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400), st.sampled_from([b"\xc3\x01", b"\x00\x00\x00\x00\x01", b"{"]))
 def test_random_bodies_behind_real_headers(body: bytes, prefix: bytes) -> None:
     fingerprint = (
@@ -74,7 +74,7 @@ def test_random_bodies_behind_real_headers(body: bytes, prefix: bytes) -> None:
     _decode_only_contract_errors(lambda: REGISTRY_CODEC.decode_envelope(value))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_corrupted_real_records(data: st.DataObject) -> None:
 
@@ -86,7 +86,7 @@ def test_corrupted_real_records(data: st.DataObject) -> None:
         _decode_only_contract_errors(lambda v=bytes(raw): REGISTRY_CODEC.decode_envelope(v))
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(
     st.lists(
         st.tuples(

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from taskfactory_contracts import (
@@ -32,6 +32,7 @@ def _values(template: str, pick: st.DataObject) -> dict[str, str | None]:
     return {name: pick.draw(values, label=name) for name in template_fields(template)}
 
 
+@settings(deadline=None)  # a loaded CI machine; hangs are caught by pytest-timeout
 @given(templates, st.data(), lengths)
 def test_deterministic_and_bounded(template: str, data: st.DataObject, max_length: int) -> None:
     vals = _values(template, data)
@@ -44,6 +45,7 @@ def test_deterministic_and_bounded(template: str, data: st.DataObject, max_lengt
     assert ("~" in first) == (len(first) == max_length and first[-17] == "~")
 
 
+@settings(deadline=None)  # a loaded CI machine; hangs are caught by pytest-timeout
 @given(templates, st.data(), lengths)
 def test_distinct_field_values_give_distinct_ids(
     template: str, data: st.DataObject, max_length: int
@@ -58,6 +60,7 @@ def test_distinct_field_values_give_distinct_ids(
     )
 
 
+@settings(deadline=None)  # a loaded CI machine; hangs are caught by pytest-timeout
 @given(st.text(min_size=1, max_size=50), st.text(min_size=1, max_size=50))
 def test_values_cannot_forge_separators(x: str, y: str) -> None:
     # "a/b" + "c" must never collide with "a" + "b/c"
@@ -68,6 +71,7 @@ def test_values_cannot_forge_separators(x: str, y: str) -> None:
     assert left != right
 
 
+@settings(deadline=None)  # a loaded CI machine; hangs are caught by pytest-timeout
 @given(st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=20))
 def test_unknown_template_field_is_rejected(name: str) -> None:
     assume(name not in TEMPLATE_FIELDS)
