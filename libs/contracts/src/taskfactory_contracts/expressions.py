@@ -53,8 +53,16 @@ def _compile(source: str) -> Any:
     try:
         return _ENV.compile(source)
     except CELParseError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
-        raise ExpressionError(f"invalid expression {source!r}: {first}") from None
+        raise ExpressionError(f"invalid expression {source!r}: {_parse_reason(exc)}") from None
+
+
+def _parse_reason(exc: Exception) -> str:
+    # cel-python's message is the source line and a caret under the offending column.
+    lines = str(exc).rstrip().splitlines()
+    caret = next((line for line in lines if line.strip() == "^"), None)
+    if caret is not None:
+        return f"syntax error at column {caret.index('^') + 1}"
+    return lines[-1].strip() if lines else "syntax error"
 
 
 @functools.lru_cache(maxsize=4096)

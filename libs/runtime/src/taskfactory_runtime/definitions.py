@@ -130,7 +130,7 @@ def _check_file(
         return None, [DefinitionProblem(where, exc.line, exc.field, exc.reason)]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = (mark.line + 1 if mark is not None else 1) + offset
+        line = min((mark.line + 1 if mark is not None else 1) + offset, max(1, text.count("\n")))
         reason = getattr(exc, "problem", None) or str(exc)
         return None, [DefinitionProblem(where, line, "<yaml>", f"not valid YAML: {reason}")]
     if not isinstance(doc, dict):
@@ -141,7 +141,13 @@ def _check_file(
         definition = ActivityDefinition.model_validate(doc, context={"defer_checks": True})
     except ValidationError as exc:
         out = []
-        for err in exc.errors():
+        errors = exc.errors()
+        locs = [tuple(e["loc"]) for e in errors]
+        for err in errors:
+            here = tuple(err["loc"])
+            # A container's error that only restates a failed member adds nothing.
+            if any(len(o) > len(here) and o[: len(here)] == here for o in locs):
+                continue
             loc = [p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]
             out.append(
                 DefinitionProblem(where, _line_of(root, loc, offset), _field(loc), err["msg"])

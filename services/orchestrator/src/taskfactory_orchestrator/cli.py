@@ -1,0 +1,154 @@
+"""``taskfactory definitions|explain|runs``: the orchestrator's sub-commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from taskfactory_contracts import ActivityDefinition, ApprovalSignal, RunStatusView, names
+from taskfactory_orchestrator.explain import explain_event, format_explanation, load_event
+from taskfactory_runtime.definitions import check_paths, known_task_types
+
+__all__ = ["definitions_app", "explain", "runs_app", "schema_document"]
+
+definitions_app = typer.Typer(
+    help="Check and describe ActivityDefinition files.", no_args_is_help=True
+)
+runs_app = typer.Typer(help="Inspect and steer runs on Temporal.", no_args_is_help=True)
+
+
+def schema_document() -> dict[str, Any]:
+    """The JSON Schema of a definition file, as published in ``schemas/definition.schema.json``."""
+    schema = ActivityDefinition.model_json_schema(mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://taskfactory.dev/schemas/definition.schema.json",
+        **schema,
+    }
+
+
+@definitions_app.command("validate")
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Definition files or folders.")],
+    task_type: Annotated[
+        list[str] | None, typer.Option("--task-type", help="Also accept this task type.")
+    ] = None,
+) -> None:
+    """Print every problem as ``file:line: field: reason``; exit 1 if there is any."""
+    types = {*known_task_types(), *(task_type or [])}
+    definitions, problems = check_paths(paths, types)
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s); nothing is valid until all are fixed", err=True)
+        raise typer.Exit(1)
+    for d in definitions:
+        typer.echo(f"ok  {d.id} v{d.version}  ({len(d.tasks)} task templates)")
+
+
+@definitions_app.command("schema")
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+) -> None:
+    """Print (or write) the JSON Schema of definition files."""
+    text = json.dumps(schema_document(), indent=2, sort_keys=True) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def explain(
+    event: Annotated[Path, typer.Option("--event", help="An event as JSON (one or a list).")],
+    definitions: Annotated[Path, typer.Option("--definitions", help="Definitions folder.")] = Path(
+        "examples/definitions"
+    ),
+) -> None:
+    """Which definitions an event triggers and why the others do not; ids and rendered tasks."""
+    loaded, problems = check_paths([definitions])
+    if problems:
+        for problem in problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1)
+    for envelope in load_event(event):
+        typer.echo(format_explanation(explain_event(envelope, loaded)))
+
+
+async def _client() -> Any:
+    from taskfactory_orchestrator.settings import OrchestratorSettings
+    from taskfactory_runtime.temporal import connect_temporal
+
+    return await connect_temporal(OrchestratorSettings().temporal)
+
+
+@runs_app.command("list")
+def runs_list(
+    definition: Annotated[str | None, typer.Option(help="Only runs of this definition.")] = None,
+    limit: int = 20,
+) -> None:
+    """Recent runs, newest first."""
+
+    async def go() -> None:
+        client = await _client()
+        query = f"WorkflowType = '{names.WORKFLOW_RUN_ACTIVITY}'"
+        if definition:
+            query += f" AND {names.SA_DEFINITION} = '{definition}'"
+        count = 0
+        async for wf in client.list_workflows(query):
+            typer.echo(f"{wf.id}  {wf.status.name if wf.status else '?'}  {wf.start_time}")
+            count += 1
+            if count >= limit:
+                break
+
+    asyncio.run(go())
+
+
+@runs_app.command("show")
+def runs_show(workflow_id: str) -> None:
+    """The status query of one run: each task's phase, attempts and last error."""
+
+    async def go() -> None:
+        client = await _client()
+        view = await client.get_workflow_handle(workflow_id).query(
+            names.QUERY_STATUS, result_type=RunStatusView
+        )
+        typer.echo(view.model_dump_json(indent=2))
+
+    asyncio.run(go())
+
+
+@runs_app.command("approve")
+def runs_approve(
+    workflow_id: str,
+    task_id: str,
+    by: Annotated[str, typer.Option(help="Who decides.")],
+    reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve.")] = False,
+    comment: str = "",
+) -> None:
+    """Approve (or ``--reject``) a task waiting for a human decision."""
+
+    async def go() -> None:
+        client = await _client()
+        decision = ApprovalSignal(task_id=task_id, approved=not reject, by=by, comment=comment)
+        state = await client.get_workflow_handle(workflow_id).execute_update(
+            names.UPDATE_APPROVAL, decision
+        )
+        typer.echo(json.dumps(state, default=str))
+
+    asyncio.run(go())
+
+
+@runs_app.command("cancel")
+def runs_cancel(workflow_id: str) -> None:
+    """Cancel a run: running tasks are cancelled, completed ones compensated."""
+
+    async def go() -> None:
+        client = await _client()
+        await client.get_workflow_handle(workflow_id).cancel()
+        typer.echo(f"cancellation requested for {workflow_id}")
+
+    asyncio.run(go())
