@@ -1,4 +1,4 @@
-"""``taskfactory definitions validate`` / ``schema``: precise errors, exit codes, the published schema."""
+"""``taskfactory definitions validate`` / ``schema``: precise errors, exit codes, JSON Schema."""
 
 from __future__ import annotations
 

@@ -40,7 +40,8 @@ def test_explain_matches_ids_and_tasks_for_an_order() -> None:
     definitions = load_definitions(DEFINITIONS)
     verdicts = {v.definition: v for v in explain_event(order, definitions).verdicts}
     fulfil = verdicts["order-fulfilment"]
-    assert fulfil.matched and fulfil.workflow_id == "order/1001/order-1001"
+    assert fulfil.matched
+    assert fulfil.workflow_id == "order/1001/order-1001"
     assert [t.id for t in fulfil.tasks] == ["reserve", "charge", "notify"]
     assert fulfil.tasks[1].params == {"amount": 42.5, "currency": "EUR"}
     assert not verdicts["greeting"].matched
