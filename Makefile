@@ -74,3 +74,29 @@ bench: install ## benchmarks under bench/ (never part of make test)
 .PHONY: docs
 docs: install ## regenerate the README's configuration table from the settings classes
 	@$(RUN) python -c "from pathlib import Path; from taskfactory_runtime.docs import settings_table, update_readme; from taskfactory_ingress.settings import IngressSettings as I; from taskfactory_orchestrator.settings import OrchestratorSettings as O; from taskfactory_executor.settings import ExecutorSettings as E; print('README updated' if update_readme(Path('README.md'), settings_table(I, O, E)) else 'README up to date')"
+
+# ---- Helm chart and image (deploy/helm/taskfactory, Dockerfile) ----------------------------
+HELM_KUBE_VERSIONS ?= 1.29.0 1.32.0 1.35.0
+
+.PHONY: helm-lint
+helm-lint: install ## helm lint + template (defaults, examples/*) + kubernetes-validate; Helm is built with go install
+	@set -euo pipefail; helm=$$(bash deploy/helm/install-helm.sh); chart=deploy/helm/taskfactory; \
+	out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+	for values in "" $$chart/examples/*.yaml; do \
+	  name=$$(basename "$${values:-defaults.yaml}" .yaml); \
+	  "$$helm" lint --strict --quiet $$chart $${values:+-f "$$values"}; \
+	  "$$helm" template tf $$chart --namespace taskfactory $${values:+-f "$$values"} >"$$out/$$name.yaml"; \
+	  for k in $(HELM_KUBE_VERSIONS); do \
+	    $(RUN) kubernetes-validate --strict --quiet --no-warn -k "$$k" "$$out/$$name.yaml"; \
+	  done; \
+	  echo "helm-lint: $$name renders and validates on Kubernetes $(HELM_KUBE_VERSIONS)"; \
+	done
+	@$(RUN) hadolint Dockerfile && echo "helm-lint: Dockerfile passes hadolint"
+
+.PHONY: helm-docs
+helm-docs: install ## regenerate the chart README's values table from the values.yaml comments
+	@$(RUN) python tests/helm/values_doc.py
+
+.PHONY: helm-test
+helm-test: install ## the chart and Dockerfile tests (tests/helm)
+	@$(RUN) pytest tests/helm $(PYTEST_ARGS)

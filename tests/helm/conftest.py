@@ -1,4 +1,4 @@
-"""Fixtures of the chart tests: a Helm binary (built once with deploy/helm/install-helm.sh) and renderers."""
+"""Chart-test fixtures: a Helm binary (deploy/helm/install-helm.sh builds it once), renderers."""
 
 from __future__ import annotations
 
@@ -87,7 +87,9 @@ def run_template(helm: str) -> Callable[..., subprocess.CompletedProcess[str]]:
 
 
 @pytest.fixture(scope="session")
-def render(run_template: Callable[..., subprocess.CompletedProcess[str]]) -> Callable[..., Rendered]:
+def render(
+    run_template: Callable[..., subprocess.CompletedProcess[str]],
+) -> Callable[..., Rendered]:
     """Render the chart and parse every object; fails the test with helm's message on error."""
     cache: dict[str, Rendered] = {}
 

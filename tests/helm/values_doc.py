@@ -82,9 +82,14 @@ def _default(value: Any) -> str:
 
 
 def _type(value: Any) -> str:
-    return {bool: "bool", int: "int", float: "float", str: "string", list: "list", dict: "object"}.get(
-        type(value), "null"
-    )
+    return {
+        bool: "bool",
+        int: "int",
+        float: "float",
+        str: "string",
+        list: "list",
+        dict: "object",
+    }.get(type(value), "null")
 
 
 def table(values_text: str) -> str:

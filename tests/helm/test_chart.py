@@ -1,0 +1,506 @@
+"""The Helm chart as an SRE meets it: lint, schema, security, secrets, probes, scaling, hooks."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from taskfactory_contracts import ActivityDefinition
+from taskfactory_executor.settings import ExecutorSettings
+from taskfactory_ingress.settings import IngressSettings
+from taskfactory_orchestrator.settings import OrchestratorSettings
+from taskfactory_runtime.settings import ENV_PREFIX, HttpSettings, ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "helm" / "taskfactory"
+EXAMPLES = sorted((CHART / "examples").glob("*.yaml"))
+# Kubernetes versions we claim (Chart.yaml kubeVersion >=1.29) and validate against.
+KUBE_VERSIONS = ("1.29.0", "1.32.0", "1.35.0")
+# Kinds of the Prometheus Operator: no schema in kubernetes-validate, checked structurally.
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+SERVICE_SETTINGS: dict[str, type[ServiceSettings]] = {
+    "ingress": IngressSettings,
+    "orchestrator": OrchestratorSettings,
+    "executor": ExecutorSettings,
+}
+SENTINEL = "S3NTINEL-secret-value-4711"
+Render = Callable[..., Any]  # conftest.render -> Rendered
+Rendered = Any
+Template = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def _values_doc() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "values_doc", Path(__file__).with_name("values_doc.py")
+    )
+    assert spec
+    assert spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["values_doc"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _env_names(settings: type[ServiceSettings]) -> set[str]:
+    """Every TASKFACTORY_* variable a settings class reads (sections nested one level)."""
+    names = set()
+    for field, info in settings.model_fields.items():
+        sub = getattr(info.annotation, "model_fields", None)
+        if sub:
+            names |= {f"{ENV_PREFIX}{field}__{f}".upper() for f in sub}
+        else:
+            names.add(f"{ENV_PREFIX}{field}".upper())
+    return names
+
+
+def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*spec.get("initContainers", []), *spec["containers"]]
+
+
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def _config(rendered: Rendered) -> dict[str, str]:
+    return rendered.one("ConfigMap", "tf-taskfactory-config")["data"]
+
+
+# ---- lint and validation ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [None, *EXAMPLES], ids=lambda p: p.stem if p else "defaults")
+def test_helm_lint_is_clean_in_strict_mode(helm: str, values: Path | None) -> None:
+    args = [helm, "lint", "--strict", str(CHART), *(["-f", str(values)] if values else [])]
+    out = subprocess.run(args, capture_output=True, text=True, check=False, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "[WARNING]" not in out.stdout, out.stdout
+    assert "[ERROR]" not in out.stdout, out.stdout
+
+
+@pytest.mark.parametrize("values", [None, *EXAMPLES], ids=lambda p: p.stem if p else "defaults")
+def test_every_rendered_manifest_validates_against_supported_kubernetes(
+    render: Render, values: Path | None
+) -> None:
+    rendered = render([values] if values else [])
+    problems = []
+    for doc in rendered.docs:
+        if doc["kind"] in CRD_KINDS:
+            assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+            assert doc["spec"], f"{doc['kind']} has an empty spec"
+            continue
+        for version in KUBE_VERSIONS:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                problems.append(f"{doc['kind']}/{doc['metadata']['name']} on {version}: {exc}")
+    assert not problems, "\n".join(problems)
+
+
+# ---- values.schema.json -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sets", "where", "why"),
+    [
+        ({"topics.partitions": "many"}, "/topics/partitions", "integer"),
+        ({"drainSeconds": "-5"}, "/drainSeconds", "exclusiveMinimum: got -5, want 0"),
+        ({"kafka.sasl.mechanism": "GSSAPI"}, "/kafka/sasl/mechanism", "'SCRAM-SHA-512'"),
+        ({"components.ingress.service": "worker"}, "/components/ingress/service", "'executor'"),
+        ({"logging.level": "verbose"}, "/logging/level", "'WARNING'"),
+    ],
+)
+def test_schema_rejects_a_wrong_value_naming_the_field(
+    run_template: Template, sets: dict[str, str], where: str, why: str
+) -> None:
+    out = run_template(sets=sets)
+    assert out.returncode != 0, f"{sets} was accepted"
+    assert "values don't meet the specifications of the schema" in out.stderr
+    assert where in out.stderr, out.stderr
+    assert why in out.stderr, out.stderr
+
+
+def test_schema_rejects_an_unknown_key_naming_it(run_template: Template, tmp_path: Path) -> None:
+    typo = {"kafka": {"bootstrapServer": "kafka:9092"}}  # missing the trailing s
+    out = run_template(values=typo, tmp=tmp_path)
+    assert out.returncode != 0
+    assert "additional properties 'bootstrapServer' not allowed" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "kafka.sasl.password",
+        "kafka.sasl.username",
+        "temporal.apiKey.value",
+        "temporal.tls.clientKey",
+    ],
+)
+def test_a_secret_literal_in_values_is_refused_and_never_rendered(
+    run_template: Template, key: str
+) -> None:
+    out = run_template(sets={key: SENTINEL})
+    assert out.returncode != 0, f"{key} was accepted as a value"
+    assert SENTINEL not in out.stdout
+
+
+# ---- security ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [None, *EXAMPLES], ids=lambda p: p.stem if p else "defaults")
+def test_no_container_runs_as_root_or_with_a_writable_root_fs(
+    render: Render, values: Path | None
+) -> None:
+    rendered = render([values] if values else [], sets={"schedulesSync.enabled": "true"})
+    specs = rendered.pod_specs()
+    assert {name for name, _ in specs} >= {
+        "tf-taskfactory-ingress",
+        "tf-taskfactory-orchestrator",
+        "tf-taskfactory-executor",
+        "tf-taskfactory-schedules-sync",
+    }
+    for name, spec in specs:
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True, name
+        assert pod["runAsUser"] != 0, name
+        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert spec["automountServiceAccountToken"] is False, name
+        for c in _containers(spec):
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True, f"{name}/{c['name']}"
+            assert sc["allowPrivilegeEscalation"] is False, f"{name}/{c['name']}"
+            assert sc["runAsNonRoot"] is True
+            assert sc.get("runAsUser", 1) != 0
+            assert sc["capabilities"]["drop"] == ["ALL"]
+            assert "add" not in sc["capabilities"]
+            writable = {m["mountPath"] for m in c["volumeMounts"] if not m.get("readOnly")}
+            assert writable == {"/tmp"}, f"{name}: writable mounts {writable}"
+
+
+def test_secrets_are_referenced_by_name_never_inlined(render: Render) -> None:
+    rendered = render(
+        [CHART / "examples" / "kafka-sasl-tls.yaml"],
+        sets={"temporal.apiKey.existingSecret": "tc-key"},
+    )
+    assert "Secret" not in rendered.kinds(), "the chart must not create Secrets"
+    for name, spec in rendered.pod_specs():
+        env = _env(spec["containers"][0])
+        refs = {
+            "TASKFACTORY_KAFKA__SASL_USERNAME": ("taskfactory-kafka-user", "username"),
+            "TASKFACTORY_KAFKA__SASL_PASSWORD": ("taskfactory-kafka-user", "password"),
+            "TASKFACTORY_TEMPORAL__API_KEY": ("tc-key", "api-key"),
+        }
+        for var, (secret, key) in refs.items():
+            assert "value" not in env[var], f"{name}: {var} is inlined"
+            assert env[var]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": key}
+        # Certificates and keys are files of Secret volumes; the variables hold only their paths.
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes["kafka-tls"]["secret"]["secretName"] == "taskfactory-kafka-tls"
+        assert volumes["temporal-tls"]["secret"]["secretName"] == "taskfactory-temporal-mtls"
+        assert (
+            env["TASKFACTORY_KAFKA__SSL_KEYFILE"]["value"] == "/etc/taskfactory/kafka-tls/tls.key"
+        )
+        assert (
+            env["TASKFACTORY_TEMPORAL__TLS_CLIENT_KEY"]["value"]
+            == "/etc/taskfactory/temporal-tls/tls.key"
+        )
+    assert not any("PASSWORD" in k or "API_KEY" in k for k in _config(rendered))
+
+
+def test_sasl_without_a_secret_reference_fails_with_a_clear_message(run_template: Template) -> None:
+    out = run_template(sets={"kafka.sasl.enabled": "true"})
+    assert out.returncode != 0
+    assert "kafka.sasl.existingSecret is required when kafka.sasl.enabled" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("sasl", "tls", "protocol"),
+    [
+        (False, False, "PLAINTEXT"),
+        (False, True, "SSL"),
+        (True, False, "SASL_PLAINTEXT"),
+        (True, True, "SASL_SSL"),
+    ],
+)
+def test_kafka_security_protocol_follows_sasl_and_tls(
+    render: Render, sasl: bool, tls: bool, protocol: str
+) -> None:
+    sets = {"kafka.sasl.enabled": str(sasl).lower(), "kafka.tls.enabled": str(tls).lower()}
+    if sasl:
+        sets["kafka.sasl.existingSecret"] = "kafka-user"
+    assert _config(render(sets=sets))["TASKFACTORY_KAFKA__SECURITY_PROTOCOL"] == protocol
+
+
+def test_temporal_cloud_api_key_turns_tls_on(render: Render) -> None:
+    config = _config(render([CHART / "examples" / "temporal-cloud.yaml"]))
+    assert config["TASKFACTORY_TEMPORAL__TLS"] == "true"
+    assert config["TASKFACTORY_TEMPORAL__ADDRESS"].endswith(".tmprl.cloud:7233")
+
+
+# ---- what the services really read and serve ---------------------------------------------
+
+
+def test_probes_hit_the_port_and_paths_the_services_serve(render: Render) -> None:
+    rendered = render()
+    port = _config(rendered)["TASKFACTORY_HTTP__PORT"]
+    assert int(port) == HttpSettings().port, "chart default differs from the services' default"
+    for name, spec in rendered.pod_specs():
+        c = spec["containers"][0]
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        assert ports["http"] == int(port), name
+        for probe, path in (
+            ("livenessProbe", "/livez"),
+            ("readinessProbe", "/readyz"),
+            ("startupProbe", "/livez"),
+        ):
+            assert c[probe]["httpGet"] == {"path": path, "port": "http"}, f"{name} {probe}"
+    for svc in rendered.of_kind("Service"):
+        assert svc["spec"]["ports"][0]["port"] == int(port)
+
+
+def test_a_changed_http_port_moves_container_port_probes_and_setting_together(
+    render: Render,
+) -> None:
+    rendered = render(sets={"http.port": "9100"})
+    assert _config(rendered)["TASKFACTORY_HTTP__PORT"] == "9100"
+    for _, spec in rendered.pod_specs():
+        assert spec["containers"][0]["ports"][0]["containerPort"] == 9100
+
+
+@pytest.mark.parametrize("values", [None, *EXAMPLES], ids=lambda p: p.stem if p else "defaults")
+def test_every_rendered_variable_is_one_the_service_reads(
+    render: Render, values: Path | None
+) -> None:
+    rendered = render([values] if values else [])
+    shared = _env_names(ServiceSettings)
+    assert set(_config(rendered)) <= shared, set(_config(rendered)) - shared
+    for deployment in rendered.of_kind("Deployment"):
+        service = deployment["metadata"]["labels"]["taskfactory.io/service"]
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"] == [f"taskfactory-{service}"]
+        unknown = set(_env(container)) - _env_names(SERVICE_SETTINGS[service])
+        assert not unknown, f"{service} does not read {unknown}"
+
+
+def test_component_settings_render_as_exact_env_values(render: Render) -> None:
+    rendered = render(
+        sets={
+            "components.ingress.settings.max_record_bytes": "1048576",
+            "components.ingress.settings.search_attributes": "false",
+        }
+    )
+    env = _env(
+        rendered.one("Deployment", "tf-taskfactory-ingress")["spec"]["template"]["spec"][
+            "containers"
+        ][0]
+    )
+    assert env["TASKFACTORY_INGRESS__MAX_RECORD_BYTES"]["value"] == "1048576"
+    assert env["TASKFACTORY_INGRESS__SEARCH_ATTRIBUTES"]["value"] == "false"
+    parsed = IngressSettings.model_validate(
+        {"ingress": {"max_record_bytes": "1048576", "search_attributes": "false"}}
+    )
+    assert parsed.ingress.max_record_bytes == 1_048_576
+    assert parsed.ingress.search_attributes is False
+
+
+def test_console_scripts_the_chart_runs_exist(render: Render) -> None:
+    scripts: set[str] = set()
+    for pyproject in [
+        *ROOT.glob("services/*/pyproject.toml"),
+        ROOT / "libs/runtime/pyproject.toml",
+    ]:
+        scripts |= set(tomllib.loads(pyproject.read_text())["project"].get("scripts", {}))
+    rendered = render(sets={"schedulesSync.enabled": "true"})
+    for name, spec in rendered.pod_specs():
+        assert spec["containers"][0]["command"][0] in scripts, name
+
+
+# ---- definitions -----------------------------------------------------------------------
+
+
+def test_definitions_are_a_mounted_folder_of_valid_definitions(render: Render) -> None:
+    rendered = render()
+    files = rendered.one("ConfigMap", "tf-taskfactory-definitions")["data"]
+    assert files, "no definitions rendered"
+    for text in files.values():
+        ActivityDefinition.model_validate(yaml.safe_load(text))
+    mount_path = _config(rendered)["TASKFACTORY_DEFINITIONS_DIR"]
+    for name, spec in rendered.pod_specs():
+        (mount,) = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "definitions"]
+        # No subPath: the kubelet refreshes a directory mount when the ConfigMap changes.
+        assert mount["mountPath"] == mount_path, name
+        assert "subPath" not in mount, name
+
+
+def test_an_existing_definitions_configmap_is_mounted_not_created(render: Render) -> None:
+    rendered = render(sets={"definitions.existingConfigMap": "team-definitions"})
+    assert rendered.names("ConfigMap") == ["tf-taskfactory-config"]
+    for _, spec in rendered.pod_specs():
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes["definitions"]["configMap"]["name"] == "team-definitions"
+
+
+def _checksums(rendered: Rendered) -> dict[str, str]:
+    return rendered.one("Deployment", "tf-taskfactory-executor")["spec"]["template"]["metadata"][
+        "annotations"
+    ]
+
+
+def test_changed_settings_or_definitions_roll_the_pods(render: Render) -> None:
+    base = _checksums(render())
+    assert _checksums(render()) == base, "checksums must be stable for identical values"
+    level = _checksums(render(sets={"logging.level": "DEBUG"}))
+    assert level["checksum/config"] != base["checksum/config"]
+    assert level["checksum/definitions"] == base["checksum/definitions"]
+    defs = _checksums(render(sets={"definitions.files.extra\\.yaml": "id: x"}))
+    assert defs["checksum/definitions"] != base["checksum/definitions"]
+    assert defs["checksum/config"] == base["checksum/config"]
+
+
+# ---- scaling, availability, shutdown ------------------------------------------------------
+
+
+def test_ingress_autoscaling_is_capped_at_the_partition_count(render: Render) -> None:
+    rendered = render(
+        sets={
+            "componentDefaults.autoscaling.enabled": "true",
+            "componentDefaults.autoscaling.minReplicas": "8",
+            "componentDefaults.autoscaling.maxReplicas": "40",
+            "topics.partitions": "6",
+        }
+    )
+    ingress = rendered.one("HorizontalPodAutoscaler", "tf-taskfactory-ingress")["spec"]
+    assert ingress["maxReplicas"] == 6
+    assert ingress["minReplicas"] <= 6
+    executor = rendered.one("HorizontalPodAutoscaler", "tf-taskfactory-executor")["spec"]
+    assert executor["maxReplicas"] == 40, "only the ingress is bound by partitions"
+    for d in rendered.of_kind("Deployment"):
+        assert "replicas" not in d["spec"], "the HPA owns replicas"
+
+
+@pytest.mark.parametrize("drain", [20, 45.5, 1])
+def test_termination_grace_outlasts_the_drain_deadline(
+    render: Render, drain: float, tmp_path: Path
+) -> None:
+    rendered = render(values={"drainSeconds": drain}, tmp=tmp_path)
+    assert float(_config(rendered)["TASKFACTORY_DRAIN_SECONDS"]) == drain
+    for name, spec in rendered.pod_specs():
+        assert spec["terminationGracePeriodSeconds"] > drain, name
+
+
+@pytest.mark.parametrize(
+    ("flag", "kind"),
+    [
+        ("schedulesSync.enabled", "Job"),
+        ("metrics.serviceMonitor.enabled", "ServiceMonitor"),
+        ("metrics.prometheusRule.enabled", "PrometheusRule"),
+        ("componentDefaults.autoscaling.enabled", "HorizontalPodAutoscaler"),
+    ],
+)
+def test_optional_objects_render_only_when_enabled(render: Render, flag: str, kind: str) -> None:
+    assert kind not in render().kinds()
+    assert kind in render(sets={flag: "true"}).kinds()
+
+
+def test_pdb_per_component_by_default_and_none_when_disabled(render: Render) -> None:
+    assert len(render().of_kind("PodDisruptionBudget")) == 3
+    assert (
+        render(sets={"componentDefaults.podDisruptionBudget.enabled": "false"}).of_kind(
+            "PodDisruptionBudget"
+        )
+        == []
+    )
+
+
+def test_hook_job_syncs_schedules_after_install_and_upgrade(render: Render) -> None:
+    job = render(sets={"schedulesSync.enabled": "true"}).one("Job", "tf-taskfactory-schedules-sync")
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "post-install,post-upgrade"
+    assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["taskfactory", "schedules", "sync"]
+    assert container["envFrom"] == [{"configMapRef": {"name": "tf-taskfactory-config"}}]
+
+
+def test_prometheus_rules_alert_on_metrics_the_ingress_exports(render: Render) -> None:
+    from taskfactory_ingress import metrics
+
+    exported = {m._name for m in vars(metrics).values() if hasattr(m, "_name")}
+    rule = render(sets={"metrics.prometheusRule.enabled": "true"}).of_kind("PrometheusRule")[0]
+    exprs = " ".join(r["expr"] for g in rule["spec"]["groups"] for r in g["rules"])
+    used = {name for name in exported if name in exprs}
+    assert {
+        "taskfactory_ingress_paused",
+        "taskfactory_ingress_dead_lettered",
+        "taskfactory_ingress_start_latency_seconds",
+    } <= used
+
+
+# ---- the components map ---------------------------------------------------------------
+
+
+def test_components_map_adds_and_removes_deployments(render: Render, tmp_path: Path) -> None:
+    values = {
+        "components": {
+            "orchestrator": {"enabled": False},
+            "executor-heavy": {"enabled": True, "service": "executor", "replicas": 1},
+        }
+    }
+    rendered = render(values=values, tmp=tmp_path)
+    assert rendered.names("Deployment") == [
+        "tf-taskfactory-executor",
+        "tf-taskfactory-executor-heavy",
+        "tf-taskfactory-ingress",
+    ]
+    heavy = rendered.one("Deployment", "tf-taskfactory-executor-heavy")
+    assert heavy["spec"]["replicas"] == 1
+    assert heavy["spec"]["template"]["spec"]["containers"][0]["command"] == ["taskfactory-executor"]
+    assert "tf-taskfactory-orchestrator" not in rendered.names("PodDisruptionBudget")
+
+
+def test_a_component_override_of_false_beats_a_true_default(render: Render) -> None:
+    rendered = render(
+        sets={
+            "componentDefaults.autoscaling.enabled": "true",
+            "components.ingress.autoscaling.enabled": "false",
+            "components.ingress.probes.startup.enabled": "false",
+        }
+    )
+    assert "tf-taskfactory-ingress" not in rendered.names("HorizontalPodAutoscaler")
+    ingress = rendered.one("Deployment", "tf-taskfactory-ingress")["spec"]["template"]["spec"]
+    assert "startupProbe" not in ingress["containers"][0]
+
+
+# ---- documentation ---------------------------------------------------------------------
+
+
+def test_every_value_is_documented_and_the_readme_table_is_current() -> None:
+    doc = _values_doc()
+    text = (CHART / "values.yaml").read_text(encoding="utf-8")
+    values = yaml.safe_load(text)
+    documented = {d.path for d in doc.documented(text)}
+    undocumented = [
+        leaf
+        for leaf in doc.leaves(values)
+        if not any(leaf == d or leaf.startswith(f"{d}.") for d in documented)
+    ]
+    assert not undocumented, f"values without a '# --' comment: {undocumented}"
+    readme = (CHART / "README.md").read_text(encoding="utf-8")
+    assert doc.table(text) in readme, "chart README table is stale: run `make helm-docs`"
+
+
+def test_readme_covers_the_official_temporal_chart_and_temporal_cloud() -> None:
+    readme = (CHART / "README.md").read_text(encoding="utf-8")
+    assert "temporalio/helm-charts" in readme or "official Temporal chart" in readme
+    assert "Temporal Cloud" in readme
+    assert "tmprl.cloud" in readme
+    for example in EXAMPLES:
+        assert f"examples/{example.name}" in readme, f"README does not mention {example.name}"
