@@ -19,6 +19,8 @@ if [[ -x "$helm_bin" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     exit 0
 fi
 
+# A non-login shell (CI) may lack Go's folder on PATH; the Go distribution lives there.
+[[ -x /usr/local/go/bin/go ]] && PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null 2>&1 || {
     echo "install-helm.sh: 'go' is not on PATH; Helm is built with 'go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION'" >&2
     exit 1

@@ -20,6 +20,10 @@ from taskfactory_ingress.settings import IngressSettings
 from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_runtime.settings import ENV_PREFIX, HttpSettings, ServiceSettings
 
+# The first test to use the `helm` fixture may build Helm from source (minutes on 2 cores in a
+# fresh clone); every render after that takes well under a second.
+pytestmark = pytest.mark.timeout(900)
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "taskfactory"
 EXAMPLES = sorted((CHART / "examples").glob("*.yaml"))
