@@ -27,6 +27,7 @@ __all__ = [
     "end_offsets_total",
     "envelope",
     "free_port",
+    "hold_for",
     "produce",
     "produce_envelopes",
     "wait_for",
@@ -197,11 +198,30 @@ class RunningServices:
         """An HTTP URL on a service's health/metrics endpoint."""
         return f"http://127.0.0.1:{self.ports[service]}{path}"
 
-    def metric(self, service: str, name: str) -> float:
+    async def get(self, service: str, path: str) -> httpx.Response:
+        """GET a path of a service's HTTP endpoint."""
+        async with httpx.AsyncClient(timeout=5) as http:
+            return await http.get(self.url(service, path))
+
+    async def metric(self, service: str, name: str) -> float:
         """Sum of every sample of metric ``name`` on ``service``'s /metrics."""
-        text = httpx.get(self.url(service, "/metrics"), timeout=5).text
+        text = (await self.get(service, "/metrics")).text
         total = 0.0
         for line in text.splitlines():
             if line.startswith(name) and line[len(name)] in " {":
                 total += float(line.rsplit(" ", 1)[1])
         return total
+
+
+async def hold_for(
+    seconds: float, invariant: Callable[[], Awaitable[None]], *, interval: float = 1.0
+) -> None:
+    """Keep a fault in place for ``seconds``, checking ``invariant`` (which asserts) all along.
+
+    This is the duration of a fault, not synchronisation: every tick verifies behaviour.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        await invariant()
+        await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+    await invariant()

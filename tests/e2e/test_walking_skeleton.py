@@ -75,8 +75,8 @@ async def test_fifty_events_become_fifty_runs_and_fifty_results_exactly_once(
         return await committed_total(kafka_settings, services.group, topics.events) == 100
 
     await wait_for(all_committed, timeout=60, what="the ingress to commit all 100 offsets")
-    assert services.metric("ingress", "taskfactory_ingress_duplicates_total") == 50
-    assert services.metric("ingress", "taskfactory_ingress_started_total") == 50
+    assert await services.metric("ingress", "taskfactory_ingress_duplicates_total") == 50
+    assert await services.metric("ingress", "taskfactory_ingress_started_total") == 50
     all_runs = await temporal_client.count_workflows(f"WorkflowId STARTS_WITH '{uid}/'")
     assert all_runs.count == 50
     assert await end_offsets_total(kafka_settings, topics.results) == 50

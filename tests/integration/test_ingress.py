@@ -63,13 +63,13 @@ async def test_a_thousand_events_on_six_partitions_start_a_thousand_runs_once(
 
     await wait_for(lambda: committed(1000), timeout=120, what="1000 committed offsets")
     await wait_for(lambda: _has_runs(temporal_client, uid, 1000), timeout=60, what="1000 runs")
-    assert services.metric("ingress", "taskfactory_ingress_started_total") == 1000
+    assert await services.metric("ingress", "taskfactory_ingress_started_total") == 1000
 
     # The same thousand again: every one a counted duplicate, not a second run.
     await produce_envelopes(kafka_settings, topics.events, events)
     await wait_for(lambda: committed(2000), timeout=120, what="2000 committed offsets")
-    assert services.metric("ingress", "taskfactory_ingress_duplicates_total") == 1000
-    assert services.metric("ingress", "taskfactory_ingress_started_total") == 1000
+    assert await services.metric("ingress", "taskfactory_ingress_duplicates_total") == 1000
+    assert await services.metric("ingress", "taskfactory_ingress_started_total") == 1000
     assert await _runs(temporal_client, uid) == 1000
 
 
@@ -114,7 +114,7 @@ async def test_poison_records_are_dead_lettered_with_original_bytes_and_replay_a
         assert headers[names.HEADER_ERROR_MESSAGE]
     assert b"limit is 2000" in dict(by_reason["too_large"].headers)[names.HEADER_ERROR_MESSAGE]
     await wait_for(lambda: _has_runs(temporal_client, uid, 10), timeout=30, what="10 runs")
-    assert services.metric("ingress", "taskfactory_ingress_dead_lettered_total") == 4
+    assert await services.metric("ingress", "taskfactory_ingress_dead_lettered_total") == 4
 
     # The fix: a larger limit. Replaying the too-large letter starts it exactly once, even twice.
     services.set.stop()
