@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -508,3 +509,35 @@ def test_readme_covers_the_official_temporal_chart_and_temporal_cloud() -> None:
     assert "tmprl.cloud" in readme
     for example in EXAMPLES:
         assert f"examples/{example.name}" in readme, f"README does not mention {example.name}"
+
+
+def test_ingress_rolls_without_a_surge_pod_that_could_not_get_a_partition(render: Render) -> None:
+    rendered = render()
+    ingress = rendered.one("Deployment", "tf-taskfactory-ingress")["spec"]["strategy"]
+    assert ingress["rollingUpdate"] == {"maxSurge": 0, "maxUnavailable": 1}
+    executor = rendered.one("Deployment", "tf-taskfactory-executor")["spec"]["strategy"]
+    assert executor["rollingUpdate"]["maxUnavailable"] == 0, "workers keep capacity while rolling"
+
+
+def test_notes_warn_when_the_ingress_would_outnumber_partitions(helm: str, tmp_path: Path) -> None:
+    # helm template skips NOTES.txt; render it through a ConfigMap in a copy of the chart.
+    chart = tmp_path / "taskfactory"
+    shutil.copytree(CHART, chart)
+    (chart / "templates" / "NOTES.txt").rename(chart / "notes.tpl")
+    (chart / "templates" / "notes-preview.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: |\n"
+        '{{ tpl (.Files.Get "notes.tpl") . | indent 4 }}\n',
+        encoding="utf-8",
+    )
+    sets = ["--set", "components.ingress.replicas=8", "--set", "topics.partitions=6"]
+    out = subprocess.run(
+        [helm, "template", "tf", str(chart), *sets, "--show-only", "templates/notes-preview.yaml"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    notes = yaml.safe_load(out.stdout)["data"]["notes"]
+    assert "WARNING: ingress.replicas=8 exceeds topics.partitions=6" in notes
+    assert "run `taskfactory schedules sync` yourself" in notes
