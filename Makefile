@@ -68,8 +68,10 @@ stack-logs: install ## the last lines of every stack component's log
 	@$(RUN) taskfactory-stack logs
 
 .PHONY: bench
-bench: install ## benchmarks under bench/ (never part of make test)
+bench: install ## benchmarks under bench/ (never part of make test); starts the stack if needed
 	@$(RUN) python bench/codec_bench.py
+	@$(RUN) taskfactory-stack up >/dev/null
+	@$(RUN) python bench/ingress_bench.py
 
 .PHONY: docs
 docs: install ## regenerate the README's configuration table from the settings classes

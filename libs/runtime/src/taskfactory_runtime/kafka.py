@@ -12,7 +12,13 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from taskfactory_runtime.settings import KafkaSettings
 
-__all__ = ["client_kwargs", "ensure_topics", "make_consumer", "make_producer"]
+__all__ = [
+    "client_kwargs",
+    "committed_offsets_total",
+    "ensure_topics",
+    "make_consumer",
+    "make_producer",
+]
 
 
 def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
@@ -92,3 +98,14 @@ async def ensure_topics(
         return missing
     finally:
         await admin.close()
+
+
+async def committed_offsets_total(settings: KafkaSettings, group: str, topic: str) -> int:
+    """Sum of the offsets ``group`` committed on ``topic`` (its progress)."""
+    admin = AIOKafkaAdminClient(**client_kwargs(settings), client_id=f"{settings.client_id}-admin")
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(m.offset for tp, m in offsets.items() if tp.topic == topic and m.offset > 0)

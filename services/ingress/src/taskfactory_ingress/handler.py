@@ -33,6 +33,7 @@ from taskfactory_contracts import (
     RecordTooLargeError,
     RunActivityInput,
     TaskFactoryError,
+    TransientError,
     TriggerEvent,
     names,
 )
@@ -142,7 +143,7 @@ class RecordHandler:
                         f"{self.settings.ingress.max_record_bytes}",
                         where="value",
                     )
-                envelope = self.codec.decode_envelope(value)
+                envelope = await self._decode(value, headers)
             except ContractError as exc:
                 await self._dead_letter(record, exc)
                 return
@@ -168,6 +169,17 @@ class RecordHandler:
                     return
             metrics.START_LATENCY.observe(time.monotonic() - received)
 
+    async def _decode(self, value: bytes, headers: list[tuple[str, bytes]]) -> Envelope:
+        # A schema registry that does not answer is transient (back off and retry); every
+        # other contract error is final and goes to the dead-letter topic.
+        attempt = 0
+        while True:
+            try:
+                return self.codec.decode_envelope(value, headers=headers)
+            except TransientError as exc:
+                attempt += 1
+                await self._backoff(attempt, f"schema registry: {exc}")
+
     async def _start(self, definition: ActivityDefinition, trigger: TriggerEvent) -> None:
         envelope = trigger.envelope
         workflow_id = workflow_id_for(definition, envelope)
@@ -177,6 +189,24 @@ class RecordHandler:
             results_topic=definition.results.topic or self.settings.topics.results,
             executor_task_queue=self.settings.temporal.executor_task_queue,
         )
+        correlation = definition.correlation
+        signal = correlation.mode == "signal"
+        # Correlation mode: signal-with-start delivers later events to the running workflow,
+        # in offset order (records of one key are handled one after the other).
+        options: dict[str, Any] = (
+            {
+                "start_signal": names.SIGNAL_EVENT,
+                "start_signal_args": [trigger],
+                "id_reuse_policy": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            }
+            if signal
+            else {
+                "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE
+                if correlation.on_duplicate == "ignore"
+                else WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                "id_conflict_policy": WorkflowIDConflictPolicy.FAIL,
+            }
+        )
         attempt = 0
         while True:
             try:
@@ -185,12 +215,11 @@ class RecordHandler:
                     arg,
                     id=workflow_id,
                     task_queue=self.settings.temporal.orchestrator_task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     search_attributes=self._search_attributes(definition, envelope),
+                    **options,
                 )
-                metrics.STARTED.labels(definition.id).inc()
-                log.debug("started", workflow_id=handle.id, event_id=envelope.id)
+                (metrics.SIGNALLED if signal else metrics.STARTED).labels(definition.id).inc()
+                log.debug("started", workflow_id=handle.id, event_id=envelope.id, signal=signal)
                 break
             except WorkflowAlreadyStartedError:
                 metrics.DUPLICATES.labels(definition.id).inc()

@@ -11,6 +11,7 @@ __all__ = [
     "DUPLICATES",
     "IN_FLIGHT",
     "PAUSED",
+    "SIGNALLED",
     "SKIPPED",
     "STARTED",
     "START_LATENCY",
@@ -22,6 +23,11 @@ STARTED = Counter("taskfactory_ingress_started_total", "Workflow runs started.",
 DUPLICATES = Counter(
     "taskfactory_ingress_duplicates_total",
     "Starts refused because the workflow id already ran (a replayed event).",
+    ["definition"],
+)
+SIGNALLED = Counter(
+    "taskfactory_ingress_signalled_total",
+    "Events delivered by signal-with-start to a correlated run (started or running).",
     ["definition"],
 )
 SKIPPED = Counter("taskfactory_ingress_skipped_total", "Events no definition wants.", ["type"])
