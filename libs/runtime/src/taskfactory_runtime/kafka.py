@@ -8,27 +8,27 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from taskfactory_runtime.kafka_errors import KafkaAuthenticationError, KafkaTlsError, explain
+from taskfactory_runtime.secrets import ConfigurationError, read_secret
 from taskfactory_runtime.settings import KafkaSettings
 
 __all__ = [
+    "KafkaAuthenticationError",
+    "KafkaTlsError",
     "client_kwargs",
     "committed_offsets_total",
     "ensure_topics",
+    "make_admin",
     "make_consumer",
     "make_producer",
 ]
 
 
-def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
-    """Connection and security keyword arguments common to aiokafka clients."""
-    kwargs: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers,
-        "security_protocol": settings.security_protocol,
-        "request_timeout_ms": settings.request_timeout_ms,
-    }
-    if settings.security_protocol in ("SSL", "SASL_SSL"):
+def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
+    """The TLS context of the brokers' listener: CA, optional client cert, hostname check."""
+    try:
         context = ssl.create_default_context(
             cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
         )
@@ -37,13 +37,84 @@ def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
                 str(settings.ssl_certfile),
                 str(settings.ssl_keyfile) if settings.ssl_keyfile else None,
             )
-        kwargs["ssl_context"] = context
-    if settings.sasl_mechanism:
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"kafka TLS: cannot load the CA/client certificate files "
+            f"(ssl_cafile={settings.ssl_cafile}, ssl_certfile={settings.ssl_certfile}, "
+            f"ssl_keyfile={settings.ssl_keyfile}): {exc}"
+        ) from None
+    context.check_hostname = settings.ssl_check_hostname
+    return context
+
+
+def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
+    """Connection and security keyword arguments common to aiokafka clients.
+
+    Secret files are read here, so a client built after a secret rotation uses the new value.
+    """
+    kwargs: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "security_protocol": settings.security_protocol,
+        "request_timeout_ms": settings.request_timeout_ms,
+    }
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        kwargs["ssl_context"] = ssl_context(settings)
+    if settings.sasl_mechanism == "OAUTHBEARER":
+        from taskfactory_runtime.oauth import token_provider
+
+        kwargs["sasl_mechanism"] = "OAUTHBEARER"
+        kwargs["sasl_oauth_token_provider"] = token_provider(settings)
+    elif settings.sasl_mechanism:
         kwargs["sasl_mechanism"] = settings.sasl_mechanism
         kwargs["sasl_plain_username"] = settings.sasl_username
-        if settings.sasl_password is not None:
-            kwargs["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+        password = settings.sasl_password
+        if password is None and settings.sasl_password_file is not None:
+            password = read_secret(settings.sasl_password_file, setting="kafka.sasl_password_file")
+        if settings.sasl_username is None or password is None:
+            raise ConfigurationError(
+                f"kafka: SASL {settings.sasl_mechanism} needs TASKFACTORY_KAFKA__SASL_USERNAME "
+                "and TASKFACTORY_KAFKA__SASL_PASSWORD (or ..._SASL_PASSWORD_FILE)"
+            )
+        kwargs["sasl_plain_password"] = password.get_secret_value()
     return kwargs
+
+
+class _ExplainedStart:
+    """Turns aiokafka's bare "Unable to bootstrap" into the reason (auth, TLS) when it can."""
+
+    _tf_settings: KafkaSettings
+
+    async def start(self) -> None:
+        try:
+            await super().start()  # type: ignore[misc]
+        except KafkaConnectionError as exc:
+            with contextlib.suppress(Exception):
+                await self.close_quietly()
+            raise await explain(self._tf_settings, exc) from None
+
+    async def close_quietly(self) -> None:
+        closer = getattr(self, "stop", None) or getattr(self, "close", None)
+        if closer is not None:
+            await closer()
+
+
+class _Producer(_ExplainedStart, AIOKafkaProducer):  # type: ignore[misc]
+    pass
+
+
+class _Consumer(_ExplainedStart, AIOKafkaConsumer):  # type: ignore[misc]
+    pass
+
+
+class _Admin(_ExplainedStart, AIOKafkaAdminClient):  # type: ignore[misc]
+    pass
+
+
+def make_admin(settings: KafkaSettings, *, name: str = "admin") -> AIOKafkaAdminClient:
+    """An admin client with the same security settings."""
+    admin = _Admin(**client_kwargs(settings), client_id=f"{settings.client_id}-{name}")
+    admin._tf_settings = settings
+    return admin
 
 
 def make_producer(settings: KafkaSettings, *, name: str, **overrides: Any) -> AIOKafkaProducer:
@@ -57,7 +128,9 @@ def make_producer(settings: KafkaSettings, *, name: str, **overrides: Any) -> AI
         linger_ms=5,
     )
     kwargs.update(overrides)
-    return AIOKafkaProducer(**kwargs)
+    producer = _Producer(**kwargs)
+    producer._tf_settings = settings
+    return producer
 
 
 def make_consumer(
@@ -76,14 +149,16 @@ def make_consumer(
         isolation_level="read_committed",
     )
     kwargs.update(overrides)
-    return AIOKafkaConsumer(*topics, **kwargs)
+    consumer = _Consumer(*topics, **kwargs)
+    consumer._tf_settings = settings
+    return consumer
 
 
 async def ensure_topics(
     settings: KafkaSettings, topics: list[str], *, partitions: int, replication_factor: int
 ) -> list[str]:
     """Create the topics that do not exist yet; returns the ones it created."""
-    admin = AIOKafkaAdminClient(**client_kwargs(settings), client_id=f"{settings.client_id}-admin")
+    admin = make_admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -102,7 +177,7 @@ async def ensure_topics(
 
 async def committed_offsets_total(settings: KafkaSettings, group: str, topic: str) -> int:
     """Sum of the offsets ``group`` committed on ``topic`` (its progress)."""
-    admin = AIOKafkaAdminClient(**client_kwargs(settings), client_id=f"{settings.client_id}-admin")
+    admin = make_admin(settings)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)

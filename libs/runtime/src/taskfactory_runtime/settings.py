@@ -9,13 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taskfactory_contracts import names
 
 __all__ = [
     "ENV_PREFIX",
+    "CodecServerSettings",
     "HttpSettings",
     "KafkaSettings",
     "LoggingSettings",
@@ -46,12 +47,64 @@ class KafkaSettings(BaseModel):
     )
     sasl_username: str | None = Field(default=None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(default=None, description="SASL password (secret).")
+    sasl_password_file: Path | None = Field(
+        default=None,
+        description="File holding the SASL password (a secret mount); read at each connect.",
+    )
+    sasl_oauth_token_provider: str | None = Field(
+        default=None,
+        description="OAUTHBEARER: `module:callable` taking KafkaSettings and returning an "
+        "aiokafka AbstractTokenProvider; unset = client credentials if a token URL is set, "
+        "else the token file.",
+    )
+    sasl_oauth_token_file: Path | None = Field(
+        default=None,
+        description="OAUTHBEARER: file holding the bearer token, re-read for every token "
+        "(projected service-account tokens rotate).",
+    )
+    sasl_oauth_token_url: str | None = Field(
+        default=None, description="OAUTHBEARER: OAuth 2 token endpoint (client credentials)."
+    )
+    sasl_oauth_client_id: str | None = Field(
+        default=None, description="OAUTHBEARER: client id at the token endpoint."
+    )
+    sasl_oauth_client_secret: SecretStr | None = Field(
+        default=None, description="OAUTHBEARER: client secret at the token endpoint (secret)."
+    )
+    sasl_oauth_client_secret_file: Path | None = Field(
+        default=None, description="OAUTHBEARER: file holding the client secret."
+    )
+    sasl_oauth_scope: str | None = Field(
+        default=None, description="OAUTHBEARER: scope requested from the token endpoint."
+    )
     ssl_cafile: Path | None = Field(default=None, description="CA bundle for the brokers' TLS.")
     ssl_certfile: Path | None = Field(default=None, description="Client certificate (mTLS).")
     ssl_keyfile: Path | None = Field(default=None, description="Client private key (mTLS).")
+    ssl_check_hostname: bool = Field(
+        default=True, description="Verify that the broker certificate names the broker host."
+    )
     request_timeout_ms: int = Field(
         default=30_000, ge=1_000, description="Kafka request timeout in milliseconds."
     )
+
+    @model_validator(mode="after")
+    def _coherent_security(self) -> KafkaSettings:
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and self.sasl_mechanism is None:
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs "
+                "TASKFACTORY_KAFKA__SASL_MECHANISM"
+            )
+        if not sasl and self.sasl_mechanism is not None:
+            raise ValueError(
+                f"sasl_mechanism {self.sasl_mechanism} needs security_protocol SASL_SSL or "
+                f"SASL_PLAINTEXT (is {self.security_protocol})"
+            )
+        if self.sasl_password is not None and self.sasl_password_file is not None:
+            raise ValueError("set sasl_password or sasl_password_file, not both")
+        if self.sasl_oauth_client_secret is not None and self.sasl_oauth_client_secret_file:
+            raise ValueError("set sasl_oauth_client_secret or sasl_oauth_client_secret_file")
+        return self
 
 
 class TemporalSettings(BaseModel):
@@ -62,10 +115,36 @@ class TemporalSettings(BaseModel):
     address: str = Field(default="127.0.0.1:7233", description="Frontend host:port.")
     namespace: str = Field(default="default", description="Temporal namespace.")
     api_key: SecretStr | None = Field(default=None, description="Temporal Cloud API key.")
+    api_key_file: Path | None = Field(
+        default=None,
+        description="File holding the API key; re-read every secret_refresh_seconds and "
+        "swapped into the live connection when it changes.",
+    )
     tls: bool = Field(default=False, description="Connect with TLS (implied by the cert settings).")
     tls_server_ca: Path | None = Field(default=None, description="CA of the Temporal frontend.")
     tls_client_cert: Path | None = Field(default=None, description="Client certificate (mTLS).")
     tls_client_key: Path | None = Field(default=None, description="Client private key (mTLS).")
+    tls_server_name: str | None = Field(
+        default=None,
+        description="Name the frontend certificate must carry, when it differs from the "
+        "address host.",
+    )
+    secret_refresh_seconds: float = Field(
+        default=60.0, gt=0, description="How often the API key file is re-read."
+    )
+    encryption_keys: SecretStr | None = Field(
+        default=None,
+        description="Payload encryption keyring `id:base64(32 bytes)`, comma-separated; "
+        "set = payloads in Temporal are AES-256-GCM encrypted (secret).",
+    )
+    encryption_keys_file: Path | None = Field(
+        default=None, description="File holding the encryption keyring (one `id:key` a line)."
+    )
+    encryption_key_id: str | None = Field(
+        default=None,
+        description="Key id new payloads are sealed with (default: the last listed); old ids "
+        "stay for reading.",
+    )
     orchestrator_task_queue: str = Field(
         default=names.TASK_QUEUE_ORCHESTRATOR,
         description="Task queue of the orchestrator's workflows.",
@@ -73,6 +152,16 @@ class TemporalSettings(BaseModel):
     executor_task_queue: str = Field(
         default=names.TASK_QUEUE_EXECUTOR, description="Task queue of the executor's activities."
     )
+
+    @model_validator(mode="after")
+    def _coherent_security(self) -> TemporalSettings:
+        if self.api_key is not None and self.api_key_file is not None:
+            raise ValueError("set api_key or api_key_file, not both")
+        if self.encryption_keys is not None and self.encryption_keys_file is not None:
+            raise ValueError("set encryption_keys or encryption_keys_file, not both")
+        if (self.tls_client_cert is None) != (self.tls_client_key is None):
+            raise ValueError("mTLS needs both tls_client_cert and tls_client_key")
+        return self
 
 
 class TopicSettings(BaseModel):
@@ -136,6 +225,29 @@ class HttpSettings(BaseModel):
     port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port.")
 
 
+class CodecServerSettings(BaseModel):
+    """The codec server the Temporal UI calls to decode encrypted payloads in the browser."""
+
+    model_config = _SECTION
+
+    host: str = Field(default="127.0.0.1", description="Address of the codec server.")
+    port: int = Field(default=8888, ge=0, le=65535, description="0 picks a free port.")
+    cors_origins: str = Field(
+        default="http://127.0.0.1:8233",
+        description="Comma-separated origins (the Temporal UI) allowed to call it.",
+    )
+    auth_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token every decode request must carry (secret); unset = refuse all.",
+    )
+    auth_token_file: Path | None = Field(
+        default=None, description="File holding the bearer token; read per request."
+    )
+    max_request_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Larger request bodies are refused (413)."
+    )
+
+
 class ServiceSettings(BaseSettings):
     """What every service reads; services subclass it and add their own section."""
 
@@ -152,6 +264,7 @@ class ServiceSettings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     tracing: TracingSettings = TracingSettings()
     http: HttpSettings = HttpSettings()
+    codec_server: CodecServerSettings = CodecServerSettings()
     definitions_dir: Path = Field(
         default=Path("examples/definitions"),
         description="Folder of ActivityDefinition files (YAML).",

@@ -1,0 +1,114 @@
+"""Why a Kafka client could not start: authentication, TLS, or the network, in plain words.
+
+aiokafka reports every bootstrap failure as "Unable to bootstrap from [...]" and logs the
+cause; on such a failure we open one diagnostic connection to each bootstrap server with the
+same settings and turn what it raises into an error that names the listener and the setting
+to check. Secrets never appear in the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+from aiokafka.conn import create_conn
+from aiokafka.errors import (
+    KafkaConnectionError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
+
+from taskfactory_contracts.errors import TaskFactoryError, TransientError
+from taskfactory_runtime.settings import KafkaSettings
+
+__all__ = ["KafkaAuthenticationError", "KafkaTlsError", "KafkaUnavailableError", "explain"]
+
+
+class KafkaAuthenticationError(TaskFactoryError):
+    """The broker refused our credentials or SASL mechanism; retrying will not help."""
+
+    reason = "kafka_auth"
+
+
+class KafkaTlsError(TaskFactoryError):
+    """The TLS handshake with the broker failed (untrusted or misnamed certificate)."""
+
+    reason = "kafka_tls"
+
+
+class KafkaUnavailableError(TransientError):
+    """No bootstrap server answered."""
+
+    reason = "kafka_unavailable"
+
+
+def _listener(settings: KafkaSettings, host: str, port: int) -> str:
+    return f"the {settings.security_protocol} listener {host}:{port}"
+
+
+def _hosts(settings: KafkaSettings) -> list[tuple[str, int]]:
+    out: list[tuple[str, int]] = []
+    for item in settings.bootstrap_servers.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if host and port.isdigit():
+            out.append((host.strip("[]"), int(port)))
+    return out[:3]
+
+
+async def _diagnose(settings: KafkaSettings, host: str, port: int) -> TaskFactoryError | None:
+    from taskfactory_runtime.kafka import client_kwargs
+
+    kwargs = client_kwargs(settings)
+    for key in ("bootstrap_servers", "request_timeout_ms"):
+        kwargs.pop(key)
+    where = _listener(settings, host, port)
+    timeout = settings.request_timeout_ms / 1000
+    try:
+        conn = await asyncio.wait_for(
+            create_conn(host, port, request_timeout_ms=settings.request_timeout_ms, **kwargs),
+            timeout,
+        )
+    except SaslAuthenticationFailed as exc:
+        user = f", user {settings.sasl_username!r}" if settings.sasl_username else ""
+        return KafkaAuthenticationError(
+            f"kafka: SASL authentication failed at {where} (mechanism "
+            f"{settings.sasl_mechanism}{user}): {exc.args[0] if exc.args else exc}; check "
+            "TASKFACTORY_KAFKA__SASL_USERNAME and TASKFACTORY_KAFKA__SASL_PASSWORD(_FILE)"
+        )
+    except UnsupportedSaslMechanismError:
+        return KafkaAuthenticationError(
+            f"kafka: {where} does not enable SASL mechanism {settings.sasl_mechanism}; "
+            "check TASKFACTORY_KAFKA__SASL_MECHANISM"
+        )
+    except ssl.SSLCertVerificationError as exc:
+        return KafkaTlsError(
+            f"kafka: TLS handshake with {where} failed, the broker certificate was not "
+            f"accepted ({exc.verify_message}); check TASKFACTORY_KAFKA__SSL_CAFILE "
+            "and the host name in the bootstrap servers"
+        )
+    except ssl.SSLError as exc:
+        return KafkaTlsError(
+            f"kafka: TLS handshake with {where} failed ({exc.reason or exc}); is it a TLS "
+            "listener, and does it require a client certificate (TASKFACTORY_KAFKA__SSL_CERTFILE)?"
+        )
+    except (KafkaConnectionError, OSError, TimeoutError) as exc:
+        text = str(exc) or type(exc).__name__
+        return KafkaUnavailableError(
+            f"kafka: cannot connect to {where}: {text} (is the security protocol right?)"
+        )
+    conn.close()
+    return None
+
+
+async def explain(settings: KafkaSettings, error: KafkaConnectionError) -> TaskFactoryError:
+    """The most telling reason the bootstrap servers refused us."""
+    found: TaskFactoryError | None = None
+    for host, port in _hosts(settings):
+        reason = await _diagnose(settings, host, port)
+        if isinstance(reason, KafkaAuthenticationError | KafkaTlsError):
+            return reason
+        found = found or reason
+    return found or KafkaUnavailableError(
+        f"kafka: cannot bootstrap from {settings.bootstrap_servers} "
+        f"({settings.security_protocol}): {error}"
+    )

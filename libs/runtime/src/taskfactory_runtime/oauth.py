@@ -1,0 +1,160 @@
+"""OAUTHBEARER token providers for Kafka: a token file, OAuth 2 client credentials, or a plugin."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiokafka.abc import AbstractTokenProvider
+from pydantic import SecretStr
+
+from taskfactory_contracts.errors import TransientError
+from taskfactory_runtime.secrets import ConfigurationError, read_secret, resolve_secret
+from taskfactory_runtime.settings import KafkaSettings
+
+__all__ = [
+    "ClientCredentialsTokenProvider",
+    "FileTokenProvider",
+    "TokenEndpointError",
+    "token_provider",
+]
+
+
+class TokenEndpointError(TransientError):
+    """The OAuth token endpoint did not hand out a token."""
+
+    reason = "oauth"
+
+
+class FileTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
+    """The bearer token in a file, read for every connection (rotated mounts just work)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def token(self) -> str:
+        """The file's current content."""
+        secret = await asyncio.to_thread(
+            read_secret, self.path, setting="kafka.sasl_oauth_token_file"
+        )
+        return secret.get_secret_value()
+
+
+class ClientCredentialsTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
+    """OAuth 2 client-credentials grant; the token is reused until shortly before it expires."""
+
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        client_secret: Callable[[], SecretStr],
+        *,
+        scope: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.scope = scope
+        self.timeout = timeout
+        self._token: tuple[str, float] | None = None
+        self._lock = asyncio.Lock()
+
+    async def token(self) -> str:
+        """A token valid for at least 30 more seconds."""
+        async with self._lock:
+            if self._token is not None and self._token[1] > time.monotonic():
+                return self._token[0]
+            value, lifetime = await self._fetch()
+            self._token = (value, time.monotonic() + max(0.0, lifetime - 30.0))
+            return value
+
+    async def _fetch(self) -> tuple[str, float]:
+        form = {"grant_type": "client_credentials"}
+        if self.scope:
+            form["scope"] = self.scope
+        auth = aiohttp.BasicAuth(self.client_id, self._client_secret().get_secret_value())
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as http,
+                http.post(self.url, data=form, auth=auth) as response,
+            ):
+                body: dict[str, Any] = await response.json(content_type=None)
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise TokenEndpointError(
+                f"kafka OAUTHBEARER: the token endpoint {self.url} failed: {type(exc).__name__}"
+            ) from None
+        if status != 200 or not isinstance(body.get("access_token"), str):
+            # `error` is a short code by RFC 6749; the description could echo request data.
+            code = body.get("error", "no access_token in the answer")
+            raise TokenEndpointError(
+                f"kafka OAUTHBEARER: the token endpoint {self.url} answered HTTP {status} "
+                f"({code}) for client id {self.client_id!r}"
+            )
+        return body["access_token"], float(body.get("expires_in", 300))
+
+
+def _plugin(spec: str, settings: KafkaSettings) -> AbstractTokenProvider:
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise ConfigurationError(
+            f"kafka.sasl_oauth_token_provider: {spec!r} is not `module:callable`"
+        )
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(
+            f"kafka.sasl_oauth_token_provider: cannot load {spec!r} ({exc})"
+        ) from None
+    provider = factory(settings)
+    if not isinstance(provider, AbstractTokenProvider):
+        raise ConfigurationError(
+            f"kafka.sasl_oauth_token_provider: {spec!r} returned {type(provider).__name__}, "
+            "not an aiokafka AbstractTokenProvider"
+        )
+    return provider
+
+
+def token_provider(settings: KafkaSettings) -> AbstractTokenProvider:
+    """The OAUTHBEARER token provider the settings select (plugin, client credentials, file)."""
+    if settings.sasl_oauth_token_provider:
+        return _plugin(settings.sasl_oauth_token_provider, settings)
+    if settings.sasl_oauth_token_url:
+        if not settings.sasl_oauth_client_id:
+            raise ConfigurationError(
+                "kafka: TASKFACTORY_KAFKA__SASL_OAUTH_TOKEN_URL needs "
+                "TASKFACTORY_KAFKA__SASL_OAUTH_CLIENT_ID"
+            )
+
+        def secret() -> SecretStr:
+            value = resolve_secret(
+                settings.sasl_oauth_client_secret,
+                settings.sasl_oauth_client_secret_file,
+                setting="kafka.sasl_oauth_client_secret",
+            )
+            if value is None:
+                raise ConfigurationError(
+                    "kafka: the token endpoint needs TASKFACTORY_KAFKA__SASL_OAUTH_CLIENT_SECRET "
+                    "or ..._CLIENT_SECRET_FILE"
+                )
+            return value
+
+        secret()  # fail at start, not at the first connection
+        return ClientCredentialsTokenProvider(
+            settings.sasl_oauth_token_url,
+            settings.sasl_oauth_client_id,
+            secret,
+            scope=settings.sasl_oauth_scope,
+        )
+    if settings.sasl_oauth_token_file:
+        return FileTokenProvider(settings.sasl_oauth_token_file)
+    raise ConfigurationError(
+        "kafka: SASL mechanism OAUTHBEARER needs TASKFACTORY_KAFKA__SASL_OAUTH_TOKEN_FILE, "
+        "..._SASL_OAUTH_TOKEN_URL (client credentials) or ..._SASL_OAUTH_TOKEN_PROVIDER"
+    )
