@@ -17,6 +17,20 @@ class ExecutorSection(BaseModel):
     max_concurrent_activities: int = Field(
         default=100, ge=1, description="Tasks one replica runs at once."
     )
+    thread_pool_size: int = Field(
+        default=16, ge=1, description="Threads that run sync task types (plugins)."
+    )
+    process_pool_size: int = Field(
+        default=2, ge=0, description="Processes that run cpu-bound task types; 0 = none."
+    )
+    publish_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A result publish not acknowledged this fast fails and is retried.",
+    )
+    http_max_connections: int = Field(
+        default=100, ge=1, description="Connection pool of the http.request task type."
+    )
     create_topics: bool = Field(
         default=True, description="Create the results and runs topics at start."
     )

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 
+import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from taskfactory_executor.activities import ExecutorActivities
+from taskfactory_executor.registry import TaskRegistry
+from taskfactory_executor.sending import SendOnce
 from taskfactory_executor.settings import ExecutorSettings
-from taskfactory_executor.tasks import BUILTIN_TASKS
+from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.kafka import ensure_topics, make_producer
 from taskfactory_runtime.logging import get_logger
@@ -24,11 +29,15 @@ log = get_logger(__name__)
 def build_worker(
     client: Client, settings: ExecutorSettings, activities: ExecutorActivities
 ) -> Worker:
-    """A worker on the executor task queue hosting every executor activity."""
+    """A worker on the executor task queue hosting every executor activity.
+
+    On shutdown, running tasks get ``drain_seconds`` to finish; then they are cancelled and
+    Temporal hands them to another replica (heartbeating ones resume from their checkpoint).
+    """
     return Worker(
         client,
         task_queue=settings.temporal.executor_task_queue,
-        activities=[activities.run_task, activities.publish_result],
+        activities=[activities.run_task, activities.publish_result, activities.publish_run_event],
         max_concurrent_activities=settings.executor.max_concurrent_activities,
         graceful_shutdown_timeout=timedelta(seconds=settings.drain_seconds),
     )
@@ -36,30 +45,57 @@ def build_worker(
 
 async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
     """Run the worker until ``stop`` is set."""
+    section = settings.executor
     health = HealthServer(settings.http)
     await health.start()
-    if settings.executor.create_topics:
+    if section.create_topics:
         await ensure_topics(
             settings.kafka,
             [settings.topics.results, settings.topics.runs],
             partitions=settings.topics.partitions,
             replication_factor=settings.topics.replication_factor,
         )
+    threads = ThreadPoolExecutor(section.thread_pool_size, thread_name_prefix="task")
+    # spawn, not fork: the Temporal runtime's threads must not be forked.
+    spawn = multiprocessing.get_context("spawn")
+    processes = (
+        ProcessPoolExecutor(section.process_pool_size, mp_context=spawn)
+        if section.process_pool_size
+        else None
+    )
+    registry = TaskRegistry.discover(builtin_tasks(), threads=threads, processes=processes)
     producer = make_producer(settings.kafka, name="executor")
     await producer.start()
+    http = httpx.AsyncClient(
+        follow_redirects=True,
+        limits=httpx.Limits(max_connections=section.http_max_connections),
+    )
     client: Client = await connect_temporal(settings.temporal)
-    activities = ExecutorActivities(producer=producer, tasks=BUILTIN_TASKS)
+    activities = ExecutorActivities(
+        registry=registry,
+        sender=SendOnce(producer, section.publish_timeout_seconds),
+        resources={
+            "http": http,
+            "kafka": SendOnce(producer, section.publish_timeout_seconds),
+        },
+    )
     worker = build_worker(client, settings, activities)
     log.info(
         "executor started",
         task_queue=settings.temporal.executor_task_queue,
-        task_types=sorted(BUILTIN_TASKS),
+        task_types=sorted(registry.types),
+        plugins={n: t.origin for n, t in registry.types.items() if t.origin != "builtin"},
         http_port=health.port,
     )
     try:
         async with worker:
             await stop.wait()
+            log.info("draining", deadline_seconds=settings.drain_seconds)
     finally:
+        await http.aclose()
         await producer.stop()
+        threads.shutdown(wait=False, cancel_futures=True)
+        if processes is not None:
+            processes.shutdown(wait=False, cancel_futures=True)
         await health.stop()
         log.info("executor stopped")

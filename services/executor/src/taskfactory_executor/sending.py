@@ -1,0 +1,77 @@
+"""Kafka sends that a retried activity never duplicates while the first send is pending."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from temporalio.exceptions import ApplicationError
+
+__all__ = ["SendOnce"]
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass
+class SendOnce:
+    """Sends through one idempotent producer, at most one pending send per dedupe key.
+
+    A send that is not acknowledged within ``timeout`` fails the activity (so Temporal retries
+    it) but is not abandoned: the producer keeps trying, and the retry waits for that same send
+    instead of producing a second record. Acknowledged sends are remembered (the last
+    ``remember`` of them), so a retry after a late acknowledgement does not send again.
+    """
+
+    producer: AIOKafkaProducer
+    timeout: float
+    remember: int = 10_000
+    _pending: dict[str, asyncio.Future[Any]] = field(default_factory=dict)
+    _done: OrderedDict[str, Any] = field(default_factory=OrderedDict)
+
+    async def send(
+        self, dedupe_key: str, topic: str, *, key: bytes | None, value: bytes, headers: Headers
+    ) -> Any:
+        """Send (or join the pending send of ``dedupe_key``); returns the record metadata."""
+        if dedupe_key in self._done:
+            return self._done[dedupe_key]
+        future = self._pending.get(dedupe_key)
+        if future is None:
+            future = asyncio.ensure_future(
+                self.producer.send_and_wait(topic, value=value, key=key, headers=headers)
+            )
+            self._pending[dedupe_key] = future
+            future.add_done_callback(lambda f: self._forget(dedupe_key, f))
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except TimeoutError:
+            raise ApplicationError(
+                f"sending to {topic} not acknowledged within {self.timeout:.0f}s; "
+                "the send stays pending and the retry waits for it",
+                type="KafkaSendTimeout",
+            ) from None
+        except KafkaError as exc:
+            raise ApplicationError(
+                f"sending to {topic} failed: {exc!r}",
+                type="KafkaError",
+                non_retryable=not getattr(exc, "retriable", True)
+                and "Authorization" in type(exc).__name__,
+            ) from exc
+
+    def _forget(self, dedupe_key: str, future: asyncio.Future[Any]) -> None:
+        if self._pending.get(dedupe_key) is future:
+            del self._pending[dedupe_key]
+        if future.cancelled():
+            return
+        if future.exception() is None:  # retrieved, so a failure is not logged as lost
+            self._done[dedupe_key] = future.result()
+            while len(self._done) > self.remember:
+                self._done.popitem(last=False)
+
+    @property
+    def pending(self) -> int:
+        """Sends not acknowledged yet."""
+        return len(self._pending)

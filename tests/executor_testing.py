@@ -1,0 +1,319 @@
+"""Helpers for the executor tests: a recording HTTP server, an in-process executor, a driver
+workflow that runs one task with chosen timeouts/retries, topic faults and plugin installs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiohttp import web
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from taskfactory_contracts import TaskInput, TaskOutput, names
+from taskfactory_executor.activities import ExecutorActivities
+from taskfactory_executor.registry import TaskRegistry
+from taskfactory_executor.sending import SendOnce
+from taskfactory_executor.tasks import builtin_tasks
+from taskfactory_runtime.kafka import client_kwargs, make_producer
+from taskfactory_runtime.settings import KafkaSettings
+
+__all__ = [
+    "ACCEPT_WRITES",
+    "PLUGIN_SOURCE",
+    "REJECT_WRITES",
+    "Call",
+    "DriveInput",
+    "DriveOutput",
+    "DriveTaskWorkflow",
+    "InProcessExecutor",
+    "RecordingServer",
+    "create_topic",
+    "drive",
+    "install_plugin",
+    "pending_activity",
+    "set_topic_config",
+    "task_input",
+]
+
+PLUGIN_SOURCE = Path(__file__).parent / "plugins" / "taskfactory-test-plugin"
+
+
+# ---- a local HTTP server that records every call ------------------------------------------
+@dataclass(frozen=True)
+class Call:
+    """One request the server received."""
+
+    path: str
+    idempotency_key: str | None
+    body: Any
+    at: float
+
+
+Reply = tuple[int, dict[str, str], Any]
+
+
+@dataclass
+class RecordingServer:
+    """Answers each path from a script (then 200), recording calls; ``gates`` hold replies."""
+
+    scripts: dict[str, list[Reply]] = field(default_factory=dict)
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    port: int = 0
+    _runner: web.AppRunner | None = None
+
+    def url(self, path: str) -> str:
+        """The URL of ``path`` on this server."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def calls_to(self, path: str) -> list[Call]:
+        """The calls made to ``path``, in order."""
+        return [c for c in self.calls if c.path == path]
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json() if request.can_read_body else None
+        self.calls.append(
+            Call(request.path, request.headers.get("Idempotency-Key"), body, time.monotonic())
+        )
+        self.entered.set()
+        gate = self.gates.get(request.path)
+        if gate is not None:
+            await gate.wait()
+        script = self.scripts.get(request.path, [])
+        status, headers, payload = script.pop(0) if script else (200, {}, {"ok": True})
+        return web.json_response(payload, status=status, headers=headers)
+
+    async def __aenter__(self) -> RecordingServer:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for gate in self.gates.values():
+            gate.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+# ---- a workflow that runs one task and reports how it ended ----------------------------------
+class DriveInput(BaseModel):
+    """One task and the activity options to run it with."""
+
+    task: TaskInput
+    task_queue: str
+    start_to_close_seconds: float = 20.0
+    heartbeat_seconds: float | None = None
+    maximum_attempts: int = 5
+    initial_interval_seconds: float = 0.1
+
+
+class DriveOutput(BaseModel):
+    """How the task ended."""
+
+    status: str
+    output: Any = None
+    attempt: int = 0
+    error_type: str | None = None
+    message: str | None = None
+    non_retryable: bool = False
+
+
+@workflow.defn(name="tf-test-drive-task")
+class DriveTaskWorkflow:
+    """Runs ``taskfactory.run_task`` once (with retries) and returns the outcome."""
+
+    @workflow.run
+    async def run(self, arg: DriveInput) -> DriveOutput:
+        """Execute the activity by name, as the orchestrator does."""
+        try:
+            out = await workflow.execute_activity(
+                names.ACTIVITY_RUN_TASK,
+                arg.task,
+                result_type=TaskOutput,
+                task_queue=arg.task_queue,
+                start_to_close_timeout=timedelta(seconds=arg.start_to_close_seconds),
+                heartbeat_timeout=(
+                    timedelta(seconds=arg.heartbeat_seconds) if arg.heartbeat_seconds else None
+                ),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=arg.initial_interval_seconds),
+                    backoff_coefficient=1.0,
+                    maximum_attempts=arg.maximum_attempts,
+                ),
+            )
+        except ActivityError as exc:
+            cause = exc.cause
+            if isinstance(cause, TimeoutError):
+                return DriveOutput(status="timed_out", message=str(cause))
+            if isinstance(cause, ApplicationError):
+                return DriveOutput(
+                    status="failed",
+                    error_type=cause.type,
+                    message=cause.message,
+                    non_retryable=cause.non_retryable,
+                )
+            return DriveOutput(status="failed", error_type=type(cause).__name__)
+        return DriveOutput(status="succeeded", output=out.output, attempt=out.attempt)
+
+
+def task_input(uid: str, type_: str, params: dict[str, Any], *, n: int = 0) -> TaskInput:
+    """A task as the orchestrator would render it."""
+    return TaskInput(
+        run_id=f"{uid}/run",
+        task_id=f"task-{n}",
+        type=type_,
+        params=params,
+        idempotency_key=f"{uid}-key-{n}",
+        subject=f"subject-{n}",
+        event_id=f"{uid}-event-{n}",
+    )
+
+
+async def drive(client: Client, queue: str, arg: DriveInput, *, workflow_id: str) -> DriveOutput:
+    """Run the driver workflow (its worker must be running on ``queue``) to completion."""
+    return await client.execute_workflow(
+        DriveTaskWorkflow.run,
+        arg,
+        id=workflow_id,
+        task_queue=queue,
+        result_type=DriveOutput,
+        execution_timeout=timedelta(seconds=120),
+    )
+
+
+async def pending_activity(client: Client, workflow_id: str) -> Any:
+    """The workflow's first pending activity (attempt, heartbeat details), or ``None``."""
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:  # not started yet
+            return None
+        raise
+    pending = desc.raw_description.pending_activities
+    return pending[0] if pending else None
+
+
+# ---- an executor inside the test process ------------------------------------------------------
+@dataclass
+class InProcessExecutor:
+    """The executor's activities on ``queue`` plus the driver workflow on ``queue``-driver."""
+
+    client: Client
+    kafka: KafkaSettings
+    queue: str
+    publish_timeout: float = 10.0
+    graceful_shutdown: timedelta = timedelta(seconds=0)
+    registry: TaskRegistry | None = None
+    producer_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def driver_queue(self) -> str:
+        """Where the driver workflow runs."""
+        return f"{self.queue}-driver"
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[InProcessExecutor]:
+        """Start the workers; stop them (and the clients) on exit."""
+        producer = make_producer(self.kafka, name="test-executor", **self.producer_overrides)
+        await producer.start()
+        http = httpx.AsyncClient()
+        registry = self.registry or TaskRegistry.discover(builtin_tasks())
+        activities = ExecutorActivities(
+            registry=registry,
+            sender=SendOnce(producer, self.publish_timeout),
+            resources={"http": http, "kafka": SendOnce(producer, self.publish_timeout)},
+        )
+        executor = Worker(
+            self.client,
+            task_queue=self.queue,
+            activities=[
+                activities.run_task,
+                activities.publish_result,
+                activities.publish_run_event,
+            ],
+            graceful_shutdown_timeout=self.graceful_shutdown,
+        )
+        driver = Worker(
+            self.client,
+            task_queue=self.driver_queue,
+            workflows=[DriveTaskWorkflow],
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        )
+        try:
+            async with executor, driver:
+                yield self
+        finally:
+            await http.aclose()
+            await producer.stop()
+
+    async def drive(self, task: TaskInput, *, workflow_id: str, **options: Any) -> DriveOutput:
+        """Run ``task`` through the driver workflow with activity ``options``."""
+        arg = DriveInput(task=task, task_queue=self.queue, **options)
+        return await drive(self.client, self.driver_queue, arg, workflow_id=workflow_id)
+
+
+# ---- topics with faults -----------------------------------------------------------------------
+@asynccontextmanager
+async def _admin(kafka: KafkaSettings) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka), client_id="test-admin")
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def create_topic(
+    kafka: KafkaSettings, name: str, *, partitions: int = 1, configs: dict[str, str] | None = None
+) -> None:
+    """Create ``name`` with per-topic ``configs``."""
+    async with _admin(kafka) as admin:
+        await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=configs or {})])
+
+
+#: Per-topic configs under which the broker rejects every write to the topic, and the restore.
+REJECT_WRITES = {"max.message.bytes": "1"}
+ACCEPT_WRITES = {"max.message.bytes": "1048588"}
+
+
+async def set_topic_config(kafka: KafkaSettings, name: str, configs: dict[str, str]) -> None:
+    """Change per-topic configs (``REJECT_WRITES`` makes the topic unavailable to producers:
+    every batch is too large; only this topic is affected)."""
+    async with _admin(kafka) as admin:
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs)])
+
+
+# ---- a plugin package installed apart from the workspace ---------------------------------------
+def install_plugin(target: Path, source: Path = PLUGIN_SOURCE) -> Path:
+    """``uv pip install --target`` the package at ``source``; returns that folder."""
+    uv = os.environ.get("UV", "uv")
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(source)],
+        check=True,
+        env={**os.environ, "VIRTUAL_ENV": sys.prefix},
+    )
+    return target
