@@ -11,15 +11,22 @@ import sys
 import time
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from taskfactory_contracts import names
 from taskfactory_stack.process import StackError, TrackedProcess, port_taken, tail
 from taskfactory_stack.settings import StackSettings
 
-__all__ = ["Component", "KafkaComponent", "TemporalComponent", "components"]
+__all__ = [
+    "Component",
+    "KafkaComponent",
+    "SaslSslListener",
+    "TemporalComponent",
+    "components",
+]
 
 
 def _file(name: str) -> str:
@@ -119,15 +126,52 @@ class Component(ABC):
         return self.process.stop()
 
 
+@dataclass(frozen=True)
+class SaslSslListener:
+    """An extra SASL_SSL listener (SCRAM) beside PLAINTEXT; its users are created at format time.
+
+    ``keystore`` is a PEM file holding the broker's private key (unencrypted PKCS#8) followed by
+    its certificate chain.
+    """
+
+    port: int
+    keystore: Path
+    users: dict[str, str] = field(repr=False)
+    mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+
+    @property
+    def address(self) -> str:
+        """Where clients reach the listener."""
+        return f"127.0.0.1:{self.port}"
+
+    def properties(self) -> str:
+        """The broker configuration this listener adds."""
+        mech = self.mechanism.lower()
+        return "\n".join(
+            [
+                "# An extra SASL_SSL listener (SCRAM over TLS).",
+                "listener.name.sasl_ssl.sasl.enabled.mechanisms=" + self.mechanism,
+                f"listener.name.sasl_ssl.{mech}.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+                f"listener.name.sasl_ssl.ssl.keystore.location={self.keystore.resolve()}",
+                "",
+            ]
+        )
+
+
 @dataclass
 class KafkaComponent(Component):
     """Apache Kafka from the broker jars on Maven Central, one combined KRaft node."""
 
     name: str = "kafka"
+    #: Off in the default stack; tests (and secure local runs) add a SASL_SSL listener.
+    sasl_ssl: SaslSslListener | None = None
 
     @property
     def ports(self) -> tuple[int, ...]:
-        return (self.settings.kafka_port, self.settings.kafka_controller_port)
+        extra = (self.sasl_ssl.port,) if self.sasl_ssl else ()
+        return (self.settings.kafka_port, self.settings.kafka_controller_port, *extra)
 
     @property
     def address(self) -> str:
@@ -199,6 +243,8 @@ class KafkaComponent(Component):
             .replace("@CONTROLLER_PORT@", str(self.settings.kafka_controller_port))
             .replace("@DATA_DIR@", str(self.data))
         )
+        if self.sasl_ssl is not None:
+            text = _with_sasl_ssl(text, self.settings.kafka_port, self.sasl_ssl)
         conf.write_text(text)
         (self.conf / "log4j2.yaml").write_text(_file("log4j2.yaml"))
         return conf
@@ -223,8 +269,21 @@ class KafkaComponent(Component):
             return
         self.data.mkdir(parents=True, exist_ok=True)
         cluster_id = _cluster_id()
+        scram: list[str] = []
+        for user, password in (self.sasl_ssl.users if self.sasl_ssl else {}).items():
+            mechanism = self.sasl_ssl.mechanism if self.sasl_ssl else ""
+            scram += ["--add-scram", f"{mechanism}=[name={user},password={password}]"]
         proc = subprocess.run(
-            [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(conf)],
+            [
+                *self._java(),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(conf),
+                *scram,
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -259,6 +318,19 @@ class KafkaComponent(Component):
             return f"{type(exc).__name__}: {exc}"
         finally:
             await admin.close()
+
+
+def _with_sasl_ssl(text: str, port: int, listener: SaslSslListener) -> str:
+    plain = f"PLAINTEXT://127.0.0.1:{port}"
+    secure = f"SASL_SSL://{listener.address}"
+    lines = []
+    for line in text.splitlines():
+        if line.startswith(("listeners=", "advertised.listeners=")):
+            line = line.replace(plain, f"{plain},{secure}")
+        elif line.startswith("listener.security.protocol.map="):
+            line += ",SASL_SSL:SASL_SSL"
+        lines.append(line)
+    return "\n".join(lines) + "\n" + listener.properties()
 
 
 def _cluster_id() -> str:
