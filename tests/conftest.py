@@ -30,6 +30,8 @@ class StackInfo:
 
     kafka_bootstrap: str
     temporal_address: str
+    otlp_endpoint: str | None = None
+    jaeger_ui: str | None = None
 
 
 def _testcontainers_stack() -> Iterator[StackInfo]:
@@ -59,7 +61,12 @@ def stack() -> Iterator[StackInfo]:
     kafka = os.environ.get("TASKFACTORY_KAFKA_BOOTSTRAP")
     temporal = os.environ.get("TASKFACTORY_TEMPORAL_ADDRESS")
     if kafka and temporal:
-        yield StackInfo(kafka, temporal)
+        yield StackInfo(
+            kafka,
+            temporal,
+            os.environ.get("TASKFACTORY_OTLP_ENDPOINT"),
+            os.environ.get("TASKFACTORY_JAEGER_UI"),
+        )
         return
     if os.environ.get("TASKFACTORY_STACK") == "testcontainers":
         yield from _testcontainers_stack()
@@ -69,7 +76,9 @@ def stack() -> Iterator[StackInfo]:
     local = Stack()
     started = local.up()
     try:
-        yield StackInfo(local.kafka_bootstrap, local.temporal_address)
+        yield StackInfo(
+            local.kafka_bootstrap, local.temporal_address, local.otlp_endpoint, local.jaeger_ui
+        )
     finally:
         if started:
             local.down()
@@ -149,6 +158,9 @@ def services(
         "TASKFACTORY_DEFINITIONS_DIR": str(tmp_path / "definitions"),
         **topics.env(),
     }
+    if stack.otlp_endpoint:
+        env["TASKFACTORY_TRACING__OTLP_ENDPOINT"] = stack.otlp_endpoint
+        env["OTEL_BSP_SCHEDULE_DELAY"] = "300"  # export spans promptly for the trace tests
     running = RunningServices(tmp_path, env, group=f"{uid}-ingress")
     try:
         yield running

@@ -21,6 +21,8 @@ def _env(tmp_path: Path, **ports: int) -> dict[str, str]:
     env["TASKFACTORY_STACK_DIR"] = str(tmp_path / "stack")
     # Share the jars the session stack already fetched, so this test downloads nothing.
     env["TASKFACTORY_STACK_JARS_DIR"] = str(Path(".stack/kafka").resolve())
+    # Kafka and Temporal are what this test is about; Jaeger is covered by the tracing e2e.
+    env["TASKFACTORY_STACK_JAEGER"] = "false"
     for name, port in ports.items():
         env[f"TASKFACTORY_STACK_{name.upper()}"] = str(port)
     return env

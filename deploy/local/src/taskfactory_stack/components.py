@@ -420,4 +420,9 @@ class TemporalComponent(Component):
 
 def components(settings: StackSettings) -> list[Component]:
     """Every component, in start order."""
-    return [KafkaComponent(settings), TemporalComponent(settings)]
+    from taskfactory_stack.jaeger import JaegerComponent
+
+    out: list[Component] = [KafkaComponent(settings), TemporalComponent(settings)]
+    if settings.jaeger:
+        out.append(JaegerComponent(settings))
+    return out

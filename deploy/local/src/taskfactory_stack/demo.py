@@ -76,6 +76,11 @@ async def _demo(
                 "TASKFACTORY_TEMPORAL__ADDRESS": stack.temporal_address,
                 "TASKFACTORY_DEFINITIONS_DIR": str((EXAMPLES / "definitions").resolve()),
                 "TASKFACTORY_HTTP__PORT": "0",
+                **(
+                    {"TASKFACTORY_TRACING__OTLP_ENDPOINT": stack.otlp_endpoint}
+                    if stack.otlp_endpoint
+                    else {}
+                ),
             },
             cwd=Path.cwd(),
         )
@@ -158,7 +163,12 @@ async def _watch(
                 f"\n\nall {expected} results received; first after {progress.first:.1f}s, "
                 f"all after {time.monotonic() - progress.t0:.1f}s.\n"
                 f"Temporal UI: http://127.0.0.1:{settings.temporal_ui_port}/namespaces/default/workflows\n"
-                "Still running: publish more events to "
+                + (
+                    f"Jaeger UI:   {stack.jaeger_ui}/search?service=taskfactory-ingress\n"
+                    if stack.jaeger_ui
+                    else ""
+                )
+                + "Still running: publish more events to "
                 f"{names.DEFAULT_EVENTS_TOPIC} on {stack.kafka_bootstrap}; Ctrl-C stops everything."
             )
             if settings.demo_exit_when_done:

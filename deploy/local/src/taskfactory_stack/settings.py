@@ -28,6 +28,13 @@ class StackSettings(BaseSettings):
     demo_exit_when_done: bool = Field(
         default=False, description="`make run` exits once every example result arrived."
     )
+    jaeger: bool = Field(default=True, description="Run Jaeger (built from its Go module).")
+    jaeger_version: str = "v1.76.0"
+    jaeger_ui_port: int = Field(default=16686, ge=1, le=65535)
+    jaeger_otlp_grpc_port: int = Field(default=4317, ge=1, le=65535)
+    jaeger_otlp_http_port: int = Field(default=4318, ge=1, le=65535)
+    jaeger_query_grpc_port: int = Field(default=16685, ge=1, le=65535)
+    jaeger_health_port: int = Field(default=13133, ge=1, le=65535)
     start_timeout: float = Field(default=120.0, gt=0, description="Seconds to wait for ready.")
 
     @property

@@ -78,3 +78,17 @@ class Stack:
     def temporal_address(self) -> str:
         """The Temporal frontend address."""
         return self.components[1].address
+
+    @property
+    def otlp_endpoint(self) -> str | None:
+        """Where services send traces (Jaeger's OTLP gRPC receiver), if Jaeger runs."""
+        if not self.settings.jaeger:
+            return None
+        return f"http://127.0.0.1:{self.settings.jaeger_otlp_grpc_port}"
+
+    @property
+    def jaeger_ui(self) -> str | None:
+        """Jaeger's UI and query API, if Jaeger runs."""
+        if not self.settings.jaeger:
+            return None
+        return f"http://127.0.0.1:{self.settings.jaeger_ui_port}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -23,6 +23,8 @@ class HealthServer:
     settings: HttpSettings
     registry: CollectorRegistry = REGISTRY
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    #: More Prometheus text appended to ``/metrics`` (e.g. the Temporal SDK's own metrics).
+    extra_metrics: list[Callable[[], Awaitable[str]]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     port: int = 0
 
@@ -50,6 +52,8 @@ class HealthServer:
 
     async def _metrics(self, _: web.Request) -> web.Response:
         body = generate_latest(self.registry)
+        for extra in self.extra_metrics:
+            body += (await extra()).encode()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def start(self) -> None:

@@ -1,0 +1,98 @@
+"""One trace from the upstream producer's span to the result record, read back from Jaeger."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import httpx
+import pytest
+from conftest import StackInfo, Topics
+from tf_testing import RunningServices, consume, envelope, produce, wait_for
+
+from taskfactory_contracts import AvroCodec, names
+from taskfactory_runtime.settings import KafkaSettings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+DEFINITION = """
+id: traced
+version: 1
+trigger:
+  event_types: [com.example.test.requested]
+correlation:
+  workflow_id: "{uid}/{{subject}}/{{id}}"
+tasks:
+  - id: first
+    type: echo
+    params: {{n: 1}}
+  - id: second
+    type: echo
+    params: {{n: 2}}
+"""
+
+
+async def test_a_producer_traceparent_yields_one_trace_through_every_service_to_the_result(
+    stack: StackInfo,
+    services: RunningServices,
+    topics: Topics,
+    kafka_settings: KafkaSettings,
+    uid: str,
+) -> None:
+    assert stack.jaeger_ui, "the stack runs Jaeger (TASKFACTORY_STACK_JAEGER is on by default)"
+    (services.definitions / "traced.yaml").write_text(DEFINITION.format(uid=uid))
+    services.env["TASKFACTORY_LOGGING__LEVEL"] = "DEBUG"
+    services.start()
+    trace_id = secrets.token_hex(16)
+    producer_span = secrets.token_hex(8)
+    event = envelope(1, uid=uid)
+    headers = [(names.HEADER_TRACEPARENT, f"00-{trace_id}-{producer_span}-01".encode())]
+    await produce(
+        kafka_settings, topics.events, [(b"subject-1", AvroCodec().encode_envelope(event), headers)]
+    )
+
+    results = await consume(kafka_settings, topics.results, at_least=2, timeout=120)
+    for record in results:
+        traceparent = dict(record.headers)[names.HEADER_TRACEPARENT].decode()
+        assert traceparent.split("-")[1] == trace_id  # the result belongs to the producer's trace
+
+    wanted_services = {"taskfactory-ingress", "taskfactory-orchestrator", "taskfactory-executor"}
+    trace: dict[str, object] = {}
+
+    async def whole_trace_in_jaeger() -> bool:
+        async with httpx.AsyncClient(timeout=5) as http:
+            response = await http.get(f"{stack.jaeger_ui}/api/traces/{trace_id}")
+        if response.status_code != 200 or not response.json().get("data"):
+            return False
+        data = response.json()["data"][0]
+        processes = {p["serviceName"] for p in data["processes"].values()}
+        operations = [s["operationName"] for s in data["spans"]]
+        trace.update(processes=processes, operations=operations, spans=data["spans"])
+        return (
+            wanted_services <= processes
+            and operations.count("RunActivity:taskfactory.publish_result") == 2
+        )
+
+    await wait_for(whole_trace_in_jaeger, timeout=60, what="the whole trace in Jaeger")
+    operations = trace["operations"]
+    assert isinstance(operations, list)
+    assert f"{topics.events} process" in operations
+    assert "StartWorkflow:RunActivityWorkflow" in operations
+    assert "RunWorkflow:RunActivityWorkflow" in operations
+    assert operations.count("RunActivity:taskfactory.run_task") == 2
+    # Every span hangs off the producer's span: none starts a trace of its own.
+    spans = trace["spans"]
+    assert isinstance(spans, list)
+    ids = {s["spanID"] for s in spans} | {producer_span}
+    for span in spans:
+        parents = [r["spanID"] for r in span["references"] if r["refType"] == "CHILD_OF"]
+        assert parents, f"{span['operationName']} has no parent"
+        assert parents[0] in ids
+
+    # Logs of each service for this event carry the same trace id.
+    logs = services.logs()
+    for service in ("ingress", "executor"):
+        lines = [json.loads(line) for line in logs[service].splitlines() if line.startswith("{")]
+        assert any(line.get("trace_id") == trace_id for line in lines), (
+            f"no {service} log line in the trace"
+        )
