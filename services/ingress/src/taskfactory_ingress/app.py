@@ -11,6 +11,7 @@ from taskfactory_runtime.definitions import load_definitions
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.kafka import ensure_topics, make_consumer, make_producer
 from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
 __all__ = ["run"]
@@ -32,7 +33,9 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
             partitions=topics.partitions,
             replication_factor=topics.replication_factor,
         )
-    client = await connect_temporal(settings.temporal)
+    sdk_metrics = SdkMetrics()
+    health.extra_metrics.append(sdk_metrics.text)
+    client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
     consumer = make_consumer(
         settings.kafka,
         group_id=section.group_id,
