@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from taskfactory_contracts import ActivityDefinition
+from taskfactory_ingress import metrics
 from taskfactory_ingress.consumer import IngressConsumer
 from taskfactory_ingress.handler import RecordHandler
 from taskfactory_ingress.settings import IngressSettings
-from taskfactory_runtime.definitions import load_definitions
+from taskfactory_runtime.definitions import DefinitionsWatcher
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.kafka import ensure_topics, make_consumer, make_producer
 from taskfactory_runtime.logging import get_logger
@@ -21,7 +23,13 @@ log = get_logger(__name__)
 
 async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
     """Run the ingress until ``stop`` is set."""
-    definitions = load_definitions(settings.definitions_dir)
+    watcher = DefinitionsWatcher(
+        settings.definitions_dir,
+        lambda d: _use(handler, d),
+        interval=settings.ingress.reload_seconds,
+    )
+    definitions = watcher.current
+    metrics.DEFINITIONS.set(len(definitions))
     health = HealthServer(settings.http)
     await health.start()
     topics = settings.topics
@@ -60,10 +68,20 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
         definitions=[d.id for d in definitions],
         http_port=health.port,
     )
+    reloader = asyncio.create_task(watcher.run(stop), name="definitions-reload")
     try:
         await ingress.run()
     finally:
+        reloader.cancel()
         await consumer.stop()
         await producer.stop()
         await health.stop()
         log.info("ingress stopped")
+
+
+def _use(handler: RecordHandler, definitions: list[ActivityDefinition]) -> None:
+    # Routing reads ``handler.definitions`` per record: the next record sees the new set.
+    # Runs already started keep the snapshot they were started with.
+    handler.definitions = definitions
+    metrics.DEFINITIONS.set(len(definitions))
+    metrics.RELOADS.inc()

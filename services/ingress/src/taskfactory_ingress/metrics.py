@@ -8,9 +8,11 @@ __all__ = [
     "COMMIT_LAG",
     "CONSUMED",
     "DEAD_LETTERED",
+    "DEFINITIONS",
     "DUPLICATES",
     "IN_FLIGHT",
     "PAUSED",
+    "RELOADS",
     "SIGNALLED",
     "SKIPPED",
     "STARTED",
@@ -41,6 +43,10 @@ COMMIT_LAG = Gauge(
     "taskfactory_ingress_uncommitted_records",
     "Records fetched but not yet committed, per partition.",
     ["partition"],
+)
+DEFINITIONS = Gauge("taskfactory_ingress_definitions", "Definitions the routing uses now.")
+RELOADS = Counter(
+    "taskfactory_ingress_definition_reloads_total", "Definition sets applied after a file change."
 )
 IN_FLIGHT = Gauge("taskfactory_ingress_in_flight", "Records being handled.")
 PAUSED = Gauge("taskfactory_ingress_paused", "1 while Temporal is unreachable and fetching waits.")

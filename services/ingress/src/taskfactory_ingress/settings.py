@@ -44,6 +44,9 @@ class IngressSection(BaseModel):
         default=True,
         description="Tag runs with Taskfactory* search attributes (must be registered).",
     )
+    reload_seconds: float = Field(
+        default=2.0, gt=0, description="How often the definitions folder is checked for changes."
+    )
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
 
 
