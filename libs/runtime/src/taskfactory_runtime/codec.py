@@ -20,7 +20,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
 from taskfactory_contracts.errors import TaskFactoryError
-from taskfactory_runtime.secrets import ConfigurationError
+from taskfactory_runtime.secrets import ConfigurationError, register_secret
 
 __all__ = [
     "ENCODING",
@@ -74,6 +74,7 @@ class Keyring:
             if not item:
                 continue
             key_id, sep, material = item.partition(":")
+            register_secret(material.strip())
             key_id = key_id.strip()
             if not sep or not key_id:
                 raise ConfigurationError(

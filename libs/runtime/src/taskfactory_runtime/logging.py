@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 from opentelemetry import trace
 
+from taskfactory_runtime.secrets import known_secrets
 from taskfactory_runtime.settings import LoggingSettings
 
 __all__ = ["configure_logging", "get_logger"]
@@ -24,11 +26,49 @@ def _add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+_REDACTED = "**redacted**"
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if any(s in key.lower() for s in _SECRET_KEYS):
+        return _REDACTED
+    if isinstance(value, dict):
+        return {k: _redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value("", v) for v in value]
+    return value
+
+
 def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Replace values under secret-sounding keys, at any depth."""
     for key in list(event):
-        if any(s in key.lower() for s in _SECRET_KEYS):
-            event[key] = "**redacted**"
+        event[key] = _redact_value(key, event[key])
     return event
+
+
+def _scrub(value: Any, secrets: frozenset[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, _REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v, secrets) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _scrub(str(value), secrets)
+
+
+def _scrub_known_secrets(
+    _: Any, __: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Last line of defence: no loaded secret value leaves in any field, exceptions included."""
+    secrets = known_secrets()
+    if not secrets:
+        return event
+    return {key: _scrub(value, secrets) for key, value in event.items()}
 
 
 def configure_logging(settings: LoggingSettings, *, service: str) -> None:
@@ -57,6 +97,7 @@ def configure_logging(settings: LoggingSettings, *, service: str) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            _scrub_known_secrets,
             renderer,
         ],
     )

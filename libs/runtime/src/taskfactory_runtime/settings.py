@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taskfactory_contracts import names
+from taskfactory_runtime.secrets import register_secret
 
 __all__ = [
     "ENV_PREFIX",
@@ -270,3 +271,12 @@ class ServiceSettings(BaseSettings):
         description="Folder of ActivityDefinition files (YAML).",
     )
     drain_seconds: float = Field(default=20.0, gt=0, description="Graceful shutdown deadline.")
+
+    @model_validator(mode="after")
+    def _register_secrets(self) -> ServiceSettings:
+        # The log renderer scrubs every registered value from every line it writes.
+        for section in (self.kafka, self.temporal, self.codec_server):
+            for value in section.__dict__.values():
+                if isinstance(value, SecretStr):
+                    register_secret(value.get_secret_value())
+        return self
