@@ -19,6 +19,7 @@ from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.kafka import ensure_topics, make_producer
 from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
 __all__ = ["build_worker", "run"]
@@ -70,7 +71,9 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
         follow_redirects=True,
         limits=httpx.Limits(max_connections=section.http_max_connections),
     )
-    client: Client = await connect_temporal(settings.temporal)
+    sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
+    health.extra_metrics.append(sdk_metrics.text)
+    client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
     activities = ExecutorActivities(
         registry=registry,
         sender=SendOnce(producer, section.publish_timeout_seconds),

@@ -14,6 +14,7 @@ from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_orchestrator.workflows import RunActivityWorkflow, TaskBatchWorkflow
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
 __all__ = ["SANDBOX", "WORKFLOWS", "build_worker", "run"]
@@ -58,7 +59,9 @@ async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
     """Run the worker until ``stop`` is set."""
     health = HealthServer(settings.http)
     await health.start()
-    client: Client = await connect_temporal(settings.temporal)
+    sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
+    health.extra_metrics.append(sdk_metrics.text)
+    client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
     worker = build_worker(client, settings)
     log.info(
         "orchestrator started",
