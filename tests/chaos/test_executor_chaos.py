@@ -62,7 +62,7 @@ results:
   topic: {topic}
 tasks:
   - id: pay
-    type: http.request
+    type: http
     params: {{url: "{url}", json: {{amount: 10}}}}
 """
 
