@@ -28,6 +28,7 @@ __all__ = [
     "envelope",
     "free_port",
     "hold_for",
+    "metric_families",
     "produce",
     "produce_envelopes",
     "wait_for",
@@ -225,3 +226,14 @@ async def hold_for(
         await invariant()
         await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
     await invariant()
+
+
+def metric_families(text: str) -> set[str]:
+    """Names of the metric families in Prometheus text (from its ``# TYPE`` lines)."""
+    out = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            name, kind = line.split()[2:4]
+            # prometheus-client declares counters without their _total suffix.
+            out.add(f"{name}_total" if kind == "counter" and not name.endswith("_total") else name)
+    return out

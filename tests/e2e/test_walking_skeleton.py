@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from conftest import Topics
 from temporalio.client import Client
@@ -11,6 +14,7 @@ from tf_testing import (
     consume,
     end_offsets_total,
     envelope,
+    metric_families,
     produce_envelopes,
     wait_for,
 )
@@ -19,6 +23,8 @@ from taskfactory_contracts import AvroCodec, TaskStatus, names
 from taskfactory_runtime.settings import KafkaSettings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+CATALOGUE = Path(__file__).parents[2] / "docs" / "metrics.md"
 
 DEFINITION = """
 id: skeleton
@@ -80,3 +86,13 @@ async def test_fifty_events_become_fifty_runs_and_fifty_results_exactly_once(
     all_runs = await temporal_client.count_workflows(f"WorkflowId STARTS_WITH '{uid}/'")
     assert all_runs.count == 50
     assert await end_offsets_total(kafka_settings, topics.results) == 50
+
+    # The metrics catalogue (docs/metrics.md) matches what the three services expose.
+    catalogue = set(re.findall(r"`((?:taskfactory|temporal)_[a-z_]+)`", CATALOGUE.read_text()))
+    exposed: set[str] = set()
+    for service in ("ingress", "orchestrator", "executor"):
+        text = (await services.get(service, "/metrics")).text
+        exposed |= {f for f in metric_families(text) if f.startswith(("taskfactory_", "temporal_"))}
+    assert exposed - catalogue == set(), "exposed but not in docs/metrics.md"
+    ours = {m for m in catalogue if m.startswith("taskfactory_")}
+    assert ours - exposed == set(), "in docs/metrics.md but exposed by no service"

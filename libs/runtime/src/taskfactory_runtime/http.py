@@ -6,7 +6,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from taskfactory_runtime.settings import HttpSettings
 
@@ -58,6 +64,8 @@ class HealthServer:
 
     async def start(self) -> None:
         """Bind and serve; ``port`` then holds the bound port (useful with port 0)."""
+        # `*_created` series double the families for no operational use.
+        disable_created_metrics()
         app = web.Application()
         app.router.add_get("/livez", self._livez)
         app.router.add_get("/readyz", self._readyz)
