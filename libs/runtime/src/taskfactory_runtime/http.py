@@ -66,7 +66,8 @@ class HealthServer:
         """Bind and serve; ``port`` then holds the bound port (useful with port 0)."""
         # `*_created` series double the families for no operational use.
         disable_created_metrics()
-        app = web.Application()
+        # Probes and scrapes carry no body: refuse anything bigger than a small request.
+        app = web.Application(client_max_size=64 * 1024)
         app.router.add_get("/livez", self._livez)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
