@@ -27,6 +27,7 @@ from celpy.evaluation import CELEvalError
 
 __all__ = [
     "ExpressionError",
+    "Scope",
     "check_expression",
     "check_template",
     "evaluate",
@@ -154,6 +155,44 @@ def _to_cel(value: Any) -> Any:
     return json_to_cel(_jsonable(value))
 
 
+class Scope(Mapping[str, Any]):
+    """Expression variables, each converted to CEL once, however many expressions read it.
+
+    A ``for_each`` over many items binds ``item``/``index`` with :meth:`child` and reuses the
+    conversions of the (possibly large) event and context.
+    """
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+        self._cel: dict[str, Any] = {}
+
+    def child(self, **extra: Any) -> Scope:
+        """This scope plus ``extra`` bindings, sharing the conversions already made."""
+        scope = Scope({**self._values, **extra})
+        scope._cel = {k: v for k, v in self._cel.items() if k not in extra}
+        return scope
+
+    def cel(self, name: str) -> Any:
+        """The CEL value of one variable."""
+        if name not in self._cel:
+            self._cel[name] = _to_cel(self._values[name])
+        return self._cel[name]
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+@functools.lru_cache(maxsize=4096)
+def _roots(source: str) -> frozenset[str]:
+    return frozenset(references(source)[0])
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, _dt.datetime):
         return value.isoformat()
@@ -191,7 +230,8 @@ def _from_cel(value: Any) -> Any:
 
 def evaluate(source: str, variables: Mapping[str, Any]) -> Any:
     """The JSON value of ``source`` with ``variables`` bound; raises :class:`ExpressionError`."""
-    activation = {name: _to_cel(v) for name, v in variables.items()}
+    scope = variables if isinstance(variables, Scope) else Scope(variables)
+    activation = {name: scope.cel(name) for name in _roots(source) if name in scope}
     try:
         result = _program(source).evaluate(activation)
     except CELEvalError as exc:
@@ -211,6 +251,8 @@ def evaluate_bool(source: str, variables: Mapping[str, Any]) -> bool:
 
 def render(value: Any, variables: Mapping[str, Any]) -> Any:
     """``value`` with every ``{{ … }}`` replaced by its expression's value."""
+    if not isinstance(variables, Scope):
+        variables = Scope(variables)
     if isinstance(value, str):
         whole = _WHOLE.match(value)
         if whole and "{{" not in whole.group(1):

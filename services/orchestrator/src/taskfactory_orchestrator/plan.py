@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from taskfactory_contracts import Envelope, TaskInput, TaskTemplate
-from taskfactory_contracts.expressions import evaluate, render
+from taskfactory_contracts.expressions import Scope, evaluate, render
 from taskfactory_contracts.triggers import event_view, matches, variables, workflow_id_for
 
 __all__ = [
@@ -73,9 +73,9 @@ def render_task(
     item: Any = None,
 ) -> TaskInput:
     """The executor input of one task (one item, with ``index``)."""
-    bound = dict(scope)
+    bound = scope if isinstance(scope, Scope) else Scope(scope)
     if index is not None:
-        bound.update(item=item, index=index)
+        bound = bound.child(item=item, index=index)
     task_id = instance_id(template.id, index)
     return TaskInput(
         run_id=workflow_id,

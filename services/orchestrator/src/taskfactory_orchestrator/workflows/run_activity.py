@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         TriggerEvent,
         names,
     )
-    from taskfactory_contracts.expressions import ExpressionError, evaluate_bool, render
+    from taskfactory_contracts.expressions import ExpressionError, Scope, evaluate_bool, render
     from taskfactory_orchestrator.plan import (
         for_each_items,
         idempotency_key,
@@ -253,7 +254,7 @@ class RunActivityWorkflow:
         if self._stopping():
             self._set(template.id, phase=TaskPhase.NOT_STARTED)
             return
-        scope = {**base, "tasks": dict(self._views)}
+        scope = Scope({**base, "tasks": dict(self._views)})
         try:
             if template.when is not None and not evaluate_bool(template.when, scope):
                 self._set(template.id, phase=TaskPhase.SKIPPED)
@@ -306,7 +307,7 @@ class RunActivityWorkflow:
     async def _one(
         self,
         template: TaskTemplate,
-        scope: dict[str, Any],
+        scope: Mapping[str, Any],
         trigger: TriggerEvent,
         index: int | None,
         item: Any,
@@ -418,7 +419,7 @@ class RunActivityWorkflow:
     async def _batches(
         self,
         template: TaskTemplate,
-        scope: dict[str, Any],
+        scope: Mapping[str, Any],
         trigger: TriggerEvent,
         items: list[Any],
     ) -> None:
@@ -433,7 +434,7 @@ class RunActivityWorkflow:
                 template_id=template.id,
                 first_index=first,
                 items=items[first : first + BATCH_SIZE],
-                variables=scope,
+                variables=dict(scope),
                 key_prefix=workflow_id,
                 results_topic=self._arg.results_topic,
                 executor_task_queue=self._arg.executor_task_queue,

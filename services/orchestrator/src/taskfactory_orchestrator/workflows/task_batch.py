@@ -13,7 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts import TaskBatchInput, TaskBatchOutput, TaskStatus, names
-    from taskfactory_contracts.expressions import ExpressionError
+    from taskfactory_contracts.expressions import ExpressionError, Scope
     from taskfactory_orchestrator.plan import instance_id, render_task
     from taskfactory_orchestrator.workflows.execution import (
         Finished,
@@ -38,6 +38,7 @@ class TaskBatchWorkflow:
         template = next(t for t in arg.definition.tasks if t.id == arg.template_id)
         sem = asyncio.Semaphore(arg.max_parallel)
         envelope = arg.trigger.envelope
+        scope = Scope(arg.variables)
 
         async def one(index: int, item: Any) -> None:
             async with sem:
@@ -47,7 +48,7 @@ class TaskBatchWorkflow:
                 try:
                     task = render_task(
                         template,
-                        arg.variables,
+                        scope,
                         workflow_id=arg.key_prefix,
                         envelope=envelope,
                         index=index,

@@ -22,6 +22,7 @@ from taskfactory_contracts import (
     PublishResultInput,
     ResolveContextInput,
     RunActivityInput,
+    RunOutcome,
     TaskInput,
     TaskOutput,
     TaskResult,
@@ -89,7 +90,9 @@ def fail(error_type: str, *, non_retryable: bool = True, until: int | None = Non
     async def run(task: TaskInput, attempt: int) -> Any:
         if until is not None and attempt >= until:
             return {"ok": task.task_id, "attempt": attempt}
-        raise ApplicationError(f"{task.task_id} broke", type=error_type, non_retryable=non_retryable)
+        raise ApplicationError(
+            f"{task.task_id} broke", type=error_type, non_retryable=non_retryable
+        )
 
     return run
 
@@ -136,6 +139,7 @@ class Harness:
             ),
             id=wid or f"{self.queue}/{trig.envelope.id}",
             task_queue=self.queue,
+            result_type=RunOutcome,
         )
 
 

@@ -1,0 +1,368 @@
+"""RunActivityWorkflow on the real Temporal dev server, the executor's activities mocked by name."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from orchestrator_testing import FakeExecutor, definition, fail, harness, trigger
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError, CancelledError
+from tf_testing import wait_for
+
+from taskfactory_contracts import (
+    ApprovalSignal,
+    RunState,
+    RunStatusView,
+    TaskInput,
+    TaskPhase,
+    TaskStatus,
+    names,
+)
+
+pytestmark = pytest.mark.integration
+
+FAST_RETRY = {"initial_interval": "PT0.1S", "maximum_interval": "PT0.2S"}
+
+
+async def _status(handle: Any) -> RunStatusView:
+    return await handle.query(names.QUERY_STATUS, result_type=RunStatusView)
+
+
+async def test_dag_runs_in_needs_order_with_parallelism_bounded_by_max_parallel(
+    temporal_client: Client, uid: str
+) -> None:
+    both_running = asyncio.Event()
+    executor = FakeExecutor()
+
+    async def parallel(task: TaskInput, attempt: int) -> Any:
+        if executor.running >= 2:
+            both_running.set()
+        await asyncio.wait_for(both_running.wait(), timeout=20)
+        return task.task_id
+
+    executor.behaviours["par"] = parallel
+    defn = definition(
+        {
+            "max_parallel": 2,
+            "tasks": [
+                {"id": "a", "type": "par"},
+                {"id": "b", "type": "par"},
+                {"id": "c", "type": "par"},
+                {"id": "d", "type": "echo", "needs": ["a", "b", "c"]},
+                {
+                    "id": "e",
+                    "type": "echo",
+                    "needs": ["d"],
+                    "params": {"x": "{{ tasks.d.output }}"},
+                },
+            ],
+        }
+    )
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(defn)
+        outcome = await handle.result()
+    order = executor.call_order()
+    assert set(order[:3]) == {"a", "b", "c"}
+    assert order[3:] == ["d", "e"]
+    assert executor.max_running == 2, "max_parallel bounds tasks in flight"
+    assert outcome.tasks == dict.fromkeys("abcde", TaskStatus.SUCCEEDED)
+    assert executor.calls[-1].params == {"x": {"echo": {}}}
+    assert sorted(executor.task_ids()) == list("abcde"), "one result per task"
+    assert executor.result("a").definition_version == 3
+
+
+async def test_when_false_skips_the_task_and_publishes_nothing_for_it(
+    temporal_client: Client, uid: str
+) -> None:
+    executor = FakeExecutor()
+    defn = definition(
+        {
+            "tasks": [
+                {"id": "big", "type": "echo", "when": "event.data.amount > 100"},
+                {"id": "small", "type": "echo", "when": "event.data.amount <= 100"},
+                {"id": "after", "type": "echo", "needs": ["big"]},
+            ]
+        }
+    )
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(defn, trigger({"amount": 7}))
+        await handle.result()
+        status = await _status(handle)
+    assert executor.task_ids() == ["small", "after"] or sorted(executor.task_ids()) == [
+        "after",
+        "small",
+    ]
+    assert status.tasks["big"].phase is TaskPhase.SKIPPED
+    assert status.state is RunState.SUCCEEDED
+
+
+async def test_retry_then_success_reports_the_attempts(temporal_client: Client, uid: str) -> None:
+    executor = FakeExecutor(behaviours={"flaky": fail("Flaky", non_retryable=False, until=3)})
+    defn = definition(
+        {"tasks": [{"id": "f", "type": "flaky", "retry": {**FAST_RETRY, "maximum_attempts": 5}}]}
+    )
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(defn)
+        await handle.result()
+        status = await _status(handle)
+    assert [c.task_id for c in executor.calls] == ["f", "f", "f"]
+    assert len({c.idempotency_key for c in executor.calls}) == 1, "retries reuse the key"
+    result = executor.result("f")
+    assert (result.status, result.attempts) == (TaskStatus.SUCCEEDED, 3)
+    assert status.tasks["f"].attempts == 3
+
+
+async def test_non_retryable_failure_compensates_completed_tasks_in_reverse_order(
+    temporal_client: Client, uid: str
+) -> None:
+    executor = FakeExecutor(behaviours={"boom": fail("CardDeclined")})
+    defn = definition(
+        {
+            "tasks": [
+                {"id": "reserve", "type": "echo", "compensate": {"type": "undo"}},
+                {
+                    "id": "ship",
+                    "type": "echo",
+                    "needs": ["reserve"],
+                    "compensate": {"type": "undo", "params": {"was": "{{ output }}"}},
+                },
+                {"id": "no-undo", "type": "echo", "needs": ["ship"]},
+                {"id": "charge", "type": "boom", "needs": ["no-undo"]},
+                {"id": "never", "type": "echo", "needs": ["charge"]},
+            ]
+        }
+    )
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(defn)
+        with pytest.raises(WorkflowFailureError) as err:
+            await handle.result()
+        status = await _status(handle)
+    assert isinstance(err.value.cause, ApplicationError)
+    assert err.value.cause.type == "TaskFailed"
+    assert "charge" in err.value.cause.message
+    assert executor.call_order() == [
+        "reserve",
+        "ship",
+        "no-undo",
+        "charge",
+        "ship.compensate",
+        "reserve.compensate",
+    ]
+    assert executor.calls[4].params == {"was": {"echo": {}}}
+    assert executor.result("charge").status is TaskStatus.FAILED
+    assert executor.result("charge").error_type == "CardDeclined"
+    assert executor.result("charge").attempts == 1
+    assert executor.result("ship.compensate").status is TaskStatus.SUCCEEDED
+    assert "never" not in executor.task_ids()
+    assert status.state is RunState.FAILED
+    assert status.tasks["reserve"].phase is TaskPhase.COMPENSATED
+    assert status.tasks["never"].phase is TaskPhase.NOT_STARTED
+
+
+def _approval_definition(deadline: str = "P3D", default: str = "reject") -> Any:
+    return definition(
+        {
+            "tasks": [
+                {"id": "score", "type": "echo"},
+                {
+                    "id": "review",
+                    "type": "approval",
+                    "needs": ["score"],
+                    "approval": {
+                        "deadline": deadline,
+                        "default": default,
+                        "approvers": ["credit-team"],
+                    },
+                },
+                {"id": "pay-out", "type": "echo", "needs": ["review"]},
+            ]
+        }
+    )
+
+
+async def _wait_for_phase(handle: Any, task: str, phase: TaskPhase) -> None:
+    async def reached() -> bool:
+        return (await _status(handle)).tasks[task].phase is phase
+
+    await wait_for(reached, timeout=30, what=f"{task} to be {phase.value}")
+
+
+async def test_approval_granted_by_an_approver_lets_the_run_go_on(
+    temporal_client: Client, uid: str
+) -> None:
+    executor = FakeExecutor()
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(_approval_definition())
+        await _wait_for_phase(handle, "review", TaskPhase.WAITING_APPROVAL)
+        status = await _status(handle)
+        assert status.tasks["review"].approval_deadline is not None
+        with pytest.raises(WorkflowUpdateFailedError) as wrong_person:
+            await handle.execute_update(
+                names.UPDATE_APPROVAL,
+                ApprovalSignal(task_id="review", approved=True, by="mallory"),
+            )
+        assert "'mallory' may not decide 'review'" in str(wrong_person.value.cause)
+        with pytest.raises(WorkflowUpdateFailedError) as not_waiting:
+            await handle.execute_update(
+                names.UPDATE_APPROVAL,
+                ApprovalSignal(task_id="score", approved=True, by="credit-team"),
+            )
+        assert "not waiting for approval (it is succeeded)" in str(not_waiting.value.cause)
+        await handle.execute_update(
+            names.UPDATE_APPROVAL,
+            ApprovalSignal(task_id="review", approved=True, by="credit-team", comment="fine"),
+        )
+        outcome = await handle.result()
+    assert outcome.tasks["pay-out"] is TaskStatus.SUCCEEDED
+    review = executor.result("review")
+    assert review.output_json is not None
+    assert '"by":"credit-team"' in review.output_json
+    assert executor.call_order() == ["score", "pay-out"], "an approval runs no executor task"
+
+
+async def test_approval_rejected_fails_the_run_without_paying_out(
+    temporal_client: Client, uid: str
+) -> None:
+    executor = FakeExecutor()
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(_approval_definition())
+        await _wait_for_phase(handle, "review", TaskPhase.WAITING_APPROVAL)
+        await handle.execute_update(
+            names.UPDATE_APPROVAL,
+            ApprovalSignal(task_id="review", approved=False, by="credit-team", comment="no"),
+        )
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    assert executor.result("review").error_type == "ApprovalRejected"
+    assert "pay-out" not in executor.call_order()
+
+
+@pytest.mark.parametrize(("default", "paid"), [("reject", False), ("approve", True)])
+async def test_approval_deadline_applies_the_default_outcome(
+    temporal_client: Client, uid: str, default: str, paid: bool
+) -> None:
+    # The dev server cannot skip time: a 2-second deadline stands in for the 3-day one.
+    executor = FakeExecutor()
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(_approval_definition("PT2S", default))
+        if paid:
+            await handle.result()
+        else:
+            with pytest.raises(WorkflowFailureError):
+                await handle.result()
+    assert ("pay-out" in executor.call_order()) is paid
+    review = executor.result("review")
+    assert review.status is (TaskStatus.SUCCEEDED if paid else TaskStatus.FAILED)
+
+
+async def test_status_mid_run_then_cancel_cancels_running_tasks_and_compensates(
+    temporal_client: Client, uid: str
+) -> None:
+    executor = FakeExecutor()
+    executor.gates["hang"] = asyncio.Event()  # never set: the task runs until cancelled
+    defn = definition(
+        {
+            "tasks": [
+                {"id": "first", "type": "echo", "compensate": {"type": "undo"}},
+                {
+                    "id": "stuck",
+                    "type": "hang",
+                    "needs": ["first"],
+                    "heartbeat_timeout": "PT2S",
+                },
+                {"id": "later", "type": "echo", "needs": ["stuck"]},
+            ]
+        }
+    )
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(defn)
+        await _wait_for_phase(handle, "stuck", TaskPhase.RUNNING)
+        mid = await _status(handle)
+        assert mid.state is RunState.RUNNING
+        assert mid.tasks["first"].phase is TaskPhase.SUCCEEDED
+        assert mid.tasks["later"].phase is TaskPhase.PENDING
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as err:
+            await handle.result()
+    assert isinstance(err.value.cause, CancelledError)
+    assert executor.result("stuck").status is TaskStatus.CANCELLED
+    assert executor.result("first.compensate").status is TaskStatus.SUCCEEDED
+    assert "later" not in executor.call_order()
+
+
+@pytest.mark.slow
+async def test_for_each_over_1000_items_keeps_every_history_bounded(
+    temporal_client: Client, uid: str
+) -> None:
+    executor = FakeExecutor()
+    defn = definition(
+        {
+            "max_parallel": 50,
+            "tasks": [
+                {
+                    "id": "each",
+                    "type": "echo",
+                    "for_each": "event.data.ids",
+                    "params": {"n": "{{ item }}", "i": "{{ index }}"},
+                }
+            ],
+        }
+    )
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(defn, trigger({"ids": list(range(1000))}))
+        outcome = await handle.result()
+        parent_events = [e async for e in handle.fetch_history_events()]
+        children = [
+            e.child_workflow_execution_started_event_attributes.workflow_execution.workflow_id
+            for e in parent_events
+            if e.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED
+        ]
+        child_sizes = [
+            len([e async for e in temporal_client.get_workflow_handle(c).fetch_history_events()])
+            for c in children
+        ]
+    assert outcome.tasks == {"each": TaskStatus.SUCCEEDED}
+    assert len(executor.results) == 1000
+    assert sorted(r.task_id for r in executor.results) == sorted(f"each[{i}]" for i in range(1000))
+    assert {c.params["n"] for c in executor.calls} == set(range(1000))
+    assert len(children) == 10
+    assert len(parent_events) < 150, "the parent's history does not grow with the items"
+    assert max(child_sizes) < 1500
+
+
+async def test_correlation_mode_handles_signalled_events_in_order_once_and_continues_as_new(
+    temporal_client: Client, uid: str
+) -> None:
+    executor = FakeExecutor()
+    defn = definition(
+        {
+            "correlation": {
+                "workflow_id": "c/{subject}",
+                "mode": "signal",
+                "continue_as_new_after": 2,
+                "idle_timeout": "PT3S",
+            },
+            "tasks": [{"id": "note", "type": "echo", "params": {"n": "{{ event.data.n }}"}}],
+        }
+    )
+    first = trigger({"n": 0}, event_id=f"{uid}-e0")
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(defn, first)
+        for n in [1, 2, 2, 3, 0]:  # 2 and 0 again: duplicates by event id
+            await handle.signal(names.SIGNAL_EVENT, trigger({"n": n}, event_id=f"{uid}-e{n}"))
+        await wait_for(
+            lambda: _done(len(executor.results) >= 4), timeout=30, what="four events handled"
+        )
+        outcome = await handle.result()
+        runs = [wf async for wf in temporal_client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert [c.params["n"] for c in executor.calls] == [0, 1, 2, 3]
+    assert len({r.result_id for r in executor.results}) == 4
+    assert outcome.definition_id == "wf-test"
+    assert len(runs) >= 2, "the run continued as new after two events"
+
+
+async def _done(value: bool) -> bool:
+    return value
