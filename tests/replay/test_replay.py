@@ -1,0 +1,71 @@
+"""Determinism guard: today's workflow code replays histories recorded from real runs.
+
+The histories in ``histories/`` were recorded by ``record_histories.py`` (DAG with context,
+``when``, ``for_each``, a failure and compensations). A change that alters the commands a
+workflow issues for the same history must be guarded by ``workflow.patched``; the second test
+shows the replayer catches one that is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from taskfactory_contracts import RunActivityInput, names
+from taskfactory_orchestrator.worker import SANDBOX, WORKFLOWS
+from taskfactory_orchestrator.workflows import TaskBatchWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def _history(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def test_histories_are_recorded() -> None:
+    assert {p.stem for p in HISTORIES} >= {"dag-succeeded", "dag-compensated"}
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_current_code_replays_recorded_history(path: Path) -> None:
+    replayer = Replayer(
+        workflows=WORKFLOWS, workflow_runner=SANDBOX, data_converter=pydantic_data_converter
+    )
+    result = await replayer.replay_workflow(_history(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
+
+
+@workflow.defn(name=names.WORKFLOW_RUN_ACTIVITY, sandboxed=False)
+class ReorderedRunActivityWorkflow:
+    """A deliberately non-deterministic 'change': runs every task at once, ignoring ``needs``."""
+
+    @workflow.run
+    async def run(self, arg: RunActivityInput) -> Any:
+        await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    names.ACTIVITY_RUN_TASK,
+                    {"task_id": t.id},
+                    task_queue=arg.executor_task_queue,
+                    start_to_close_timeout=t.start_to_close_timeout,
+                )
+                for t in reversed(arg.definition.tasks)
+            )
+        )
+
+
+async def test_a_non_deterministic_change_fails_the_replay() -> None:
+    replayer = Replayer(
+        workflows=[ReorderedRunActivityWorkflow, TaskBatchWorkflow],
+        data_converter=pydantic_data_converter,
+    )
+    result = await replayer.replay_workflow(_history(HISTORIES[0]), raise_on_replay_failure=False)
+    assert isinstance(result.replay_failure, NondeterminismError)
