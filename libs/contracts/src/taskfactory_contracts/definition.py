@@ -10,7 +10,7 @@ problem so the loader can point at a file and line.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
@@ -66,6 +66,13 @@ class ScheduleSpec(BaseModel):
     ] = "skip"
     catchup_window: timedelta = timedelta(minutes=1)
     paused: bool = False
+    misfire: Literal["skip", "catchup", "compress"] = Field(
+        default="catchup",
+        description="Missed firings: skip drops them; catchup runs each one within "
+        "catchup_window; compress lets the next run cover them all (it receives their list).",
+    )
+    start_at: datetime | None = Field(default=None, description="No firing before this time.")
+    end_at: datetime | None = Field(default=None, description="No firing after this time.")
 
     @model_validator(mode="after")
     def _one_spec(self) -> ScheduleSpec:
@@ -73,6 +80,8 @@ class ScheduleSpec(BaseModel):
             raise ValueError("a schedule needs cron or every")
         if self.every is not None and self.every <= timedelta(0):
             raise ValueError("every must be positive")
+        if self.start_at and self.end_at and self.end_at <= self.start_at:
+            raise ValueError("end_at must be after start_at")
         for expr in self.cron:
             if len(expr.split()) not in (5, 6, 7) and not expr.startswith("@"):
                 raise ValueError(f"cron {expr!r} must have 5 fields (or be @hourly, @daily …)")

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from taskfactory_runtime.settings import ServiceSettings
 
-__all__ = ["OrchestratorSection", "OrchestratorSettings"]
+__all__ = ["OrchestratorSection", "OrchestratorSettings", "SchedulesSection"]
 
 
 class OrchestratorSection(BaseModel):
@@ -22,7 +22,32 @@ class OrchestratorSection(BaseModel):
     )
 
 
+class SchedulesSection(BaseModel):
+    """The schedules reconciler: which Temporal Schedules it owns and how often it repairs drift."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id_prefix: str = Field(
+        default="taskfactory-",
+        description="Prefix of the ids of the schedules taskfactory creates.",
+    )
+    owner: str | None = Field(
+        default=None,
+        description="Ownership marker (schedule memo); only schedules carrying it are changed. "
+        "Unset = the orchestrator task queue, so deployments sharing a namespace keep apart.",
+    )
+    sync_interval_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="Drift repair period of the orchestrator; 0 = only at start.",
+    )
+    search_attributes: bool = Field(
+        default=True, description="Tag scheduled runs with the Taskfactory* search attributes."
+    )
+
+
 class OrchestratorSettings(ServiceSettings):
     """Everything the orchestrator reads from the environment."""
 
     orchestrator: OrchestratorSection = OrchestratorSection()
+    schedules: SchedulesSection = SchedulesSection()

@@ -10,6 +10,8 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from taskfactory_orchestrator.activities import ContextActivities
+from taskfactory_orchestrator.schedules_runner import run_schedules
+from taskfactory_orchestrator.schedules_workflow import FiringActivities, ScheduledFiringWorkflow
 from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_orchestrator.workflows import RunActivityWorkflow, TaskBatchWorkflow
 from taskfactory_runtime.http import HealthServer
@@ -38,7 +40,7 @@ SANDBOX = SandboxedWorkflowRunner(
         "yaml",
     )
 )
-WORKFLOWS = [RunActivityWorkflow, TaskBatchWorkflow]
+WORKFLOWS = [RunActivityWorkflow, TaskBatchWorkflow, ScheduledFiringWorkflow]
 
 
 def build_worker(client: Client, settings: OrchestratorSettings) -> Worker:
@@ -47,7 +49,10 @@ def build_worker(client: Client, settings: OrchestratorSettings) -> Worker:
         client,
         task_queue=settings.temporal.orchestrator_task_queue,
         workflows=WORKFLOWS,
-        activities=[ContextActivities().resolve_context],
+        activities=[
+            ContextActivities().resolve_context,
+            FiringActivities(client).uncovered_firings,
+        ],
         workflow_runner=SANDBOX,
         max_concurrent_workflow_tasks=settings.orchestrator.max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.orchestrator.max_concurrent_activities,
@@ -69,6 +74,6 @@ async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
         http_port=health.port,
     )
     async with worker:
-        await stop.wait()
+        await run_schedules(client, settings, stop)
     await health.stop()
     log.info("orchestrator stopped")

@@ -1,0 +1,56 @@
+"""The orchestrator's schedules loop: sync at start, on a definitions change and periodically."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from taskfactory_contracts import ActivityDefinition
+from taskfactory_contracts.errors import DefinitionError
+from taskfactory_orchestrator.schedules import ScheduleReconciler
+from taskfactory_orchestrator.schedules_cli import target_from
+from taskfactory_orchestrator.schedules_ops import ScheduleOps
+from taskfactory_orchestrator.settings import OrchestratorSettings
+from taskfactory_runtime.definitions import DefinitionsWatcher
+from taskfactory_runtime.logging import get_logger
+
+__all__ = ["run_schedules"]
+
+log = get_logger(__name__)
+
+
+async def run_schedules(
+    client: Client, settings: OrchestratorSettings, stop: asyncio.Event
+) -> None:
+    """Keep the schedules in sync with the definitions folder until ``stop`` is set."""
+    ops = ScheduleOps(ScheduleReconciler(client, target_from(settings)))
+
+    async def sync(definitions: Sequence[ActivityDefinition]) -> None:
+        try:
+            await ops.reconciler.sync(definitions)
+            await ops.observe()
+        except RPCError as exc:
+            # Temporal unavailable or refusing: the next period repairs it.
+            log.error("schedules sync failed", error=str(exc), status=exc.status.name)
+
+    try:
+        watcher = DefinitionsWatcher(settings.definitions_dir, sync)
+    except DefinitionError as exc:
+        log.error("schedules not synced: definitions unusable", error=str(exc))
+        await stop.wait()
+        return
+    await sync(watcher.current)
+    period = settings.schedules.sync_interval_seconds
+    watching = asyncio.create_task(watcher.run(stop))
+    try:
+        while period > 0 and not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=period)
+            except TimeoutError:
+                await sync(watcher.current)
+        await stop.wait()
+    finally:
+        await watching
