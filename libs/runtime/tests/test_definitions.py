@@ -39,7 +39,9 @@ def test_a_missing_field_is_reported_with_file_and_field(tmp_path: Path) -> None
         load_definition(path)
     assert err.value.file == str(path)
     assert err.value.field == "version"
-    assert str(err.value).startswith(f"{path}:3: version: Input should be greater than or equal to 1")
+    assert str(err.value).startswith(
+        f"{path}:3: version: Input should be greater than or equal to 1"
+    )
 
 
 def test_an_unknown_template_field_is_rejected_at_load_time(tmp_path: Path) -> None:
