@@ -65,7 +65,7 @@ class HealthServer:
     async def start(self) -> None:
         """Bind and serve; ``port`` then holds the bound port (useful with port 0)."""
         # `*_created` series double the families for no operational use.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         # Probes and scrapes carry no body: refuse anything bigger than a small request.
         app = web.Application(client_max_size=64 * 1024)
         app.router.add_get("/livez", self._livez)
