@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from taskfactory_runtime.settings import ServiceSettings
 
-__all__ = ["OrchestratorSection", "OrchestratorSettings", "SchedulesSection"]
+__all__ = ["AdminSection", "OrchestratorSection", "OrchestratorSettings", "SchedulesSection"]
 
 
 class OrchestratorSection(BaseModel):
@@ -46,8 +48,30 @@ class SchedulesSection(BaseModel):
     )
 
 
+class AdminSection(BaseModel):
+    """The admin HTTP API (definitions, runs, schedules, explain) the orchestrator serves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=False, description="Serve the admin API.")
+    host: str = Field(default="127.0.0.1", description="Address of the admin API.")
+    port: int = Field(default=8081, ge=0, le=65535, description="0 picks a free port.")
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token that may read and change (secret)."
+    )
+    admin_token_file: Path | None = Field(default=None, description="File holding admin_token.")
+    read_token: SecretStr | None = Field(
+        default=None, description="Bearer token that may only read (secret)."
+    )
+    read_token_file: Path | None = Field(default=None, description="File holding read_token.")
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1, description="Larger request bodies are refused (413)."
+    )
+
+
 class OrchestratorSettings(ServiceSettings):
     """Everything the orchestrator reads from the environment."""
 
     orchestrator: OrchestratorSection = OrchestratorSection()
     schedules: SchedulesSection = SchedulesSection()
+    admin: AdminSection = AdminSection()

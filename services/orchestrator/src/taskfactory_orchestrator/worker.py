@@ -10,6 +10,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from taskfactory_orchestrator.activities import ContextActivities
+from taskfactory_orchestrator.admin.server import serve_admin
 from taskfactory_orchestrator.schedules_runner import run_schedules
 from taskfactory_orchestrator.schedules_workflow import FiringActivities, ScheduledFiringWorkflow
 from taskfactory_orchestrator.settings import OrchestratorSettings
@@ -74,6 +75,8 @@ async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
         http_port=health.port,
     )
     async with worker:
-        await run_schedules(client, settings, stop)
+        await asyncio.gather(
+            run_schedules(client, settings, stop), serve_admin(client, settings, stop)
+        )
     await health.stop()
     log.info("orchestrator stopped")
