@@ -1,0 +1,418 @@
+"""The worked examples end to end: examples/loan-approval and examples/monitoring.
+
+Each test runs the three services as processes with the example's plugin package installed
+(``uv pip install --target``, on the executor's PYTHONPATH) and the example's definition,
+changed only where a deployment would change it (the URLs of the external services, which
+are small local servers started here, and the state topic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+from conftest import StackInfo, Topics
+from executor_testing import install_plugin
+from temporalio.client import Client, WorkflowFailureError
+from tf_testing import RunningServices, consume, end_offsets_total, produce_envelopes, wait_for
+
+from taskfactory_contracts import (
+    ActivityDefinition,
+    AvroCodec,
+    Envelope,
+    RunActivityInput,
+    RunOutcome,
+    RunStatusView,
+    TaskPhase,
+    TaskResult,
+    TaskStatus,
+    TriggerEvent,
+    names,
+)
+from taskfactory_contracts.triggers import workflow_id_for
+from taskfactory_runtime.settings import KafkaSettings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+LOAN = EXAMPLES / "loan-approval"
+MONITORING = EXAMPLES / "monitoring"
+
+
+def front_matter(path: Path) -> dict[str, Any]:
+    """The YAML front matter of a Markdown definition."""
+    _, source, _ = path.read_text(encoding="utf-8").split("---\n", 2)
+    doc: dict[str, Any] = yaml.safe_load(source)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def example_plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both example plugin packages, installed as the README says, into one folder."""
+    target = tmp_path_factory.mktemp("example-plugins")
+    install_plugin(target, LOAN / "plugin")
+    install_plugin(target, MONITORING / "plugin")
+    return target
+
+
+async def results_until(
+    kafka: KafkaSettings, topic: str, count: int, *, subject: str | None = None
+) -> dict[str, TaskResult]:
+    """The results on ``topic`` (of ``subject``) by task id, once ``topic`` holds ``count``."""
+    codec = AvroCodec()
+    records = await consume(kafka, topic, at_least=count, timeout=60)
+    results = [codec.decode_task_result(r.value) for r in records]
+    assert len(results) == count, [(r.task_id, r.status) for r in results]
+    mine = [r for r in results if subject is None or r.subject == subject]
+    by_task = {r.task_id: r for r in mine}
+    assert len(by_task) == len(mine), "a task published more than one result"
+    return by_task
+
+
+def output(result: TaskResult) -> Any:
+    assert result.output_json is not None, result
+    return json.loads(result.output_json)
+
+
+@asynccontextmanager
+async def serve(handler: Callable[[web.Request], Awaitable[web.Response]]) -> AsyncIterator[int]:
+    """A local HTTP server answering every path with ``handler``; yields its port."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
+
+
+# ---- loan approval ------------------------------------------------------------------------
+@dataclass
+class FakeBank:
+    """Reservations and disbursements, deduplicated by ``Idempotency-Key`` like a real bank."""
+
+    disbursement_status: int = 201
+    calls: list[tuple[str, str | None, Any]] = field(default_factory=list)
+    payouts: dict[str, Any] = field(default_factory=dict)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def paths(self) -> list[str]:
+        return [path for path, _, _ in self.calls]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        key = request.headers.get("Idempotency-Key")
+        body: Any = await request.json() if request.can_read_body else {}
+        self.calls.append((request.path, key, body))
+        if request.path == "/reservations":
+            return web.json_response({"reservation_id": f"res-{body['application']}"}, status=201)
+        if request.path.endswith("/release"):
+            return web.json_response({"released": request.path.split("/")[2]})
+        if request.path == "/disbursements":
+            if self.disbursement_status >= 400:
+                return web.json_response(
+                    {"error": "account closed"}, status=self.disbursement_status
+                )
+            assert key is not None
+            self.payouts.setdefault(key, body)
+            return web.json_response({"disbursement_id": f"pay-{len(self.payouts)}"}, status=201)
+        return web.json_response({"error": "no such path"}, status=404)
+
+
+@pytest.fixture
+async def bank() -> AsyncIterator[FakeBank]:
+    fake = FakeBank()
+    async with serve(fake.handle) as port:
+        fake.port = port
+        yield fake
+
+
+@dataclass
+class LoanRig:
+    """The loan-approval example running against the fake bank, and how to talk to it."""
+
+    kafka: KafkaSettings
+    topics: Topics
+    client: Client
+    stack: StackInfo
+    bank: FakeBank
+    uid: str
+
+    async def request(self, event_id: str, *, review: bool = False) -> tuple[Envelope, str]:
+        """Publish a sample request; its run id (once it waits for the review, if ``review``)."""
+        loan = sample_loan(event_id, uid=self.uid)
+        await produce_envelopes(self.kafka, self.topics.events, [loan])
+        run_id = f"loan-approval/{loan.subject}"
+        if review:
+            await wait_for_review(self.client, run_id)
+        return loan, run_id
+
+    async def results(self, count: int, subject: str | None = None) -> dict[str, TaskResult]:
+        return await results_until(self.kafka, self.topics.results, count, subject=subject)
+
+
+@pytest.fixture
+def loan(
+    services: RunningServices,
+    example_plugins: Path,
+    bank: FakeBank,
+    topics: Topics,
+    kafka_settings: KafkaSettings,
+    temporal_client: Client,
+    stack: StackInfo,
+    uid: str,
+) -> LoanRig:
+    """The services running the loan-approval example against the fake bank."""
+    doc = front_matter(LOAN / "definitions" / "loan-approval.md")
+    doc["context"]["bank"]["value"]["url"] = bank.url
+    (services.definitions / "loan-approval.yaml").write_text(yaml.safe_dump(doc))
+    services.env["PYTHONPATH"] = str(example_plugins)
+    services.start()
+    return LoanRig(kafka_settings, topics, temporal_client, stack, bank, uid)
+
+
+def sample_loan(event_id: str, *, uid: str) -> Envelope:
+    """A sample event of examples/loan-approval/events, made unique to the test."""
+    samples = json.loads((LOAN / "events" / "loans.json").read_text())
+    item = dict(next(s for s in samples if s["id"] == event_id))
+    data = json.dumps(item.pop("data")).encode()
+    item["id"] = f"{uid}-{item['id']}"
+    item["subject"] = f"{uid}-{item['subject']}"
+    return Envelope(time=datetime.now(UTC), data=data, **item)
+
+
+def approve_cli(stack: StackInfo, run_id: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``taskfactory runs approve <run> review …`` as a user types it."""
+    command = Path(sys.executable).with_name("taskfactory")
+    return subprocess.run(
+        [str(command), "runs", "approve", run_id, "review", *args],
+        env={**os.environ, "TASKFACTORY_TEMPORAL__ADDRESS": stack.temporal_address},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def wait_for_review(client: Client, run_id: str) -> None:
+    handle = client.get_workflow_handle(run_id)
+
+    async def waiting() -> bool:
+        try:
+            view = await handle.query(names.QUERY_STATUS, result_type=RunStatusView)
+        except Exception:  # not started yet: the ingress has not got to the event
+            return False
+        return view.tasks["review"].phase is TaskPhase.WAITING_APPROVAL
+
+    await wait_for(waiting, timeout=60, what=f"{run_id} to wait for the review")
+
+
+async def test_loan_below_threshold_is_decided_without_a_human(loan: LoanRig) -> None:
+    approved, run_id = await loan.request("loan-1001")
+    declined, _ = await loan.request("loan-1003")
+
+    # approved: 6 results (no review), declined: 4 (no reserve, review, disburse).
+    yes = await loan.results(10, approved.subject)
+    no = await loan.results(10, declined.subject)
+    assert set(yes) == {"credit_check", "risk", "decide", "reserve", "disburse", "notify"}
+    assert set(no) == {"credit_check", "risk", "decide", "notify"}
+    assert all(r.status is TaskStatus.SUCCEEDED for r in [*yes.values(), *no.values()])
+    decision = output(yes["decide"])
+    assert (decision["decision"], decision["automatic"]) == ("approve", True)
+    assert output(yes["notify"])["outcome"] == "disbursed"
+    assert output(no["decide"])["decision"] == "decline"
+    assert output(no["notify"])["outcome"] == "declined"
+
+    # One payout, carrying the disburse task's idempotency key; nothing for the declined one.
+    key = f"{run_id}/{approved.id}/disburse"
+    assert list(loan.bank.payouts) == [key]
+    assert loan.bank.payouts[key]["reservation_id"] == f"res-{approved.subject}"
+    assert loan.bank.paths() == ["/reservations", "/disbursements"]
+    outcome = await loan.client.get_workflow_handle(run_id, result_type=RunOutcome).result()
+    assert "review" not in outcome.tasks  # skipped: nobody was asked
+
+
+async def test_loan_above_threshold_waits_for_approval_via_the_cli_then_disburses(
+    loan: LoanRig,
+) -> None:
+    request, run_id = await loan.request("loan-1002", review=True)
+    # While it waits: the money is reserved, nothing is paid.
+    assert loan.bank.paths() == ["/reservations"]
+    assert output((await loan.results(4))["decide"])["decision"] == "refer"
+
+    done = approve_cli(loan.stack, run_id, "--by", "credit-team", "--comment", "income verified")
+    assert done.returncode == 0, done.stderr
+
+    results = await loan.results(7)
+    review = output(results["review"])
+    assert (review["approved"], review["by"]) == (True, "credit-team")
+    assert results["disburse"].status is TaskStatus.SUCCEEDED
+    assert output(results["notify"])["outcome"] == "disbursed"
+    assert list(loan.bank.payouts) == [f"{run_id}/{request.id}/disburse"]
+    outcome = await loan.client.get_workflow_handle(run_id, result_type=RunOutcome).result()
+    assert outcome.tasks["disburse"] is TaskStatus.SUCCEEDED
+
+
+async def test_loan_rejected_by_the_reviewer_releases_the_reservation(loan: LoanRig) -> None:
+    request, run_id = await loan.request("loan-1002", review=True)
+    rejected = approve_cli(
+        loan.stack, run_id, "--by", "credit-team", "--reject", "--comment", "income unverified"
+    )
+    assert rejected.returncode == 0, rejected.stderr
+
+    results = await loan.results(6)
+    assert set(results) == {
+        "credit_check", "risk", "decide", "reserve", "review", "reserve.compensate",
+    }  # fmt: skip
+    review = results["review"]
+    assert (review.status, review.error_type) == (TaskStatus.FAILED, "ApprovalRejected")
+    assert review.error_message == "rejected by credit-team: income unverified"
+    assert results["reserve.compensate"].status is TaskStatus.SUCCEEDED
+    release = f"/reservations/res-{request.subject}/release"
+    assert loan.bank.paths() == ["/reservations", release]
+    assert loan.bank.payouts == {}
+    with pytest.raises(WorkflowFailureError):
+        await loan.client.get_workflow_handle(run_id).result()
+
+
+async def test_loan_disbursement_failure_releases_the_reservation(loan: LoanRig) -> None:
+    loan.bank.disbursement_status = 422  # the account is closed: not worth a retry
+    request, run_id = await loan.request("loan-1001")
+
+    results = await loan.results(6)
+    assert set(results) == {
+        "credit_check", "risk", "decide", "reserve", "disburse", "reserve.compensate",
+    }  # fmt: skip
+    disburse = results["disburse"]
+    assert (disburse.status, disburse.error_type) == (TaskStatus.FAILED, "HttpStatus422")
+    assert results["reserve.compensate"].status is TaskStatus.SUCCEEDED
+    release = f"/reservations/res-{request.subject}/release"
+    assert loan.bank.paths() == ["/reservations", "/disbursements", release]
+    with pytest.raises(WorkflowFailureError):
+        await loan.client.get_workflow_handle(run_id).result()
+    # The run's failure is final: no notification, nothing more on the results topic.
+    assert await end_offsets_total(loan.kafka, loan.topics.results) == 6
+
+
+# ---- monitoring ---------------------------------------------------------------------------
+@dataclass
+class StatusPage:
+    """The monitored service: serves ``{"status": …}``, which the test changes."""
+
+    status: str = "ok"
+    served: int = 0
+    port: int = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.served += 1
+        return web.json_response({"status": self.status})
+
+
+@pytest.fixture
+async def status_page() -> AsyncIterator[StatusPage]:
+    page = StatusPage()
+    async with serve(page.handle) as port:
+        page.port = port
+        yield page
+
+
+def firing(definition: ActivityDefinition, scheduled_for: datetime) -> Envelope:
+    """The trigger event a schedule firing carries (what the schedules reconciler's firing
+    workflow builds: type ``taskfactory.schedule.fired``, id ``<definition>@<time>``)."""
+    when = scheduled_for.strftime("%Y-%m-%dT%H:%M:%SZ")
+    data = {"scheduled_for": when, "schedule_id": f"taskfactory-{definition.id}", "covers": [when]}
+    return Envelope(
+        id=f"{definition.id}@{when}",
+        source=f"taskfactory/schedules/taskfactory-{definition.id}",
+        type="taskfactory.schedule.fired",
+        subject=definition.id,
+        time=scheduled_for,
+        data=json.dumps(data, sort_keys=True).encode(),
+        extensions={"scheduledfor": when},
+    )
+
+
+async def test_monitoring_notifies_once_when_the_state_changes_and_the_condition_holds(
+    services: RunningServices,
+    example_plugins: Path,
+    status_page: StatusPage,
+    topics: Topics,
+    kafka_settings: KafkaSettings,
+    temporal_client: Client,
+    uid: str,
+) -> None:
+    doc = front_matter(MONITORING / "definitions" / "site-monitor.md")
+    doc["context"]["target"]["value"].update(
+        url=f"http://127.0.0.1:{status_page.port}/status", state_topic=f"{uid}.monitoring.state"
+    )
+    definition = ActivityDefinition.model_validate(doc)
+    services.env["PYTHONPATH"] = str(example_plugins)
+    services.start(only=("orchestrator", "executor"))
+
+    # Schedule firings, one a minute, started as the schedule's firing workflow starts them
+    # (one at a time: the definition's overlap policy is skip). The first is the baseline;
+    # then unchanged / changed / unchanged, and a change back to ok (condition false).
+    base = datetime.now(UTC).replace(second=0, microsecond=0)
+    statuses = ["ok", "ok", "degraded", "degraded", "ok"]
+    for n, status in enumerate(statuses):
+        status_page.status = status
+        moment = base + timedelta(minutes=n)
+        envelope = firing(definition, moment)
+        run_id = f"{uid}/" + workflow_id_for(
+            definition, envelope, moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
+        outcome = await asyncio.wait_for(
+            temporal_client.execute_workflow(
+                names.WORKFLOW_RUN_ACTIVITY,
+                RunActivityInput(
+                    definition=definition,
+                    trigger=TriggerEvent(envelope=envelope),
+                    results_topic=topics.results,
+                    executor_task_queue=f"{uid}-executor",
+                ),
+                id=run_id,
+                task_queue=f"{uid}-orchestrator",
+                result_type=RunOutcome,
+            ),
+            timeout=30,
+        )
+        assert outcome.tasks["compare"] is TaskStatus.SUCCEEDED
+    assert status_page.served == len(statuses)
+
+    codec = AvroCodec()
+    records = await consume(kafka_settings, topics.results, at_least=11, timeout=30)
+    results = [codec.decode_task_result(r.value) for r in records]
+    by_time = sorted(results, key=lambda r: r.started_at)
+    compares = [output(r) for r in by_time if r.task_id == "compare"]
+    assert [(c["previous"], c["current"], c["changed"], c["first"]) for c in compares] == [
+        (None, "ok", False, True),
+        ("ok", "ok", False, False),
+        ("ok", "degraded", True, False),
+        ("degraded", "degraded", False, False),
+        ("degraded", "ok", True, False),
+    ]
+    notifications = [r for r in results if r.task_id == "notify"]
+    assert len(notifications) == 1
+    note = output(notifications[0])
+    assert (note["status"], note["previous"]) == ("degraded", "ok")
+    assert note["scheduled_for"] == (base + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # 5 fetch + 5 compare + 1 notify, and not one more.
+    assert await end_offsets_total(kafka_settings, topics.results) == 11
