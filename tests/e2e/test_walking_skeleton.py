@@ -19,7 +19,7 @@ from tf_testing import (
     wait_for,
 )
 
-from taskfactory_contracts import AvroCodec, TaskStatus, names
+from taskfactory_contracts import AvroCodec, RunStatus, TaskStatus, names
 from taskfactory_runtime.settings import KafkaSettings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -66,6 +66,13 @@ async def test_fifty_events_become_fifty_runs_and_fifty_results_exactly_once(
         assert record.key == result.subject.encode()
         assert headers[names.HEADER_EVENT_ID] == result.causation_id.encode()
         assert headers[names.HEADER_RUN_ID] == result.run_id.encode()
+
+    # Each run reports its start and its end on the runs topic.
+    run_records = await consume(kafka_settings, topics.runs, at_least=100, timeout=60)
+    run_events = [codec.decode_run_event(r.value) for r in run_records]
+    kinds = sorted((e.causation_id, e.kind.value) for e in run_events)
+    assert kinds == sorted((e.id, k) for e in events for k in ("started", "finished"))
+    assert {e.outcome for e in run_events if e.kind.value == "finished"} == {RunStatus.SUCCEEDED}
 
     query = f"WorkflowId STARTS_WITH '{uid}/' AND ExecutionStatus = 'Completed'"
 

@@ -46,6 +46,8 @@ class RunActivityInput(BaseModel):
     trigger: TriggerEvent
     results_topic: str
     executor_task_queue: str = TASK_QUEUE_EXECUTOR
+    #: Where the run publishes its started/finished ``RunEvent`` (None: no run events).
+    runs_topic: str | None = None
     #: Set the Taskfactory* search attributes from inside the run (for starts that did not).
     upsert_search_attributes: bool = False
     #: Correlation mode, carried over continue-as-new: events queued, event ids already handled.

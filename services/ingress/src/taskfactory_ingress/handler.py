@@ -188,6 +188,7 @@ class RecordHandler:
             trigger=trigger,
             results_topic=definition.results.topic or self.settings.topics.results,
             executor_task_queue=self.settings.temporal.executor_task_queue,
+            runs_topic=self.settings.topics.runs,
         )
         correlation = definition.correlation
         signal = correlation.mode == "signal"

@@ -22,7 +22,9 @@ with workflow.unsafe.imports_passed_through():
         ActivityDefinition,
         Envelope,
         PublishResultInput,
+        PublishRunEventInput,
         RetrySpec,
+        RunEvent,
         TaskInput,
         TaskOutput,
         TaskResult,
@@ -31,7 +33,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from taskfactory_orchestrator.plan import result_id
 
-__all__ = ["Finished", "publish", "retry_policy", "run_activity_task", "task_result"]
+__all__ = [
+    "Finished",
+    "publish",
+    "publish_run_event",
+    "retry_policy",
+    "run_activity_task",
+    "task_result",
+]
 
 # Publishing a result must not give up: it is the only way downstream learns the outcome.
 _PUBLISH_RETRY = RetryPolicy(
@@ -134,6 +143,19 @@ async def publish(
     await workflow.execute_activity(
         names.ACTIVITY_PUBLISH_RESULT,
         PublishResultInput(result=result, topic=topic, traceparent=traceparent),
+        task_queue=task_queue,
+        start_to_close_timeout=timedelta(seconds=30),
+        retry_policy=_PUBLISH_RETRY,
+    )
+
+
+async def publish_run_event(
+    event: RunEvent, *, topic: str, task_queue: str, traceparent: str | None
+) -> None:
+    """Publish a run's lifecycle record through the executor's run-event activity."""
+    await workflow.execute_activity(
+        names.ACTIVITY_PUBLISH_RUN_EVENT,
+        PublishRunEventInput(event=event, topic=topic, traceparent=traceparent),
         task_queue=task_queue,
         start_to_close_timeout=timedelta(seconds=30),
         retry_policy=_PUBLISH_RETRY,

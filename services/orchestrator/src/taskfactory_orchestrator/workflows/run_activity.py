@@ -28,8 +28,11 @@ with workflow.unsafe.imports_passed_through():
         PluginContext,
         ResolveContextInput,
         RunActivityInput,
+        RunEvent,
+        RunEventKind,
         RunOutcome,
         RunState,
+        RunStatus,
         RunStatusView,
         StaticContext,
         TaskBatchInput,
@@ -53,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from taskfactory_orchestrator.workflows.execution import (
         Finished,
         publish,
+        publish_run_event,
         retry_policy,
         run_activity_task,
         task_result,
@@ -111,7 +115,18 @@ class RunActivityWorkflow:
         if arg.upsert_search_attributes:
             self._upsert_search_attributes(arg.trigger.envelope)
         if arg.definition.correlation.mode == "start":
+            # Run events were added after histories were recorded: guarded for replay.
+            run_events = arg.runs_topic is not None and workflow.patched("run-events-v1")
+            if run_events:
+                await self._run_event(arg, RunEventKind.STARTED)
             failure = await self._execute(arg.trigger)
+            if run_events:
+                await self._run_event(
+                    arg,
+                    RunEventKind.FINISHED,
+                    outcome=RunStatus.FAILED if failure is not None else RunStatus.SUCCEEDED,
+                    error=failure,
+                )
             if failure is not None:
                 raise ApplicationError(failure, type="TaskFailed", non_retryable=True)
             self._state = RunState.SUCCEEDED
@@ -125,6 +140,40 @@ class RunActivityWorkflow:
             tasks={k: TaskStatus(s.phase.value) for k, s in self._states.items() if _published(s)},
             started_at=started,
             finished_at=max(started, workflow.now()),
+        )
+
+    async def _run_event(
+        self,
+        arg: RunActivityInput,
+        kind: RunEventKind,
+        *,
+        outcome: RunStatus | None = None,
+        error: str | None = None,
+    ) -> None:
+        envelope = arg.trigger.envelope
+        run_id = workflow.info().workflow_id
+        failed = sum(1 for s in self._states.values() if s.phase.value in ("failed", "timed_out"))
+        event = RunEvent(
+            event_id=f"{run_id}/{envelope.id}/{kind.value}",
+            kind=kind,
+            run_id=run_id,
+            definition_id=arg.definition.id,
+            definition_version=arg.definition.version,
+            subject=envelope.subject,
+            causation_id=envelope.id,
+            occurred_at=workflow.now(),
+            task_ids=tuple(t.id for t in arg.definition.tasks),
+            outcome=outcome,
+            tasks_failed=failed if outcome is not None else 0,
+            error_message=error[:1000] if error else None,
+            tenant=envelope.tenant,
+        )
+        assert arg.runs_topic is not None
+        await publish_run_event(
+            event,
+            topic=arg.runs_topic,
+            task_queue=arg.executor_task_queue,
+            traceparent=arg.trigger.traceparent,
         )
 
     # ---- correlation mode -------------------------------------------------------------
