@@ -129,6 +129,8 @@ async def ingress(
             "TASKFACTORY_TOPICS__EVENTS": topic,
             "TASKFACTORY_TOPICS__DEAD_LETTER": f"{topic}.dlq",
             "TASKFACTORY_INGRESS__GROUP_ID": group,
+            # Its own queue: no worker polls it, so no real worker ever runs bench workflows.
+            "TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE": f"{prefix}-q",
             "TASKFACTORY_DEFINITIONS_DIR": str(defs),
             "TASKFACTORY_HTTP__PORT": "0",
             "TASKFACTORY_LOGGING__LEVEL": "WARNING",

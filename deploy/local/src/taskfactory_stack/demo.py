@@ -13,7 +13,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from taskfactory_contracts import AvroCodec, Envelope, names
+from taskfactory_contracts import ActivityDefinition, AvroCodec, Envelope, names
+from taskfactory_contracts.definition import APPROVAL_TASK_TYPE
+from taskfactory_contracts.triggers import matches
+from taskfactory_runtime.definitions import load_definitions
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.process import StackError
@@ -37,6 +40,17 @@ def load_example_events(folder: Path, *, nonce: str) -> list[Envelope]:
     return out
 
 
+def runs_unattended(envelope: Envelope, definitions: list[ActivityDefinition]) -> str | None:
+    """``None`` if the event starts a run that finishes without a human, else why not."""
+    wanted = [d for d in definitions if matches(d, envelope)[0]]
+    if not wanted:
+        return "no definition wants it (see `taskfactory explain`)"
+    for definition in wanted:
+        if any(t.approval is not None or t.type == APPROVAL_TASK_TYPE for t in definition.tasks):
+            return f"{definition.id} waits for a human approval (`taskfactory runs approve`)"
+    return None
+
+
 class _Progress:
     def __init__(self, sent: int) -> None:
         self.sent = sent
@@ -44,11 +58,12 @@ class _Progress:
         self.results = 0
         self.t0 = time.monotonic()
         self.first: float | None = None
+        self.done = 0
 
     def line(self) -> str:
         return (
-            f"\r  events sent {self.sent} · runs started {self.started} · "
-            f"results received {self.results}/{self.sent}   "
+            f"\r  events awaited {self.sent} · runs started {self.started} · "
+            f"results received {self.results} · events done {self.done}/{self.sent}   "
         )
 
 
@@ -58,6 +73,13 @@ async def _demo(
     kafka = KafkaSettings(bootstrap_servers=stack.kafka_bootstrap)
     nonce = datetime.now(UTC).strftime("%Y%m%d%H%M%S") + secrets.token_hex(2)
     events = load_example_events(EXAMPLES / "events", nonce=nonce)
+    definitions = load_definitions(EXAMPLES / "definitions")
+    # All of them are published; the progress waits for the ones that finish on their own.
+    awaited = {e.id for e in events if runs_unattended(e, definitions) is None}
+    for event in events:
+        why = runs_unattended(event, definitions)
+        if why is not None:
+            print(f"  {event.id}: no result expected here — {why}")
     topics = [
         names.DEFAULT_EVENTS_TOPIC,
         names.DEFAULT_RESULTS_TOPIC,
@@ -102,7 +124,7 @@ async def _demo(
         finally:
             await producer.stop()
         print(f"published {len(events)} example events to {names.DEFAULT_EVENTS_TOPIC}")
-        await _watch(settings, stack, services, results, codec, len(events), stop)
+        await _watch(settings, stack, services, results, codec, awaited, stop)
     finally:
         await results.stop()
 
@@ -133,14 +155,17 @@ async def _watch(
     services: ServiceSet,
     results: AIOKafkaConsumer,
     codec: AvroCodec,
-    expected: int,
+    sent: set[str],
     stop: asyncio.Event,
 ) -> None:
     from temporalio.client import Client
 
     client = await Client.connect(stack.temporal_address)
     since = datetime.now(UTC).replace(microsecond=0)
+    expected = len(sent)
     progress = _Progress(expected)
+    done: set[str] = set()
+    runs: dict[str, set[str]] = {}
     announced = False
     while not stop.is_set():
         services.check()
@@ -149,18 +174,26 @@ async def _watch(
         for records in batch.values():
             for record in records:
                 result = codec.decode_task_result(record.value or b"")
+                if result.causation_id not in sent:
+                    continue  # someone else's run publishing to the same topic
                 progress.results += 1
+                runs.setdefault(result.causation_id, set()).add(result.run_id)
                 if progress.first is None:
                     progress.first = time.monotonic() - progress.t0
                 print(
                     f"\r  result  {result.run_id}  task={result.task_id}  "
                     f"status={result.status.value}  output={result.output_json}" + " " * 10
                 )
+        # An event is done when every run it started has closed (all its results are out).
+        for event_id, run_ids in runs.items():
+            if event_id not in done and await _all_closed(client, run_ids):
+                done.add(event_id)
+        progress.done = len(done)
         print(progress.line(), end="", flush=True)
-        if progress.results >= expected and not announced:
+        if done >= sent and not announced:
             announced = True
             print(
-                f"\n\nall {expected} results received; first after {progress.first:.1f}s, "
+                f"\n\nall {expected} events done; first result after {progress.first:.1f}s, "
                 f"all after {time.monotonic() - progress.t0:.1f}s.\n"
                 f"Temporal UI: http://127.0.0.1:{settings.temporal_ui_port}/namespaces/default/workflows\n"
                 + (
@@ -173,6 +206,16 @@ async def _watch(
             )
             if settings.demo_exit_when_done:
                 return
+
+
+async def _all_closed(client: Any, run_ids: set[str]) -> bool:
+    from temporalio.client import WorkflowExecutionStatus
+
+    for run_id in run_ids:
+        description = await client.get_workflow_handle(run_id).describe()
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            return False
+    return True
 
 
 def run(settings: StackSettings) -> int:
