@@ -42,6 +42,21 @@ def up() -> None:
 
 
 @app.command()
+def prepare() -> None:
+    """Fetch and build what the stack needs (Kafka jars, Jaeger) without starting anything."""
+    stack = Stack()
+    try:
+        for component in stack.components:
+            component.prepare()
+    except StackError as exc:
+        _fail(exc)
+        return
+    typer.echo(
+        f"prepared: {', '.join(c.name for c in stack.components)} (cached in {stack.settings.root})"
+    )
+
+
+@app.command()
 def down() -> None:
     """Stop only the processes `up` started (tracked by pid files)."""
     stopped = Stack().down()
