@@ -11,13 +11,14 @@ from __future__ import annotations
 import gc
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 from tf_testing import RunningServices
 
 from taskfactory_runtime.kafka import ensure_topics
@@ -170,3 +171,19 @@ def services(
             # pytest shows captured output only when the test failed.
             print(f"==> {name} log (last 40 lines) <==")
             print("\n".join(log.splitlines()[-40:]))
+
+
+@pytest.fixture(scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server (the Java one from Maven Central): days in ms."""
+    from taskfactory_stack.settings import StackSettings
+    from taskfactory_stack.testserver import ensure_test_server
+
+    wrapper = ensure_test_server(StackSettings())
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(wrapper), data_converter=pydantic_data_converter
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()

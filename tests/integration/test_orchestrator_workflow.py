@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from orchestrator_testing import FakeExecutor, definition, fail, harness, trigge
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.testing import WorkflowEnvironment
 from tf_testing import wait_for
 
 from taskfactory_contracts import (
@@ -244,7 +246,7 @@ async def test_approval_rejected_fails_the_run_without_paying_out(
 async def test_approval_deadline_applies_the_default_outcome(
     temporal_client: Client, uid: str, default: str, paid: bool
 ) -> None:
-    # The dev server cannot skip time: a 2-second deadline stands in for the 3-day one.
+    # On the dev server (real time) a 2-second deadline; the 3-day one is the time-skipping test below.
     executor = FakeExecutor()
     async with harness(temporal_client, uid, executor) as h:
         handle = await h.start(_approval_definition("PT2S", default))
@@ -253,6 +255,25 @@ async def test_approval_deadline_applies_the_default_outcome(
         else:
             with pytest.raises(WorkflowFailureError):
                 await handle.result()
+    assert ("pay-out" in executor.call_order()) is paid
+    review = executor.result("review")
+    assert review.status is (TaskStatus.SUCCEEDED if paid else TaskStatus.FAILED)
+
+
+@pytest.mark.parametrize(("default", "paid"), [("reject", False), ("approve", True)])
+async def test_a_three_day_approval_deadline_passes_instantly_under_time_skipping(
+    time_skipping: WorkflowEnvironment, uid: str, default: str, paid: bool
+) -> None:
+    executor = FakeExecutor()
+    started = time.monotonic()
+    async with harness(time_skipping.client, f"{uid}-{default}", executor) as h:
+        handle = await h.start(_approval_definition("P3D", default))
+        if paid:
+            await handle.result()
+        else:
+            with pytest.raises(WorkflowFailureError):
+                await handle.result()
+    assert time.monotonic() - started < 60  # three days of workflow time, not of ours
     assert ("pay-out" in executor.call_order()) is paid
     review = executor.result("review")
     assert review.status is (TaskStatus.SUCCEEDED if paid else TaskStatus.FAILED)

@@ -9,6 +9,7 @@ import typer
 from taskfactory_stack.process import StackError, tail
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.stack import Stack
+from taskfactory_stack.testserver import ensure_test_server
 
 __all__ = ["app", "main"]
 
@@ -43,17 +44,17 @@ def up() -> None:
 
 @app.command()
 def prepare() -> None:
-    """Fetch and build what the stack needs (Kafka jars, Jaeger) without starting anything."""
+    """Fetch and build what the stack and tests need (Kafka jars, Jaeger, test server)."""
     stack = Stack()
     try:
         for component in stack.components:
             component.prepare()
+        ensure_test_server(stack.settings)
     except StackError as exc:
         _fail(exc)
         return
-    typer.echo(
-        f"prepared: {', '.join(c.name for c in stack.components)} (cached in {stack.settings.root})"
-    )
+    done = ", ".join([*(c.name for c in stack.components), "temporal-test-server"])
+    typer.echo(f"prepared: {done} (cached in {stack.settings.root})")
 
 
 @app.command()
