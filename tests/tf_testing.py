@@ -24,6 +24,7 @@ __all__ = [
     "RunningServices",
     "committed_total",
     "consume",
+    "echo_definition",
     "end_offsets_total",
     "envelope",
     "free_port",
@@ -237,3 +238,18 @@ def metric_families(text: str) -> set[str]:
             # prometheus-client declares counters without their _total suffix.
             out.add(f"{name}_total" if kind == "counter" and not name.endswith("_total") else name)
     return out
+
+
+def echo_definition(definition_id: str, uid: str) -> str:
+    """YAML of a one-task (echo) definition for test events; run ids start with ``uid/``."""
+    return f"""
+id: {definition_id}
+version: 1
+trigger:
+  event_types: [com.example.test.requested]
+correlation:
+  workflow_id: "{uid}/{{subject}}/{{id}}"
+tasks:
+  - id: echo-it
+    type: echo
+"""

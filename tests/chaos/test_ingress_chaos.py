@@ -18,6 +18,7 @@ from temporalio.client import Client
 from tf_testing import (
     RunningServices,
     committed_total,
+    echo_definition,
     envelope,
     free_port,
     hold_for,
@@ -30,18 +31,6 @@ from taskfactory_stack.components import TemporalComponent
 from taskfactory_stack.settings import StackSettings
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(420)]
-
-DEFINITION = """
-id: chaos
-version: 1
-trigger:
-  event_types: [com.example.test.requested]
-correlation:
-  workflow_id: "{uid}/{{subject}}/{{id}}"
-tasks:
-  - id: echo-it
-    type: echo
-"""
 
 
 def _committed(
@@ -88,7 +77,7 @@ async def test_sigkilled_three_times_while_streaming_every_event_runs_exactly_on
     temporal_client: Client,
     uid: str,
 ) -> None:
-    (services.definitions / "chaos.yaml").write_text(DEFINITION.format(uid=uid))
+    (services.definitions / "chaos.yaml").write_text(echo_definition("chaos", uid))
     services.start(only=("ingress",))
     progress = _committed(kafka_settings, services, topics.events)
     stream = asyncio.create_task(
@@ -134,7 +123,7 @@ async def test_a_temporal_outage_pauses_fetching_commits_nothing_unstarted_and_l
         services.env["TASKFACTORY_TEMPORAL__ADDRESS"] = private.address
         services.env["TASKFACTORY_INGRESS__MAX_BUFFERED_PER_PARTITION"] = "20"
         services.env["TASKFACTORY_INGRESS__RETRY_MAX_SECONDS"] = "2"
-        (services.definitions / "chaos.yaml").write_text(DEFINITION.format(uid=uid))
+        (services.definitions / "chaos.yaml").write_text(echo_definition("chaos", uid))
         services.start(only=("ingress",))
         progress = _committed(kafka_settings, services, topics.events)
         await produce_envelopes(
@@ -194,7 +183,7 @@ async def test_replicas_joining_and_leaving_mid_stream_lose_nothing_and_run_noth
     temporal_client: Client,
     uid: str,
 ) -> None:
-    (services.definitions / "chaos.yaml").write_text(DEFINITION.format(uid=uid))
+    (services.definitions / "chaos.yaml").write_text(echo_definition("chaos", uid))
     services.start(only=("ingress",))
     second = services.add_ingress_replica("b")
     progress = _committed(kafka_settings, services, topics.events)

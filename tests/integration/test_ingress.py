@@ -13,6 +13,7 @@ from tf_testing import (
     RunningServices,
     committed_total,
     consume,
+    echo_definition,
     envelope,
     produce,
     produce_envelopes,
@@ -23,18 +24,6 @@ from taskfactory_contracts import AvroCodec, Envelope, names
 from taskfactory_runtime.settings import KafkaSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-
-DEFINITION = """
-id: ingest
-version: 1
-trigger:
-  event_types: [com.example.test.requested]
-correlation:
-  workflow_id: "{uid}/{{subject}}/{{id}}"
-tasks:
-  - id: echo-it
-    type: echo
-"""
 
 
 async def _runs(client: Client, uid: str) -> int:
@@ -53,7 +42,7 @@ async def test_a_thousand_events_on_six_partitions_start_a_thousand_runs_once(
     temporal_client: Client,
     uid: str,
 ) -> None:
-    (services.definitions / "ingest.yaml").write_text(DEFINITION.format(uid=uid))
+    (services.definitions / "ingest.yaml").write_text(echo_definition("ingest", uid))
     services.start(only=("ingress",))
     events = [envelope(i, uid=uid, subject=f"key-{i % 100}") for i in range(1000)]
     await produce_envelopes(kafka_settings, topics.events, events)
@@ -80,7 +69,7 @@ async def test_poison_records_are_dead_lettered_with_original_bytes_and_replay_a
     temporal_client: Client,
     uid: str,
 ) -> None:
-    (services.definitions / "ingest.yaml").write_text(DEFINITION.format(uid=uid))
+    (services.definitions / "ingest.yaml").write_text(echo_definition("ingest", uid))
     services.env["TASKFACTORY_INGRESS__MAX_RECORD_BYTES"] = "2000"
     services.start(only=("ingress",))
     codec = AvroCodec()

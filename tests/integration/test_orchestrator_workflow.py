@@ -246,7 +246,7 @@ async def test_approval_rejected_fails_the_run_without_paying_out(
 async def test_approval_deadline_applies_the_default_outcome(
     temporal_client: Client, uid: str, default: str, paid: bool
 ) -> None:
-    # On the dev server (real time) a 2-second deadline; the 3-day one is the time-skipping test below.
+    # Real time on the dev server: 2 s; the 3-day deadline is the time-skipping test below.
     executor = FakeExecutor()
     async with harness(temporal_client, uid, executor) as h:
         handle = await h.start(_approval_definition("PT2S", default))
