@@ -220,7 +220,7 @@ class ScheduleOps:
                 continue
             info = description.info
             last = max((a.started_at for a in info.recent_actions), default=info.created_at)
-            LAST_ACTION_AGE.labels(schedule_id).set((now - last).total_seconds())
+            LAST_ACTION_AGE.labels(schedule_id).set(max(0.0, (now - last).total_seconds()))
             interval = expected_interval(description)
             if interval is not None:
                 EXPECTED_INTERVAL.labels(schedule_id).set(interval.total_seconds())
