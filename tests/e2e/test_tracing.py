@@ -68,9 +68,19 @@ async def test_a_producer_traceparent_yields_one_trace_through_every_service_to_
         processes = {p["serviceName"] for p in data["processes"].values()}
         operations = [s["operationName"] for s in data["spans"]]
         trace.update(processes=processes, operations=operations, spans=data["spans"])
+        # Spans reach Jaeger in export batches, a parent often after its children: the trace
+        # is whole once every parent a span names is in it (or is the producer's span).
+        ids = {s["spanID"] for s in data["spans"]} | {producer_span}
+        parents_known = all(
+            ref["spanID"] in ids
+            for span in data["spans"]
+            for ref in span["references"]
+            if ref["refType"] == "CHILD_OF"
+        )
         return (
             wanted_services <= processes
             and operations.count("RunActivity:taskfactory.publish_result") == 2
+            and parents_known
         )
 
     await wait_for(whole_trace_in_jaeger, timeout=60, what="the whole trace in Jaeger")
@@ -83,11 +93,9 @@ async def test_a_producer_traceparent_yields_one_trace_through_every_service_to_
     # Every span hangs off the producer's span: none starts a trace of its own.
     spans = trace["spans"]
     assert isinstance(spans, list)
-    ids = {s["spanID"] for s in spans} | {producer_span}
     for span in spans:
         parents = [r["spanID"] for r in span["references"] if r["refType"] == "CHILD_OF"]
         assert parents, f"{span['operationName']} has no parent"
-        assert parents[0] in ids
 
     # Logs of each service for this event carry the same trace id.
     logs = services.logs()
