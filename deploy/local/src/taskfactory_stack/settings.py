@@ -28,6 +28,11 @@ class StackSettings(BaseSettings):
     demo_exit_when_done: bool = Field(
         default=False, description="`make run` exits once every example result arrived."
     )
+    demo_dir: Path | None = Field(
+        default=None,
+        description="Where `make run` keeps its services' pids and logs and the definitions it "
+        "renders (default <dir>); the stack and the plugin cache stay in <dir>.",
+    )
     jaeger: bool = Field(default=True, description="Run Jaeger (built from its Go module).")
     jaeger_version: str = "v1.76.0"
     jaeger_ui_port: int = Field(default=16686, ge=1, le=65535)
@@ -41,3 +46,8 @@ class StackSettings(BaseSettings):
     def root(self) -> Path:
         """The cache folder as an absolute path."""
         return self.dir.resolve()
+
+    @property
+    def demo_root(self) -> Path:
+        """Where `make run` keeps its own processes' files, as an absolute path."""
+        return (self.demo_dir or self.dir).resolve()
