@@ -7,14 +7,10 @@ client here goes through the SASL_SSL listener via the runtime's one client fact
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from tf_testing import free_port
+from security.kafka_testing import PASSWORD, SecureBroker, start_client
 
 from taskfactory_runtime.kafka import (
     KafkaAuthenticationError,
@@ -24,66 +20,9 @@ from taskfactory_runtime.kafka import (
     make_consumer,
     make_producer,
 )
-from taskfactory_runtime.settings import KafkaSettings
-from taskfactory_stack.components import KafkaComponent, SaslSslListener
-from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.tls import CertificateAuthority
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
-
-PASSWORD = "SENTINEL-scram-password-31337"
-JARS = Path(__file__).resolve().parents[2] / ".stack" / "kafka"
-
-
-@dataclass(frozen=True)
-class SecureBroker:
-    """The private broker's SASL_SSL listener and the files a client needs."""
-
-    address: str
-    ca: Path
-    password_file: Path
-    tmp: Path
-
-    def settings(self, **overrides: Any) -> KafkaSettings:
-        """Client settings for the SASL_SSL listener as user ``svc``."""
-        values: dict[str, Any] = {
-            "bootstrap_servers": self.address,
-            "security_protocol": "SASL_SSL",
-            "sasl_mechanism": "SCRAM-SHA-512",
-            "sasl_username": "svc",
-            "sasl_password_file": self.password_file,
-            "ssl_cafile": self.ca,
-            "request_timeout_ms": 5000,
-        }
-        values.update(overrides)
-        return KafkaSettings(**values)
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
-    """A private single-node broker with a SASL_SSL listener; stopped after the module."""
-    tmp = tmp_path_factory.mktemp("kafka-sasl")
-    ca = CertificateAuthority(tmp / "certs")
-    cert = ca.issue("broker", hosts=("127.0.0.1", "localhost"))
-    listener = SaslSslListener(port=free_port(), keystore=cert.bundle, users={"svc": PASSWORD})
-    kafka = KafkaComponent(
-        StackSettings(
-            dir=tmp / "stack",
-            jars_dir=JARS,
-            kafka_port=free_port(),
-            kafka_controller_port=free_port(),
-            kafka_heap="256m",
-        ),
-        sasl_ssl=listener,
-    )
-    secret = tmp / "secrets" / "kafka-password"
-    secret.parent.mkdir()
-    secret.write_text(PASSWORD + "\n")  # as a Kubernetes secret mount may carry it
-    try:
-        kafka.up()
-        yield SecureBroker(listener.address, ca.cert, secret, tmp)
-    finally:
-        kafka.down()
 
 
 async def test_clients_produce_and_consume_through_the_sasl_ssl_listener(
@@ -114,15 +53,8 @@ async def test_a_wrong_password_is_a_clear_error_naming_the_listener_not_a_hang(
     wrong = broker.tmp / f"wrong-{client}"
     wrong.write_text("not-the-password")
     settings = broker.settings(sasl_password_file=wrong)
-    built = {
-        "producer": lambda: make_producer(settings, name="test"),
-        "consumer": lambda: make_consumer(settings, "t", group_id=f"{uid}-g", name="test"),
-        "admin": lambda: make_admin(settings),
-    }[client]()
-    started = time.monotonic()
     with pytest.raises(KafkaAuthenticationError) as failure:
-        await asyncio.wait_for(built.start(), 30)
-    assert time.monotonic() - started < 20
+        await start_client(client, settings, group=f"{uid}-g")
     message = str(failure.value)
     assert f"SASL_SSL listener {broker.address}" in message
     assert "SCRAM-SHA-512" in message

@@ -23,6 +23,7 @@ from taskfactory_stack.settings import StackSettings
 __all__ = [
     "Component",
     "KafkaComponent",
+    "OAuthBearerListener",
     "SaslSslListener",
     "TemporalComponent",
     "components",
@@ -160,6 +161,43 @@ class SaslSslListener:
         )
 
 
+@dataclass(frozen=True)
+class OAuthBearerListener:
+    """An extra SASL_PLAINTEXT listener (named OAUTH) with OAUTHBEARER, for tests only.
+
+    It uses Kafka's built-in *unsecured* validator: any unsigned JWT (``alg: none``) that names
+    a subject, is not expired and carries ``required_scope`` (if set) is accepted. That shows
+    the client side (token provider, SASL exchange, the broker's refusal of a bad token)
+    without an identity provider; production brokers validate signed tokens against a JWKS.
+    """
+
+    port: int
+    required_scope: str | None = None
+
+    @property
+    def address(self) -> str:
+        """Where clients reach the listener."""
+        return f"127.0.0.1:{self.port}"
+
+    def properties(self) -> str:
+        """The broker configuration this listener adds."""
+        scope = (
+            f' unsecuredValidatorRequiredScope="{self.required_scope}"'
+            if self.required_scope
+            else ""
+        )
+        return "\n".join(
+            [
+                "# An extra SASL_PLAINTEXT listener: OAUTHBEARER, unsecured JWT validation.",
+                "listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER",
+                "listener.name.oauth.oauthbearer.sasl.jaas.config="
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required"
+                f' unsecuredLoginStringClaim_sub="broker"{scope};',
+                "",
+            ]
+        )
+
+
 @dataclass
 class KafkaComponent(Component):
     """Apache Kafka from the broker jars on Maven Central, one combined KRaft node."""
@@ -167,10 +205,12 @@ class KafkaComponent(Component):
     name: str = "kafka"
     #: Off in the default stack; tests (and secure local runs) add a SASL_SSL listener.
     sasl_ssl: SaslSslListener | None = None
+    #: Off in the default stack; the OAUTHBEARER tests add one (unsecured JWT validation).
+    oauth: OAuthBearerListener | None = None
 
     @property
     def ports(self) -> tuple[int, ...]:
-        extra = (self.sasl_ssl.port,) if self.sasl_ssl else ()
+        extra = tuple(x.port for x in (self.sasl_ssl, self.oauth) if x is not None)
         return (self.settings.kafka_port, self.settings.kafka_controller_port, *extra)
 
     @property
@@ -243,8 +283,13 @@ class KafkaComponent(Component):
             .replace("@CONTROLLER_PORT@", str(self.settings.kafka_controller_port))
             .replace("@DATA_DIR@", str(self.data))
         )
+        port = self.settings.kafka_port
         if self.sasl_ssl is not None:
-            text = _with_sasl_ssl(text, self.settings.kafka_port, self.sasl_ssl)
+            text = _with_listener(text, port, "SASL_SSL", "SASL_SSL", self.sasl_ssl.address)
+            text += self.sasl_ssl.properties()
+        if self.oauth is not None:
+            text = _with_listener(text, port, "OAUTH", "SASL_PLAINTEXT", self.oauth.address)
+            text += self.oauth.properties()
         conf.write_text(text)
         (self.conf / "log4j2.yaml").write_text(_file("log4j2.yaml"))
         return conf
@@ -320,17 +365,17 @@ class KafkaComponent(Component):
             await admin.close()
 
 
-def _with_sasl_ssl(text: str, port: int, listener: SaslSslListener) -> str:
+def _with_listener(text: str, port: int, name: str, protocol: str, address: str) -> str:
+    """``text`` with one more listener ``name`` (``protocol``) on ``address`` beside PLAINTEXT."""
     plain = f"PLAINTEXT://127.0.0.1:{port}"
-    secure = f"SASL_SSL://{listener.address}"
     lines = []
     for line in text.splitlines():
         if line.startswith(("listeners=", "advertised.listeners=")):
-            line = line.replace(plain, f"{plain},{secure}")
+            line = line.replace(plain, f"{plain},{name}://{address}")
         elif line.startswith("listener.security.protocol.map="):
-            line += ",SASL_SSL:SASL_SSL"
+            line += f",{name}:{protocol}"
         lines.append(line)
-    return "\n".join(lines) + "\n" + listener.properties()
+    return "\n".join(lines) + "\n"
 
 
 def _cluster_id() -> str:

@@ -60,8 +60,9 @@ def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
     if settings.security_protocol in ("SSL", "SASL_SSL"):
         kwargs["ssl_context"] = ssl_context(settings)
     if settings.sasl_mechanism == "OAUTHBEARER":
-        from taskfactory_runtime.oauth import token_provider
+        from taskfactory_runtime.oauth import install_oauth_failure_handling, token_provider
 
+        install_oauth_failure_handling()
         kwargs["sasl_mechanism"] = "OAUTHBEARER"
         kwargs["sasl_oauth_token_provider"] = token_provider(settings)
     elif settings.sasl_mechanism:

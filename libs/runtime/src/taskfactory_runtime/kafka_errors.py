@@ -70,10 +70,16 @@ async def _diagnose(settings: KafkaSettings, host: str, port: int) -> TaskFactor
         )
     except SaslAuthenticationFailed as exc:
         user = f", user {settings.sasl_username!r}" if settings.sasl_username else ""
+        check = (
+            "the token TASKFACTORY_KAFKA__SASL_OAUTH_TOKEN_FILE, _TOKEN_URL or _TOKEN_PROVIDER "
+            "hands out (expiry, scope, audience)"
+            if settings.sasl_mechanism == "OAUTHBEARER"
+            else "TASKFACTORY_KAFKA__SASL_USERNAME and TASKFACTORY_KAFKA__SASL_PASSWORD(_FILE)"
+        )
         return KafkaAuthenticationError(
             f"kafka: SASL authentication failed at {where} (mechanism "
             f"{settings.sasl_mechanism}{user}): {exc.args[0] if exc.args else exc}; check "
-            "TASKFACTORY_KAFKA__SASL_USERNAME and TASKFACTORY_KAFKA__SASL_PASSWORD(_FILE)"
+            f"{check}"
         )
     except UnsupportedSaslMechanismError:
         return KafkaAuthenticationError(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiokafka.conn
 from aiokafka.abc import AbstractTokenProvider
+from aiokafka.errors import SaslAuthenticationFailed
 from pydantic import SecretStr
 
 from taskfactory_contracts.errors import TransientError
@@ -21,6 +24,7 @@ __all__ = [
     "ClientCredentialsTokenProvider",
     "FileTokenProvider",
     "TokenEndpointError",
+    "install_oauth_failure_handling",
     "token_provider",
 ]
 
@@ -98,6 +102,36 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):  # type: ignore[mis
                 f"({code}) for client id {self.client_id!r}"
             )
         return body["access_token"], float(body.get("expires_in", 300))
+
+
+class _OAuthAuthenticator(aiokafka.conn.OAuthAuthenticator):  # type: ignore[misc]
+    """aiokafka's OAUTHBEARER exchange, plus the broker's refusal of a token.
+
+    A broker that refuses a token answers the client's first message with an RFC 7628 error
+    challenge (``{"status": "invalid_token"}``) instead of an error code. aiokafka 0.14 ignores
+    that challenge and reports success, so the client "starts" and then fails with unrelated
+    connection errors. Here a challenge after the token is the refusal it is.
+    """
+
+    async def step(self, payload: bytes | None) -> tuple[bytes, bool] | None:
+        if self._token_sent and payload:
+            try:
+                detail = json.loads(payload)
+            except ValueError:
+                detail = {}
+            status = detail.get("status", "refused") if isinstance(detail, dict) else "refused"
+            scope = detail.get("scope") if isinstance(detail, dict) else None
+            wanted = f", required scope {scope!r}" if scope else ""
+            raise SaslAuthenticationFailed(
+                f"the broker refused the OAUTHBEARER token (status {status}{wanted})"
+            )
+        result: tuple[bytes, bool] | None = await super().step(payload)
+        return result
+
+
+def install_oauth_failure_handling() -> None:
+    """Make aiokafka's connections use :class:`_OAuthAuthenticator` (idempotent)."""
+    aiokafka.conn.OAuthAuthenticator = _OAuthAuthenticator
 
 
 def _plugin(spec: str, settings: KafkaSettings) -> AbstractTokenProvider:
