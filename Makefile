@@ -74,6 +74,12 @@ bench: install ## benchmarks under bench/ (never part of make test); starts the 
 	@$(RUN) python bench/codec_bench.py
 	@$(RUN) taskfactory-stack up >/dev/null
 	@$(RUN) python bench/ingress_bench.py
+	@$(RUN) python bench/peers_bench.py
+
+.PHONY: bench-peers
+bench-peers: install ## taskfactory vs DBOS vs Restate on the same Kafka (installs and starts the peers itself)
+	@$(RUN) taskfactory-stack up >/dev/null
+	@$(RUN) python bench/peers_bench.py
 
 .PHONY: docs
 docs: install ## regenerate the README's configuration table from the settings classes

@@ -1,0 +1,353 @@
+"""taskfactory against its peers, DBOS and Restate, on the same Kafka, events and machine.
+
+Contenders, alternated round-robin for ``--repeat`` rounds so machine noise hits each alike,
+each fed ``--events`` envelopes from ``ingress_bench``'s generator on a fresh 6-partition
+topic after a one-event warm-up:
+- ``taskfactory``: the ingress alone (``ingress_bench.ingress``): events → durably started
+  runs, offsets committed;
+- ``taskfactory-e2e``: ingress, orchestrator and executor (``ingress_bench.e2e``): events →
+  one-task runs done, their results on the results topic;
+- ``dbos``: ``@DBOS.kafka_consumer`` into a one-step workflow (PostgreSQL system database);
+  accepted = workflows durably enqueued, done = workflows ``SUCCESS``;
+- ``restate``: a Kafka subscription invoking a one-step handler; accepted = invocations
+  ingested, done = invocations completed (``sys_invocation``).
+The harness installs and starts the peers itself (``bench/peers/components.py``), stops them
+at the end, writes ``bench/results/peers.json`` and the table in ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ingress_bench import KAFKA, TEMPORAL, _events, _publish, _summary, e2e, ingress
+from peers.components import (
+    HOME,
+    PYTHON_PEERS,
+    ROOT,
+    Postgres,
+    RestateServer,
+    ensure_restate_server,
+    ensure_venv,
+    free_port,
+    wait_until,
+)
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from taskfactory_runtime.kafka import ensure_topics
+from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.process import StackError, TrackedProcess, tail
+
+PEERS = Path(__file__).parent / "peers"
+POLL_SECONDS = 0.2
+Probe = Callable[[], Awaitable[tuple[int, int]]]
+
+
+async def _measure(
+    topic: str, prefix: str, n: int, probe: Probe, kafka: KafkaSettings
+) -> dict[str, float]:
+    """Warm up with one event, then publish ``n`` and time until all are accepted and done.
+
+    ``probe`` returns (accepted, done) counts including the warm-up event.
+    """
+    await _publish(kafka, topic, _events(f"{prefix}-warm", 1))
+    await _until(probe, 1, 120)
+    t0 = time.perf_counter()
+    await _publish(kafka, topic, _events(prefix, n))
+    accepted_at, done_at = await _until(probe, n + 1, 900)
+    return {"accepted": n / (accepted_at - t0), "done": n / (done_at - t0)}
+
+
+async def _until(probe: Probe, target: int, timeout: float) -> tuple[float, float]:
+    """Poll ``probe`` until ``target`` are done; when (perf_counter) accepted and done got there."""
+    deadline = time.monotonic() + timeout
+    accepted_at: float | None = None
+    while True:
+        accepted, done = await probe()
+        now = time.perf_counter()
+        if accepted_at is None and max(accepted, done) >= target:
+            accepted_at = now
+        if done >= target:
+            assert accepted_at is not None
+            return accepted_at, now
+        if time.monotonic() > deadline:
+            raise StackError(f"{done} of {target} done ({accepted} accepted) after {timeout:.0f}s")
+        await asyncio.sleep(POLL_SECONDS)
+
+
+class Peers:
+    """The installed peers and their long-lived processes for one invocation."""
+
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self.kafka = kafka
+        self.python = ensure_venv()
+        self.postgres = Postgres()
+        self.restate = RestateServer(ensure_restate_server(), kafka.bootstrap_servers)
+        self.restate_app = TrackedProcess(
+            "restate-app", HOME / "run" / "restate-app.pid", HOME / "logs" / "restate-app.log"
+        )
+        self.dbos_app = TrackedProcess(
+            "dbos-app", HOME / "run" / "dbos-app.pid", HOME / "logs" / "dbos-app.log"
+        )
+
+    def start(self) -> None:
+        self.postgres.start()
+        self.postgres.scalar("DROP DATABASE IF EXISTS dbos_bench", database="postgres")
+        self.restate.start()
+        port = free_port()
+        self.restate_app.log_file.unlink(missing_ok=True)
+        self.restate_app.start(
+            [str(self.python), str(PEERS / "restate_app.py"), str(port)], cwd=ROOT
+        )
+        wait_until(lambda: _listening(port), "restate app", self.restate_app.log_file)
+        self.restate.register(f"http://127.0.0.1:{port}")
+
+    def stop(self) -> None:
+        for process in (self.dbos_app, self.restate_app):
+            process.stop(timeout=30)
+        self.restate.stop()
+        self.postgres.stop()
+
+    def versions(self) -> dict[str, str]:
+        return {
+            **dict(p.split("==") for p in PYTHON_PEERS),
+            "restate-server": self.restate.version(),
+            "postgresql": self.postgres.version(),
+        }
+
+    async def dbos(self, n: int) -> dict[str, float]:
+        prefix = f"dbos-{uuid.uuid4().hex[:8]}"
+        topic = f"{prefix}.events"
+        await ensure_topics(self.kafka, [topic], partitions=6, replication_factor=1)
+        self.dbos_app.log_file.unlink(missing_ok=True)
+        self.dbos_app.start(
+            [str(self.python), str(PEERS / "dbos_app.py")],
+            env={
+                **os.environ,
+                "BENCH_DBOS_URL": self.postgres.url,
+                "BENCH_KAFKA": self.kafka.bootstrap_servers,
+                "BENCH_TOPIC": topic,
+                "BENCH_GROUP": f"{prefix}-g",
+            },
+            cwd=ROOT,
+        )
+        sql = (
+            "SELECT count(*), count(*) FILTER (WHERE status = 'SUCCESS') "
+            f"FROM dbos.workflow_status WHERE workflow_uuid LIKE 'kafka-unique-id-{topic}-%'"
+        )
+
+        async def probe() -> tuple[int, int]:
+            if self.dbos_app.pid() is None:
+                raise StackError(f"dbos app exited:\n{tail(self.dbos_app.log_file)}")
+            if "ready" not in tail(self.dbos_app.log_file, 50):
+                return 0, 0
+            accepted, done = (await asyncio.to_thread(self.postgres.scalar, sql)).split("|")
+            return int(accepted), int(done)
+
+        try:
+            return await _measure(topic, prefix, n, probe, self.kafka)
+        finally:
+            self.dbos_app.stop(timeout=30)
+
+    async def restate_run(self, n: int) -> dict[str, float]:
+        prefix = f"rst-{uuid.uuid4().hex[:8]}"
+        topic = f"{prefix}.events"
+        await ensure_topics(self.kafka, [topic], partitions=6, replication_factor=1)
+        subscription = self.restate.subscribe(topic, "service://BenchSink/handle")
+        sql = (
+            "SELECT count(*) AS accepted, "
+            "sum(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS done "
+            f"FROM sys_invocation WHERE invoked_by_subscription_id = '{subscription}'"
+        )
+
+        async def probe() -> tuple[int, int]:
+            if self.restate.process.pid() is None:
+                raise StackError(f"restate exited:\n{tail(self.restate.process.log_file)}")
+            (row,) = await asyncio.to_thread(self.restate.query, sql)
+            return int(row.get("accepted") or 0), int(row.get("done") or 0)
+
+        try:
+            return await _measure(topic, prefix, n, probe, self.kafka)
+        finally:
+            self.restate.unsubscribe(subscription)
+
+
+def _listening(port: int) -> bool:
+    with contextlib.closing(socket.socket()) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": f"{os.cpu_count()} cores, {cpu}",
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def _commit() -> str:
+    out = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() or "unknown"
+
+
+LABELS = {
+    "taskfactory": "taskfactory ingress: events → runs durably started",
+    "taskfactory-e2e": "taskfactory ingress + orchestrator + executor: events → one-task runs done",
+    "dbos:accepted": "DBOS `@DBOS.kafka_consumer`: events → workflows durably enqueued",
+    "dbos:done": "DBOS: events → one-step workflows done",
+    "restate:accepted": "Restate Kafka subscription: events → invocations ingested",
+    "restate:done": "Restate: events → one-step handler invocations done",
+}
+
+
+def _ratios(rates: dict[str, dict[str, float]]) -> dict[str, float]:
+    med = {k: v["median"] for k, v in rates.items()}
+    pairs = {
+        "taskfactory_over_dbos_accepted": ("taskfactory", "dbos:accepted"),
+        "taskfactory_e2e_over_dbos_done": ("taskfactory-e2e", "dbos:done"),
+        "taskfactory_over_restate_accepted": ("taskfactory", "restate:accepted"),
+        "taskfactory_e2e_over_restate_done": ("taskfactory-e2e", "restate:done"),
+    }
+    return {name: med[a] / med[b] for name, (a, b) in pairs.items() if a in med and b in med}
+
+
+def _table(result: dict[str, Any]) -> str:
+    lines = [
+        f"`{result['command']}` on {result['date']} (commit {result['commit']}), "
+        f"{result['machine']['cpu']}, {result['machine']['memory_gib']} GiB, "
+        f"load average {result['load_before']} before and {result['load_after']} after. "
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".",
+        "",
+        "| contender | events / s, median | min to max |",
+        "|---|---:|---:|",
+    ]
+    for key, summary in result["rates_per_s"].items():
+        lines.append(
+            f"| {LABELS.get(key, key)} | {summary['median']:.0f} "
+            f"| {summary['min']:.0f} to {summary['max']:.0f} |"
+        )
+    lines.append("")
+    for name, value in result["ratios"].items():
+        target = " (target ≥ 1.0: " + ("met" if value >= 1.0 else "not met") + ")"
+        lines.append(
+            f"- {name.replace('_', ' ')} = **{value:.2f}**" + (target if "dbos" in name else "")
+        )
+    return "\n".join(lines)
+
+
+def _write_readme(table: str) -> None:
+    readme = Path(__file__).parent / "README.md"
+    text = readme.read_text()
+    begin, end = "<!-- peers-table:begin -->", "<!-- peers-table:end -->"
+    block = f"{begin}\n{table}\n{end}"
+    if begin in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip("\n") + f"\n\n## Peers\n\n{block}\n"
+    readme.write_text(text)
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--contenders", default="taskfactory,taskfactory-e2e,dbos,restate")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "peers.json"
+    )
+    parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    args = parser.parse_args()
+    contenders = [c for c in args.contenders.split(",") if c]
+    kafka = KafkaSettings(bootstrap_servers=KAFKA)
+    client = await Client.connect(TEMPORAL, data_converter=pydantic_data_converter)
+    load_before = _load()
+    peers = Peers(kafka)
+    rates: dict[str, list[float]] = {}
+    try:
+        peers.start()
+        versions = peers.versions()
+        with tempfile.TemporaryDirectory() as tmpdir:
+            tmp = Path(tmpdir)
+            runs: dict[str, Callable[[], Awaitable[dict[str, float]]]] = {
+                "taskfactory": lambda: _single(ingress(kafka, client, args.events, tmp, [])),
+                "taskfactory-e2e": lambda: _single(e2e(kafka, client, args.events, tmp, [])),
+                "dbos": lambda: peers.dbos(args.events),
+                "restate": lambda: peers.restate_run(args.events),
+            }
+            for round_ in range(args.repeat):
+                for contender in contenders:
+                    began = time.monotonic()
+                    for kind, rate in (await runs[contender]()).items():
+                        key = contender if kind == "rate" else f"{contender}:{kind}"
+                        rates.setdefault(key, []).append(rate)
+                    print(f"  {contender}: {time.monotonic() - began:.0f}s", flush=True)
+                print(
+                    f"round {round_ + 1}: "
+                    + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in rates.items()),
+                    flush=True,
+                )
+    finally:
+        peers.stop()
+    summaries = {k: _summary(v) for k, v in rates.items()}
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python", *sys.argv]),
+        "commit": _commit(),
+        "machine": _machine(),
+        "load_before": load_before,
+        "load_after": _load(),
+        "versions": versions,
+        "events": args.events,
+        "repeat": args.repeat,
+        "rates_per_s": summaries,
+        "ratios": _ratios(summaries),
+        "samples": rates,
+    }
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    table = _table(result)
+    if not args.no_readme:
+        _write_readme(table)
+    print(table)
+
+
+async def _single(rate: Awaitable[float]) -> dict[str, float]:
+    return {"rate": await rate}
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
