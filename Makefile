@@ -81,6 +81,12 @@ bench-peers: install ## taskfactory vs DBOS vs Restate on the same Kafka (instal
 	@$(RUN) taskfactory-stack up >/dev/null
 	@$(RUN) python bench/peers_bench.py
 
+CHAOS_ARGS ?=
+
+.PHONY: chaos
+chaos: install ## every fault (kills, outages, restarts) on a PRIVATE Kafka + Temporal; table in bench/README.md
+	@$(RUN) python bench/chaos.py $(CHAOS_ARGS)
+
 .PHONY: docs
 docs: install ## regenerate the README's configuration table from the settings classes
 	@$(RUN) python -c "from pathlib import Path; from taskfactory_runtime.docs import settings_table, update_readme; from taskfactory_ingress.settings import IngressSettings as I; from taskfactory_orchestrator.settings import OrchestratorSettings as O; from taskfactory_executor.settings import ExecutorSettings as E; print('README updated' if update_readme(Path('README.md'), settings_table(I, O, E)) else 'README up to date')"

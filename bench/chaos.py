@@ -1,0 +1,157 @@
+"""``make chaos``: every fault, one after another, against a private Kafka and Temporal.
+
+It starts its own Kafka broker (KRaft) and Temporal dev server on free ports in a temporary
+folder (never the shared stack on 9092/7233, since it stops and restarts them), then runs each
+fault scenario of ``tests/chaos/scenarios.py`` with ``--events`` events: the same code the
+chaos tests run with fewer. Each scenario counts runs, results per task, dead letters and the
+ingress group's lag, and times the recovery (fault cleared → lag zero and every result).
+Writes ``bench/results/chaos.json`` and prints the table for ``bench/README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# This script is called chaos.py as well: tests/ (holding the chaos package) replaces bench/.
+sys.path[0] = str(ROOT / "tests")
+
+from chaos.scenarios import (  # noqa: E402
+    FAULTS,
+    Outcome,
+    Target,
+    private_kafka,
+    private_temporal,
+)
+
+from taskfactory_runtime.settings import KafkaSettings  # noqa: E402
+
+
+def _versions(kafka_version: str) -> dict[str, str]:
+    temporal = Path(sys.executable).parent / "temporal"
+    cli = subprocess.run(
+        [str(temporal if temporal.exists() else "temporal"), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {"kafka": kafka_version, "temporal": cli, "python": platform.python_version()}
+
+
+def _machine() -> dict[str, str | int]:
+    model = ""
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"platform": platform.platform(), "cpus": os.cpu_count() or 0, "cpu": model}
+
+
+def table(outcomes: list[Outcome]) -> str:
+    """The markdown table of the README's Chaos section."""
+    rows = [
+        "| fault | events | fault lasted s | runs | results | lost | duplicated | DLQ "
+        "| lag after | recovery s | verdict |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for o in outcomes:
+        recovery = "—" if o.recovery_seconds is None else f"{o.recovery_seconds:.1f}"
+        verdict = "ok" if not o.problems() else "**FAIL**: " + "; ".join(o.problems())
+        rows.append(
+            f"| {o.fault} | {o.events} | {o.fault_seconds:.1f} | {o.runs} | {o.results} "
+            f"| {o.lost} | {o.duplicated} | {o.dead_letters} | {o.lag} | {recovery} | {verdict} |"
+        )
+    return "\n".join(rows)
+
+
+async def run(events: int, faults: list[str], workdir: Path, patience: float) -> list[Outcome]:
+    kafka = private_kafka(workdir / "stack")
+    temporal = private_temporal(workdir / "stack")
+    outcomes: list[Outcome] = []
+    try:
+        print(f"chaos: private Kafka {kafka.address} and Temporal {temporal.address} …", flush=True)
+        await asyncio.to_thread(kafka.up)
+        await asyncio.to_thread(temporal.up)
+        target = Target(
+            KafkaSettings(bootstrap_servers=kafka.address),
+            temporal.address,
+            workdir / "worlds",
+            kafka_component=kafka,
+            temporal_component=temporal,
+            patience=patience,
+        )
+        for name in faults:
+            began = time.monotonic()
+            try:
+                outcome = await FAULTS[name](target, events)
+            except Exception as exc:  # one broken scenario must not hide the others' results
+                traceback.print_exc()
+                outcome = Outcome(name, events, notes=[f"{type(exc).__name__}: {exc}"])
+            outcomes.append(outcome)
+            verdict = "ok" if not outcome.problems() else "FAIL " + "; ".join(outcome.problems())
+            print(
+                f"  {name:<22} {time.monotonic() - began:6.0f}s  recovery "
+                f"{outcome.recovery_seconds}s  lost {outcome.lost} dup {outcome.duplicated}  "
+                f"{verdict}",
+                flush=True,
+            )
+    finally:
+        await asyncio.to_thread(temporal.down)
+        await asyncio.to_thread(kafka.down)
+    return outcomes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200, help="events per fault")
+    parser.add_argument(
+        "--only", default=",".join(FAULTS), help=f"comma-separated faults: {','.join(FAULTS)}"
+    )
+    parser.add_argument(
+        "--patience", type=float, default=120, help="seconds a scenario may take to recover"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "chaos.json")
+    args = parser.parse_args()
+    faults = [f for f in args.only.split(",") if f]
+    unknown = sorted(set(faults) - set(FAULTS))
+    if unknown:
+        parser.error(f"unknown fault(s) {', '.join(unknown)}; choose from {', '.join(FAULTS)}")
+    workdir = Path(tempfile.mkdtemp(prefix="taskfactory-chaos-"))
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    outcomes = asyncio.run(run(args.events, faults, workdir, args.patience))
+    kafka_version = private_kafka(workdir / "stack").settings.kafka_version
+    report = {
+        "date": started.isoformat(timespec="seconds"),
+        "command": "python bench/chaos.py " + " ".join(sys.argv[1:]),
+        "minutes": round((time.monotonic() - t0) / 60, 1),
+        "machine": _machine(),
+        "versions": _versions(kafka_version),
+        "events_per_fault": args.events,
+        "faults": [o.as_dict() for o in outcomes],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{table(outcomes)}\n\nwritten: {args.out} ({report['minutes']} min)")
+    failed = [o.fault for o in outcomes if o.problems()]
+    if failed:
+        print(f"failed: {', '.join(failed)}; service logs kept in {workdir / 'worlds'}")
+        sys.exit(1)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
