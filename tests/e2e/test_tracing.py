@@ -99,8 +99,12 @@ async def test_a_producer_traceparent_yields_one_trace_through_every_service_to_
 
     # Logs of each service for this event carry the same trace id.
     logs = services.logs()
-    for service in ("ingress", "executor"):
+    traced: dict[str, list[str]] = {}
+    for service in ("ingress", "orchestrator", "executor"):
         lines = [json.loads(line) for line in logs[service].splitlines() if line.startswith("{")]
-        assert any(line.get("trace_id") == trace_id for line in lines), (
-            f"no {service} log line in the trace"
-        )
+        traced[service] = [line["event"] for line in lines if line.get("trace_id") == trace_id]
+        assert traced[service], f"no {service} log line in the trace"
+    # The orchestrator says which run it started and finished for the event, in its trace.
+    orchestrator = " ".join(traced["orchestrator"])
+    assert f"run started: event {event.id}, definition traced" in orchestrator
+    assert f"run finished: event {event.id}, succeeded" in orchestrator

@@ -9,6 +9,7 @@ before its history grows large.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,6 +85,11 @@ class _Completed:
     index: int | None
     item: Any
     output: Any
+
+
+# Skips replays; the handler's log processor adds the trace the run belongs to (trace_id and
+# span_id of its workflow start), so the orchestrator logs each event under its trace.
+_log = workflow.LoggerAdapter(logging.getLogger("taskfactory_orchestrator.run"), None)
 
 
 @workflow.defn(name=names.WORKFLOW_RUN_ACTIVITY)
@@ -226,6 +232,18 @@ class RunActivityWorkflow:
         self._states = {t.id: TaskState() for t in definition.tasks}
         self._views, self._completed, self._failure = {}, [], None
         self._decisions.clear()
+        _log.info("run started: event %s, definition %s", envelope.id, definition.id)
+        failure = await self._execute_tasks(trigger)
+        _log.info(
+            "run finished: event %s, %s",
+            envelope.id,
+            "succeeded" if failure is None else f"failed ({failure[:200]})",
+        )
+        return failure
+
+    async def _execute_tasks(self, trigger: TriggerEvent) -> str | None:
+        definition = self._definition
+        envelope = trigger.envelope
         try:
             context = await self._resolve_context(definition, envelope)
         except ApplicationError as exc:
