@@ -9,6 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
+from taskfactory_contracts.errors import TaskFactoryError
 from taskfactory_runtime import __version__
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.settings import ServiceSettings
@@ -50,6 +51,11 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> int
 
     try:
         return asyncio.run(runner())
+    except TaskFactoryError as exc:
+        # Configuration, credentials, TLS, definitions: the message names what to fix, and a
+        # traceback would bury it. Unexpected failures below keep theirs.
+        log.error("service failed", reason=exc.reason, error=str(exc))
+        return 1
     except Exception:
         log.exception("service failed")
         return 1
