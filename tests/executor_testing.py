@@ -4,9 +4,6 @@ workflow that runs one task with chosen timeouts/retries, topic faults and plugi
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +31,7 @@ from taskfactory_executor.sending import SendOnce
 from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.kafka import client_kwargs, make_producer
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.demo import pip_install_target
 
 __all__ = [
     "ACCEPT_WRITES",
@@ -310,10 +308,5 @@ async def set_topic_config(kafka: KafkaSettings, name: str, configs: dict[str, s
 # ---- a plugin package installed apart from the workspace ---------------------------------------
 def install_plugin(target: Path, source: Path = PLUGIN_SOURCE) -> Path:
     """``uv pip install --target`` the package at ``source``; returns that folder."""
-    uv = os.environ.get("UV", "uv")
-    subprocess.run(
-        [uv, "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(source)],
-        check=True,
-        env={**os.environ, "VIRTUAL_ENV": sys.prefix},
-    )
+    pip_install_target(target, [source])
     return target

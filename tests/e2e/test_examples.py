@@ -2,29 +2,27 @@
 
 Each test runs the three services as processes with the example's plugin package installed
 (``uv pip install --target``, on the executor's PYTHONPATH) and the example's definition,
-changed only where a deployment would change it (the URLs of the external services, which
-are small local servers started here, and the state topic).
+changed only where a deployment would change it (the URLs of the external services and the
+state topic). The external services are the examples' own stand-ins
+(``examples/loan-approval/bank.py``, ``examples/monitoring/site.py``, which ``make run`` uses
+too), served by the test.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 from conftest import StackInfo, Topics
-from executor_testing import install_plugin
 from temporalio.client import Client, WorkflowFailureError
 from tf_testing import RunningServices, consume, end_offsets_total, produce_envelopes, wait_for
 
@@ -32,38 +30,35 @@ from taskfactory_contracts import (
     ActivityDefinition,
     AvroCodec,
     Envelope,
-    RunActivityInput,
     RunOutcome,
     RunStatusView,
     TaskPhase,
     TaskResult,
     TaskStatus,
-    TriggerEvent,
     names,
 )
-from taskfactory_contracts.triggers import workflow_id_for
+from taskfactory_orchestrator.schedules import ScheduleReconciler, ScheduleTarget
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.demo import (
+    ScheduleFirer,
+    front_matter,
+    load_example,
+    pip_install_target,
+    serve,
+)
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 LOAN = EXAMPLES / "loan-approval"
 MONITORING = EXAMPLES / "monitoring"
 
 
-def front_matter(path: Path) -> dict[str, Any]:
-    """The YAML front matter of a Markdown definition."""
-    _, source, _ = path.read_text(encoding="utf-8").split("---\n", 2)
-    doc: dict[str, Any] = yaml.safe_load(source)
-    return doc
-
-
 @pytest.fixture(scope="module")
 def example_plugins(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Both example plugin packages, installed as the README says, into one folder."""
     target = tmp_path_factory.mktemp("example-plugins")
-    install_plugin(target, LOAN / "plugin")
-    install_plugin(target, MONITORING / "plugin")
+    pip_install_target(target, [LOAN / "plugin", MONITORING / "plugin"])
     return target
 
 
@@ -72,7 +67,7 @@ async def results_until(
 ) -> dict[str, TaskResult]:
     """The results on ``topic`` (of ``subject``) by task id, once ``topic`` holds ``count``."""
     codec = AvroCodec()
-    records = await consume(kafka, topic, at_least=count, timeout=60)
+    records = await consume(kafka, topic, at_least=count, timeout=120)
     results = [codec.decode_task_result(r.value) for r in records]
     assert len(results) == count, [(r.task_id, r.status) for r in results]
     mine = [r for r in results if subject is None or r.subject == subject]
@@ -86,63 +81,14 @@ def output(result: TaskResult) -> Any:
     return json.loads(result.output_json)
 
 
-@asynccontextmanager
-async def serve(handler: Callable[[web.Request], Awaitable[web.Response]]) -> AsyncIterator[int]:
-    """A local HTTP server answering every path with ``handler``; yields its port."""
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    finally:
-        await runner.cleanup()
-
-
 # ---- loan approval ------------------------------------------------------------------------
-@dataclass
-class FakeBank:
-    """Reservations and disbursements, deduplicated by ``Idempotency-Key`` like a real bank."""
-
-    disbursement_status: int = 201
-    calls: list[tuple[str, str | None, Any]] = field(default_factory=list)
-    payouts: dict[str, Any] = field(default_factory=dict)
-    port: int = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def paths(self) -> list[str]:
-        return [path for path, _, _ in self.calls]
-
-    async def handle(self, request: web.Request) -> web.Response:
-        key = request.headers.get("Idempotency-Key")
-        body: Any = await request.json() if request.can_read_body else {}
-        self.calls.append((request.path, key, body))
-        if request.path == "/reservations":
-            return web.json_response({"reservation_id": f"res-{body['application']}"}, status=201)
-        if request.path.endswith("/release"):
-            return web.json_response({"released": request.path.split("/")[2]})
-        if request.path == "/disbursements":
-            if self.disbursement_status >= 400:
-                return web.json_response(
-                    {"error": "account closed"}, status=self.disbursement_status
-                )
-            assert key is not None
-            self.payouts.setdefault(key, body)
-            return web.json_response({"disbursement_id": f"pay-{len(self.payouts)}"}, status=201)
-        return web.json_response({"error": "no such path"}, status=404)
-
-
 @pytest.fixture
-async def bank() -> AsyncIterator[FakeBank]:
-    fake = FakeBank()
-    async with serve(fake.handle) as port:
-        fake.port = port
-        yield fake
+async def bank() -> AsyncIterator[Any]:
+    """The example's stand-in bank (examples/loan-approval/bank.py), served on a free port."""
+    stand_in = load_example(LOAN / "bank.py").Bank()
+    async with serve(stand_in.app()) as port:
+        stand_in.url = f"http://127.0.0.1:{port}"
+        yield stand_in
 
 
 @dataclass
@@ -153,7 +99,7 @@ class LoanRig:
     topics: Topics
     client: Client
     stack: StackInfo
-    bank: FakeBank
+    bank: Any  # examples/loan-approval/bank.py's Bank
     uid: str
 
     async def request(self, event_id: str, *, review: bool = False) -> tuple[Envelope, str]:
@@ -173,7 +119,7 @@ class LoanRig:
 def loan(
     services: RunningServices,
     example_plugins: Path,
-    bank: FakeBank,
+    bank: Any,
     topics: Topics,
     kafka_settings: KafkaSettings,
     temporal_client: Client,
@@ -181,7 +127,7 @@ def loan(
     uid: str,
 ) -> LoanRig:
     """The services running the loan-approval example against the fake bank."""
-    doc = front_matter(LOAN / "definitions" / "loan-approval.md")
+    doc, _ = front_matter(LOAN / "definitions" / "loan-approval.md")
     doc["context"]["bank"]["value"]["url"] = bank.url
     (services.definitions / "loan-approval.yaml").write_text(yaml.safe_dump(doc))
     services.env["PYTHONPATH"] = str(example_plugins)
@@ -313,88 +259,66 @@ async def test_loan_disbursement_failure_releases_the_reservation(loan: LoanRig)
 
 
 # ---- monitoring ---------------------------------------------------------------------------
-@dataclass
-class StatusPage:
-    """The monitored service: serves ``{"status": …}``, which the test changes."""
-
-    status: str = "ok"
-    served: int = 0
-    port: int = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.served += 1
-        return web.json_response({"status": self.status})
-
-
 @pytest.fixture
-async def status_page() -> AsyncIterator[StatusPage]:
-    page = StatusPage()
-    async with serve(page.handle) as port:
-        page.port = port
+async def status_page() -> AsyncIterator[Any]:
+    """The example's stand-in site (examples/monitoring/site.py), served on a free port."""
+    page = load_example(MONITORING / "site.py").StatusPage()
+    async with serve(page.app()) as port:
+        page.url = f"http://127.0.0.1:{port}/status"
         yield page
-
-
-def firing(definition: ActivityDefinition, scheduled_for: datetime) -> Envelope:
-    """The trigger event a schedule firing carries (what the schedules reconciler's firing
-    workflow builds: type ``taskfactory.schedule.fired``, id ``<definition>@<time>``)."""
-    when = scheduled_for.strftime("%Y-%m-%dT%H:%M:%SZ")
-    data = {"scheduled_for": when, "schedule_id": f"taskfactory-{definition.id}", "covers": [when]}
-    return Envelope(
-        id=f"{definition.id}@{when}",
-        source=f"taskfactory/schedules/taskfactory-{definition.id}",
-        type="taskfactory.schedule.fired",
-        subject=definition.id,
-        time=scheduled_for,
-        data=json.dumps(data, sort_keys=True).encode(),
-        extensions={"scheduledfor": when},
-    )
 
 
 async def test_monitoring_notifies_once_when_the_state_changes_and_the_condition_holds(
     services: RunningServices,
     example_plugins: Path,
-    status_page: StatusPage,
+    status_page: Any,
     topics: Topics,
     kafka_settings: KafkaSettings,
     temporal_client: Client,
     uid: str,
 ) -> None:
-    doc = front_matter(MONITORING / "definitions" / "site-monitor.md")
+    doc, _ = front_matter(MONITORING / "definitions" / "site-monitor.md")
     doc["context"]["target"]["value"].update(
-        url=f"http://127.0.0.1:{status_page.port}/status", state_topic=f"{uid}.monitoring.state"
+        url=status_page.url, state_topic=f"{uid}.monitoring.state"
     )
+    # Fired by the test only: the one-minute interval would otherwise fire in between.
+    doc["trigger"]["schedule"]["paused"] = True
     definition = ActivityDefinition.model_validate(doc)
     services.env["PYTHONPATH"] = str(example_plugins)
     services.start(only=("orchestrator", "executor"))
 
-    # Schedule firings, one a minute, started as the schedule's firing workflow starts them
-    # (one at a time: the definition's overlap policy is skip). The first is the baseline;
-    # then unchanged / changed / unchanged, and a change back to ok (condition false).
-    base = datetime.now(UTC).replace(second=0, microsecond=0)
-    statuses = ["ok", "ok", "degraded", "degraded", "ok"]
-    for n, status in enumerate(statuses):
-        status_page.status = status
-        moment = base + timedelta(minutes=n)
-        envelope = firing(definition, moment)
-        run_id = f"{uid}/" + workflow_id_for(
-            definition, envelope, moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-        )
-        outcome = await asyncio.wait_for(
-            temporal_client.execute_workflow(
-                names.WORKFLOW_RUN_ACTIVITY,
-                RunActivityInput(
-                    definition=definition,
-                    trigger=TriggerEvent(envelope=envelope),
-                    results_topic=topics.results,
-                    executor_task_queue=f"{uid}-executor",
-                ),
-                id=run_id,
-                task_queue=f"{uid}-orchestrator",
-                result_type=RunOutcome,
-            ),
-            timeout=30,
-        )
-        assert outcome.tasks["compare"] is TaskStatus.SUCCEEDED
+    # The Temporal Schedule, written as the orchestrator's schedules sync writes it.
+    reconciler = ScheduleReconciler(
+        temporal_client,
+        ScheduleTarget(
+            orchestrator_task_queue=f"{uid}-orchestrator",
+            executor_task_queue=f"{uid}-executor",
+            results_topic=topics.results,
+            id_prefix=f"{uid}-",
+            owner=f"{uid}-orchestrator",
+        ),
+    )
+    schedule_id = f"{uid}-{definition.id}"
+    try:
+        changes = await reconciler.sync([definition])
+        assert [(c.kind, c.schedule_id) for c in changes] == [("create", schedule_id)]
+        # Triggered as `taskfactory schedules trigger` does, each firing after the last one's
+        # run finished. The first firing is the monitor's baseline; then the status is
+        # unchanged / changed / unchanged, then changes back to ok (the condition is false).
+        firer = ScheduleFirer(temporal_client, schedule_id, wait_seconds=60)
+        statuses = ["ok", "ok", "degraded", "degraded", "ok"]
+        runs = []
+        for status in statuses:
+            status_page.status = status
+            firing = await firer.fire()
+            assert firing["status"] == "started", firing
+            outcome = await temporal_client.get_workflow_handle(
+                firing["run_id"], result_type=RunOutcome
+            ).result()
+            assert outcome.tasks["compare"] is TaskStatus.SUCCEEDED
+            runs.append(firing)
+    finally:
+        await temporal_client.get_schedule_handle(schedule_id).delete()
     assert status_page.served == len(statuses)
 
     codec = AvroCodec()
@@ -411,8 +335,9 @@ async def test_monitoring_notifies_once_when_the_state_changes_and_the_condition
     ]
     notifications = [r for r in results if r.task_id == "notify"]
     assert len(notifications) == 1
+    assert notifications[0].run_id == runs[2]["run_id"]
     note = output(notifications[0])
     assert (note["status"], note["previous"]) == ("degraded", "ok")
-    assert note["scheduled_for"] == (base + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert str(runs[2]["scheduled_for"]).startswith(note["scheduled_for"].rstrip("Z"))
     # 5 fetch + 5 compare + 1 notify, and not one more.
     assert await end_offsets_total(kafka_settings, topics.results) == 11
