@@ -69,3 +69,60 @@ def test_duplicate_ids_across_files_are_rejected(tmp_path: Path) -> None:
 def test_the_shipped_examples_are_valid() -> None:
     examples = Path(__file__).parents[3] / "examples" / "definitions"
     assert "greeting" in [d.id for d in load_definitions(examples)]
+
+
+def _padded(size: int) -> str:
+    """The GOOD definition grown to ``size`` bytes by a trailing YAML comment."""
+    return GOOD + "#" + "x" * (size - len(GOOD) - 2) + "\n"
+
+
+def test_a_file_over_the_default_limit_of_one_mib_is_refused_naming_file_and_limit(
+    tmp_path: Path,
+) -> None:
+    from taskfactory_runtime.definitions import MAX_DEFINITION_BYTES, DefinitionSetError
+
+    assert MAX_DEFINITION_BYTES == 1024 * 1024
+    (tmp_path / "at-limit.yaml").write_text(_padded(MAX_DEFINITION_BYTES))
+    assert [d.id for d in load_definitions(tmp_path)] == ["greeting"]
+    (tmp_path / "at-limit.yaml").rename(tmp_path / "huge.yaml")
+    (tmp_path / "huge.yaml").write_text(_padded(MAX_DEFINITION_BYTES + 1))
+    with pytest.raises(DefinitionSetError) as err:
+        load_definitions(tmp_path)
+    [problem] = err.value.problems
+    assert problem.file == str(tmp_path / "huge.yaml")
+    assert problem.field == "<file>"
+    assert "1048577 bytes, over the limit of 1048576 bytes" in problem.reason
+    assert "TASKFACTORY_DEFINITIONS_MAX_BYTES" in problem.reason
+
+
+async def test_hot_reload_refuses_an_oversized_file_and_keeps_the_last_good_set(
+    tmp_path: Path,
+) -> None:
+    from taskfactory_runtime.definitions import DefinitionsWatcher
+
+    (tmp_path / "greeting.yaml").write_text(GOOD)
+    applied: list[list[str]] = []
+    watcher = DefinitionsWatcher(
+        tmp_path, lambda ds: applied.append([d.id for d in ds]), max_bytes=4096
+    )
+    (tmp_path / "greeting.yaml").write_text(_padded(4097))
+    assert await watcher.check() is False
+    assert watcher.rejected == 1
+    assert [d.id for d in watcher.current] == ["greeting"]
+    assert applied == []
+    (tmp_path / "greeting.yaml").write_text(_padded(4096))
+    assert await watcher.check() is True
+    assert applied == [["greeting"]]
+
+
+def test_the_limit_is_a_setting_with_a_sane_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from taskfactory_runtime.settings import ServiceSettings
+
+    assert ServiceSettings().definitions_max_bytes == 1024 * 1024
+    monkeypatch.setenv("TASKFACTORY_DEFINITIONS_MAX_BYTES", "65536")
+    assert ServiceSettings().definitions_max_bytes == 65536
+    monkeypatch.setenv("TASKFACTORY_DEFINITIONS_MAX_BYTES", "10")
+    with pytest.raises(ValidationError, match="definitions_max_bytes"):
+        ServiceSettings()

@@ -26,6 +26,7 @@ from taskfactory_contracts import (
 from taskfactory_runtime.logging import get_logger
 
 __all__ = [
+    "MAX_DEFINITION_BYTES",
     "DefinitionProblem",
     "DefinitionSetError",
     "DefinitionsWatcher",
@@ -38,6 +39,8 @@ __all__ = [
 log = get_logger(__name__)
 _SUFFIXES = (".yaml", ".yml", ".md")
 TASK_PLUGIN_GROUP = "taskfactory.tasks"
+#: Default of ``TASKFACTORY_DEFINITIONS_MAX_BYTES``: a larger file is refused before it is read.
+MAX_DEFINITION_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -116,10 +119,18 @@ def _field(loc: Sequence[str | int]) -> str:
 
 
 def _check_file(
-    path: Path, task_types: Iterable[str] | None
+    path: Path, task_types: Iterable[str] | None, max_bytes: int
 ) -> tuple[ActivityDefinition | None, list[DefinitionProblem]]:
     where = str(path)
     try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise _Problem(
+                1,
+                "<file>",
+                f"the file is {size} bytes, over the limit of {max_bytes} bytes "
+                "(TASKFACTORY_DEFINITIONS_MAX_BYTES); split it or raise the limit",
+            )
         text = path.read_text(encoding="utf-8")
         source, body, offset = _split(path, text)
         root = yaml.compose(source)
@@ -174,11 +185,15 @@ def _files(paths: Iterable[Path]) -> list[Path]:
 
 
 def check_paths(
-    paths: Iterable[Path], task_types: Iterable[str] | None = None
+    paths: Iterable[Path],
+    task_types: Iterable[str] | None = None,
+    *,
+    max_bytes: int = MAX_DEFINITION_BYTES,
 ) -> tuple[list[ActivityDefinition], list[DefinitionProblem]]:
     """Every definition in ``paths`` (files or folders) and every problem found in them.
 
-    ``task_types``: the task types a definition may use (``None``: any).
+    ``task_types``: the task types a definition may use (``None``: any); a file larger than
+    ``max_bytes`` is a problem, not read.
     """
     definitions: list[ActivityDefinition] = []
     problems: list[DefinitionProblem] = []
@@ -188,7 +203,7 @@ def check_paths(
         if not path.exists():
             problems.append(DefinitionProblem(str(path), 1, "<file>", "does not exist"))
             continue
-        definition, found = _check_file(path, types)
+        definition, found = _check_file(path, types, max_bytes)
         problems.extend(found)
         if definition is None:
             continue
@@ -216,12 +231,15 @@ def load_definition(path: Path) -> ActivityDefinition:
 
 
 def load_definitions(
-    folder: Path, task_types: Iterable[str] | None = None
+    folder: Path,
+    task_types: Iterable[str] | None = None,
+    *,
+    max_bytes: int = MAX_DEFINITION_BYTES,
 ) -> list[ActivityDefinition]:
     """Every definition in ``folder`` (sorted by file name), or ``DefinitionSetError``."""
     if not folder.is_dir():
         raise DefinitionError("definitions folder does not exist", file=str(folder))
-    definitions, problems = check_paths([folder], task_types)
+    definitions, problems = check_paths([folder], task_types, max_bytes=max_bytes)
     if problems:
         raise DefinitionSetError(problems)
     return definitions
@@ -251,11 +269,13 @@ class DefinitionsWatcher:
         on_change: Callable[[list[ActivityDefinition]], Awaitable[None] | None],
         *,
         interval: float = 2.0,
+        max_bytes: int = MAX_DEFINITION_BYTES,
     ) -> None:
         self.folder = folder
         self.on_change = on_change
         self.interval = interval
-        self.current: list[ActivityDefinition] = load_definitions(folder)
+        self.max_bytes = max_bytes
+        self.current: list[ActivityDefinition] = load_definitions(folder, max_bytes=max_bytes)
         self._signature = _signature(folder)
         self.rejected = 0
 
@@ -266,7 +286,7 @@ class DefinitionsWatcher:
             return False
         self._signature = signature
         try:
-            definitions = load_definitions(self.folder)
+            definitions = load_definitions(self.folder, max_bytes=self.max_bytes)
         except DefinitionError as exc:
             self.rejected += 1
             log.error("definitions change rejected; keeping the last good set", error=str(exc))

@@ -270,6 +270,11 @@ class ServiceSettings(BaseSettings):
         default=Path("examples/definitions"),
         description="Folder of ActivityDefinition files (YAML).",
     )
+    definitions_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest definition file loaded (at start and on reload); larger is refused.",
+    )
     drain_seconds: float = Field(default=20.0, gt=0, description="Graceful shutdown deadline.")
 
     @model_validator(mode="after")

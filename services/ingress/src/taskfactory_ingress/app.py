@@ -27,6 +27,7 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
         settings.definitions_dir,
         lambda d: _use(handler, d),
         interval=settings.ingress.reload_seconds,
+        max_bytes=settings.definitions_max_bytes,
     )
     definitions = watcher.current
     metrics.DEFINITIONS.set(len(definitions))

@@ -37,7 +37,9 @@ async def run_schedules(
             log.error("schedules sync failed", error=str(exc), status=exc.status.name)
 
     try:
-        watcher = DefinitionsWatcher(settings.definitions_dir, sync)
+        watcher = DefinitionsWatcher(
+            settings.definitions_dir, sync, max_bytes=settings.definitions_max_bytes
+        )
     except DefinitionError as exc:
         log.error("schedules not synced: definitions unusable", error=str(exc))
         await stop.wait()
