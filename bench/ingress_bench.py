@@ -15,17 +15,25 @@ import argparse
 import asyncio
 import json
 import os
+import platform
+import socket
 import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from temporalio.client import Client
 from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
     WorkflowIDReusePolicy,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -48,7 +56,7 @@ tasks: [{{id: echo-it, type: echo}}]
 """
 
 
-def _events(prefix: str, n: int) -> list[Envelope]:
+def _events(prefix: str, n: int, start: int = 0) -> list[Envelope]:
     now = datetime.now(UTC)
     return [
         Envelope(
@@ -59,8 +67,20 @@ def _events(prefix: str, n: int) -> list[Envelope]:
             time=now,
             data=b'{"n": %d}' % i,
         )
-        for i in range(n)
+        for i in range(start, start + n)
     ]
+
+
+def _search_attributes(envelope: Envelope) -> TypedSearchAttributes:
+    """The search attributes the ingress sets on every start, so direct starts cost the same."""
+    keyword = SearchAttributeKey.for_keyword
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(keyword(names.SA_DEFINITION), "bench"),
+            SearchAttributePair(keyword(names.SA_EVENT_TYPE), envelope.type),
+            SearchAttributePair(keyword(names.SA_SUBJECT), envelope.subject),
+        ]
+    )
 
 
 async def _publish(kafka: KafkaSettings, topic: str, events: list[Envelope]) -> None:
@@ -94,6 +114,7 @@ async def raw(client: Client, n: int, tmp: Path) -> float:
                 arg,
                 id=f"{prefix}/{arg.trigger.envelope.id}",
                 task_queue=f"{prefix}-q",
+                search_attributes=_search_attributes(arg.trigger.envelope),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
 
@@ -112,47 +133,262 @@ async def _wait_committed(
         await asyncio.sleep(0.05)
 
 
-async def ingress(
-    kafka: KafkaSettings, client: Client, n: int, tmp: Path, latencies: list[float]
-) -> float:
-    prefix = f"ing-{uuid.uuid4().hex[:8]}"
-    topic, group = f"{prefix}.events", f"{prefix}-group"
-    await ensure_topics(kafka, [topic, f"{topic}.dlq"], partitions=6, replication_factor=1)
-    defs = tmp / prefix
-    defs.mkdir()
-    (defs / "bench.yaml").write_text(DEFINITION.format(prefix=prefix))
-    services = ServiceSet(tmp, prefix=f"{prefix}-")
-    services.start(
-        {
+def _proc(pid: int) -> tuple[float, int, int]:
+    """CPU seconds (user + system), RSS and peak RSS (bytes) of process ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    kib = 1024
+    return cpu, int(status["VmRSS"].split()[0]) * kib, int(status["VmHWM"].split()[0]) * kib
+
+
+class Rig:
+    """Private topics, queues and definitions, and the services started on them."""
+
+    def __init__(self, kafka: KafkaSettings, tmp: Path, mode: str) -> None:
+        self.kafka = kafka
+        self.tmp = tmp
+        self.prefix = f"{mode}-{uuid.uuid4().hex[:8]}"
+        self.topic = f"{self.prefix}.events"
+        self.results = f"{self.prefix}.results"
+        self.runs = f"{self.prefix}.runs"
+        self.group = f"{self.prefix}-group"
+        self.queue = f"{self.prefix}-q"
+        self.sets: list[ServiceSet] = []
+        self.defs = tmp / self.prefix
+        self.defs.mkdir()
+        (self.defs / "bench.yaml").write_text(DEFINITION.format(prefix=self.prefix))
+        self.env = {
             "TASKFACTORY_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
             "TASKFACTORY_TEMPORAL__ADDRESS": TEMPORAL,
-            "TASKFACTORY_TOPICS__EVENTS": topic,
-            "TASKFACTORY_TOPICS__DEAD_LETTER": f"{topic}.dlq",
-            "TASKFACTORY_INGRESS__GROUP_ID": group,
-            # Its own queue: no worker polls it, so no real worker ever runs bench workflows.
-            "TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE": f"{prefix}-q",
-            "TASKFACTORY_DEFINITIONS_DIR": str(defs),
+            "TASKFACTORY_TOPICS__EVENTS": self.topic,
+            "TASKFACTORY_TOPICS__DEAD_LETTER": f"{self.topic}.dlq",
+            "TASKFACTORY_TOPICS__RESULTS": self.results,
+            "TASKFACTORY_TOPICS__RUNS": self.runs,
+            "TASKFACTORY_INGRESS__GROUP_ID": self.group,
+            # Private queues: only this rig's workers (if any) ever run its workflows.
+            "TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE": self.queue,
+            "TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE": f"{self.prefix}-x",
+            "TASKFACTORY_DEFINITIONS_DIR": str(self.defs),
             "TASKFACTORY_HTTP__PORT": "0",
             "TASKFACTORY_LOGGING__LEVEL": "WARNING",
-        },
-        cwd=tmp,
-        only=("ingress",),
-    )
+        }
+
+    async def topics(self) -> None:
+        await ensure_topics(
+            self.kafka,
+            [self.topic, f"{self.topic}.dlq", self.results, self.runs],
+            partitions=6,
+            replication_factor=1,
+        )
+
+    def start(self, only: tuple[str, ...], env: dict[str, str] | None = None) -> list[int]:
+        """Start one replica of each service in ``only``; their pids."""
+        services = ServiceSet(self.tmp, prefix=f"{self.prefix}-{len(self.sets)}-")
+        services.start({**self.env, **(env or {})}, cwd=self.tmp, only=only)
+        self.sets.append(services)
+        return list(services.running().values())
+
+    def stop(self) -> None:
+        for services in self.sets:
+            services.stop()
+
+
+async def ingress(
+    kafka: KafkaSettings,
+    client: Client,
+    n: int,
+    tmp: Path,
+    latencies: list[float],
+    *,
+    replicas: int = 1,
+    env: dict[str, str] | None = None,
+    cpu_per_event: list[float] | None = None,
+) -> float:
+    """Start rate of ``replicas`` ingress processes over ``n`` events published at once."""
+    rig = Rig(kafka, tmp, "ing")
+    await rig.topics()
+    pids = [pid for _ in range(replicas) for pid in rig.start(("ingress",), env)]
     try:
         # Warm up: one event through, so group join and connections are not measured.
-        await _publish(kafka, topic, _events(f"{prefix}-warm", 1))
-        await _wait_committed(kafka, group, topic, 1, 60)
-        events = _events(prefix, n)
+        await _publish(kafka, rig.topic, _events(f"{rig.prefix}-warm", 1))
+        await _wait_committed(kafka, rig.group, rig.topic, 1, 120)
+        cpu0 = sum(_proc(pid)[0] for pid in pids)
+        events = _events(rig.prefix, n)
         t0 = time.perf_counter()
         produced_at = datetime.now(UTC)
-        await _publish(kafka, topic, events)
-        await _wait_committed(kafka, group, topic, n + 1, 600)
+        await _publish(kafka, rig.topic, events)
+        await _wait_committed(kafka, rig.group, rig.topic, n + 1, 600)
         rate = n / (time.perf_counter() - t0)
-        async for wf in client.list_workflows(f"WorkflowId STARTS_WITH '{prefix}/'"):
+        if cpu_per_event is not None:
+            cpu_per_event.append((sum(_proc(pid)[0] for pid in pids) - cpu0) / n)
+        async for wf in client.list_workflows(f"WorkflowId STARTS_WITH '{rig.prefix}/'"):
             latencies.append((wf.start_time - produced_at).total_seconds())
         return rate
     finally:
-        services.stop()
+        rig.stop()
+
+
+async def _results(
+    kafka: KafkaSettings, topic: str, n: int, timeout: float, since_ms: int = 0
+) -> list[int]:
+    """Read ``topic`` until it holds ``n`` records; their timestamps (ms) after ``since_ms``."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka.bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    stamps: list[int] = []
+    seen = 0
+    deadline = time.monotonic() + timeout
+    try:
+        while seen < n:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{topic}: {seen} of {n} results after {timeout}s")
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                seen += len(records)
+                stamps.extend(r.timestamp for r in records if r.timestamp >= since_ms)
+        return stamps
+    finally:
+        await consumer.stop()
+
+
+async def e2e(
+    kafka: KafkaSettings,
+    client: Client,
+    n: int,
+    tmp: Path,
+    latencies: list[float],
+    *,
+    direct: bool = False,
+    executors: int = 1,
+) -> float:
+    """Events (or, ``direct``, workflows started straight at Temporal) → results per second.
+
+    The one-task definition publishes one result per run, so ``n`` runs are done when the
+    private results topic holds ``n`` records more than after the warm-up.
+    """
+    rig = Rig(kafka, tmp, "dir" if direct else "e2e")
+    await rig.topics()
+    rig.start(("orchestrator",))
+    for _ in range(executors):
+        rig.start(("executor",))
+    if not direct:
+        rig.start(("ingress",))
+    definition = load_definition(rig.defs / "bench.yaml")
+    slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def start(envelope: Envelope) -> None:
+        async with slots:
+            await client.start_workflow(
+                names.WORKFLOW_RUN_ACTIVITY,
+                RunActivityInput(
+                    definition=definition,
+                    trigger=TriggerEvent(envelope=envelope),
+                    results_topic=rig.results,
+                    runs_topic=rig.runs,
+                    executor_task_queue=rig.env["TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE"],
+                ),
+                id=f"{rig.prefix}/{envelope.subject}/{envelope.id}",
+                task_queue=rig.queue,
+                search_attributes=_search_attributes(envelope),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+
+    async def send(events: list[Envelope]) -> None:
+        if direct:
+            await asyncio.gather(*(start(e) for e in events))
+        else:
+            await _publish(kafka, rig.topic, events)
+
+    try:
+        await send(_events(f"{rig.prefix}-warm", 1))
+        await _results(kafka, rig.results, 1, 120)
+        t0 = time.perf_counter()
+        since_ms = int(time.time() * 1000)
+        await send(_events(rig.prefix, n))
+        stamps = await _results(kafka, rig.results, n + 1, 900, since_ms)
+        rate = n / (time.perf_counter() - t0)
+        latencies.extend((stamp - since_ms) / 1000 for stamp in stamps)
+        return rate
+    finally:
+        rig.stop()
+
+
+async def kafka_consume(kafka: KafkaSettings, n: int) -> float:
+    """Plain consume rate of ``n`` pre-published envelopes (decoded), no Temporal."""
+    topic = f"kc-{uuid.uuid4().hex[:8]}.events"
+    await ensure_topics(kafka, [topic], partitions=6, replication_factor=1)
+    await _publish(kafka, topic, _events(topic, n))
+    codec = AvroCodec()
+    t0 = time.perf_counter()
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=f"{topic}-g",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        seen = 0
+        while seen < n:
+            for records in (await consumer.getmany(timeout_ms=200, max_records=500)).values():
+                seen += len(records)
+                for record in records:
+                    codec.decode_envelope(record.value)
+            await consumer.commit()
+        return n / (time.perf_counter() - t0)
+    finally:
+        await consumer.stop()
+
+
+async def memory(kafka: KafkaSettings, client: Client, n: int, tmp: Path) -> dict[str, float]:
+    """Ingress RSS when ``n`` events are in flight at once (limits raised to ``n``)."""
+    rig = Rig(kafka, tmp, "mem")
+    await rig.topics()
+    port = _free_port()
+    (pid,) = rig.start(
+        ("ingress",),
+        {
+            "TASKFACTORY_HTTP__PORT": str(port),
+            "TASKFACTORY_INGRESS__MAX_IN_FLIGHT": str(n),
+            "TASKFACTORY_INGRESS__MAX_BUFFERED_PER_PARTITION": str(n),
+        },
+    )
+    try:
+        await _publish(kafka, rig.topic, _events(f"{rig.prefix}-warm", 1))
+        await _wait_committed(kafka, rig.group, rig.topic, 1, 120)
+        _, idle_rss, _ = _proc(pid)
+        await _publish(kafka, rig.topic, _events(rig.prefix, n))
+        peak_in_flight = 0.0
+        async with httpx.AsyncClient(timeout=5) as http:
+            while await committed_offsets_total(kafka, rig.group, rig.topic) < n + 1:
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                for line in text.splitlines():
+                    if line.startswith("taskfactory_ingress_in_flight "):
+                        peak_in_flight = max(peak_in_flight, float(line.split()[1]))
+                await asyncio.sleep(0.2)
+        _, _, peak_rss = _proc(pid)
+        return {
+            "idle_rss_mib": idle_rss / 2**20,
+            "peak_rss_mib": peak_rss / 2**20,
+            "peak_in_flight": peak_in_flight,
+            "events": n,
+        }
+    finally:
+        rig.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def naive(kafka: KafkaSettings, client: Client, n: int, tmp: Path) -> float:
@@ -197,44 +433,142 @@ def _summary(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def _percentiles(values: list[float]) -> dict[str, float]:
+    values = sorted(values)
+    return {"p50": values[len(values) // 2], "p99": values[int(len(values) * 0.99)]}
+
+
+def _table(result: dict[str, Any]) -> str:
+    rates = result["rates_per_s"]
+    label = {
+        "raw": f"raw `start_workflow`, {CONCURRENCY} concurrent (the limit)",
+        "kafka": "raw Kafka consume + decode (the other limit)",
+        "ingress": "ingress (starts)",
+        "naive": "naive consume → start → commit",
+        "direct": "one-task runs started straight at Temporal → results",
+        "e2e": "events through ingress → results",
+    }
+    lines = ["| mode | per s, median | min to max |", "|---|---:|---:|"]
+    for mode, summary in rates.items():
+        lines.append(
+            f"| {label.get(mode, mode)} | {summary['median']:.0f} "
+            f"| {summary['min']:.0f} to {summary['max']:.0f} |"
+        )
+    lines.append("")
+    for key, target in TARGETS.items():
+        if key in result:
+            met = "met" if result[key] >= target else "not met"
+            lines.append(
+                f"- {key.replace('_', ' ')} = **{result[key]:.2f}** (target ≥ {target}: {met})"
+            )
+    for key in ("produce_to_start_seconds", "produce_to_result_seconds"):
+        if key in result:
+            lines.append(
+                f"- {key.replace('_', ' ')}: p50 {result[key]['p50']:.1f} s, "
+                f"p99 {result[key]['p99']:.1f} s"
+            )
+    if "ingress_cpu_ms_per_event" in result:
+        lines.append(f"- ingress CPU per event: {result['ingress_cpu_ms_per_event']:.2f} ms")
+    for kind in ("ingress", "executor"):
+        scaling = result.get("scaling", {}).get(kind)
+        if scaling:
+            row = ", ".join(f"{r} → {v['median']:.0f}/s" for r, v in scaling.items())
+            lines.append(f"- {kind} replicas: {row}")
+    if "memory" in result:
+        m = result["memory"]
+        lines.append(
+            f"- ingress RSS: {m['idle_rss_mib']:.0f} MiB idle, peak {m['peak_rss_mib']:.0f} MiB "
+            f"with {m['events']} events fetched (peak {m['peak_in_flight']:.0f} starts in flight)"
+        )
+    return "\n".join(lines)
+
+
+TARGETS = {"ingress_over_raw": 0.95, "ingress_over_naive": 5.0, "e2e_over_direct": 0.90}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--modes", default="raw,kafka,ingress,naive,direct,e2e")
+    parser.add_argument("--scaling", default="1,2,4", help="replica counts ('' skips)")
+    parser.add_argument("--scaling-repeat", type=int, default=3)
+    parser.add_argument("--memory", type=int, default=10_000, help="events in flight (0 skips)")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "ingress.json"
+    )
     args = parser.parse_args()
     kafka = KafkaSettings(bootstrap_servers=KAFKA)
     client = await Client.connect(TEMPORAL, data_converter=pydantic_data_converter)
-    rates: dict[str, list[float]] = {"raw": [], "ingress": [], "naive": []}
-    latencies: list[float] = []
+    modes = [m for m in args.modes.split(",") if m]
+    rates: dict[str, list[float]] = {m: [] for m in modes}
+    start_latencies: list[float] = []
+    result_latencies: list[float] = []
+    cpu: list[float] = []
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python", *sys.argv]),
+        "machine": f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
+        "events": args.events,
+        "repeat": args.repeat,
+        "concurrency": CONCURRENCY,
+    }
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
+        runs: dict[str, Callable[[], Awaitable[float]]] = {
+            "raw": lambda: raw(client, args.events, tmp),
+            "kafka": lambda: kafka_consume(kafka, args.events),
+            "ingress": lambda: ingress(
+                kafka, client, args.events, tmp, start_latencies, cpu_per_event=cpu
+            ),
+            "naive": lambda: naive(kafka, client, max(100, args.events // 5), tmp),
+            "direct": lambda: e2e(kafka, client, args.events, tmp, [], direct=True),
+            "e2e": lambda: e2e(kafka, client, args.events, tmp, result_latencies),
+        }
         for round_ in range(args.repeat):
-            rates["raw"].append(await raw(client, args.events, tmp))
-            rates["ingress"].append(await ingress(kafka, client, args.events, tmp, latencies))
-            rates["naive"].append(await naive(kafka, client, max(100, args.events // 5), tmp))
+            for mode in modes:
+                rates[mode].append(await runs[mode]())
             print(
                 f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in rates.items()),
                 flush=True,
             )
-    latencies.sort()
-    result = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "events": args.events,
-        "repeat": args.repeat,
-        "concurrency": CONCURRENCY,
-        "rates_per_s": {k: _summary(v) for k, v in rates.items()},
-        "ingress_over_raw": statistics.median(rates["ingress"]) / statistics.median(rates["raw"]),
-        "ingress_over_naive": statistics.median(rates["ingress"])
-        / statistics.median(rates["naive"]),
-        "produce_to_start_seconds": {
-            "p50": latencies[len(latencies) // 2],
-            "p99": latencies[int(len(latencies) * 0.99)],
-        },
-    }
-    out = Path(__file__).parent / "results" / "ingress.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+        counts = [int(c) for c in args.scaling.split(",") if c]
+        scaling: dict[str, dict[str, list[float]]] = {"ingress": {}, "executor": {}}
+        for round_ in range(args.scaling_repeat if counts else 0):
+            for count in counts:
+                scaling["ingress"].setdefault(str(count), []).append(
+                    await ingress(kafka, client, args.events, tmp, [], replicas=count)
+                )
+                scaling["executor"].setdefault(str(count), []).append(
+                    await e2e(kafka, client, args.events, tmp, [], executors=count)
+                )
+            print(f"scaling round {round_ + 1}: {scaling}", flush=True)
+        if counts:
+            result["scaling"] = {
+                kind: {c: _summary(v) for c, v in by.items()} for kind, by in scaling.items()
+            }
+        if args.memory:
+            result["memory"] = await memory(kafka, client, args.memory, tmp)
+    result["rates_per_s"] = {k: _summary(v) for k, v in rates.items()}
+    median = {k: statistics.median(v) for k, v in rates.items()}
+    for ratio, (a, b) in {
+        "ingress_over_raw": ("ingress", "raw"),
+        "ingress_over_naive": ("ingress", "naive"),
+        "e2e_over_direct": ("e2e", "direct"),
+    }.items():
+        if a in median and b in median:
+            result[ratio] = median[a] / median[b]
+    if start_latencies:
+        result["produce_to_start_seconds"] = _percentiles(start_latencies)
+    if result_latencies:
+        result["produce_to_result_seconds"] = _percentiles(result_latencies)
+    if cpu:
+        result["ingress_cpu_ms_per_event"] = statistics.median(cpu) * 1000
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    print(_table(result))
+    await asyncio.sleep(0)
 
 
 if __name__ == "__main__":
