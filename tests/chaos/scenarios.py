@@ -20,8 +20,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka.errors import KafkaError
 from executor_testing import ACCEPT_WRITES, REJECT_WRITES, set_topic_config
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from tf_testing import (
     RunningServices,
@@ -212,6 +216,13 @@ class World:
         #: Processes the scenario kills on purpose (not counted as crashes).
         self.killed: set[str] = set()
         self._produce = asyncio.Lock()
+        self._client: Client | None = None
+
+    async def client(self) -> Client:
+        """A Temporal client (it reconnects by itself after an outage)."""
+        if self._client is None:
+            self._client = await Client.connect(self.target.temporal_address)
+        return self._client
 
     async def start(self) -> None:
         """Create the topics and start the three services."""
@@ -222,6 +233,37 @@ class World:
             replication_factor=1,
         )
         self.services.start()
+        await wait_for(
+            self.ready, timeout=self.target.patience, what=f"{self.uid}: services", interval=1
+        )
+
+    async def ready(self) -> bool:
+        """Whether the ingress is ready and both workers poll their task queues."""
+        try:
+            if (await self.services.get("ingress", "/readyz")).status_code != 200:
+                return False
+        except httpx.HTTPError:
+            return False
+        client = await self.client()
+        env = self.services.env
+        for queue, kind in (
+            (
+                env["TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE"],
+                TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            ),
+            (
+                env["TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE"],
+                TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            ),
+        ):
+            described = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace="default", task_queue=TaskQueue(name=queue), task_queue_type=kind
+                )
+            )
+            if not described.pollers:
+                return False
+        return True
 
     # -- counters that survive a broker outage (None = cannot tell right now) --
     async def committed(self) -> int | None:
@@ -242,7 +284,7 @@ class World:
 
     async def open_runs(self) -> int:
         """Runs of this scenario that have started and not closed yet."""
-        client = await Client.connect(self.target.temporal_address)
+        client = await self.client()
         query = f"WorkflowId STARTS_WITH '{self.uid}/' AND ExecutionStatus = 'Running'"
         return (await client.count_workflows(query)).count
 
@@ -284,6 +326,15 @@ class World:
 
         await wait_for(dead, timeout=10, what=f"{process.name} to die")
 
+    async def kill_and_restart(self, service: str) -> float:
+        """SIGKILL ``service`` and start it again at once; returns how long it was away."""
+        process = self.services.set.processes[service]
+        began = time.monotonic()
+        await self.sigkill(process)
+        self.services.start(only=(service,))
+        self.killed.discard(process.name)
+        return time.monotonic() - began
+
     def alive(self) -> None:
         """Fail if a service exited that the scenario did not stop on purpose."""
         for group in (self.services.set, *self.services.replicas):
@@ -302,7 +353,7 @@ class World:
         async def recovered() -> bool:
             return (await self.committed() or 0) >= n and (await self.result_records() or 0) >= n
 
-        client = await Client.connect(self.target.temporal_address)
+        client = await self.client()
         query = f"WorkflowId STARTS_WITH '{self.uid}/'"
 
         async def all_completed() -> bool:
@@ -391,7 +442,6 @@ async def ingress_sigkill(target: Target, events: int, *, kills: int = 3) -> Out
     """SIGKILL the ingress ``kills`` times while events stream in, restarting it each time."""
 
     async def body(world: World, outcome: Outcome) -> float:
-        ingress = world.services.set.processes["ingress"]
         for k in range(1, kills + 1):
             at = events * k // (kills + 1)
             await wait_for(
@@ -399,11 +449,7 @@ async def ingress_sigkill(target: Target, events: int, *, kills: int = 3) -> Out
                 timeout=target.patience,
                 what=f"{at} commits before kill {k}",
             )
-            began = time.monotonic()
-            await world.sigkill(ingress)
-            world.services.start(only=("ingress",))
-            world.killed.discard(ingress.name)
-            outcome.fault_seconds += time.monotonic() - began
+            outcome.fault_seconds += await world.kill_and_restart("ingress")
         outcome.fault_seconds = round(outcome.fault_seconds, 1)
         return time.monotonic()
 
@@ -423,28 +469,30 @@ async def temporal_outage(target: Target, events: int, *, seconds: float) -> Out
             what=f"{events // 3} commits before the outage",
         )
         await asyncio.to_thread(temporal.down)
-        began = time.monotonic()
+        try:
+            began = time.monotonic()
 
-        async def not_ready() -> bool:
-            response = await world.services.get("ingress", "/readyz")
-            return response.status_code == 503 and "temporal" in response.json()["checks"]
+            async def not_ready() -> bool:
+                response = await world.services.get("ingress", "/readyz")
+                return response.status_code == 503 and "temporal" in response.json()["checks"]
 
-        await wait_for(not_ready, timeout=30, what="the ingress to turn unready")
-        assert await world.services.metric("ingress", "taskfactory_ingress_paused") == 1
-        frozen = await world.committed()
-        consumed = await world.services.metric("ingress", "taskfactory_ingress_consumed_total")
+            await wait_for(not_ready, timeout=30, what="the ingress to turn unready")
+            assert await world.services.metric("ingress", "taskfactory_ingress_paused") == 1
+            frozen = await world.committed()
+            consumed = await world.services.metric("ingress", "taskfactory_ingress_consumed_total")
 
-        async def nothing_moves() -> None:
-            # Fetching is paused and no offset is committed past an unstarted event.
-            assert await world.committed() == frozen, "a commit during the Temporal outage"
-            assert (
-                await world.services.metric("ingress", "taskfactory_ingress_consumed_total")
-                == consumed
-            ), "the ingress fetched during the Temporal outage"
-            world.alive()
+            async def nothing_moves() -> None:
+                # Fetching is paused and no offset is committed past an unstarted event.
+                assert await world.committed() == frozen, "a commit during the Temporal outage"
+                assert (
+                    await world.services.metric("ingress", "taskfactory_ingress_consumed_total")
+                    == consumed
+                ), "the ingress fetched during the Temporal outage"
+                world.alive()
 
-        await hold_for(seconds - (time.monotonic() - began), nothing_moves)
-        await asyncio.to_thread(temporal.up)
+            await hold_for(seconds - (time.monotonic() - began), nothing_moves)
+        finally:
+            await asyncio.to_thread(temporal.up)  # cleared even when a check failed
         outcome.fault_seconds = round(time.monotonic() - began, 1)
         outcome.notes.append(f"{frozen} of {events} committed when Temporal went away")
         return time.monotonic()
@@ -474,9 +522,11 @@ async def kafka_restart(target: Target, events: int, *, seconds: float) -> Outco
         )
         async with world.upstream_paused():
             await asyncio.to_thread(kafka.down)
-            began = time.monotonic()
-            await hold_for(seconds, _async(world.alive))
-            await asyncio.to_thread(kafka.up)
+            try:
+                began = time.monotonic()
+                await hold_for(seconds, _async(world.alive))
+            finally:
+                await asyncio.to_thread(kafka.up)  # cleared even when a check failed
             outcome.fault_seconds = round(time.monotonic() - began, 1)
         return time.monotonic()
 
@@ -512,8 +562,10 @@ async def rebalance_storm(target: Target, events: int) -> Outcome:
     return await _scenario(target, "rebalance-storm", events, body)
 
 
-async def executor_sigkill(target: Target, events: int, *, nap: float = 4.0) -> Outcome:
-    """SIGKILL the executor while its heartbeating sleep tasks run; restart it at once."""
+async def _restart_mid_run(
+    target: Target, fault: str, service: str, events: int, nap: float
+) -> Outcome:
+    """SIGKILL ``service`` while runs wait for their heartbeating sleep tasks; start a new one."""
 
     async def body(world: World, outcome: Outcome) -> float:
         await wait_for(
@@ -521,51 +573,25 @@ async def executor_sigkill(target: Target, events: int, *, nap: float = 4.0) -> 
             timeout=target.patience,
             what=f"{events // 4} results before the kill",
         )
-        executor = world.services.set.processes["executor"]
         outcome.in_flight = await world.open_runs()
-        began = time.monotonic()
-        await world.sigkill(executor)
-        world.services.start(only=("executor",))
-        world.killed.discard(executor.name)
-        outcome.fault_seconds = round(time.monotonic() - began, 1)
+        outcome.fault_seconds = round(await world.kill_and_restart(service), 1)
         return time.monotonic()
 
-    outcome = await _scenario(
-        target,
-        "executor-sigkill",
-        events,
-        body,
-        definition=lambda uid: SLEEPY.format(uid=uid, seconds=nap),
+    return await _scenario(
+        target, fault, events, body, definition=lambda uid: SLEEPY.format(uid=uid, seconds=nap)
     )
+
+
+async def executor_sigkill(target: Target, events: int, *, nap: float = 4.0) -> Outcome:
+    """SIGKILL the executor while its heartbeating sleep tasks run; restart it at once."""
+    outcome = await _restart_mid_run(target, "executor-sigkill", "executor", events, nap)
     outcome.notes.append(f"{outcome.retried_tasks} tasks resumed on another attempt")
     return outcome
 
 
 async def orchestrator_restart(target: Target, events: int, *, nap: float = 3.0) -> Outcome:
     """SIGKILL the orchestrator while runs wait for their sleep tasks; start a new one."""
-
-    async def body(world: World, outcome: Outcome) -> float:
-        await wait_for(
-            lambda: world.results_at_least(events // 4),
-            timeout=target.patience,
-            what=f"{events // 4} results before the kill",
-        )
-        orchestrator = world.services.set.processes["orchestrator"]
-        outcome.in_flight = await world.open_runs()
-        began = time.monotonic()
-        await world.sigkill(orchestrator)
-        world.services.start(only=("orchestrator",))
-        world.killed.discard(orchestrator.name)
-        outcome.fault_seconds = round(time.monotonic() - began, 1)
-        return time.monotonic()
-
-    return await _scenario(
-        target,
-        "orchestrator-restart",
-        events,
-        body,
-        definition=lambda uid: SLEEPY.format(uid=uid, seconds=nap),
-    )
+    return await _restart_mid_run(target, "orchestrator-restart", "orchestrator", events, nap)
 
 
 async def results_unavailable(target: Target, events: int, *, seconds: float) -> Outcome:
@@ -579,21 +605,25 @@ async def results_unavailable(target: Target, events: int, *, seconds: float) ->
             what=f"{events // 4} results before the topic turns unavailable",
         )
         await set_topic_config(world.kafka, world.results, REJECT_WRITES)
-        began = time.monotonic()
+        try:
+            began = time.monotonic()
 
-        async def publish_failed() -> bool:
-            failures = "taskfactory_executor_publish_failures_total"
-            return await world.services.metric("executor", failures) >= 1
+            async def publish_failed() -> bool:
+                failures = "taskfactory_executor_publish_failures_total"
+                return await world.services.metric("executor", failures) >= 1
 
-        await wait_for(publish_failed, timeout=60, what="a result publish to be rejected")
-        frozen = await world.result_records()
+            await wait_for(publish_failed, timeout=60, what="a result publish to be rejected")
+            frozen = await world.result_records()
 
-        async def nothing_lands() -> None:
-            assert await world.result_records() == frozen, "a result landed on a rejecting topic"
-            world.alive()
+            async def nothing_lands() -> None:
+                assert await world.result_records() == frozen, (
+                    "a result landed on a rejecting topic"
+                )
+                world.alive()
 
-        await hold_for(seconds - (time.monotonic() - began), nothing_lands)
-        await set_topic_config(world.kafka, world.results, ACCEPT_WRITES)
+            await hold_for(seconds - (time.monotonic() - began), nothing_lands)
+        finally:
+            await set_topic_config(world.kafka, world.results, ACCEPT_WRITES)
         outcome.fault_seconds = round(time.monotonic() - began, 1)
         return time.monotonic()
 
