@@ -64,6 +64,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.process import StackError, TrackedProcess, tail
+from taskfactory_stack.settings import StackSettings
 
 PEERS = Path(__file__).parent / "peers"
 POLL_SECONDS = 0.2
@@ -136,10 +137,19 @@ class Peers:
         self.postgres.stop()
 
     def versions(self) -> dict[str, str]:
+        temporal = subprocess.run(
+            [str(Path(sys.executable).parent / "temporal"), "--version"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        server = re.search(r"Server ([\d.]+)", temporal)
         return {
+            "Temporal dev server": server.group(1) if server else "unknown",
+            "Kafka": StackSettings().kafka_version,
             **dict(p.split("==") for p in PYTHON_PEERS),
-            "restate-server": self.restate.version(),
-            "postgresql": self.postgres.version(),
+            "restate-server": self.restate.version().split()[-1],
+            "PostgreSQL": self.postgres.version().split("(PostgreSQL) ")[-1],
         }
 
     async def dbos(self, n: int) -> dict[str, float]:
@@ -255,7 +265,8 @@ def _ratios(rates: dict[str, dict[str, float]]) -> dict[str, float]:
 
 def _table(result: dict[str, Any]) -> str:
     lines = [
-        f"`{result['command']}` on {result['date']} (commit {result['commit']}), "
+        f"`{result['command']}` ({result['events']} events per run, {result['repeat']} rounds) "
+        f"on {result['date']} (commit {result['commit']}), "
         f"{result['machine']['cpu']}, {result['machine']['memory_gib']} GiB, "
         f"load average {result['load_before']} before and {result['load_after']} after. "
         "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".",
@@ -264,9 +275,11 @@ def _table(result: dict[str, Any]) -> str:
         "|---|---:|---:|",
     ]
     for key, summary in result["rates_per_s"].items():
+        label = LABELS.get(key, key)
+        if key == "taskfactory-e2e" and result["e2e_events"] != result["events"]:
+            label += f" ({result['e2e_events']} events per run)"
         lines.append(
-            f"| {LABELS.get(key, key)} | {summary['median']:.0f} "
-            f"| {summary['min']:.0f} to {summary['max']:.0f} |"
+            f"| {label} | {summary['median']:.0f} | {summary['min']:.0f} to {summary['max']:.0f} |"
         )
     lines.append("")
     if result["failed_runs"]:
@@ -304,7 +317,14 @@ async def main() -> None:
         "--out", type=Path, default=Path(__file__).parent / "results" / "peers.json"
     )
     parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    parser.add_argument(
+        "--e2e-events",
+        type=int,
+        default=0,
+        help="events per taskfactory-e2e run (default: --events); its runs take longest",
+    )
     args = parser.parse_args()
+    e2e_events = args.e2e_events or args.events
     contenders = [c for c in args.contenders.split(",") if c]
     kafka = KafkaSettings(bootstrap_servers=KAFKA)
     client = await Client.connect(TEMPORAL, data_converter=pydantic_data_converter)
@@ -320,7 +340,7 @@ async def main() -> None:
             runs: dict[str, Callable[[], Awaitable[dict[str, float]]]] = {
                 "limit": lambda: _single(raw(client, args.events, tmp)),
                 "taskfactory": lambda: _single(ingress(kafka, client, args.events, tmp, [])),
-                "taskfactory-e2e": lambda: _single(e2e(kafka, client, args.events, tmp, [])),
+                "taskfactory-e2e": lambda: _single(e2e(kafka, client, e2e_events, tmp, [])),
                 "dbos": lambda: peers.dbos(args.events),
                 "restate": lambda: peers.restate_run(args.events),
             }
@@ -354,6 +374,7 @@ async def main() -> None:
         "load_after": _load(),
         "versions": versions,
         "events": args.events,
+        "e2e_events": e2e_events,
         "repeat": args.repeat,
         "rates_per_s": summaries,
         "ratios": _ratios(summaries),
