@@ -26,6 +26,7 @@ import os
 import platform
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -284,6 +285,11 @@ def _table(result: dict[str, Any]) -> str:
     lines.append("")
     if result["failed_runs"]:
         lines.append(f"- failed runs (left out of the medians): {'; '.join(result['failed_runs'])}")
+    if result["ingress_cpu_ms_per_event"] is not None:
+        lines.append(
+            f"- taskfactory ingress CPU per event (its own process, median): "
+            f"{result['ingress_cpu_ms_per_event']:.2f} ms"
+        )
     for name, value in result["ratios"].items():
         target = " (target ≥ 1.0: " + ("met" if value >= 1.0 else "not met") + ")"
         lines.append(
@@ -332,6 +338,7 @@ async def main() -> None:
     peers = Peers(kafka)
     rates: dict[str, list[float]] = {}
     failures: list[str] = []
+    ingress_cpu: list[float] = []
     try:
         peers.start()
         versions = peers.versions()
@@ -339,7 +346,9 @@ async def main() -> None:
             tmp = Path(tmpdir)
             runs: dict[str, Callable[[], Awaitable[dict[str, float]]]] = {
                 "limit": lambda: _single(raw(client, args.events, tmp)),
-                "taskfactory": lambda: _single(ingress(kafka, client, args.events, tmp, [])),
+                "taskfactory": lambda: _single(
+                    ingress(kafka, client, args.events, tmp, [], cpu_per_event=ingress_cpu)
+                ),
                 "taskfactory-e2e": lambda: _single(e2e(kafka, client, e2e_events, tmp, [])),
                 "dbos": lambda: peers.dbos(args.events),
                 "restate": lambda: peers.restate_run(args.events),
@@ -380,6 +389,7 @@ async def main() -> None:
         "ratios": _ratios(summaries),
         "samples": rates,
         "failed_runs": failures,
+        "ingress_cpu_ms_per_event": statistics.median(ingress_cpu) * 1000 if ingress_cpu else None,
     }
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
