@@ -78,6 +78,7 @@ bench: install ## benchmarks under bench/ (never part of make test); starts the 
 	@$(RUN) python bench/codec_bench.py
 	@$(RUN) taskfactory-stack up >/dev/null
 	@$(RUN) python bench/ingress_bench.py
+	@$(RUN) python bench/tracing_bench.py
 	@$(RUN) python bench/peers_bench.py
 
 .PHONY: bench-peers
