@@ -7,6 +7,7 @@ import sys
 import typer
 
 from taskfactory_stack.process import StackError, tail
+from taskfactory_stack.promtool import ensure_promtool
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.stack import Stack
 from taskfactory_stack.testserver import ensure_test_server
@@ -44,16 +45,17 @@ def up() -> None:
 
 @app.command()
 def prepare() -> None:
-    """Fetch and build what the stack and tests need (Kafka jars, Jaeger, test server)."""
+    """Fetch and build what the stack and tests need (Kafka jars, Jaeger, test server, promtool)."""
     stack = Stack()
     try:
         for component in stack.components:
             component.prepare()
         ensure_test_server(stack.settings)
+        ensure_promtool(stack.settings)
     except StackError as exc:
         _fail(exc)
         return
-    done = ", ".join([*(c.name for c in stack.components), "temporal-test-server"])
+    done = ", ".join([*(c.name for c in stack.components), "temporal-test-server", "promtool"])
     typer.echo(f"prepared: {done} (cached in {stack.settings.root})")
 
 

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from taskfactory_stack.components import Component, _file
-from taskfactory_stack.process import StackError
+from taskfactory_stack.gobuild import build_go_command
 
 __all__ = ["JAEGER_MODULE", "JaegerComponent"]
 
 JAEGER_MODULE = "github.com/jaegertracing/jaeger"
-
-
-def _remove(tree: Path) -> None:
-    if tree.exists():
-        for path in [tree, *tree.rglob("*")]:
-            if not path.is_symlink():
-                path.chmod(path.stat().st_mode | 0o700 if path.is_dir() else 0o600)
-        shutil.rmtree(tree)
 
 
 @dataclass
@@ -63,46 +52,13 @@ class JaegerComponent(Component):
         return base / "jaeger" / self.settings.jaeger_version / "jaeger"
 
     def _build(self) -> None:
-        # `go install module@version` refuses Jaeger (its go.mod has replace directives), so
-        # download the module with the Go module proxy and build its cmd/jaeger from there.
-        if shutil.which("go") is None:
-            raise StackError("jaeger: `go` is missing; install Go to build Jaeger")
-        version = self.settings.jaeger_version
-        print(
-            f"jaeger: building Jaeger {version} from its Go module (first time only, minutes) …",
-            flush=True,
+        build_go_command(
+            "jaeger",
+            JAEGER_MODULE,
+            self.settings.jaeger_version,
+            "./cmd/jaeger",
+            self.binary,
         )
-        download = subprocess.run(
-            ["go", "mod", "download", "-json", f"{JAEGER_MODULE}@{version}"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if download.returncode != 0:
-            raise StackError(
-                f"jaeger: download of {JAEGER_MODULE}@{version} failed: "
-                f"{(download.stdout + download.stderr).strip()[-300:]}"
-            )
-        source = Path(json.loads(download.stdout)["Dir"])
-        work = self.binary.parent / "src"
-        _remove(work)
-        # The module cache is read-only; the copy must be writable to build in and delete.
-        shutil.copytree(source, work, copy_function=shutil.copy)
-        for path in [work, *work.rglob("*")]:
-            path.chmod(path.stat().st_mode | 0o200)
-        build = subprocess.run(
-            ["go", "build", "-trimpath", "-o", str(self.binary), "./cmd/jaeger"],
-            cwd=work,
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "CGO_ENABLED": "0"},
-        )
-        _remove(work)
-        if build.returncode != 0:
-            raise StackError(
-                f"jaeger: build failed: {(build.stdout + build.stderr).strip()[-400:]}"
-            )
 
     def prepare(self) -> None:
         if not self.binary.exists():
