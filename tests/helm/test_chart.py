@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import subprocess
 import sys
@@ -447,6 +448,53 @@ def test_prometheus_rules_alert_on_metrics_the_ingress_exports(render: Render) -
         "taskfactory_ingress_dead_lettered",
         "taskfactory_ingress_start_latency_seconds",
     } <= used
+
+
+def _alerts_file() -> list[dict[str, Any]]:
+    doc = yaml.safe_load((CHART / "files" / "alerts.yaml").read_text(encoding="utf-8"))
+    return [rule for group in doc["groups"] for rule in group["rules"]]
+
+
+def test_prometheus_rule_renders_the_promtool_tested_rules_file_for_its_namespace(
+    render: Render,
+) -> None:
+    rule = render(sets={"metrics.prometheusRule.enabled": "true"}).of_kind("PrometheusRule")[0]
+    rendered = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    for source in _alerts_file():
+        ours = rendered.pop(source["alert"])
+        assert ours["expr"] == source["expr"].replace('namespace=~".*"', 'namespace="payments"')
+        assert 'namespace="payments"' in ours["expr"]
+        assert {k: v for k, v in ours.items() if k != "expr"} == {
+            k: v for k, v in source.items() if k != "expr"
+        }
+    assert set(rendered) == {"TaskfactoryComponentDown"}
+
+
+def test_prometheus_rule_values_tune_the_rules_of_the_file(render: Render, tmp_path: Path) -> None:
+    tuned = {
+        "ingressPausedFor": "10m",
+        "deadLetterRateThreshold": 0.5,
+        "startLatencyP99Seconds": 2,
+        "additionalLabels": {"team": "payments"},
+    }
+    values = {"metrics": {"prometheusRule": {"enabled": True, **tuned}}}
+    rule = render(values=values, tmp=tmp_path).of_kind("PrometheusRule")[0]
+    rendered = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert rendered["TaskfactoryIngressPaused"]["for"] == "10m"
+    assert rendered["TaskfactoryDeadLetters"]["expr"].endswith(") > 0.5")
+    assert rendered["TaskfactoryStartLatencyHigh"]["expr"].endswith(")) > 2")
+    assert all(r["labels"]["team"] == "payments" for r in rendered.values())
+
+
+def test_grafana_dashboard_configmap_carries_the_dashboard_for_the_sidecar(
+    render: Render,
+) -> None:
+    name = "tf-taskfactory-dashboard"
+    assert name not in render().names("ConfigMap")
+    config_map = render(sets={"metrics.grafanaDashboard.enabled": "true"}).one("ConfigMap", name)
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads(config_map["data"]["taskfactory.json"])
+    assert shipped == json.loads((CHART / "files" / "grafana-dashboard.json").read_text())
 
 
 # ---- the components map ---------------------------------------------------------------
