@@ -14,12 +14,6 @@ from taskfactory_runtime.settings import KafkaSettings
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-@pytest.mark.xfail(
-    reason="bug: after the broker restart the executor's idempotent aiokafka producer answers "
-    "every send with OutOfOrderSequenceNumber and never recovers (aio-libs/aiokafka#1017), "
-    "so results are not published until the executor is restarted",
-    raises=AssertionError,
-)
 async def test_broker_restart_mid_stream_every_event_runs_once_with_one_result(
     stack: StackInfo, tmp_path: Path
 ) -> None:

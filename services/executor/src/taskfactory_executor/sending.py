@@ -11,6 +11,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from temporalio.exceptions import ApplicationError
 
+from taskfactory_runtime.producer import RenewingProducer
+
 __all__ = ["SendOnce"]
 
 Headers = list[tuple[str, bytes]]
@@ -26,7 +28,7 @@ class SendOnce:
     ``remember`` of them), so a retry after a late acknowledgement does not send again.
     """
 
-    producer: AIOKafkaProducer
+    producer: AIOKafkaProducer | RenewingProducer
     timeout: float
     remember: int = 10_000
     _pending: dict[str, asyncio.Future[Any]] = field(default_factory=dict)

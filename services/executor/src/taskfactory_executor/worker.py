@@ -17,8 +17,9 @@ from taskfactory_executor.sending import SendOnce
 from taskfactory_executor.settings import ExecutorSettings
 from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.http import HealthServer
-from taskfactory_runtime.kafka import ensure_topics, make_producer
+from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.producer import renewing_producer
 from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
@@ -65,7 +66,7 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
         else None
     )
     registry = TaskRegistry.discover(builtin_tasks(), threads=threads, processes=processes)
-    producer = make_producer(settings.kafka, name="executor")
+    producer = renewing_producer(settings.kafka, name="executor")
     await producer.start()
     http = httpx.AsyncClient(
         follow_redirects=True,

@@ -11,8 +11,9 @@ from taskfactory_ingress.handler import RecordHandler
 from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime.definitions import DefinitionsWatcher
 from taskfactory_runtime.http import HealthServer
-from taskfactory_runtime.kafka import ensure_topics, make_consumer, make_producer
+from taskfactory_runtime.kafka import ensure_topics, make_consumer
 from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.producer import renewing_producer
 from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
@@ -51,7 +52,7 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
         name="ingress",
         max_poll_records=section.max_batch,
     )
-    producer = make_producer(settings.kafka, name="ingress-dlq")
+    producer = renewing_producer(settings.kafka, name="ingress-dlq")
     await producer.start()
     handler = RecordHandler(settings, producer, client, definitions)
     ingress = IngressConsumer(settings, consumer, handler, stop)

@@ -42,6 +42,7 @@ from taskfactory_ingress.routing import route, workflow_id_for
 from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime import __version__
 from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.producer import RenewingProducer
 
 __all__ = ["RecordHandler", "RejectedByTemporal"]
 
@@ -83,7 +84,7 @@ class RecordHandler:
     """
 
     settings: IngressSettings
-    producer: AIOKafkaProducer
+    producer: AIOKafkaProducer | RenewingProducer
     client: Client
     definitions: list[ActivityDefinition]
     codec: AvroCodec = field(init=False)
