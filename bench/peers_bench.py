@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -37,10 +38,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import ingress_bench
 from ingress_bench import (
     CONCURRENCY,
     KAFKA,
-    TEMPORAL,
     _events,
     _publish,
     _summary,
@@ -64,6 +65,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.components import TemporalComponent
 from taskfactory_stack.process import StackError, TrackedProcess, tail
 from taskfactory_stack.settings import StackSettings
 
@@ -270,7 +272,14 @@ def _table(result: dict[str, Any]) -> str:
         f"on {result['date']} (commit {result['commit']}), "
         f"{result['machine']['cpu']}, {result['machine']['memory_gib']} GiB, "
         f"load average {result['load_before']} before and {result['load_after']} after. "
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + ".",
+        + (
+            "Temporal: a fresh dev server of the bench's own. "
+            if result["temporal"] == "private"
+            else f"Temporal: {result['temporal']}. "
+        )
+        + "Versions: "
+        + ", ".join(f"{k} {v}" for k, v in result["versions"].items())
+        + ".",
         "",
         "| contender | events / s, median | min to max |",
         "|---|---:|---:|",
@@ -329,17 +338,43 @@ async def main() -> None:
         default=0,
         help="events per taskfactory-e2e run (default: --events); its runs take longest",
     )
+    parser.add_argument(
+        "--temporal",
+        default="private",
+        help="'private' (default): a fresh Temporal dev server of the bench's own, as each peer "
+        "gets its own fresh store; or host:port of an existing one (e.g. the stack's)",
+    )
     args = parser.parse_args()
     e2e_events = args.e2e_events or args.events
     contenders = [c for c in args.contenders.split(",") if c]
     kafka = KafkaSettings(bootstrap_servers=KAFKA)
-    client = await Client.connect(TEMPORAL, data_converter=pydantic_data_converter)
     load_before = _load()
+    temporal = None
+    if args.temporal == "private":
+        temporal = TemporalComponent(
+            StackSettings(
+                dir=HOME / "temporal",
+                temporal_port=free_port(),
+                temporal_ui_port=free_port(),
+                jaeger=False,
+            )
+        )
+        # ingress_bench's services and raw starts read its module-level address.
+        ingress_bench.TEMPORAL = temporal.address
+    elif args.temporal:
+        ingress_bench.TEMPORAL = args.temporal
     peers = Peers(kafka)
     rates: dict[str, list[float]] = {}
     failures: list[str] = []
     ingress_cpu: list[float] = []
     try:
+        if temporal is not None:
+            # A fresh database, as each peer starts from a fresh store.
+            shutil.rmtree(temporal.settings.root / "temporal", ignore_errors=True)
+            await asyncio.to_thread(temporal.up)
+        client = await Client.connect(
+            ingress_bench.TEMPORAL, data_converter=pydantic_data_converter
+        )
         peers.start()
         versions = peers.versions()
         with tempfile.TemporaryDirectory() as tmpdir:
@@ -373,6 +408,8 @@ async def main() -> None:
                 )
     finally:
         peers.stop()
+        if temporal is not None:
+            temporal.process.stop(timeout=30)
     summaries = {k: _summary(v) for k, v in rates.items()}
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -381,6 +418,7 @@ async def main() -> None:
         "machine": _machine(),
         "load_before": load_before,
         "load_after": _load(),
+        "temporal": "private" if temporal is not None else ingress_bench.TEMPORAL,
         "versions": versions,
         "events": args.events,
         "e2e_events": e2e_events,
