@@ -199,18 +199,34 @@ def test_secrets_are_referenced_by_name_never_inlined(render: Render) -> None:
     assert "Secret" not in rendered.kinds(), "the chart must not create Secrets"
     for name, spec in rendered.pod_specs():
         env = _env(spec["containers"][0])
-        refs = {
-            "TASKFACTORY_KAFKA__SASL_USERNAME": ("taskfactory-kafka-user", "username"),
-            "TASKFACTORY_KAFKA__SASL_PASSWORD": ("taskfactory-kafka-user", "password"),
-            "TASKFACTORY_TEMPORAL__API_KEY": ("tc-key", "api-key"),
+        user = env["TASKFACTORY_KAFKA__SASL_USERNAME"]
+        assert "value" not in user, f"{name}: the SASL user name is inlined"
+        assert user["valueFrom"]["secretKeyRef"] == {
+            "name": "taskfactory-kafka-user",
+            "key": "username",
         }
-        for var, (secret, key) in refs.items():
-            assert "value" not in env[var], f"{name}: {var} is inlined"
-            assert env[var]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": key}
-        # Certificates and keys are files of Secret volumes; the variables hold only their paths.
+        # Passwords, keys and certificates are files of Secret volumes (re-read when the
+        # Secret rotates); the variables hold only their paths.
+        assert "TASKFACTORY_KAFKA__SASL_PASSWORD" not in env
+        assert "TASKFACTORY_TEMPORAL__API_KEY" not in env
+        files = {
+            "TASKFACTORY_KAFKA__SASL_PASSWORD_FILE": "/etc/taskfactory/kafka-sasl/password",
+            "TASKFACTORY_TEMPORAL__API_KEY_FILE": "/etc/taskfactory/temporal-api-key/api-key",
+        }
+        for var, path in files.items():
+            assert env[var] == {"name": var, "value": path}, name
         volumes = {v["name"]: v for v in spec["volumes"]}
         assert volumes["kafka-tls"]["secret"]["secretName"] == "taskfactory-kafka-tls"
         assert volumes["temporal-tls"]["secret"]["secretName"] == "taskfactory-temporal-mtls"
+        assert volumes["kafka-sasl"]["secret"]["secretName"] == "taskfactory-kafka-user"
+        assert volumes["temporal-api-key"]["secret"]["secretName"] == "tc-key"
+        mounts = {m["name"]: m for m in spec["containers"][0]["volumeMounts"]}
+        for volume in ("kafka-sasl", "temporal-api-key"):
+            assert mounts[volume] == {
+                "name": volume,
+                "mountPath": f"/etc/taskfactory/{volume}",
+                "readOnly": True,
+            }
         assert (
             env["TASKFACTORY_KAFKA__SSL_KEYFILE"]["value"] == "/etc/taskfactory/kafka-tls/tls.key"
         )
@@ -219,6 +235,65 @@ def test_secrets_are_referenced_by_name_never_inlined(render: Render) -> None:
             == "/etc/taskfactory/temporal-tls/tls.key"
         )
     assert not any("PASSWORD" in k or "API_KEY" in k for k in _config(rendered))
+
+
+def test_oauth_encryption_and_api_key_are_wired_from_secrets(render: Render) -> None:
+    rendered = render([CHART / "examples" / "secure.yaml"])
+    config = _config(rendered)
+    assert config["TASKFACTORY_KAFKA__SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert config["TASKFACTORY_KAFKA__SASL_MECHANISM"] == "OAUTHBEARER"
+    assert config["TASKFACTORY_KAFKA__SASL_OAUTH_TOKEN_URL"].startswith("https://")
+    assert config["TASKFACTORY_KAFKA__SASL_OAUTH_CLIENT_ID"] == "taskfactory"
+    assert config["TASKFACTORY_TEMPORAL__ENCRYPTION_KEY_ID"] == "k1"
+    for name, spec in rendered.pod_specs():
+        env = _env(spec["containers"][0])
+        assert "TASKFACTORY_KAFKA__SASL_USERNAME" not in env, name
+        assert (
+            env["TASKFACTORY_KAFKA__SASL_OAUTH_CLIENT_SECRET_FILE"]["value"]
+            == "/etc/taskfactory/kafka-oauth/client-secret"
+        )
+        assert (
+            env["TASKFACTORY_TEMPORAL__ENCRYPTION_KEYS_FILE"]["value"]
+            == "/etc/taskfactory/temporal-encryption/keys"
+        )
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes["kafka-oauth"]["secret"]["secretName"] == "taskfactory-kafka-oauth"
+        assert volumes["temporal-encryption"]["secret"]["secretName"] == "taskfactory-payload-keys"
+
+
+def test_a_projected_service_account_token_is_the_oauthbearer_token_file(render: Render) -> None:
+    rendered = render(
+        sets={
+            "kafka.sasl.enabled": "true",
+            "kafka.sasl.mechanism": "OAUTHBEARER",
+            "kafka.sasl.oauth.projectedTokenAudience": "kafka.example.internal",
+        }
+    )
+    path = _config(rendered)["TASKFACTORY_KAFKA__SASL_OAUTH_TOKEN_FILE"]
+    for name, spec in rendered.pod_specs():
+        volume = next(v for v in spec["volumes"] if v["name"] == "kafka-token")
+        [source] = volume["projected"]["sources"]
+        assert source["serviceAccountToken"]["audience"] == "kafka.example.internal", name
+        mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "kafka-token")
+        assert path == f"{mount['mountPath']}/{source['serviceAccountToken']['path']}"
+
+
+def test_oauthbearer_without_a_token_source_fails_with_a_clear_message(
+    run_template: Template,
+) -> None:
+    out = run_template(sets={"kafka.sasl.enabled": "true", "kafka.sasl.mechanism": "OAUTHBEARER"})
+    assert out.returncode != 0
+    assert "OAUTHBEARER needs kafka.sasl.oauth.tokenUrl" in out.stderr
+    out = run_template(
+        sets={
+            "kafka.sasl.enabled": "true",
+            "kafka.sasl.mechanism": "OAUTHBEARER",
+            "kafka.sasl.oauth.tokenUrl": "https://idp.example/token",
+            "kafka.sasl.oauth.clientId": "tf",
+        }
+    )
+    assert out.returncode != 0
+    assert "kafka.sasl.oauth.clientSecretSecret is required" in out.stderr
 
 
 def test_sasl_without_a_secret_reference_fails_with_a_clear_message(run_template: Template) -> None:

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from helm.conftest import CHART, helm, render, run_template
 from prometheus_client import REGISTRY, generate_latest
 from pydantic import ValidationError
+from security.kafka_testing import PASSWORD, SecureBroker
 
 from taskfactory_runtime.codec import Keyring, generate_key
 from taskfactory_runtime.kafka import client_kwargs
 from taskfactory_runtime.logging import configure_logging, get_logger
 from taskfactory_runtime.secrets import ConfigurationError, read_secret
 from taskfactory_runtime.settings import LoggingSettings, ServiceSettings
+from taskfactory_stack.stack import Stack
+
+__all__ = ["helm", "render", "run_template"]  # the chart tests' fixtures, used here too
+
+ROOT = Path(__file__).resolve().parents[2]
 
 KEY = generate_key()
 SENTINELS = {
@@ -96,3 +108,98 @@ def test_no_sentinel_secret_reaches_logs_errors_or_metrics(
     for secret in _secrets():
         for text in outputs:
             assert secret not in text, f"a secret leaked into: {text[:300]}"
+
+
+def _sentinel_env(tmp_path: Path) -> dict[str, str]:
+    secret_file = tmp_path / "password"
+    secret_file.write_text(FILE_SECRET + "\n")
+    return {
+        **os.environ,
+        **SENTINELS,
+        "TASKFACTORY_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+        "TASKFACTORY_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
+        "TASKFACTORY_KAFKA__SASL_USERNAME": "svc",
+        "TASKFACTORY_ADMIN__ADMIN_TOKEN_FILE": str(secret_file),
+    }
+
+
+@pytest.mark.integration
+def test_stack_status_output_holds_no_secret(tmp_path: Path) -> None:
+    """`taskfactory-stack status` with every secret setting in its environment."""
+    done = subprocess.run(
+        [sys.executable, "-m", "taskfactory_stack", "status"],
+        env=_sentinel_env(tmp_path),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert "kafka" in done.stdout, done.stdout + done.stderr
+    for secret in _secrets():
+        assert secret not in done.stdout + done.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_secure_brokers_config_log_and_status_hold_no_password(broker: SecureBroker) -> None:
+    """The SCRAM password is stored hashed in the broker's metadata, nowhere in clear text."""
+    component = broker.component
+    rows = Stack(component.settings).status()
+    kafka = next(row for row in rows if row.name == "kafka")
+    assert kafka.health == "healthy"
+    texts = {
+        "status": "\n".join(repr(row) for row in rows),
+        "component": repr(component),
+        "server.properties": (component.conf / "server.properties").read_text(),
+        "broker log": component.process.log_file.read_text(errors="replace"),
+    }
+    for where, text in texts.items():
+        assert PASSWORD not in text, f"the SCRAM password is in the {where}"
+
+
+# Every security option of the chart on; secrets are only ever Secret names and keys.
+SECURE_EXAMPLES = [CHART / "examples" / "kafka-sasl-tls.yaml", CHART / "examples" / "secure.yaml"]
+SECRET_KEYS = [
+    "kafka.sasl.password",
+    "kafka.sasl.username",
+    "kafka.sasl.oauth.clientSecret",
+    "kafka.sasl.oauth.token",
+    "temporal.apiKey.value",
+    "temporal.tls.clientKey",
+    "temporal.encryption.keys",
+    "codecServer.authToken",
+]
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_a_sentinel_secret_in_helm_values_never_reaches_rendered_output(
+    run_template: Any, tmp_path: Path, key: str
+) -> None:
+    """Secret values cannot be given to the chart, and helm's refusal does not echo them."""
+    sentinel = SENTINELS["TASKFACTORY_KAFKA__SASL_PASSWORD"]
+    out = run_template(SECURE_EXAMPLES[-1:], sets={key: sentinel})
+    assert out.returncode != 0, f"{key} was accepted"
+    assert sentinel not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("values", SECURE_EXAMPLES, ids=lambda p: p.stem)
+def test_rendered_manifests_with_every_security_option_hold_no_secret(
+    render: Any, values: Path
+) -> None:
+    rendered = render([values])
+    text = yaml.safe_dump_all(rendered.docs)
+    assert "Secret" not in rendered.kinds(), "the chart must not create Secrets"
+    for secret in _secrets():
+        assert secret not in text
+    # No variable carries a secret value: secrets are files of Secret volumes (or refs).
+    for name, spec in rendered.pod_specs():
+        for container in spec["containers"]:
+            for env in container.get("env", []):
+                if any(
+                    s in env["name"] for s in ("PASSWORD", "SECRET", "API_KEY", "TOKEN", "KEYS")
+                ):
+                    assert env["name"].endswith("_FILE"), f"{name}: {env['name']}"
+                    assert env["value"].startswith("/etc/taskfactory/"), f"{name}: {env['name']}"
+    config = rendered.one("ConfigMap", "tf-taskfactory-config")["data"]
+    assert not [k for k in config if "PASSWORD" in k or "API_KEY" in k or k.endswith("_KEYS")]

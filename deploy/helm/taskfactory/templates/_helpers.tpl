@@ -101,12 +101,35 @@ TASKFACTORY_KAFKA__SECURITY_PROTOCOL: {{ include "taskfactory.kafkaSecurityProto
 TASKFACTORY_KAFKA__REQUEST_TIMEOUT_MS: {{ $v.kafka.requestTimeoutMs | quote }}
 {{- if $v.kafka.sasl.enabled }}
 TASKFACTORY_KAFKA__SASL_MECHANISM: {{ $v.kafka.sasl.mechanism | quote }}
+{{- if eq $v.kafka.sasl.mechanism "OAUTHBEARER" }}
+{{- $o := $v.kafka.sasl.oauth }}
+{{- with $o.tokenUrl }}
+TASKFACTORY_KAFKA__SASL_OAUTH_TOKEN_URL: {{ . | quote }}
+TASKFACTORY_KAFKA__SASL_OAUTH_CLIENT_ID: {{ required "kafka.sasl.oauth.clientId is required with kafka.sasl.oauth.tokenUrl" $o.clientId | quote }}
+{{- end }}
+{{- with $o.scope }}
+TASKFACTORY_KAFKA__SASL_OAUTH_SCOPE: {{ . | quote }}
+{{- end }}
+{{- with $o.tokenProvider }}
+TASKFACTORY_KAFKA__SASL_OAUTH_TOKEN_PROVIDER: {{ . | quote }}
+{{- end }}
+{{- if $o.projectedTokenAudience }}
+TASKFACTORY_KAFKA__SASL_OAUTH_TOKEN_FILE: "/var/run/secrets/taskfactory/kafka-token/token"
+{{- else if $o.tokenFile }}
+TASKFACTORY_KAFKA__SASL_OAUTH_TOKEN_FILE: {{ $o.tokenFile | quote }}
+{{- else if not (or $o.tokenUrl $o.tokenProvider) }}
+{{- fail "kafka.sasl.mechanism OAUTHBEARER needs kafka.sasl.oauth.tokenUrl (with clientId and clientSecretSecret), projectedTokenAudience, tokenFile or tokenProvider" }}
+{{- end }}
+{{- end }}
 {{- end }}
 TASKFACTORY_TEMPORAL__ADDRESS: {{ required "temporal.address is required: the host:port of your Temporal frontend" $v.temporal.address | quote }}
 TASKFACTORY_TEMPORAL__NAMESPACE: {{ $v.temporal.namespace | quote }}
 TASKFACTORY_TEMPORAL__TLS: {{ ternary "true" "false" (or $v.temporal.tls.enabled (not (empty $v.temporal.apiKey.existingSecret))) | quote }}
 TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE: {{ $v.temporal.orchestratorTaskQueue | quote }}
 TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE: {{ $v.temporal.executorTaskQueue | quote }}
+{{- if and $v.temporal.encryption.existingSecret $v.temporal.encryption.keyId }}
+TASKFACTORY_TEMPORAL__ENCRYPTION_KEY_ID: {{ $v.temporal.encryption.keyId | quote }}
+{{- end }}
 TASKFACTORY_TOPICS__EVENTS: {{ $v.topics.events | quote }}
 TASKFACTORY_TOPICS__RESULTS: {{ $v.topics.results | quote }}
 TASKFACTORY_TOPICS__RUNS: {{ $v.topics.runs | quote }}
@@ -142,18 +165,21 @@ created; the chart never renders a secret value.
 {{- define "taskfactory.secretEnv" -}}
 {{- $k := .Values.kafka -}}
 {{- $t := .Values.temporal -}}
-{{- if $k.sasl.enabled }}
+{{- if and $k.sasl.enabled (ne $k.sasl.mechanism "OAUTHBEARER") }}
 {{- $secret := required "kafka.sasl.existingSecret is required when kafka.sasl.enabled: the Secret holding the SASL user name and password" $k.sasl.existingSecret }}
 - name: TASKFACTORY_KAFKA__SASL_USERNAME
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
       key: {{ $k.sasl.usernameKey }}
-- name: TASKFACTORY_KAFKA__SASL_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ $secret }}
-      key: {{ $k.sasl.passwordKey }}
+# The password is a file of the Secret volume: re-read at each connect, never in the env.
+- name: TASKFACTORY_KAFKA__SASL_PASSWORD_FILE
+  value: /etc/taskfactory/kafka-sasl/{{ $k.sasl.passwordKey }}
+{{- end }}
+{{- if and $k.sasl.enabled (eq $k.sasl.mechanism "OAUTHBEARER") $k.sasl.oauth.tokenUrl }}
+{{- $_ := required "kafka.sasl.oauth.clientSecretSecret is required with kafka.sasl.oauth.tokenUrl: the Secret holding the client secret" $k.sasl.oauth.clientSecretSecret }}
+- name: TASKFACTORY_KAFKA__SASL_OAUTH_CLIENT_SECRET_FILE
+  value: /etc/taskfactory/kafka-oauth/{{ $k.sasl.oauth.clientSecretKey }}
 {{- end }}
 {{- if and $k.tls.enabled $k.tls.existingSecret }}
 {{- if $k.tls.caKey }}
@@ -168,11 +194,12 @@ created; the chart never renders a secret value.
 {{- end }}
 {{- end }}
 {{- if $t.apiKey.existingSecret }}
-- name: TASKFACTORY_TEMPORAL__API_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ $t.apiKey.existingSecret }}
-      key: {{ $t.apiKey.key }}
+- name: TASKFACTORY_TEMPORAL__API_KEY_FILE
+  value: /etc/taskfactory/temporal-api-key/{{ $t.apiKey.key }}
+{{- end }}
+{{- if $t.encryption.existingSecret }}
+- name: TASKFACTORY_TEMPORAL__ENCRYPTION_KEYS_FILE
+  value: /etc/taskfactory/temporal-encryption/{{ $t.encryption.key }}
 {{- end }}
 {{- if and $t.tls.enabled $t.tls.existingSecret }}
 {{- if $t.tls.caKey }}
@@ -185,6 +212,24 @@ created; the chart never renders a secret value.
 - name: TASKFACTORY_TEMPORAL__TLS_CLIENT_KEY
   value: /etc/taskfactory/temporal-tls/{{ $t.tls.keyKey }}
 {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Secrets mounted as files (volume name -> Secret name): SASL password, OAuth client secret, Temporal API key, encryption keyring. */}}
+{{- define "taskfactory.secretVolumes" -}}
+{{- $k := .Values.kafka -}}
+{{- $t := .Values.temporal -}}
+{{- if and $k.sasl.enabled (ne $k.sasl.mechanism "OAUTHBEARER") $k.sasl.existingSecret }}
+kafka-sasl: {{ $k.sasl.existingSecret }}
+{{- end }}
+{{- if and $k.sasl.enabled (eq $k.sasl.mechanism "OAUTHBEARER") $k.sasl.oauth.tokenUrl $k.sasl.oauth.clientSecretSecret }}
+kafka-oauth: {{ $k.sasl.oauth.clientSecretSecret }}
+{{- end }}
+{{- if $t.apiKey.existingSecret }}
+temporal-api-key: {{ $t.apiKey.existingSecret }}
+{{- end }}
+{{- if $t.encryption.existingSecret }}
+temporal-encryption: {{ $t.encryption.existingSecret }}
 {{- end }}
 {{- end -}}
 
@@ -208,6 +253,23 @@ created; the chart never renders a secret value.
     secretName: {{ .Values.temporal.tls.existingSecret }}
     defaultMode: 0440
 {{- end }}
+{{- range $name, $secret := include "taskfactory.secretVolumes" . | fromYaml }}
+- name: {{ $name }}
+  secret:
+    secretName: {{ $secret }}
+    defaultMode: 0440
+{{- end }}
+{{- $o := .Values.kafka.sasl.oauth }}
+{{- if and .Values.kafka.sasl.enabled (eq .Values.kafka.sasl.mechanism "OAUTHBEARER") $o.projectedTokenAudience }}
+- name: kafka-token
+  projected:
+    defaultMode: 0440
+    sources:
+      - serviceAccountToken:
+          audience: {{ $o.projectedTokenAudience | quote }}
+          expirationSeconds: {{ int $o.projectedTokenExpirationSeconds }}
+          path: token
+{{- end }}
 {{- with .Values.extraVolumes }}
 {{ toYaml . }}
 {{- end }}
@@ -228,6 +290,17 @@ created; the chart never renders a secret value.
 {{- if and .Values.temporal.tls.enabled .Values.temporal.tls.existingSecret }}
 - name: temporal-tls
   mountPath: /etc/taskfactory/temporal-tls
+  readOnly: true
+{{- end }}
+{{- range $name, $_ := include "taskfactory.secretVolumes" . | fromYaml }}
+- name: {{ $name }}
+  mountPath: /etc/taskfactory/{{ $name }}
+  readOnly: true
+{{- end }}
+{{- $o := .Values.kafka.sasl.oauth }}
+{{- if and .Values.kafka.sasl.enabled (eq .Values.kafka.sasl.mechanism "OAUTHBEARER") $o.projectedTokenAudience }}
+- name: kafka-token
+  mountPath: /var/run/secrets/taskfactory/kafka-token
   readOnly: true
 {{- end }}
 {{- with .Values.extraVolumeMounts }}
