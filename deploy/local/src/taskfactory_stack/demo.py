@@ -598,6 +598,11 @@ async def _demo(
                 "TASKFACTORY_TEMPORAL__ADDRESS": stack.temporal_address,
                 "TASKFACTORY_DEFINITIONS_DIR": str(folder),
                 "TASKFACTORY_HTTP__PORT": "0",
+                # The demo waits for the monitor's schedule: a sync that failed at start (a
+                # busy Temporal) is repeated within seconds rather than the default minutes.
+                "TASKFACTORY_SCHEDULES__SYNC_INTERVAL_SECONDS": os.environ.get(
+                    "TASKFACTORY_SCHEDULES__SYNC_INTERVAL_SECONDS", "10"
+                ),
                 "PYTHONPATH": os.pathsep.join(
                     p for p in (str(plugins), os.environ.get("PYTHONPATH")) if p
                 ),
