@@ -28,7 +28,7 @@ async def test_sigkilled_three_times_while_streaming_every_event_runs_exactly_on
     stack: StackInfo, kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     target = Target(kafka_settings, stack.temporal_address, tmp_path / "worlds")
-    outcome = await ingress_sigkill(target, 300, kills=3)
+    outcome = await ingress_sigkill(target, 200, kills=3)
     outcome.check()
 
 
@@ -53,5 +53,5 @@ async def test_replicas_joining_and_leaving_mid_stream_lose_nothing_and_run_noth
     stack: StackInfo, kafka_settings: KafkaSettings, tmp_path: Path
 ) -> None:
     target = Target(kafka_settings, stack.temporal_address, tmp_path / "worlds")
-    outcome = await rebalance_storm(target, 300)
+    outcome = await rebalance_storm(target, 200)
     outcome.check()
