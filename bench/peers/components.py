@@ -190,41 +190,20 @@ class Postgres:
         )
         wait_until(
             lambda: (
-                subprocess.run(
-                    [
-                        str(self.bin / "pg_isready"),
-                        "-q",
-                        "-h",
-                        "127.0.0.1",
-                        "-p",
-                        str(self.port),
-                        "-U",
-                        "postgres",
-                    ],
-                    check=False,
-                ).returncode
-                == 0
+                subprocess.run([*self._client("pg_isready"), "-q"], check=False).returncode == 0
             ),
             "postgres",
             self.process.log_file,
         )
 
+    def _client(self, tool: str) -> list[str]:
+        """A client tool's command line, connected to this server as ``postgres``."""
+        return [str(self.bin / tool), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"]
+
     def scalar(self, sql: str, database: str = "dbos_bench") -> str:
         """One value from ``sql`` (via psql)."""
         return _run(
-            [
-                str(self.bin / "psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                "postgres",
-                "-d",
-                database,
-                "-tAc",
-                sql,
-            ],
+            [*self._client("psql"), "-d", database, "-tAc", sql],
             "psql",
         ).strip()
 
