@@ -136,7 +136,7 @@ def main() -> None:
     kafka_version = private_kafka(workdir / "stack").settings.kafka_version
     report = {
         "date": started.isoformat(timespec="seconds"),
-        "command": "python bench/chaos.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python bench/chaos.py", *sys.argv[1:]]),
         "minutes": round((time.monotonic() - t0) / 60, 1),
         "machine": _machine(),
         "versions": _versions(kafka_version),
