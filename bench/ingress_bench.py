@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import sys
@@ -502,6 +503,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--e2e-events", type=int, default=1000, help="events per end-to-end run (direct, e2e)"
+    )
     parser.add_argument("--modes", default="raw,kafka,ingress,naive,direct,e2e")
     parser.add_argument("--scaling", default="1,2,4", help="replica counts ('' skips)")
     parser.add_argument("--scaling-repeat", type=int, default=3)
@@ -510,6 +514,8 @@ async def main() -> None:
         "--out", type=Path, default=Path(__file__).parent / "results" / "ingress.json"
     )
     args = parser.parse_args()
+    # SIGTERM (e.g. `timeout`) unwinds like Ctrl-C, so the services started are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     kafka = KafkaSettings(bootstrap_servers=KAFKA)
     client = await Client.connect(TEMPORAL, data_converter=pydantic_data_converter)
     modes = [m for m in args.modes.split(",") if m]
@@ -522,6 +528,7 @@ async def main() -> None:
         "command": " ".join(["python", *sys.argv]),
         "machine": f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
         "events": args.events,
+        "e2e_events": args.e2e_events,
         "repeat": args.repeat,
         "concurrency": CONCURRENCY,
     }
@@ -534,8 +541,8 @@ async def main() -> None:
                 kafka, client, args.events, tmp, start_latencies, cpu_per_event=cpu
             ),
             "naive": lambda: naive(kafka, client, max(100, args.events // 5), tmp),
-            "direct": lambda: e2e(kafka, client, args.events, tmp, [], direct=True),
-            "e2e": lambda: e2e(kafka, client, args.events, tmp, result_latencies),
+            "direct": lambda: e2e(kafka, client, args.e2e_events, tmp, [], direct=True),
+            "e2e": lambda: e2e(kafka, client, args.e2e_events, tmp, result_latencies),
         }
         for round_ in range(args.repeat):
             for mode in modes:
@@ -552,7 +559,7 @@ async def main() -> None:
                     await ingress(kafka, client, args.events, tmp, [], replicas=count)
                 )
                 scaling["executor"].setdefault(str(count), []).append(
-                    await e2e(kafka, client, args.events, tmp, [], executors=count)
+                    await e2e(kafka, client, args.e2e_events, tmp, [], executors=count)
                 )
             print(f"scaling round {round_ + 1}: {scaling}", flush=True)
         if counts:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import statistics
 import sys
 import tempfile
@@ -105,6 +106,8 @@ def main() -> int:
     parser.add_argument("--sample-seconds", type=float, default=30)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "soak.json")
     args = parser.parse_args()
+    # SIGTERM (e.g. `timeout`) unwinds like Ctrl-C, so the services started are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         result = asyncio.run(soak(args.minutes, args.rate, args.sample_seconds))
     except RuntimeError as exc:  # a missing result: the soak failed
