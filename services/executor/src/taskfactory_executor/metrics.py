@@ -45,3 +45,8 @@ PUBLISH_FAILURES = Counter(
     "Publish attempts that failed (Temporal retries them).",
     ["kind"],
 )
+
+# Both kinds start at 0, so rate() sees the first publish failure after a restart too.
+for _kind in ("result", "run_event"):
+    for _counter in (PUBLISHED, PUBLISH_RETRIES, PUBLISH_FAILURES):
+        _counter.labels(_kind)

@@ -36,6 +36,9 @@ SKIPPED = Counter("taskfactory_ingress_skipped_total", "Events no definition wan
 DEAD_LETTERED = Counter(
     "taskfactory_ingress_dead_lettered_total", "Records sent to the dead-letter topic.", ["reason"]
 )
+# Known reasons start at 0, so rate() sees the first dead letter after a restart too.
+for _reason in ("malformed", "unknown_schema", "invalid", "too_large", "rejected"):
+    DEAD_LETTERED.labels(_reason)
 START_RETRIES = Counter(
     "taskfactory_ingress_start_retries_total", "Workflow starts retried after a transient error."
 )
