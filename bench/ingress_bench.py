@@ -333,20 +333,31 @@ async def e2e(
         rig.stop()
 
 
-async def kafka_consume(kafka: KafkaSettings, n: int) -> float:
-    """Plain consume rate of ``n`` pre-published envelopes (decoded), no Temporal."""
-    topic = f"kc-{uuid.uuid4().hex[:8]}.events"
+async def _prefilled_topic(kafka: KafkaSettings, prefix: str, n: int) -> str:
+    """A fresh 6-partition topic ``<prefix>.events`` holding ``n`` bench envelopes."""
+    topic = f"{prefix}.events"
     await ensure_topics(kafka, [topic], partitions=6, replication_factor=1)
-    await _publish(kafka, topic, _events(topic, n))
-    codec = AvroCodec()
-    t0 = time.perf_counter()
-    consumer = AIOKafkaConsumer(
+    await _publish(kafka, topic, _events(prefix, n))
+    return topic
+
+
+def _group_consumer(kafka: KafkaSettings, topic: str) -> AIOKafkaConsumer:
+    """A consumer of ``topic`` in a group of its own, from the start, committing by hand."""
+    return AIOKafkaConsumer(
         topic,
         bootstrap_servers=kafka.bootstrap_servers,
         group_id=f"{topic}-g",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
+
+
+async def kafka_consume(kafka: KafkaSettings, n: int) -> float:
+    """Plain consume rate of ``n`` pre-published envelopes (decoded), no Temporal."""
+    topic = await _prefilled_topic(kafka, f"kc-{uuid.uuid4().hex[:8]}", n)
+    codec = AvroCodec()
+    t0 = time.perf_counter()
+    consumer = _group_consumer(kafka, topic)
     await consumer.start()
     try:
         seen = 0
@@ -413,19 +424,11 @@ def _free_port() -> int:
 
 async def naive(kafka: KafkaSettings, client: Client, n: int, tmp: Path) -> float:
     prefix = f"nai-{uuid.uuid4().hex[:8]}"
-    topic = f"{prefix}.events"
-    await ensure_topics(kafka, [topic], partitions=6, replication_factor=1)
-    await _publish(kafka, topic, _events(prefix, n))
+    topic = await _prefilled_topic(kafka, prefix, n)
     (tmp / "naive.yaml").write_text(DEFINITION.format(prefix=prefix))
     definition = load_definition(tmp / "naive.yaml")
     codec = AvroCodec()
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=kafka.bootstrap_servers,
-        group_id=f"{prefix}-g",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    consumer = _group_consumer(kafka, topic)
     await consumer.start()
     try:
         t0 = time.perf_counter()
