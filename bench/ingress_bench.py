@@ -501,7 +501,7 @@ def _table(result: dict[str, Any]) -> str:
         m = result["memory"]
         lines.append(
             f"- ingress RSS: {m['idle_rss_mib']:.0f} MiB idle, peak {m['peak_rss_mib']:.0f} MiB "
-            f"with {m['events']} events fetched (peak {m['peak_in_flight']:.0f} starts in flight)"
+            f"with {m['events']} events fetched (peak {m['peak_in_flight']:.0f} records in flight)"
         )
     return "\n".join(lines)
 

@@ -92,10 +92,14 @@ class RecordHandler:
     _outage_changed: list[Callable[[bool], None]] = field(default_factory=list)
 
     _slots: asyncio.Semaphore = field(init=False)
+    _calls: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         self.codec = AvroCodec(max_bytes=self.settings.ingress.max_record_bytes)
         self._slots = asyncio.Semaphore(self.settings.ingress.max_in_flight)
+        # Bounded separately: thousands of records may wait in flight, but thousands of
+        # concurrent calls on one connection overload the frontend (HTTP/2 stream errors).
+        self._calls = asyncio.Semaphore(self.settings.ingress.max_concurrent_starts)
 
     def on_outage(self, callback: Callable[[bool], None]) -> None:
         """Call ``callback(True)`` when Temporal becomes unavailable, ``(False)`` when back."""
@@ -212,14 +216,15 @@ class RecordHandler:
         attempt = 0
         while True:
             try:
-                handle: WorkflowHandle[Any, Any] = await self.client.start_workflow(
-                    names.WORKFLOW_RUN_ACTIVITY,
-                    arg,
-                    id=workflow_id,
-                    task_queue=self.settings.temporal.orchestrator_task_queue,
-                    search_attributes=self._search_attributes(definition, envelope),
-                    **options,
-                )
+                async with self._calls:
+                    handle: WorkflowHandle[Any, Any] = await self.client.start_workflow(
+                        names.WORKFLOW_RUN_ACTIVITY,
+                        arg,
+                        id=workflow_id,
+                        task_queue=self.settings.temporal.orchestrator_task_queue,
+                        search_attributes=self._search_attributes(definition, envelope),
+                        **options,
+                    )
                 (metrics.SIGNALLED if signal else metrics.STARTED).labels(definition.id).inc()
                 log.debug("started", workflow_id=handle.id, event_id=envelope.id, signal=signal)
                 break

@@ -20,7 +20,14 @@ class IngressSection(BaseModel):
     )
     max_batch: int = Field(default=500, ge=1, description="Records fetched per poll.")
     max_in_flight: int = Field(
-        default=256, ge=1, description="Records handled (workflow starts in flight) at once."
+        default=256,
+        ge=1,
+        description="Records handled at once (decoded and routed, waiting for or in their start).",
+    )
+    max_concurrent_starts: int = Field(
+        default=256,
+        ge=1,
+        description="Start and signal calls to Temporal at once; more records wait for a slot.",
     )
     max_buffered_per_partition: int = Field(
         default=1000,
