@@ -74,12 +74,14 @@ stack-logs: install ## the last lines of every stack component's log
 	@$(RUN) taskfactory-stack logs
 
 .PHONY: bench
-bench: install ## benchmarks under bench/ (never part of make test); starts the stack if needed
+bench: install ## every benchmark in one go (never part of make test; ~45 min); tables in bench/README.md
+	@$(RUN) taskfactory-stack prepare >/dev/null
 	@$(RUN) python bench/codec_bench.py
 	@$(RUN) taskfactory-stack up >/dev/null
 	@$(RUN) python bench/ingress_bench.py
 	@$(RUN) python bench/tracing_bench.py
 	@$(RUN) python bench/peers_bench.py
+	@$(RUN) python bench/summary.py
 
 .PHONY: bench-peers
 bench-peers: install ## taskfactory vs DBOS vs Restate on the same Kafka (installs and starts the peers itself)
@@ -91,11 +93,13 @@ CHAOS_ARGS ?=
 .PHONY: chaos
 chaos: install ## every fault (kills, outages, restarts) on a PRIVATE Kafka + Temporal; table in bench/README.md
 	@$(RUN) python bench/chaos.py $(CHAOS_ARGS)
+	@$(RUN) python bench/summary.py >/dev/null
 
 .PHONY: soak
-soak: install ## 30-minute steady stream through all three services, RSS sampled (SOAK_ARGS="--minutes 30 --rate 20")
+soak: install ## 30-minute steady stream through all three services, RSS sampled (SOAK_ARGS="--minutes 30 --rate 3")
 	@$(RUN) taskfactory-stack up >/dev/null
 	@cd bench && $(RUN) python soak.py $(SOAK_ARGS)
+	@$(RUN) python bench/summary.py >/dev/null
 
 .PHONY: docs
 docs: install ## regenerate the README's configuration table from the settings classes

@@ -13,10 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,26 +35,9 @@ from chaos.scenarios import (  # noqa: E402
 
 from taskfactory_runtime.settings import KafkaSettings  # noqa: E402
 
-
-def _versions(kafka_version: str) -> dict[str, str]:
-    temporal = Path(sys.executable).parent / "temporal"
-    cli = subprocess.run(
-        [str(temporal if temporal.exists() else "temporal"), "--version"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return {"kafka": kafka_version, "temporal": cli, "python": platform.python_version()}
-
-
-def _machine() -> dict[str, str | int]:
-    model = ""
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"platform": platform.platform(), "cpus": os.cpu_count() or 0, "cpu": model}
+# Only now: bench/chaos.py itself would shadow tests/chaos (a namespace package) on the path.
+sys.path.append(str(ROOT / "bench"))
+import report as provenance  # noqa: E402
 
 
 def table(outcomes: list[Outcome]) -> str:
@@ -123,29 +103,37 @@ def main() -> None:
     parser.add_argument(
         "--patience", type=float, default=120, help="seconds a scenario may take to recover"
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "chaos.json")
+    parser.add_argument("--out", type=Path, default=provenance.RESULTS / "chaos.json")
+    parser.add_argument(
+        "--no-readme",
+        action="store_true",
+        help="do not update bench/README.md (a run of only some faults never does)",
+    )
     args = parser.parse_args()
     faults = [f for f in args.only.split(",") if f]
     unknown = sorted(set(faults) - set(FAULTS))
     if unknown:
         parser.error(f"unknown fault(s) {', '.join(unknown)}; choose from {', '.join(FAULTS)}")
     workdir = Path(tempfile.mkdtemp(prefix="taskfactory-chaos-"))
-    started = datetime.now(UTC)
+    started, load_before = datetime.now(UTC), provenance.load()
     t0 = time.monotonic()
     outcomes = asyncio.run(run(args.events, faults, workdir, args.patience))
-    kafka_version = private_kafka(workdir / "stack").settings.kafka_version
     report = {
-        "date": started.isoformat(timespec="seconds"),
-        "command": " ".join(["python bench/chaos.py", *sys.argv[1:]]),
+        **provenance.provenance(started, load_before),
         "minutes": round((time.monotonic() - t0) / 60, 1),
-        "machine": _machine(),
-        "versions": _versions(kafka_version),
         "events_per_fault": args.events,
         "faults": [o.as_dict() for o in outcomes],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\n{table(outcomes)}\n\nwritten: {args.out} ({report['minutes']} min)")
+    text = (
+        provenance.heading(report)
+        + f" {args.events} events per fault; the whole run took {report['minutes']} minutes."
+        + f"\n\n{table(outcomes)}"
+    )
+    if not args.no_readme and faults == list(FAULTS):
+        provenance.write_section("chaos-table", text)
+    print(f"\n{text}\n\nwritten: {args.out} ({report['minutes']} min)")
     failed = [o.fault for o in outcomes if o.problems()]
     if failed:
         print(f"failed: {', '.join(failed)}; service logs kept in {workdir / 'worlds'}")

@@ -2,9 +2,10 @@
 
 Run with ``make bench`` (or ``uv run --frozen python bench/codec_bench.py``). Each format is
 timed for about a second of CPU per round, rounds going round-robin over the formats; each
-keeps its best of three rounds. Rates are per CPU-second of this single-threaded process
+keeps its best of ``--rounds`` rounds. Rates are per CPU-second of this single-threaded process
 (``time.process_time``), i.e. per core, so other work on the machine lowers them less than it
-would lower wall-clock rates. Not part of the test run.
+would lower wall-clock rates. Writes ``bench/results/codec.json`` and the Codec table of
+``bench/README.md``. Not part of the test run.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import fastavro
+import report
 
 from taskfactory_contracts import ENVELOPE, AvroCodec, Envelope
 from taskfactory_contracts.cloudevents_kafka import to_binary, to_structured
@@ -67,8 +71,11 @@ def main() -> None:
     """Print one line per wire format and a verdict against the single-object target."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=1.0, help="per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=report.RESULTS / "codec.json")
+    parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     args = parser.parse_args()
+    started, load_before = datetime.now(UTC), report.load()
 
     envelope = _envelope()
     codec = AvroCodec()
@@ -106,6 +113,40 @@ def main() -> None:
     verdict = "meets" if headline >= TARGET else "MISSES"
     print(f"single-object decode+validate {verdict} the {TARGET:,}/s/core target")
     print(f"single-object decode+validate is {speedup:.2f}x the previous decode path")
+    result: dict[str, Any] = {
+        **report.provenance(started, load_before),
+        "rounds": args.rounds,
+        "seconds_per_round": args.seconds,
+        "envelopes_per_cpu_second": results,
+        "target": TARGET,
+        "target_met": headline >= TARGET,
+        "over_yardstick": speedup,
+    }
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    if not args.no_readme:
+        report.write_section("codec-table", _table(result))
+
+
+def _thousands(value: float) -> str:
+    return f"{round(value):,}".replace(",", " ")
+
+
+def _table(result: dict[str, Any]) -> str:
+    rates: dict[str, float] = result["envelopes_per_cpu_second"]
+    lines = [
+        report.heading(result)
+        + f" Best of {result['rounds']} rounds of {result['seconds_per_round']} s CPU.",
+        "",
+        "| wire format | envelopes / s / core |",
+        "|---|---:|",
+        *(f"| {name} | {_thousands(rate)} |" for name, rate in rates.items()),
+        "",
+        f"- single-object Avro decode + validate: target ≥ {_thousands(result['target'])}/s/core: "
+        + ("**met**" if result["target_met"] else "**not met**"),
+        f"- {result['over_yardstick']:.2f} times the previous decode path (the yardstick)",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ Modes, alternated round-robin for ``--repeat`` rounds so machine noise hits each
 - ``raw``: ``start_workflow`` straight at Temporal with the ingress's concurrency: the limit.
 - ``ingress``: the real ingress process consuming pre-published events (6 partitions).
 - ``naive``: consume one record, await its start, commit, repeat.
-Prints median and spread per mode, the ratios, and produce→start-ack p50/p99, and writes
-``bench/results/ingress.json``. Needs the local stack (``make stack-up``) or
+Prints median and spread per mode, the ratios, and produce→start-ack p50/p99, writes
+``bench/results/ingress.json`` and the Ingress table of ``bench/README.md``. Needs the local stack (``make stack-up``) or
 ``TASKFACTORY_KAFKA_BOOTSTRAP``/``TASKFACTORY_TEMPORAL_ADDRESS``.
 """
 
@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import report
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from temporalio.client import Client
 from temporalio.common import (
@@ -471,7 +471,14 @@ def _table(result: dict[str, Any]) -> str:
         "direct": "one-task runs started straight at Temporal → results",
         "e2e": "events through ingress → results",
     }
-    lines = ["| mode | per s, median | min to max |", "|---|---:|---:|"]
+    lines = [
+        report.heading(result)
+        + f" {result['events']} events per run ({result['e2e_events']} end to end), "
+        f"{result['repeat']} rounds.",
+        "",
+        "| mode | per s, median | min to max |",
+        "|---|---:|---:|",
+    ]
     for mode, summary in rates.items():
         lines.append(
             f"| {label.get(mode, mode)} | {summary['median']:.0f} "
@@ -514,16 +521,16 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument(
-        "--e2e-events", type=int, default=1000, help="events per end-to-end run (direct, e2e)"
+        "--e2e-events", type=int, default=300, help="events per end-to-end run (direct, e2e)"
     )
     parser.add_argument("--modes", default="raw,kafka,ingress,naive,direct,e2e")
     parser.add_argument("--scaling", default="1,2,4", help="replica counts ('' skips)")
-    parser.add_argument("--scaling-repeat", type=int, default=3)
+    parser.add_argument("--scaling-repeat", type=int, default=5)
     parser.add_argument("--memory", type=int, default=10_000, help="events in flight (0 skips)")
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "ingress.json"
-    )
+    parser.add_argument("--out", type=Path, default=report.RESULTS / "ingress.json")
+    parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     args = parser.parse_args()
+    started, load_before = datetime.now(UTC), report.load()
     # SIGTERM (e.g. `timeout`) unwinds like Ctrl-C, so the services started are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     kafka = KafkaSettings(bootstrap_servers=KAFKA)
@@ -534,9 +541,6 @@ async def main() -> None:
     result_latencies: list[float] = []
     cpu: list[float] = []
     result: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python", *sys.argv]),
-        "machine": f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
         "events": args.events,
         "e2e_events": args.e2e_events,
         "repeat": args.repeat,
@@ -593,10 +597,14 @@ async def main() -> None:
         result["produce_to_result_seconds"] = _percentiles(result_latencies)
     if cpu:
         result["ingress_cpu_ms_per_event"] = statistics.median(cpu) * 1000
+    result = {**report.provenance(started, load_before), **result}
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-    print(_table(result))
+    table = _table(result)
+    if not args.no_readme:
+        report.write_section("ingress-table", table)
+    print(table)
     await asyncio.sleep(0)
 
 

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import re
 import shutil
 import socket
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import ingress_bench
+import report
 from ingress_bench import (
     CONCURRENCY,
     KAFKA,
@@ -217,33 +217,6 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _machine() -> dict[str, Any]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    return {
-        "cpu": f"{os.cpu_count()} cores, {cpu}",
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-    }
-
-
-def _commit() -> str:
-    out = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return out.stdout.strip() or "unknown"
-
-
 LABELS = {
     "limit": f"limit: `start_workflow` straight at the same Temporal, {CONCURRENCY} concurrent",
     "taskfactory": "taskfactory ingress: events → runs durably started",
@@ -268,18 +241,13 @@ def _ratios(rates: dict[str, dict[str, float]]) -> dict[str, float]:
 
 def _table(result: dict[str, Any]) -> str:
     lines = [
-        f"`{result['command']}` ({result['events']} events per run, {result['repeat']} rounds) "
-        f"on {result['date']} (commit {result['commit']}), "
-        f"{result['machine']['cpu']}, {result['machine']['memory_gib']} GiB, "
-        f"load average {result['load_before']} before and {result['load_after']} after. "
+        report.heading({**result, "versions": result["peer_versions"]})
+        + f" {result['events']} events per run, {result['repeat']} rounds. "
         + (
             "Temporal: a fresh dev server of the bench's own. "
             if result["temporal"] == "private"
-            else f"Temporal: {result['temporal']}. "
-        )
-        + "Versions: "
-        + ", ".join(f"{k} {v}" for k, v in result["versions"].items())
-        + ".",
+            else f"Temporal: {result['temporal']}."
+        ),
         "",
         "| contender | events / s, median | min to max |",
         "|---|---:|---:|",
@@ -307,22 +275,6 @@ def _table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _write_readme(table: str) -> None:
-    readme = Path(__file__).parent / "README.md"
-    text = readme.read_text()
-    begin, end = "<!-- peers-table:begin -->", "<!-- peers-table:end -->"
-    block = f"{begin}\n{table}\n{end}"
-    if begin in text:
-        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + f"\n\n## Peers\n\n{block}\n"
-    readme.write_text(text)
-
-
-def _load() -> str:
-    return " ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1000)
@@ -335,8 +287,8 @@ async def main() -> None:
     parser.add_argument(
         "--e2e-events",
         type=int,
-        default=0,
-        help="events per taskfactory-e2e run (default: --events); its runs take longest",
+        default=300,
+        help="events per taskfactory-e2e run (0: --events); its runs take longest",
     )
     parser.add_argument(
         "--temporal",
@@ -348,7 +300,7 @@ async def main() -> None:
     e2e_events = args.e2e_events or args.events
     contenders = [c for c in args.contenders.split(",") if c]
     kafka = KafkaSettings(bootstrap_servers=KAFKA)
-    load_before = _load()
+    started, load_before = datetime.now(UTC), report.load()
     temporal = None
     if args.temporal == "private":
         temporal = TemporalComponent(
@@ -412,14 +364,9 @@ async def main() -> None:
             temporal.process.stop(timeout=30)
     summaries = {k: _summary(v) for k, v in rates.items()}
     result: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python", *sys.argv]),
-        "commit": _commit(),
-        "machine": _machine(),
-        "load_before": load_before,
-        "load_after": _load(),
+        **report.provenance(started, load_before),
+        "peer_versions": {**report.versions(), **versions},
         "temporal": "private" if temporal is not None else ingress_bench.TEMPORAL,
-        "versions": versions,
         "events": args.events,
         "e2e_events": e2e_events,
         "repeat": args.repeat,
@@ -433,7 +380,7 @@ async def main() -> None:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     table = _table(result)
     if not args.no_readme:
-        _write_readme(table)
+        report.write_section("peers-table", table)
     print(table)
 
 

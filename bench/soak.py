@@ -4,7 +4,8 @@ Publishes ``--rate`` events/s for ``--minutes`` through ingress → orchestrator
 one-task bench definition, private topics and queues), samples each service's RSS every
 ``--sample-seconds``, then waits until every event has its result. Reports, per service, RSS
 after the first minute, at the end and at most, and the least-squares growth in MiB per hour
-after the first minute, and writes ``bench/results/soak.json``. Exits 1 if a result is missing.
+after the first minute, and writes ``bench/results/soak.json`` and the Soak table of
+``bench/README.md``. Exits 1 if a result is missing.
 Needs the local stack (``make soak`` starts it).
 """
 
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import report
 from aiokafka import AIOKafkaProducer
 from ingress_bench import KAFKA, Rig, _events, _proc, _results
 
@@ -81,8 +83,6 @@ async def soak(minutes: float, rate: float, sample_seconds: float) -> dict[str, 
             rig.stop()
     steady = {name: [(t, m) for t, m in s if t >= 60] or s for name, s in samples.items()}
     return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python", *sys.argv]),
         "minutes": minutes,
         "rate_per_s": rate,
         "events": sent,
@@ -102,10 +102,12 @@ async def soak(minutes: float, rate: float, sample_seconds: float) -> dict[str, 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, default=30)
-    parser.add_argument("--rate", type=float, default=20, help="events per second")
+    parser.add_argument("--rate", type=float, default=3, help="events per second")
     parser.add_argument("--sample-seconds", type=float, default=30)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "soak.json")
+    parser.add_argument("--out", type=Path, default=report.RESULTS / "soak.json")
+    parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     args = parser.parse_args()
+    started, load_before = datetime.now(UTC), report.load()
     # SIGTERM (e.g. `timeout`) unwinds like Ctrl-C, so the services started are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
@@ -113,10 +115,31 @@ def main() -> int:
     except RuntimeError as exc:  # a missing result: the soak failed
         print(f"soak failed: {exc}", file=sys.stderr)
         return 1
+    result = {**report.provenance(started, load_before), **result}
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    table = _table(result)
+    if not args.no_readme:
+        report.write_section("soak-table", table)
+    print(table)
     return 0
+
+
+def _table(result: dict[str, Any]) -> str:
+    lines = [
+        report.heading(result) + f" {result['events']} events at {result['rate_per_s']:g}/s for "
+        f"{result['minutes']:g} minutes, every result published.",
+        "",
+        "| service | RSS after 1 min | at the end | peak | growth |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, rss in result["rss_mib"].items():
+        lines.append(
+            f"| {name} | {rss['after_1_min']:.0f} MiB | {rss['end']:.0f} MiB "
+            f"| {rss['peak']:.0f} MiB | {rss['growth_mib_per_hour']:.0f} MiB/h |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ carry no ``traceparent``, so nothing is recorded or exported). The modes alterna
 flipping every round (ABBA), for ``--repeat`` rounds. Afterwards Jaeger must hold the
 ingress's spans of every traced run and none of an untraced one, or the figures are void.
 Prints and writes median and spread per mode, the overhead of the medians and the ingress's
-CPU time per event to ``bench/results/tracing.json``. Needs the local stack with Jaeger.
+CPU time per event to ``bench/results/tracing.json`` and the Tracing overhead table of
+``bench/README.md``. Needs the local stack with Jaeger.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import report
 from ingress_bench import KAFKA, TEMPORAL, _summary, ingress
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -100,10 +101,10 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "tracing.json"
-    )
+    parser.add_argument("--out", type=Path, default=report.RESULTS / "tracing.json")
+    parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
     args = parser.parse_args()
+    started, load_before = datetime.now(UTC), report.load()
     otlp, ui = _otlp_and_ui()
     kafka = KafkaSettings(bootstrap_servers=KAFKA)
     client = await Client.connect(TEMPORAL, data_converter=pydantic_data_converter)
@@ -133,10 +134,7 @@ async def main() -> None:
     await _check_sampling(ui, windows)
     traced, off = (statistics.median(rates[m]) for m in ("traced", "off"))
     result: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python", *sys.argv]),
-        "machine": f"{os.cpu_count()} cores, {platform.platform()}, "
-        f"Python {platform.python_version()}",
+        **report.provenance(started, load_before),
         "events": args.events,
         "repeat": args.repeat,
         "otlp_endpoint": otlp,
@@ -150,6 +148,33 @@ async def main() -> None:
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    table = _table(result)
+    if not args.no_readme:
+        report.write_section("tracing-table", table)
+    print(table)
+
+
+def _table(result: dict[str, Any]) -> str:
+    label = {"off": "off (ratio 0.0)", "traced": "every event (ratio 1.0)"}
+    lines = [
+        report.heading(result)
+        + f" {result['events']} events per run, {result['repeat']} rounds (ABBA).",
+        "",
+        "| sampling | starts / s, median | min to max | ingress CPU per event, median |",
+        "|---|---:|---:|---:|",
+    ]
+    for mode in ("off", "traced"):
+        rate, cpu = result["rates_per_s"][mode], result["cpu_ms_per_event"][mode]
+        lines.append(
+            f"| {label[mode]} | {rate['median']:.0f} | {rate['min']:.0f} to {rate['max']:.0f} "
+            f"| {cpu['median']:.1f} ms |"
+        )
+    lines += [
+        "",
+        f"- throughput overhead of tracing every event: **{result['throughput_overhead']:.0%}**",
+        f"- CPU per event: **{result['cpu_overhead']:+.0%}**",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

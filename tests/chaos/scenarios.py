@@ -176,8 +176,13 @@ class Outcome:
         assert not problems, f"{self.fault}: " + "; ".join(problems)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready, with the derived lost/duplicated counts."""
-        return {**asdict(self), "lost": self.lost, "duplicated": self.duplicated}
+        """JSON-ready, with the derived lost/duplicated counts and the broken invariants."""
+        return {
+            **asdict(self),
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "problems": self.problems(),
+        }
 
 
 # ---- one scenario's world: its topics, services and counters ---------------------------------

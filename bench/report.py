@@ -1,0 +1,135 @@
+"""What every benchmark records beside its figures, and how it writes its table into the README.
+
+Each script of ``make bench``, ``make chaos`` and ``make soak`` stores its result as JSON under
+``bench/results/`` with :func:`provenance` (date, command line, commit, machine, versions, load
+average before and after) and rewrites its own section of ``bench/README.md`` between
+``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``, so the README's tables always come from one
+run of that script on the machine it names.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+README = Path(__file__).parent / "README.md"
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    """Cores and CPU model, memory, OS and Python of this machine."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": f"{os.cpu_count()} cores, {cpu}",
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def commit() -> str:
+    """The checkout's short commit, with ``+changes`` when the work tree differs from it."""
+
+    def git(*args: str) -> str:
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False
+        )
+        return out.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git(
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":!bench/README.md",
+        ":!bench/results",
+    )
+    return f"{head}+changes" if dirty else head
+
+
+def load() -> str:
+    """The 1, 5 and 15-minute load averages."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def versions() -> dict[str, str]:
+    """Versions of what the figures depend on: Temporal, Kafka and the client libraries."""
+    temporal = Path(sys.executable).parent / "temporal"
+    cli = subprocess.run(
+        [str(temporal if temporal.exists() else "temporal"), "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    server = re.search(r"Server ([\d.]+)", cli)
+    found = {
+        "Temporal dev server": server.group(1) if server else "unknown",
+        "Kafka": _kafka_version(),
+    }
+    for package in ("temporalio", "aiokafka", "fastavro", "pydantic"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _kafka_version() -> str:
+    try:
+        from taskfactory_stack.settings import StackSettings
+    except ImportError:
+        return "unknown"
+    return StackSettings().kafka_version
+
+
+def provenance(started: datetime, load_before: str) -> dict[str, Any]:
+    """The fields every result JSON carries; call when the run is over."""
+    return {
+        "date": started.isoformat(timespec="seconds"),
+        "ended": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python", *sys.argv]).replace(str(ROOT) + "/", ""),
+        "commit": commit(),
+        "machine": machine(),
+        "versions": versions(),
+        "load_before": load_before,
+        "load_after": load(),
+    }
+
+
+def heading(result: dict[str, Any]) -> str:
+    """One paragraph naming the run a table comes from."""
+    m = result["machine"]
+    return (
+        f"`{result['command']}`, {result['date']} to {result['ended']} (commit "
+        f"{result['commit']}), {m['cpu']}, {m['memory_gib']} GiB, Python {m['python']}; "
+        f"load average {result['load_before']} before and {result['load_after']} after. "
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()) + "."
+    )
+
+
+def write_section(name: str, text: str, readme: Path = README) -> None:
+    """Replace the README's ``name`` section (its markers must exist) with ``text``."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    current = readme.read_text()
+    if begin not in current or end not in current:
+        raise SystemExit(f"{readme}: markers {begin} … {end} are missing")
+    block = f"{begin}\n{text.strip()}\n{end}"
+    pattern = re.escape(begin) + ".*?" + re.escape(end)
+    readme.write_text(re.sub(pattern, lambda _: block, current, flags=re.S))

@@ -1,0 +1,156 @@
+"""The targets at a glance: every benchmark target, its measured figure and met or not met.
+
+Reads the result files the benchmarks wrote under ``bench/results/`` and rewrites the Summary
+table at the top of ``bench/README.md``; each row names the run (date and commit) it comes
+from. ``make bench``, ``make chaos`` and ``make soak`` end with it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import report
+
+Row = tuple[str, str, str, str]  # what, target, measured, verdict
+
+
+def _verdict(value: float, target: float) -> str:
+    return "**met**" if value >= target else "**not met**"
+
+
+def _run(result: dict[str, Any]) -> str:
+    return f"{result['date'][:16].replace('T', ' ')} UTC, {result['commit']}"
+
+
+def _codec(r: dict[str, Any]) -> list[Row]:
+    rate = r["envelopes_per_cpu_second"]["single-object Avro (v2 writer, v2 reader)"]
+    target = r["target"]
+    return [
+        (
+            "Avro decode + validate per core",
+            f"≥ {target:,}/s",
+            f"{rate:,.0f}/s",
+            _verdict(rate, target),
+        )
+    ]
+
+
+def _ingress(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for key, what, target in (
+        ("ingress_over_raw", "ingress starts / raw `start_workflow` (the limit)", 0.95),
+        ("ingress_over_naive", "ingress starts / naive consume → start → commit", 5.0),
+        ("e2e_over_direct", "events → results / runs started directly → results", 0.90),
+    ):
+        if key in r:
+            rows.append((what, f"≥ {target:g}", f"{r[key]:.2f}", _verdict(r[key], target)))
+    if "produce_to_start_seconds" in r:
+        p = r["produce_to_start_seconds"]
+        rows.append(
+            (
+                "produce → start acknowledged",
+                "reported",
+                f"p50 {p['p50']:.1f} s, p99 {p['p99']:.1f} s ({r['events']} published at once)",
+                "—",
+            )
+        )
+    if "memory" in r:
+        m = r["memory"]
+        rows.append(
+            (
+                "ingress RSS with 10 000 in flight",
+                "reported",
+                f"{m['peak_rss_mib']:.0f} MiB peak ({m['peak_in_flight']:.0f} in flight; "
+                f"{m['idle_rss_mib']:.0f} MiB idle)",
+                "—",
+            )
+        )
+    return rows
+
+
+def _peers(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for key, what in (
+        ("taskfactory_over_dbos_accepted", "taskfactory / DBOS, events accepted"),
+        ("taskfactory_e2e_over_dbos_done", "taskfactory / DBOS, one-step workflows done"),
+    ):
+        if key in r["ratios"]:
+            value = r["ratios"][key]
+            rows.append((what, "≥ 1.0", f"{value:.2f}", _verdict(value, 1.0)))
+    for key, what in (
+        ("taskfactory_over_restate_accepted", "taskfactory / Restate, events accepted"),
+        ("taskfactory_e2e_over_restate_done", "taskfactory / Restate, invocations done"),
+    ):
+        if key in r["ratios"]:
+            rows.append((what, "side by side", f"{r['ratios'][key]:.2f}", "—"))
+    return rows
+
+
+def _tracing(r: dict[str, Any]) -> list[Row]:
+    return [
+        (
+            "throughput cost of tracing every event",
+            "reported",
+            f"{r['throughput_overhead']:.0%} (CPU per event {r['cpu_overhead']:+.0%})",
+            "—",
+        )
+    ]
+
+
+def _chaos(r: dict[str, Any]) -> list[Row]:
+    faults = r["faults"]
+    bad = [f["fault"] for f in faults if f["problems"]]
+    lost = sum(f["lost"] for f in faults)
+    duplicated = sum(f["duplicated"] for f in faults)
+    return [
+        (
+            f"chaos: {len(faults)} faults, {r['events_per_fault']} events each",
+            "0 lost, 0 duplicated",
+            f"{lost} lost, {duplicated} duplicated" + (f" ({', '.join(bad)})" if bad else ""),
+            "**met**" if not bad else "**not met**",
+        )
+    ]
+
+
+def _soak(r: dict[str, Any]) -> list[Row]:
+    growth = max(s["growth_mib_per_hour"] for s in r["rss_mib"].values())
+    peak = max(s["peak"] for s in r["rss_mib"].values())
+    return [
+        (
+            f"soak: {r['minutes']:g} min at {r['rate_per_s']:g} events/s",
+            "every result, flat memory",
+            f"all {r['events']} results; peak RSS {peak:.0f} MiB, growth ≤ {growth:.0f} MiB/h",
+            "—",
+        )
+    ]
+
+
+SOURCES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
+    "codec": _codec,
+    "ingress": _ingress,
+    "peers": _peers,
+    "tracing": _tracing,
+    "chaos": _chaos,
+    "soak": _soak,
+}
+
+
+def main() -> None:
+    lines = ["| what | target | measured | verdict | run |", "|---|---|---|---|---|"]
+    for name, rows in SOURCES.items():
+        path = report.RESULTS / f"{name}.json"
+        if not path.exists():
+            continue
+        result = json.loads(path.read_text())
+        if "commit" not in result:  # written before results carried their provenance
+            continue
+        for what, target, measured, verdict in rows(result):
+            lines.append(f"| {what} | {target} | {measured} | {verdict} | {_run(result)} |")
+    report.write_section("summary-table", "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
