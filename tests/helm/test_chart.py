@@ -19,7 +19,7 @@ import yaml
 from taskfactory_contracts import ActivityDefinition
 from taskfactory_executor.settings import ExecutorSettings
 from taskfactory_ingress.settings import IngressSettings
-from taskfactory_orchestrator.settings import OrchestratorSettings
+from taskfactory_orchestrator.settings import AdminSection, OrchestratorSettings
 from taskfactory_runtime.settings import ENV_PREFIX, HttpSettings, ServiceSettings
 
 # The first test to use the `helm` fixture may build Helm from source (minutes on 2 cores in a
@@ -148,6 +148,8 @@ def test_schema_rejects_an_unknown_key_naming_it(run_template: Template, tmp_pat
         "kafka.sasl.username",
         "temporal.apiKey.value",
         "temporal.tls.clientKey",
+        "admin.token",
+        "admin.tokenSecret.token",
     ],
 )
 def test_a_secret_literal_in_values_is_refused_and_never_rendered(
@@ -642,25 +644,159 @@ def test_ingress_rolls_without_a_surge_pod_that_could_not_get_a_partition(render
     assert executor["rollingUpdate"]["maxUnavailable"] == 0, "workers keep capacity while rolling"
 
 
-def test_notes_warn_when_the_ingress_would_outnumber_partitions(helm: str, tmp_path: Path) -> None:
-    # helm template skips NOTES.txt; render it through a ConfigMap in a copy of the chart.
+def _notes(helm: str, tmp_path: Path, sets: dict[str, str]) -> str:
+    """NOTES.txt as `helm install` would print it (helm template skips it)."""
+    # Rendered through a ConfigMap in a copy of the chart.
     chart = tmp_path / "taskfactory"
-    shutil.copytree(CHART, chart)
-    (chart / "templates" / "NOTES.txt").rename(chart / "notes.tpl")
-    (chart / "templates" / "notes-preview.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: |\n"
-        '{{ tpl (.Files.Get "notes.tpl") . | indent 4 }}\n',
-        encoding="utf-8",
-    )
-    sets = ["--set", "components.ingress.replicas=8", "--set", "topics.partitions=6"]
+    if not chart.exists():
+        shutil.copytree(CHART, chart)
+        (chart / "templates" / "NOTES.txt").rename(chart / "notes.tpl")
+        (chart / "templates" / "notes-preview.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: |\n"
+            '{{ tpl (.Files.Get "notes.tpl") . | indent 4 }}\n',
+            encoding="utf-8",
+        )
+    args = [helm, "template", "tf", str(chart)]
+    args += [arg for k, v in sets.items() for arg in ("--set", f"{k}={v}")]
     out = subprocess.run(
-        [helm, "template", "tf", str(chart), *sets, "--show-only", "templates/notes-preview.yaml"],
+        [*args, "--show-only", "templates/notes-preview.yaml"],
         capture_output=True,
         text=True,
         check=False,
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    notes = yaml.safe_load(out.stdout)["data"]["notes"]
+    notes: str = yaml.safe_load(out.stdout)["data"]["notes"]
+    return notes
+
+
+def test_notes_warn_when_the_ingress_would_outnumber_partitions(helm: str, tmp_path: Path) -> None:
+    notes = _notes(helm, tmp_path, {"components.ingress.replicas": "8", "topics.partitions": "6"})
     assert "WARNING: ingress.replicas=8 exceeds topics.partitions=6" in notes
     assert "run `taskfactory schedules sync` yourself" in notes
+
+
+# ---- the admin API ----------------------------------------------------------------------
+
+ADMIN_ON = {"admin.enabled": "true", "admin.tokenSecret.existingSecret": "tf-admin"}
+ADMIN_TOKEN_VARS = ("TASKFACTORY_ADMIN__ADMIN_TOKEN", "TASKFACTORY_ADMIN__READ_TOKEN")
+
+
+def _port_names(ports: list[dict[str, Any]]) -> list[str]:
+    return [p["name"] for p in ports]
+
+
+def _assert_no_admin(rendered: Rendered, component: str) -> None:
+    name = f"tf-taskfactory-{component}"
+    spec = rendered.one("Deployment", name)["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    assert _port_names(container["ports"]) == ["http"], name
+    assert not [v for v in _env(container) if v.startswith("TASKFACTORY_ADMIN__")], name
+    assert not [v["name"] for v in spec["volumes"] if v["name"].startswith("admin")], name
+    assert _port_names(rendered.one("Service", name)["spec"]["ports"]) == ["http"], name
+
+
+def _admin_rules(rendered: Rendered) -> list[dict[str, Any]]:
+    rules = rendered.one("NetworkPolicy", "tf-taskfactory")["spec"]["ingress"]
+    return [r for r in rules if any(p["port"] == "admin" for p in r["ports"])]
+
+
+def test_admin_api_is_off_by_default_and_nothing_exposes_it(render: Render) -> None:
+    rendered = render()
+    for component in ("ingress", "orchestrator", "executor"):
+        _assert_no_admin(rendered, component)
+    assert not [k for k in _config(rendered) if k.startswith("TASKFACTORY_ADMIN__")]
+    assert _admin_rules(rendered) == []
+
+
+def test_admin_api_is_served_by_the_orchestrator_only_with_its_token_as_a_file(
+    render: Render, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rendered = render(sets=ADMIN_ON)
+    spec = rendered.one("Deployment", "tf-taskfactory-orchestrator")["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8080, "admin": AdminSection().port}, "chart and service defaults"
+    service = rendered.one("Service", "tf-taskfactory-orchestrator")["spec"]["ports"]
+    assert {"name": "admin", "port": 8081, "targetPort": "admin", "protocol": "TCP"} in service
+    for component in ("ingress", "executor"):
+        _assert_no_admin(rendered, component)
+    # The token is a file of the Secret volume, its path the only thing in the env.
+    env = _env(container)
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "admin-token")
+    assert mount["readOnly"] is True
+    assert (
+        env["TASKFACTORY_ADMIN__ADMIN_TOKEN_FILE"]["value"] == f"{mount['mountPath']}/admin-token"
+    )
+    volume = next(v for v in spec["volumes"] if v["name"] == "admin-token")
+    assert volume["secret"] == {"secretName": "tf-admin", "defaultMode": 0o440}
+    for name, pod in rendered.pod_specs():
+        for c in _containers(pod):
+            for var in c.get("env", []):
+                assert var["name"] not in ADMIN_TOKEN_VARS, f"{name}: {var['name']} in the env"
+                assert "tf-admin" not in json.dumps(var), f"{name}: {var['name']} reads the Secret"
+    # The orchestrator reads these variables as the chart means them.
+    for var in ADMIN_TOKEN_VARS:
+        monkeypatch.delenv(var, raising=False)
+    for var, entry in env.items():
+        if var.startswith("TASKFACTORY_ADMIN__"):
+            monkeypatch.setenv(var, entry["value"])
+    admin = OrchestratorSettings().admin
+    assert (admin.enabled, admin.host, admin.port) == (True, "0.0.0.0", 8081)
+    assert admin.admin_token_file == Path(mount["mountPath"]) / "admin-token"
+    assert admin.admin_token is None
+    assert admin.read_token_file is None
+
+
+def test_a_read_only_admin_api_needs_only_the_read_token_secret(render: Render) -> None:
+    rendered = render(
+        sets={"admin.enabled": "true", "admin.readTokenSecret.existingSecret": "tf-reader"}
+    )
+    spec = rendered.one("Deployment", "tf-taskfactory-orchestrator")["spec"]["template"]["spec"]
+    env = _env(spec["containers"][0])
+    assert env["TASKFACTORY_ADMIN__READ_TOKEN_FILE"]["value"] == (
+        "/etc/taskfactory/admin-read-token/read-token"
+    )
+    assert "TASKFACTORY_ADMIN__ADMIN_TOKEN_FILE" not in env
+    volumes = {v["name"]: v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v}
+    assert volumes == {"admin-read-token": "tf-reader"}
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        ({"admin.enabled": "true"}, "admin.tokenSecret.existingSecret is required when admin"),
+        ({**ADMIN_ON, "admin.port": "8080"}, "admin.port must differ from http.port"),
+    ],
+    ids=["no-token-secret", "port-taken"],
+)
+def test_admin_api_without_a_token_secret_or_own_port_fails_naming_the_value(
+    run_template: Template, sets: dict[str, str], message: str
+) -> None:
+    out = run_template(sets=sets)
+    assert out.returncode != 0, f"{sets} rendered"
+    assert message in out.stderr, out.stderr
+
+
+def test_network_policy_opens_the_admin_port_only_to_admin_allowed_from(
+    render: Render, tmp_path: Path
+) -> None:
+    default_rules = render().one("NetworkPolicy", "tf-taskfactory")["spec"]["ingress"]
+    closed = render(sets=ADMIN_ON).one("NetworkPolicy", "tf-taskfactory")["spec"]["ingress"]
+    assert closed == default_rules, "without admin.allowedFrom no pod may reach the admin port"
+    peers = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}}]
+    admin = {"enabled": True, "tokenSecret": {"existingSecret": "tf-admin"}, "allowedFrom": peers}
+    opened = render(values={"admin": admin}, tmp=tmp_path)
+    assert _admin_rules(opened) == [
+        {"ports": [{"port": "admin", "protocol": "TCP"}], "from": peers}
+    ]
+    rules = opened.one("NetworkPolicy", "tf-taskfactory")["spec"]["ingress"]
+    assert [r for r in rules if r not in _admin_rules(opened)] == default_rules
+
+
+def test_notes_say_how_to_reach_the_admin_api(helm: str, tmp_path: Path) -> None:
+    assert "port-forward" not in _notes(helm, tmp_path, {})
+    notes = _notes(helm, tmp_path, ADMIN_ON)
+    assert "kubectl -n default port-forward svc/tf-taskfactory-orchestrator 8081:8081" in notes
+    assert "get secret tf-admin -o jsonpath='{.data.admin-token}'" in notes
+    assert "the NetworkPolicy admits no pod to it (admin.allowedFrom)" in notes

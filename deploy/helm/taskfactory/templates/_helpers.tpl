@@ -233,6 +233,25 @@ temporal-encryption: {{ $t.encryption.existingSecret }}
 {{- end }}
 {{- end -}}
 
+{{/* Secret volumes from a map (volume name -> Secret name), files readable by the pod's group only. */}}
+{{- define "taskfactory.secretFileVolumes" -}}
+{{- range $name, $secret := . }}
+- name: {{ $name }}
+  secret:
+    secretName: {{ $secret }}
+    defaultMode: 0440
+{{- end }}
+{{- end -}}
+
+{{/* Their mounts: read-only at /etc/taskfactory/<volume name>. */}}
+{{- define "taskfactory.secretFileMounts" -}}
+{{- range $name, $_ := . }}
+- name: {{ $name }}
+  mountPath: /etc/taskfactory/{{ $name }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
 {{/* Volumes every taskfactory pod mounts: /tmp, definitions, TLS material from Secrets. */}}
 {{- define "taskfactory.volumes" -}}
 - name: tmp
@@ -253,12 +272,7 @@ temporal-encryption: {{ $t.encryption.existingSecret }}
     secretName: {{ .Values.temporal.tls.existingSecret }}
     defaultMode: 0440
 {{- end }}
-{{- range $name, $secret := include "taskfactory.secretVolumes" . | fromYaml }}
-- name: {{ $name }}
-  secret:
-    secretName: {{ $secret }}
-    defaultMode: 0440
-{{- end }}
+{{- include "taskfactory.secretFileVolumes" (include "taskfactory.secretVolumes" . | fromYaml) }}
 {{- $o := .Values.kafka.sasl.oauth }}
 {{- if and .Values.kafka.sasl.enabled (eq .Values.kafka.sasl.mechanism "OAUTHBEARER") $o.projectedTokenAudience }}
 - name: kafka-token
@@ -292,11 +306,7 @@ temporal-encryption: {{ $t.encryption.existingSecret }}
   mountPath: /etc/taskfactory/temporal-tls
   readOnly: true
 {{- end }}
-{{- range $name, $_ := include "taskfactory.secretVolumes" . | fromYaml }}
-- name: {{ $name }}
-  mountPath: /etc/taskfactory/{{ $name }}
-  readOnly: true
-{{- end }}
+{{- include "taskfactory.secretFileMounts" (include "taskfactory.secretVolumes" . | fromYaml) }}
 {{- $o := .Values.kafka.sasl.oauth }}
 {{- if and .Values.kafka.sasl.enabled (eq .Values.kafka.sasl.mechanism "OAUTHBEARER") $o.projectedTokenAudience }}
 - name: kafka-token
@@ -365,15 +375,63 @@ entry deep-merged over componentDefaults and c.service names the program it runs
 {{- end }}
 {{- end -}}
 
-{{/* A component's environment: its section settings (TASKFACTORY_<SERVICE>__<KEY>), the shared env, its extraEnv. */}}
+{{/* A component's environment: its section settings (TASKFACTORY_<SERVICE>__<KEY>), the admin API's (orchestrators), the shared env, its extraEnv. */}}
 {{- define "taskfactory.componentEnv" -}}
 {{- $section := upper (replace "-" "_" .c.service) -}}
 {{- range $key, $value := .c.settings }}
 - name: {{ printf "TASKFACTORY_%s__%s" $section (upper $key) }}
   value: {{ include "taskfactory.envValue" $value | quote }}
 {{- end }}
+{{- if include "taskfactory.servesAdmin" . }}
+{{ include "taskfactory.adminEnv" .root }}
+{{- end }}
 {{ include "taskfactory.sharedEnv" .root }}
 {{- with .c.extraEnv }}
 {{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* "true" when this component ({root, name, c}) serves the admin API: an orchestrator, with admin.enabled. */}}
+{{- define "taskfactory.servesAdmin" -}}
+{{- if and .root.Values.admin.enabled (eq .c.service "orchestrator") -}}true{{- end -}}
+{{- end -}}
+
+{{/* The admin API's token Secrets, mounted as files (volume name -> Secret name). */}}
+{{- define "taskfactory.adminSecretVolumes" -}}
+{{- with .Values.admin.tokenSecret.existingSecret }}
+admin-token: {{ . }}
+{{- end }}
+{{- with .Values.admin.readTokenSecret.existingSecret }}
+admin-read-token: {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The admin API's environment. It binds 0.0.0.0 so the Service and port-forward reach it; every
+route needs a bearer token, and the tokens are files of Secret volumes, never env values.
+*/}}
+{{- define "taskfactory.adminEnv" -}}
+{{- $a := .Values.admin -}}
+{{- if not (or $a.tokenSecret.existingSecret $a.readTokenSecret.existingSecret) }}
+{{- fail "admin.tokenSecret.existingSecret is required when admin.enabled: the Secret holding the admin API's bearer token (or admin.readTokenSecret.existingSecret for a read-only API); without a token the API refuses every request" }}
+{{- end }}
+{{- if eq (int $a.port) (int .Values.http.port) }}
+{{- fail (printf "admin.port must differ from http.port (both %d): the admin API and /metrics are separate servers" (int $a.port)) }}
+{{- end -}}
+- name: TASKFACTORY_ADMIN__ENABLED
+  value: "true"
+- name: TASKFACTORY_ADMIN__HOST
+  value: "0.0.0.0"
+- name: TASKFACTORY_ADMIN__PORT
+  value: {{ include "taskfactory.envValue" $a.port | quote }}
+- name: TASKFACTORY_ADMIN__MAX_REQUEST_BYTES
+  value: {{ include "taskfactory.envValue" $a.maxRequestBytes | quote }}
+{{- if $a.tokenSecret.existingSecret }}
+- name: TASKFACTORY_ADMIN__ADMIN_TOKEN_FILE
+  value: /etc/taskfactory/admin-token/{{ $a.tokenSecret.key }}
+{{- end }}
+{{- if $a.readTokenSecret.existingSecret }}
+- name: TASKFACTORY_ADMIN__READ_TOKEN_FILE
+  value: /etc/taskfactory/admin-read-token/{{ $a.readTokenSecret.key }}
 {{- end }}
 {{- end -}}
