@@ -486,6 +486,15 @@ async def temporal_outage(target: Target, events: int, *, seconds: float) -> Out
             frozen = await world.committed()
             consumed = await world.services.metric("ingress", "taskfactory_ingress_consumed_total")
 
+            async def lag_shown() -> bool:
+                # The broker's end offsets minus the group's commits, kept fresh although
+                # nothing is fetched: what an SRE's lag alert watches during the outage.
+                end = await end_offsets_total(world.kafka, world.events)
+                lag = await world.services.metric("ingress", "taskfactory_ingress_consumer_lag")
+                return lag > 0 and lag == end - (frozen or 0)
+
+            await wait_for(lag_shown, timeout=20, what="the consumer-lag gauge to show the lag")
+
             async def nothing_moves() -> None:
                 # Fetching is paused and no offset is committed past an unstarted event.
                 assert await world.committed() == frozen, "a commit during the Temporal outage"
@@ -510,6 +519,7 @@ async def temporal_outage(target: Target, events: int, *, seconds: float) -> Out
         env={
             "TASKFACTORY_INGRESS__MAX_BUFFERED_PER_PARTITION": "20",
             "TASKFACTORY_INGRESS__RETRY_MAX_SECONDS": "2",
+            "TASKFACTORY_INGRESS__LAG_REFRESH_SECONDS": "1",
         },
     )
 

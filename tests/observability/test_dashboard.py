@@ -20,7 +20,7 @@ Promtool = Callable[..., "subprocess.CompletedProcess[str]"]
 # What the issue asks the dashboard to show, by a metric family that shows it.
 REQUIRED = {
     "ingest rate": "taskfactory_ingress_consumed_total",
-    "lag per partition": "taskfactory_ingress_uncommitted_records",
+    "lag per partition": "taskfactory_ingress_consumer_lag",
     "in-flight": "taskfactory_ingress_in_flight",
     "start latency": "taskfactory_ingress_start_latency_seconds",
     "duplicates": "taskfactory_ingress_duplicates_total",

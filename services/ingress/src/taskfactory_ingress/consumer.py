@@ -65,6 +65,7 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
     async def run(self) -> None:
         """Fetch and dispatch until ``stop``; then drain in-flight records and commit."""
         committer = asyncio.create_task(self._commit_loop(), name="ingress-commit")
+        lag = asyncio.create_task(self._lag_loop(), name="ingress-lag")
         try:
             while not self.stop.is_set():
                 batches = await self.consumer.getmany(
@@ -74,9 +75,10 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                     self._dispatch(tp, records)
             await self._drain()
         finally:
-            committer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await committer
+            for task in (committer, lag):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self._commit_all()
             for state in self.partitions.values():
                 for worker in state.workers:
@@ -178,6 +180,39 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         for tp, state in self.partitions.items():
             metrics.COMMIT_LAG.labels(f"{tp.topic}/{tp.partition}").set(state.tracker.in_flight)
 
+    # -- lag -------------------------------------------------------------------------------
+    async def _lag_loop(self) -> None:
+        while True:
+            try:
+                await self._refresh_lag()
+            except (KafkaError, IllegalStateError) as exc:  # the broker away: try again later
+                log.debug("consumer lag not refreshed", error=str(exc))
+            await asyncio.sleep(self.settings.ingress.lag_refresh_seconds)
+
+    async def _refresh_lag(self) -> None:
+        """Set the lag gauge of every assigned partition from the broker's end offsets.
+
+        Asked of the broker rather than taken from fetch responses, so the gauge keeps
+        growing while fetching is paused (Temporal away, backpressure): that is when it
+        matters.
+        """
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return
+        ends = await self.consumer.end_offsets(assigned)
+        for tp in assigned:
+            state = self.partitions.get(tp)
+            if state is not None:
+                committed = state.committed
+            else:  # nothing fetched yet: the group's commit, or the log start
+                found = await self.consumer.committed(tp)
+                if found is None:
+                    found = (await self.consumer.beginning_offsets([tp]))[tp]
+                committed = found
+            if tp in ends:
+                lag = max(0, ends[tp] - committed)
+                metrics.CONSUMER_LAG.labels(f"{tp.topic}/{tp.partition}").set(lag)
+
     # -- rebalance and shutdown ------------------------------------------------------------
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         """Commit what is safe for the revoked partitions, then drop their in-flight work."""
@@ -189,7 +224,9 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             state = self.partitions.pop(tp)
             for worker in list(state.workers):
                 worker.cancel()
-            metrics.COMMIT_LAG.remove(f"{tp.topic}/{tp.partition}")
+            for gauge in (metrics.COMMIT_LAG, metrics.CONSUMER_LAG):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(f"{tp.topic}/{tp.partition}")
         log.info("partitions revoked", partitions=[f"{tp.topic}/{tp.partition}" for tp in revoked])
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:

@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "COMMIT_LAG",
     "CONSUMED",
+    "CONSUMER_LAG",
     "DEAD_LETTERED",
     "DEFINITIONS",
     "DUPLICATES",
@@ -45,6 +46,12 @@ START_RETRIES = Counter(
 COMMIT_LAG = Gauge(
     "taskfactory_ingress_uncommitted_records",
     "Records fetched but not yet committed, per partition.",
+    ["partition"],
+)
+CONSUMER_LAG = Gauge(
+    "taskfactory_ingress_consumer_lag",
+    "Records of each assigned partition the group has not committed yet (log end offset minus "
+    "committed offset); kept fresh while fetching is paused.",
     ["partition"],
 )
 DEFINITIONS = Gauge("taskfactory_ingress_definitions", "Definitions the routing uses now.")

@@ -43,6 +43,11 @@ class IngressSection(BaseModel):
     max_record_bytes: int = Field(
         default=1_048_576, ge=1, description="Larger records are dead-lettered."
     )
+    lag_refresh_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the consumer-lag gauge reads end offsets (also while paused).",
+    )
     retry_initial_seconds: float = Field(
         default=0.2, gt=0, description="First backoff while Temporal is unavailable."
     )
