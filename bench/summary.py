@@ -24,14 +24,18 @@ def _run(result: dict[str, Any]) -> str:
     return f"{result['date'][:16].replace('T', ' ')} UTC, {result['commit']}"
 
 
+def _thousands(value: float) -> str:
+    return f"{round(value):,}".replace(",", " ")
+
+
 def _codec(r: dict[str, Any]) -> list[Row]:
     rate = r["envelopes_per_cpu_second"]["single-object Avro (v2 writer, v2 reader)"]
     target = r["target"]
     return [
         (
             "Avro decode + validate per core",
-            f"≥ {target:,}/s",
-            f"{rate:,.0f}/s",
+            f"≥ {_thousands(target)}/s",
+            f"{_thousands(rate)}/s",
             _verdict(rate, target),
         )
     ]
@@ -60,9 +64,9 @@ def _ingress(r: dict[str, Any]) -> list[Row]:
         m = r["memory"]
         rows.append(
             (
-                "ingress RSS with 10 000 in flight",
+                f"ingress RSS, {_thousands(m['events'])} records fetched at once",
                 "reported",
-                f"{m['peak_rss_mib']:.0f} MiB peak ({m['peak_in_flight']:.0f} in flight; "
+                f"{m['peak_rss_mib']:.0f} MiB peak ({_thousands(m['peak_in_flight'])} in flight; "
                 f"{m['idle_rss_mib']:.0f} MiB idle)",
                 "—",
             )
