@@ -71,6 +71,19 @@ def _scrub_known_secrets(
     return {key: _scrub(value, secrets) for key, value in event.items()}
 
 
+class _BoundLogger(structlog.stdlib.BoundLogger):
+    """Drops a debug call before any processor runs unless its logger is at DEBUG.
+
+    The ingress logs every record at debug; going through the processor chain only to be
+    dropped by the stdlib level cost about 4 % of its CPU.
+    """
+
+    def debug(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
+        if not self._logger.isEnabledFor(logging.DEBUG):
+            return None
+        return super().debug(event, *args, **kw)
+
+
 def configure_logging(settings: LoggingSettings, *, service: str) -> None:
     """Route stdlib and structlog through one JSON (or console) renderer on stderr."""
     shared: list[Any] = [
@@ -87,9 +100,13 @@ def configure_logging(settings: LoggingSettings, *, service: str) -> None:
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        wrapper_class=_BoundLogger,
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
