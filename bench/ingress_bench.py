@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 import report
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
 from temporalio.client import Client
 from temporalio.common import (
     SearchAttributeKey,
@@ -133,7 +134,11 @@ async def _wait_committed(
     deadline = time.monotonic() + timeout
     try:
         while True:
-            offsets = await admin.list_consumer_group_offsets(group)
+            try:
+                offsets = await admin.list_consumer_group_offsets(group)
+            except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError):
+                # A fresh broker creates its offsets topic on the first group's join.
+                offsets = {}
             if (
                 sum(m.offset for tp, m in offsets.items() if tp.topic == topic and m.offset > 0)
                 >= n

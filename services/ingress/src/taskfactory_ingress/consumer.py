@@ -32,6 +32,8 @@ log = get_logger(__name__)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
+_COMMIT_RETRY_MAX_SECONDS = 5.0
+
 
 @dataclass
 class _Partition:
@@ -68,6 +70,12 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         lag = asyncio.create_task(self._lag_loop(), name="ingress-lag")
         try:
             while not self.stop.is_set():
+                if committer.done() or lag.done():
+                    # Never go on fetching without committing: a crash restarts the process.
+                    for task in (committer, lag):
+                        if task.done():
+                            task.result()  # raises what ended it
+                    raise RuntimeError("the ingress's commit or lag loop ended")
                 batches = await self.consumer.getmany(
                     timeout_ms=200, max_records=self.settings.ingress.max_batch
                 )
@@ -152,13 +160,23 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     # -- commits ---------------------------------------------------------------------------
     async def _commit_loop(self) -> None:
+        interval = self.settings.ingress.commit_interval_seconds
+        failures = 0
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await self._commit_all()
-            await asyncio.sleep(self.settings.ingress.commit_interval_seconds)
+            if await self._commit_all():
+                failures = 0
+                await asyncio.sleep(interval)
+                continue
+            # Retried by itself: when the last records of a burst are acknowledged before a
+            # commit fails, no later acknowledgement would ever wake this loop again.
+            failures += 1
+            self._wake.set()
+            await asyncio.sleep(min(_COMMIT_RETRY_MAX_SECONDS, interval * 2**failures))
 
-    async def _commit_all(self, only: list[TopicPartition] | None = None) -> None:
+    async def _commit_all(self, only: list[TopicPartition] | None = None) -> bool:
+        """Commit every owned partition's watermark; False when the commit failed."""
         offsets: dict[TopicPartition, int] = {}
         for tp, state in self.partitions.items():
             if only is not None and tp not in only:
@@ -167,18 +185,22 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             if watermark > state.committed:
                 offsets[tp] = watermark
         if not offsets:
-            return
+            return True
         try:
             await self.consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError, KafkaError) as exc:
-            # Partitions were taken away meanwhile: their new owner re-reads from the last
-            # commit, and deterministic workflow ids make the re-read records duplicates.
-            log.warning("commit failed; records will be re-read by the new owner", error=str(exc))
-            return
+            # A transient broker error is retried; partitions taken away meanwhile are re-read
+            # by their new owner from the last commit, and deterministic workflow ids make the
+            # re-read records duplicates.
+            log.warning("commit failed; retrying for the partitions still owned", error=str(exc))
+            return False
         for tp, offset in offsets.items():
-            self.partitions[tp].committed = offset
+            # A partition may have been revoked while the commit was on its way.
+            if (owned := self.partitions.get(tp)) is not None:
+                owned.committed = max(owned.committed, offset)
         for tp, state in self.partitions.items():
             metrics.COMMIT_LAG.labels(f"{tp.topic}/{tp.partition}").set(state.tracker.in_flight)
+        return True
 
     # -- lag -------------------------------------------------------------------------------
     async def _lag_loop(self) -> None:

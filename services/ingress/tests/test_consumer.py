@@ -1,0 +1,120 @@
+"""Offsets reach Kafka even when a commit fails or a partition is revoked mid-commit.
+
+The consumer and the handler are stand-ins here (the integration and chaos suites run the same
+pipeline against a real broker); these cases need a commit to fail at an exact moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import RequestTimedOutError
+
+from taskfactory_ingress.consumer import IngressConsumer
+from taskfactory_ingress.settings import IngressSection, IngressSettings
+
+TP0, TP1 = TopicPartition("events", 0), TopicPartition("events", 1)
+
+
+def _records(tp: TopicPartition, count: int) -> list[ConsumerRecord[bytes, bytes]]:
+    return [
+        ConsumerRecord(tp.topic, tp.partition, offset, 0, 0, b"k%d" % offset, b"v", None, 2, 1, [])
+        for offset in range(count)
+    ]
+
+
+class Handler:
+    """Acknowledges every record at once."""
+
+    outage = False
+
+    def on_outage(self, _: Callable[[bool], None]) -> None:
+        pass
+
+    async def handle(self, _: ConsumerRecord[bytes, bytes]) -> None:
+        await asyncio.sleep(0)
+
+
+class Broker:
+    """Stands in for the consumer: hands out ``batches`` once, records what gets committed."""
+
+    def __init__(self, batches: list[dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]]):
+        self.batches = batches
+        self.offsets: dict[TopicPartition, int] = {}
+        self.changed = asyncio.Event()
+        self.fail_next = 0
+        self.gate: asyncio.Event | None = None
+        self.in_commit = asyncio.Event()
+
+    async def getmany(self, **_: Any) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        if self.batches:
+            return self.batches.pop(0)
+        await asyncio.sleep(0.01)  # an empty poll, as the real one waits for records
+        return {}
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP0, TP1}
+
+    def pause(self, *_: TopicPartition) -> None:
+        pass
+
+    def resume(self, *_: TopicPartition) -> None:
+        pass
+
+    async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {}
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self.offsets.get(tp)
+
+    async def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return dict.fromkeys(tps, 0)
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.in_commit.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.fail_next:
+            self.fail_next -= 1
+            raise RequestTimedOutError()
+        self.offsets.update(offsets)
+        self.changed.set()
+
+    async def until(self, wanted: dict[TopicPartition, int]) -> None:
+        while any(self.offsets.get(tp) != offset for tp, offset in wanted.items()):
+            self.changed.clear()
+            await self.changed.wait()
+
+
+def _consumer(broker: Broker, stop: asyncio.Event) -> IngressConsumer:
+    settings = IngressSettings(ingress=IngressSection(commit_interval_seconds=0.01))
+    return IngressConsumer(settings, broker, Handler(), stop)  # type: ignore[arg-type]
+
+
+async def test_a_failed_commit_is_retried_although_no_record_arrives_after_it() -> None:
+    broker = Broker([{TP0: _records(TP0, 50)}])
+    broker.fail_next = 2  # e.g. the coordinator moving: the request times out
+    stop = asyncio.Event()
+    running = asyncio.create_task(_consumer(broker, stop).run())
+    await asyncio.wait_for(broker.until({TP0: 50}), timeout=10)
+    stop.set()
+    await running
+
+
+async def test_a_partition_revoked_while_its_commit_is_on_the_way_stops_no_commit() -> None:
+    broker = Broker([{TP0: _records(TP0, 10), TP1: _records(TP1, 10)}])
+    broker.gate = asyncio.Event()
+    stop = asyncio.Event()
+    consumer = _consumer(broker, stop)
+    running = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(broker.in_commit.wait(), timeout=10)
+    consumer.partitions.pop(TP0)  # what a revoke does while the commit request is out
+    broker.gate.set()
+    await asyncio.wait_for(broker.until({TP1: 10}), timeout=10)
+    broker.batches.append({TP1: _records(TP1, 20)[10:]})
+    await asyncio.wait_for(broker.until({TP1: 20}), timeout=10)
+    stop.set()
+    await running
