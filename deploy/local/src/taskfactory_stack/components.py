@@ -323,8 +323,8 @@ class KafkaComponent(Component):
                 *self._java(),
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
+                # One argument: an id that starts with "-" (1 in 64) is otherwise read as an option.
+                f"--cluster-id={cluster_id}",
                 "-c",
                 str(conf),
                 *scram,
