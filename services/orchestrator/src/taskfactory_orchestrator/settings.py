@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from taskfactory_runtime.egress import EgressSettings
 from taskfactory_runtime.settings import ServiceSettings
 
 __all__ = ["AdminSection", "OrchestratorSection", "OrchestratorSettings", "SchedulesSection"]
@@ -75,3 +76,4 @@ class OrchestratorSettings(ServiceSettings):
     orchestrator: OrchestratorSection = OrchestratorSection()
     schedules: SchedulesSection = SchedulesSection()
     admin: AdminSection = AdminSection()
+    egress: EgressSettings = EgressSettings()
