@@ -17,7 +17,7 @@ from taskfactory_runtime.egress.errors import (
     EgressRefused,
     EgressTimeout,
     EgressUnreachable,
-    InvalidUrl,
+    InvalidRequest,
     ResponseTooLarge,
     application_error,
 )
@@ -25,6 +25,8 @@ from taskfactory_runtime.egress.policy import (
     REFUSED_NETWORKS,
     EgressPolicy,
     EgressSettings,
+    IPAddress,
+    IPNetwork,
     is_refused,
     normalise_host,
 )
@@ -41,7 +43,9 @@ __all__ = [
     "EgressTimeout",
     "EgressUnreachable",
     "GuardedBackend",
-    "InvalidUrl",
+    "IPAddress",
+    "IPNetwork",
+    "InvalidRequest",
     "ResponseTooLarge",
     "application_error",
     "is_refused",

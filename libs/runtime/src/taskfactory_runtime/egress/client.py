@@ -27,7 +27,7 @@ from taskfactory_runtime.egress.errors import (
     EgressRefused,
     EgressTimeout,
     EgressUnreachable,
-    InvalidUrl,
+    InvalidRequest,
     ResponseTooLarge,
 )
 from taskfactory_runtime.egress.policy import EgressPolicy, EgressSettings, IPAddress
@@ -223,9 +223,17 @@ class Egress:
                 f"no complete answer within {seconds:g} s" + (cap if capped else "")
             ) from None
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise InvalidUrl(scrub(f"invalid URL: {exc}", secrets)) from None
-        except httpx.LocalProtocolError as exc:
-            raise InvalidUrl(scrub(f"request cannot be sent: {exc}", secrets)) from None
+            raise InvalidRequest(scrub(f"invalid URL: {exc}", secrets)) from None
+        except (httpx.LocalProtocolError, UnicodeError) as exc:
+            # The library's text quotes the offending header value, credentials included.
+            raise InvalidRequest(
+                f"request cannot be sent ({type(exc).__name__}): a header name or value holds "
+                "a line break, a control or a non-ASCII character"
+            ) from None
+        except (ValueError, TypeError) as exc:  # e.g. a body JSON cannot hold
+            raise InvalidRequest(
+                scrub(f"request cannot be sent: {type(exc).__name__}: {exc}", secrets)
+            ) from None
         except httpx.HTTPError as exc:
             raise EgressUnreachable(scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
 
@@ -238,10 +246,12 @@ class Egress:
         seconds: float,
         secrets: set[str],
     ) -> EgressResponse:
+        # Checked before the client sees it: httpx merges a URL without a host (file:///x,
+        # //x, http:///x) with its base URL, losing the scheme.
+        self._check_url(httpx.URL(url))
         request = self._client.build_request(
             method, url, headers=headers, json=json, timeout=seconds
         )
-        self._check_url(request.url)
         hop = 0
         while True:
             response = await self._client.send(request, stream=True)
@@ -259,7 +269,7 @@ class Egress:
     def _check_url(self, url: httpx.URL) -> None:
         self.policy.check_scheme(url.scheme)
         if not url.host:
-            raise InvalidUrl(f"URL {redact_url(url)} names no host")
+            raise InvalidRequest(f"URL {redact_url(url)} names no host")
 
     def _check_redirect(
         self, request: httpx.Request, target: httpx.Request, status: int, hop: int

@@ -11,7 +11,7 @@ __all__ = [
     "EgressRefused",
     "EgressTimeout",
     "EgressUnreachable",
-    "InvalidUrl",
+    "InvalidRequest",
     "ResponseTooLarge",
     "application_error",
 ]
@@ -36,11 +36,12 @@ class EgressRefused(EgressError):
     error_type = "EgressRefused"
 
 
-class InvalidUrl(EgressError):
-    """The URL cannot be parsed or names no host."""
+class InvalidRequest(EgressError):
+    """The request cannot be sent as given: a URL that does not parse or names no host, a
+    header value with a line break or a non-ASCII character."""
 
-    reason = "invalid_url"
-    error_type = "InvalidUrl"
+    reason = "invalid_request"
+    error_type = "InvalidRequest"
 
 
 class ResponseTooLarge(EgressError):

@@ -91,7 +91,7 @@ def secrets_of(
         if is_sensitive_name(name):
             found.add(value)
             # "Bearer abc…": the credential alone may appear in a message too.
-            found.update(value.split(" ", 1)[1:])
+            found.update(value.split())
     return {s for s in found if len(s) >= _MIN_SCRUB_LENGTH}
 
 
