@@ -78,6 +78,8 @@ class HostileServer:
         else:
             response.content_length = HUGE_BYTES
         await response.prepare(request)
+        if request.method == "HEAD":
+            return response
         try:
             while self.huge_sent < HUGE_BYTES:
                 await response.write(_CHUNK)

@@ -119,12 +119,24 @@ async def test_same_origin_follows_its_own_origin_only(server: HostileServer) ->
 
 async def test_a_cross_origin_hop_drops_credential_headers(server: HostileServer) -> None:
     url = server.url(f"/redirect?to={server.url('/echo', host='localhost')}")
-    headers = {"X-Api-Key": "k-123456", "Authorization": "Bearer t-123456", "X-Trace": "keep"}
+    headers = {
+        "X-Api-Key": "k-123456",
+        "Authorization": "Bearer t-123456",
+        "X-Trace": "keep",
+        "Idempotency-Key": "run-1/task-1",
+    }
     answer = await _request(_settings(redirects="any"), url, headers=headers)
     seen = {k.lower(): v for k, v in answer.json()["headers"].items()}
     assert "x-api-key" not in seen
     assert "authorization" not in seen
-    assert seen["x-trace"] == "keep"
+    assert (seen["x-trace"], seen["idempotency-key"]) == ("keep", "run-1/task-1")
+
+
+async def test_a_head_request_is_not_refused_for_the_size_it_declares(
+    server: HostileServer,
+) -> None:
+    answer = await _request(_settings(), server.url("/huge"), method="HEAD")
+    assert (answer.status, answer.content) == (200, b"")
 
 
 async def test_redirect_hops_are_bounded(server: HostileServer) -> None:

@@ -297,7 +297,10 @@ class Egress:
     async def _read(self, response: httpx.Response) -> EgressResponse:
         limit = self.settings.max_response_bytes
         where = f"response of {redact_url(response.url)}"
-        declared = response.headers.get("Content-Length", "")
+        # A HEAD answer declares the size of a body it does not send.
+        declared = (
+            "" if response.request.method == "HEAD" else response.headers.get("Content-Length", "")
+        )
         if declared.isdigit() and int(declared) > limit:
             raise ResponseTooLarge(
                 f"{where} declares {int(declared)} bytes, above the {limit}-byte limit "

@@ -39,10 +39,14 @@ _STEMS = (
 _MIN_SCRUB_LENGTH = 3
 
 
+#: Names the stems match that carry no secret and must survive a cross-origin redirect.
+_NOT_SECRET = frozenset({"idempotency-key"})
+
+
 def is_sensitive_name(name: str) -> bool:
     """True for a query parameter or header name that carries a credential."""
     lowered = name.lower()
-    return any(stem in lowered for stem in _STEMS)
+    return lowered not in _NOT_SECRET and any(stem in lowered for stem in _STEMS)
 
 
 def _parse(url: str | httpx.URL) -> httpx.URL | None:
