@@ -115,13 +115,24 @@ def hostile_v6(draw: st.DrawFn) -> tuple[str, IPAddress]:
     return f"[{text.upper() if draw(st.booleans()) else text}]", address
 
 
-HOSTILE_NAMES = [
-    "localhost",
-    "LOCALHOST",
-    "localhost.",
-    "LocalHost.",
-    "\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54",
-]  # fullwidth
+_LETTER_FORMS = {
+    "upper": str.upper,
+    "fullwidth": lambda ch: chr(ord(ch) + 0xFEE0),  # U+FF4C for l
+    "circled": lambda ch: chr(ord(ch) - ord("a") + 0x24D0),  # U+24DB for l
+    "mathematical": lambda ch: chr(ord(ch) - ord("a") + 0x1D41A),  # U+1D425 for l
+}
+
+
+@st.composite
+def hostile_localhost(draw: st.DrawFn) -> tuple[str, IPAddress]:
+    """``localhost`` as IDNA mappings spell it: letter by letter upper, fullwidth, circled or
+    mathematical, soft hyphens and zero-width joiners inside, a trailing dot."""
+    letters = []
+    for ch in "localhost":
+        form = draw(st.sampled_from(["plain", *_LETTER_FORMS]))
+        letters.append(ch if form == "plain" else _LETTER_FORMS[form](ch))
+        letters.append(draw(st.sampled_from(["", "", "\u00ad", "\u200d"])))
+    return "".join(letters) + draw(st.sampled_from(["", "."])), ipaddress.ip_address("127.0.0.1")
 
 
 def _resolves(host: str) -> bool:
@@ -146,13 +157,13 @@ def _assert_never_passes(host: str) -> None:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(hostile=st.one_of(hostile_v4(), hostile_v6()))
+@given(hostile=st.one_of(hostile_v4(), hostile_v6(), hostile_localhost()))
 def test_no_spelling_of_a_refused_address_passes(hostile: tuple[str, object]) -> None:
     host, _ = hostile
     _assert_never_passes(host)
 
 
-@pytest.mark.parametrize("host", HOSTILE_NAMES)
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST", "localhost.", "LocalHost."])
 def test_names_of_loopback_never_pass(host: str) -> None:
     _assert_never_passes(host)
 
