@@ -231,7 +231,13 @@ def test_allowed_hosts_restrict_by_name_wildcard_or_cidr() -> None:
     policy.check_addresses("api.example.com", public)
     policy.check_addresses("billing.svc.test", public)
     policy.check_addresses("anything", [ipaddress.ip_address("8.8.8.8")])
-    for host in ("evil.com", "api.example.com.evil.com", "evilapi.example.com", "svc.test"):
+    for host in (
+        "evil.com",
+        "api.example.com.evil.com",
+        "evilapi.example.com",
+        "svc.test",
+        "a%20b",
+    ):
         with pytest.raises(EgressRefused, match="allow-list"):
             policy.check_addresses(host, public)
     # An allowed name still cannot reach a non-public address.

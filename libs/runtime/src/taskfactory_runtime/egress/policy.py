@@ -197,7 +197,10 @@ class EgressPolicy:
     def host_named(self, host: str) -> bool:
         """True if ``host`` is allowed by name (an exact or ``*.`` entry of allowed_hosts)."""
         names, _ = self._names()
-        host = normalise_host(host)
+        try:
+            host = normalise_host(host)
+        except ValueError:  # not a valid name: it cannot be one that is listed
+            return False
         return any(
             host == entry or (entry.startswith("*.") and host.endswith(entry[1:]))
             for entry in names
