@@ -3,6 +3,11 @@
 Every problem is reported as ``file:line: field: reason``; a folder loads all or nothing.
 :class:`DefinitionsWatcher` reloads a folder when its files change and keeps the last good
 set when a change is bad, so the ingress and the orchestrator share one hot-reload path.
+
+A definition file is outside input (a ConfigMap, a ``validate`` request), so reading one is
+bounded before any model sees it: the size (``max_bytes``), UTF-8 only, no YAML aliases (a
+433-byte alias bomb expands to millions of nodes), at most :data:`MAX_YAML_DEPTH` levels of
+nesting and :data:`MAX_YAML_NODES` nodes — each refused with the file, line, field and reason.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from taskfactory_runtime.logging import get_logger
 
 __all__ = [
     "MAX_DEFINITION_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
     "DefinitionProblem",
     "DefinitionSetError",
     "DefinitionsWatcher",
@@ -41,6 +48,10 @@ _SUFFIXES = (".yaml", ".yml", ".md")
 TASK_PLUGIN_GROUP = "taskfactory.tasks"
 #: Default of ``TASKFACTORY_DEFINITIONS_MAX_BYTES``: a larger file is refused before it is read.
 MAX_DEFINITION_BYTES = 1024 * 1024
+#: Deepest nesting of mappings and lists in a definition file (real ones use under 10).
+MAX_YAML_DEPTH = 32
+#: Most YAML nodes (scalars, mappings, lists) in one definition file.
+MAX_YAML_NODES = 100_000
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,76 @@ class _Problem(Exception):
         self.line, self.field, self.reason = line, field, reason
 
 
+class _Refused(yaml.YAMLError):
+    """A YAML document refused while composing; ``line`` is 1-based within the YAML text."""
+
+    def __init__(self, mark: Any, path: Sequence[str | int], reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.field, self.reason = mark.line + 1, _field(path), reason
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, refusing aliases, deep nesting and too many nodes as it composes.
+
+    ``Composer.compose_node(parent, index)`` is PyYAML's own recursion point; ``index`` is the
+    key node of a mapping value or the position of a list item, which gives the field path.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._path: list[str | int | None] = []
+        self._nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        here = [p for p in self._path if p is not None]
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(
+                event.start_mark,
+                here,
+                f"YAML aliases (*{event.anchor}) are not supported: write the value out",
+            )
+        self._nodes += 1
+        if self._nodes > MAX_YAML_NODES:
+            raise _Refused(event.start_mark, here, f"more than {MAX_YAML_NODES} YAML nodes")
+        key = index.value if isinstance(index, yaml.ScalarNode) else index
+        self._path.append(key if isinstance(key, str | int) else None)
+        try:
+            if len(self._path) > MAX_YAML_DEPTH:
+                raise _Refused(
+                    event.start_mark,
+                    [p for p in self._path if p is not None],
+                    f"nested deeper than {MAX_YAML_DEPTH} levels",
+                )
+            node: yaml.Node | None = super().compose_node(parent, index)
+            return node
+        finally:
+            self._path.pop()
+
+
+def _parse_yaml(source: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree (for line numbers) and the value of one YAML document."""
+    loader = _BoundedLoader(source)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    finally:
+        loader.dispose()
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise _Problem(
+            line,
+            "<file>",
+            f"not UTF-8: byte 0x{data[exc.start]:02x} at column {column}; save the file as UTF-8",
+        ) from None
+
+
 def _line_of(root: yaml.Node | None, loc: Sequence[str | int], offset: int) -> int:
     """The line of the deepest node ``loc`` reaches in the YAML tree (1-based)."""
     node = root
@@ -131,14 +212,18 @@ def _check_file(
                 f"the file is {size} bytes, over the limit of {max_bytes} bytes "
                 "(TASKFACTORY_DEFINITIONS_MAX_BYTES); split it or raise the limit",
             )
-        text = path.read_text(encoding="utf-8")
+        text = _decode(path.read_bytes())
         source, body, offset = _split(path, text)
-        root = yaml.compose(source)
-        doc: Any = yaml.safe_load(source)
+        root, doc = _parse_yaml(source)
     except OSError as exc:
         return None, [DefinitionProblem(where, 1, "<file>", f"cannot read: {exc.strerror}")]
     except _Problem as exc:
         return None, [DefinitionProblem(where, exc.line, exc.field, exc.reason)]
+    except _Refused as exc:
+        return None, [DefinitionProblem(where, exc.line + offset, exc.field, exc.reason)]
+    except RecursionError:
+        reason = "nested too deeply to read"
+        return None, [DefinitionProblem(where, 1 + offset, "<yaml>", reason)]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = min((mark.line + 1 if mark is not None else 1) + offset, max(1, text.count("\n")))
@@ -203,7 +288,12 @@ def check_paths(
         if not path.exists():
             problems.append(DefinitionProblem(str(path), 1, "<file>", "does not exist"))
             continue
-        definition, found = _check_file(path, types, max_bytes)
+        try:
+            definition, found = _check_file(path, types, max_bytes)
+        except Exception as exc:  # one unforeseen file must not hide the others
+            log.exception("definition file could not be checked", file=str(path))
+            reason = f"could not be checked: {type(exc).__name__}: {str(exc)[:200]}"
+            definition, found = None, [DefinitionProblem(str(path), 1, "<file>", reason)]
         problems.extend(found)
         if definition is None:
             continue
@@ -287,15 +377,31 @@ class DefinitionsWatcher:
         self._signature = signature
         try:
             definitions = load_definitions(self.folder, max_bytes=self.max_bytes)
+        except DefinitionSetError as exc:
+            self.rejected += 1
+            for problem in exc.problems:
+                log.error(
+                    "definitions change rejected; keeping the last good set",
+                    file=problem.file,
+                    line=problem.line,
+                    field=problem.field,
+                    reason=problem.reason,
+                )
+            return False
         except DefinitionError as exc:
             self.rejected += 1
             log.error("definitions change rejected; keeping the last good set", error=str(exc))
             return False
-        self.current = definitions
         log.info("definitions reloaded", definitions=[f"{d.id}@v{d.version}" for d in definitions])
-        outcome = self.on_change(definitions)
-        if outcome is not None:
-            await outcome
+        try:
+            outcome = self.on_change(definitions)
+            if outcome is not None:
+                await outcome
+        except Exception:  # the watcher outlives a failed apply
+            self.rejected += 1
+            log.exception("applying the reloaded definitions failed; keeping the last good set")
+            return False
+        self.current = definitions
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
