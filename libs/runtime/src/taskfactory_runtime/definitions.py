@@ -123,25 +123,23 @@ class _BoundedLoader(yaml.SafeLoader):
         self._nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        here = [p for p in self._path if p is not None]
         event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
-        if isinstance(event, yaml.AliasEvent):
-            raise _Refused(
-                event.start_mark,
-                here,
-                f"YAML aliases (*{event.anchor}) are not supported: write the value out",
-            )
-        self._nodes += 1
-        if self._nodes > MAX_YAML_NODES:
-            raise _Refused(event.start_mark, here, f"more than {MAX_YAML_NODES} YAML nodes")
         key = index.value if isinstance(index, yaml.ScalarNode) else index
         self._path.append(key if isinstance(key, str | int) else None)
         try:
-            if len(self._path) > MAX_YAML_DEPTH:
+            here = [p for p in self._path[1:] if p is not None]
+            if isinstance(event, yaml.AliasEvent):
                 raise _Refused(
                     event.start_mark,
-                    [p for p in self._path if p is not None],
-                    f"nested deeper than {MAX_YAML_DEPTH} levels",
+                    here,
+                    f"YAML aliases (*{event.anchor}) are not supported: write the value out",
+                )
+            self._nodes += 1
+            if self._nodes > MAX_YAML_NODES:
+                raise _Refused(event.start_mark, here, f"more than {MAX_YAML_NODES} YAML nodes")
+            if len(self._path) > MAX_YAML_DEPTH:
+                raise _Refused(
+                    event.start_mark, here, f"nested deeper than {MAX_YAML_DEPTH} levels"
                 )
             node: yaml.Node | None = super().compose_node(parent, index)
             return node
