@@ -229,14 +229,20 @@ def run(source: str, activation: Mapping[str, Any]) -> Any:
     except MemoryError:
         raise ExpressionError(f"{_short(source)}: ran out of memory") from None
     except Exception as exc:  # cel-python raises many kinds; the caller gets one
-        raise ExpressionError(f"{_short(source)}: {type(exc).__name__}: {exc}") from None
+        raise ExpressionError(f"{_short(source)}: {type(exc).__name__}: {_clip(exc)}") from None
     if isinstance(result, CELEvalError):
         raise ExpressionError(f"{_short(source)}: {_eval_reason(result)}")
     return result
 
 
 def _eval_reason(exc: CELEvalError) -> str:
-    return str(exc.args[0]) if exc.args else type(exc).__name__
+    return _clip(exc.args[0]) if exc.args else type(exc).__name__
+
+
+def _clip(reason: object) -> str:
+    # A reason may quote a value from the event; the error travels into results and logs.
+    text = str(reason)
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def to_cel(value: Any, depth: int = 0) -> Any:

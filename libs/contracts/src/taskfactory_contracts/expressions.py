@@ -178,7 +178,9 @@ def evaluate_bool(source: str, variables: Mapping[str, Any]) -> bool:
     """``source`` must be a boolean: filters and ``when``."""
     value = evaluate(source, variables)
     if not isinstance(value, bool):
-        raise ExpressionError(f"{source!r} must be true or false, got {json.dumps(value)}")
+        got = json.dumps(value, sort_keys=True)
+        got = got if len(got) <= 100 else got[:97] + "..."
+        raise ExpressionError(f"{source!r} must be true or false, got {got}")
     return value
 
 
