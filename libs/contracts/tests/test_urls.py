@@ -90,10 +90,25 @@ def test_values_after_the_host_are_accepted(template: str) -> None:
     check_url_template(template)
 
 
+def _deep(levels: int) -> Any:
+    value: Any = "x"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
 _HOSTILE_TEXT = st.one_of(
     st.text(st.characters(codec=None, categories=None), max_size=40),
     st.sampled_from(
-        ["169.254.169.254/latest/meta-data/#", "../../admin/delete?all=true#", "%2F", "a&b=c"]
+        [
+            "169.254.169.254/latest/meta-data/#",
+            "../../admin/delete?all=true#",
+            "%2F",
+            "a&b=c",
+            "\ud800",
+            "a\udfffb",
+            "https://evil.example/",
+        ]
     ),
 )
 _HOSTILE = st.one_of(
@@ -102,6 +117,8 @@ _HOSTILE = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.lists(_HOSTILE_TEXT, max_size=3),
     st.just("x" * 200_000),
+    st.just(2**63),
+    st.integers(min_value=1, max_value=3000).map(_deep),
 )
 
 
