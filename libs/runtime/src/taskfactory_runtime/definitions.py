@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -27,6 +26,14 @@ from taskfactory_contracts import (
     ActivityDefinition,
     DefinitionError,
     definition_problems,
+)
+from taskfactory_runtime.bounded_yaml import (
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
+    NotUtf8,
+    YamlRefused,
+    decode_utf8,
+    parse_yaml,
 )
 from taskfactory_runtime.logging import get_logger
 
@@ -48,10 +55,6 @@ _SUFFIXES = (".yaml", ".yml", ".md")
 TASK_PLUGIN_GROUP = "taskfactory.tasks"
 #: Default of ``TASKFACTORY_DEFINITIONS_MAX_BYTES``: a larger file is refused before it is read.
 MAX_DEFINITION_BYTES = 1024 * 1024
-#: Deepest nesting of mappings and lists in a definition file (real ones use under 10).
-MAX_YAML_DEPTH = 32
-#: Most YAML nodes (scalars, mappings, lists) in one definition file.
-MAX_YAML_NODES = 100_000
 
 
 @dataclass(frozen=True)
@@ -102,74 +105,6 @@ class _Problem(Exception):
         self.line, self.field, self.reason = line, field, reason
 
 
-class _Refused(yaml.YAMLError):
-    """A YAML document refused while composing; ``line`` is 1-based within the YAML text."""
-
-    def __init__(self, mark: Any, path: Sequence[str | int], reason: str) -> None:
-        super().__init__(reason)
-        self.line, self.field, self.reason = mark.line + 1, _field(path), reason
-
-
-class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's SafeLoader, refusing aliases, deep nesting and too many nodes as it composes.
-
-    ``Composer.compose_node(parent, index)`` is PyYAML's own recursion point; ``index`` is the
-    key node of a mapping value or the position of a list item, which gives the field path.
-    """
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._path: list[str | int | None] = []
-        self._nodes = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
-        key = index.value if isinstance(index, yaml.ScalarNode) else index
-        self._path.append(key if isinstance(key, str | int) else None)
-        try:
-            here = [p for p in self._path[1:] if p is not None]
-            if isinstance(event, yaml.AliasEvent):
-                raise _Refused(
-                    event.start_mark,
-                    here,
-                    f"YAML aliases (*{event.anchor}) are not supported: write the value out",
-                )
-            self._nodes += 1
-            if self._nodes > MAX_YAML_NODES:
-                raise _Refused(event.start_mark, here, f"more than {MAX_YAML_NODES} YAML nodes")
-            if len(self._path) > MAX_YAML_DEPTH:
-                raise _Refused(
-                    event.start_mark, here, f"nested deeper than {MAX_YAML_DEPTH} levels"
-                )
-            node: yaml.Node | None = super().compose_node(parent, index)
-            return node
-        finally:
-            self._path.pop()
-
-
-def _parse_yaml(source: str) -> tuple[yaml.Node | None, Any]:
-    """The node tree (for line numbers) and the value of one YAML document."""
-    loader = _BoundedLoader(source)
-    try:
-        root = loader.get_single_node()
-        return root, (loader.construct_document(root) if root is not None else None)
-    finally:
-        loader.dispose()
-
-
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise _Problem(
-            line,
-            "<file>",
-            f"not UTF-8: byte 0x{data[exc.start]:02x} at column {column}; save the file as UTF-8",
-        ) from None
-
-
 def _line_of(root: yaml.Node | None, loc: Sequence[str | int], offset: int) -> int:
     """The line of the deepest node ``loc`` reaches in the YAML tree (1-based)."""
     node = root
@@ -210,15 +145,18 @@ def _check_file(
                 f"the file is {size} bytes, over the limit of {max_bytes} bytes "
                 "(TASKFACTORY_DEFINITIONS_MAX_BYTES); split it or raise the limit",
             )
-        text = _decode(path.read_bytes())
+        text = decode_utf8(path.read_bytes())
         source, body, offset = _split(path, text)
-        root, doc = _parse_yaml(source)
+        root, doc = parse_yaml(source)
     except OSError as exc:
         return None, [DefinitionProblem(where, 1, "<file>", f"cannot read: {exc.strerror}")]
     except _Problem as exc:
         return None, [DefinitionProblem(where, exc.line, exc.field, exc.reason)]
-    except _Refused as exc:
-        return None, [DefinitionProblem(where, exc.line + offset, exc.field, exc.reason)]
+    except NotUtf8 as exc:
+        return None, [DefinitionProblem(where, exc.line, "<file>", exc.reason)]
+    except YamlRefused as exc:
+        field = _field(exc.path)
+        return None, [DefinitionProblem(where, exc.line + offset, field, exc.reason)]
     except RecursionError:
         reason = "nested too deeply to read"
         return None, [DefinitionProblem(where, 1 + offset, "<yaml>", reason)]
