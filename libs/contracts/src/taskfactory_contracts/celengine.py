@@ -52,9 +52,9 @@ MAX_EXPRESSION_CHARS = 4096
 #: parentheses — far more than any readable expression.
 MAX_EXPRESSION_DEPTH = 250
 #: Parse-tree nodes one evaluation may visit (macros visit their body once per item, about
-#: 15 to 25 nodes for a simple predicate). cel-python spends 10 to 30 µs a node, so this is at most
-#: about a second of CPU; ``exists``/``filter``/``map`` over 2 000 list items fits.
-MAX_STEPS = 50_000
+#: 17 to 25 nodes for a simple predicate). cel-python spends 10 to 40 µs a node, so this
+#: bounds one evaluation to well under a second of CPU; a filter over 1 000 items fits.
+MAX_STEPS = 25_000
 #: Characters, bytes or list items that ``+`` may build in one evaluation.
 MAX_BUILT_SIZE = 1_000_000
 #: Values and list items one result may hold when converted back to JSON.
