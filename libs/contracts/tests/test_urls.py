@@ -9,7 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from taskfactory_contracts.expressions import ExpressionError, check_url_template, render_url
+from taskfactory_contracts.expressions import (
+    ExpressionError,
+    check_url_template,
+    render_http_params,
+    render_url,
+)
 
 TEMPLATE = (
     "https://api.example.com/tenants/{{ event.data.a }}/items/{{ event.data.b }}"
@@ -50,6 +55,20 @@ def test_a_dot_segment_value_is_refused(value: str) -> None:
 def test_a_trusted_base_is_inserted_raw_and_the_rest_encoded() -> None:
     url = render_url("{{ raw(context.base) }}/items/{{ event.data.id }}", _event(id="a b/c"))
     assert url == "https://bank.internal:8443/v1/items/a%20b%2Fc"
+
+
+def test_http_task_params_render_the_url_encoded_and_the_rest_as_usual() -> None:
+    params = {
+        "method": "POST",
+        "url": "{{ raw(context.base) }}/items/{{ event.data.id }}",
+        "json": {"id": "{{ event.data.id }}"},
+    }
+    rendered = render_http_params(params, _event(id="../x"))
+    assert rendered == {
+        "method": "POST",
+        "url": "https://bank.internal:8443/v1/items/..%2Fx",
+        "json": {"id": "../x"},
+    }
 
 
 def test_non_string_values_are_rendered_as_json_then_encoded() -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "evaluate_bool",
     "references",
     "render",
+    "render_http_params",
     "render_url",
     "template_expressions",
 ]
@@ -214,3 +215,13 @@ def render_url(template: str, variables: Mapping[str, Any]) -> str:
     """
     scope = variables if isinstance(variables, Scope) else Scope(variables)
     return render_url_parts(template, lambda source: _text(evaluate(source, scope)))
+
+
+def render_http_params(params: Mapping[str, Any], variables: Mapping[str, Any]) -> Any:
+    """An ``http`` task's ``params``: ``url`` by :func:`render_url`, the rest by :func:`render`."""
+    scope = variables if isinstance(variables, Scope) else Scope(variables)
+    rendered = render(params, scope)
+    url = params.get("url")
+    if isinstance(url, str):
+        rendered["url"] = render_url(url, scope)
+    return rendered
