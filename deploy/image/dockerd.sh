@@ -34,6 +34,7 @@ start() {
     mkdir -p "$image_cache/docker" "$image_run/exec"
     rm -f "$pid_file" "$image_run/docker.sock"
     # setsid: the engine outlives this script and no terminal signal reaches it.
+    # 9>&-: a caller's lock (with-dockerd.sh) must not live on in the engine.
     setsid dockerd \
         --data-root "$image_cache/docker" \
         --exec-root "$image_run/exec" \
@@ -41,7 +42,7 @@ start() {
         --host "$own_docker_host" \
         --bridge none --iptables=false --ip6tables=false \
         --log-level warn \
-        >"$log_file" 2>&1 </dev/null &
+        >"$log_file" 2>&1 </dev/null 9>&- &
     local deadline=$((SECONDS + ${DOCKERD_START_TIMEOUT:-90}))
     until answers; do
         if ! kill -0 $! 2>/dev/null || ((SECONDS > deadline)); then
