@@ -68,6 +68,9 @@ stop() {
         sleep 0.2
     done
     rm -f "$pid_file"
+    # The engine leaves its network namespace bind-mounted; leave no mount behind.
+    local netns="$image_run/exec/netns/default"
+    if mountpoint -q "$netns" 2>/dev/null; then umount "$netns" || true; fi
     echo "stopped $pid"
 }
 
