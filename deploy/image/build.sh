@@ -22,9 +22,17 @@ revision="$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)"
 # The commit's time, not the clock's, so rebuilding one commit gives the same labels.
 created="$(git -C "$root" log -1 --format=%cI 2>/dev/null || echo unknown)"
 
+# A proxy of this machine reaches the build's RUN steps too (predefined build args: they
+# neither invalidate the layer cache nor stay in the image).
+proxy_args=()
+for var in HTTP_PROXY HTTPS_PROXY NO_PROXY http_proxy https_proxy no_proxy; do
+    [[ -z ${!var:-} ]] || proxy_args+=(--build-arg "$var")
+done
+
 log "building $image on $python_image (revision $revision)"
 DOCKER_BUILDKIT=0 dock build \
     --network host \
+    ${proxy_args[@]+"${proxy_args[@]}"} \
     --build-arg "PYTHON_IMAGE=$python_image" \
     --build-arg "VERSION=$version" \
     --build-arg "REVISION=$revision" \
