@@ -128,6 +128,12 @@ class ContainerServices:
         doc: dict[str, Any] = json.loads(out.stdout)[0]
         return doc
 
+    def image_user(self) -> str:
+        """The image's own USER (what runs when no securityContext says otherwise)."""
+        return self.docker(
+            "image", "inspect", "--format", "{{.Config.User}}", self.image
+        ).stdout.strip()
+
     def exec(self, service: str, *command: str) -> subprocess.CompletedProcess[str]:
         """Run a command inside a service's running container (as the container's user)."""
         return self.docker("exec", self.names[service], *command, check=False)

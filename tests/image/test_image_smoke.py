@@ -56,10 +56,13 @@ async def test_an_event_through_the_containerised_services_becomes_one_result(
     assert result.status == TaskStatus.SUCCEEDED
     assert result.run_id.startswith(f"{uid}/")
 
-    # It ran as the chart runs it: the image's non-root uid, nothing writable but /tmp.
+    # It ran as the chart runs it: the chart's non-root uid, which is the image's own user too,
+    # and nothing writable but /tmp.
+    uid_gid = "{runAsUser}:{runAsGroup}".format(**containers.values["containerSecurityContext"])
+    assert containers.image_user() == uid_gid
     for service in SERVICES:
         containers.check_running(service)
-        assert containers.exec(service, "id", "-u").stdout.strip() == "10001"
+        assert containers.exec(service, "id", "-u").stdout.strip() == uid_gid.split(":")[0]
         denied = containers.exec(service, "touch", "/opt/taskfactory/written")
         assert denied.returncode != 0
         assert "Read-only file system" in denied.stderr
