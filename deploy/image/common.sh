@@ -11,8 +11,13 @@ image_cache="${TASKFACTORY_IMAGE_CACHE:-/var/cache/taskfactory/image}"
 image_run="$image_cache/run"
 own_docker_host="unix://$image_run/docker.sock"
 # Docker's own client (docker.io), not a newer one that may come first on PATH, so client
-# and engine speak the same API version.
-docker_cli="${DOCKER_CLI:-$(command -v /usr/bin/docker || command -v docker || echo docker)}"
+# and engine speak the same API version. Looked up per call: docker.io may be installed since.
+docker_cli() {
+    if [[ -n ${DOCKER_CLI:-} ]]; then echo "$DOCKER_CLI"
+    elif [[ -x /usr/bin/docker ]]; then echo /usr/bin/docker
+    else echo docker
+    fi
+}
 
 die() {
     echo "${0##*/}: $*" >&2
@@ -25,7 +30,7 @@ log() {
 
 # The Docker client against DOCKER_HOST if set, else against the engine dockerd.sh starts.
 dock() {
-    DOCKER_HOST="${DOCKER_HOST:-$own_docker_host}" "$docker_cli" "$@"
+    DOCKER_HOST="${DOCKER_HOST:-$own_docker_host}" "$(docker_cli)" "$@"
 }
 
 need_root() {

@@ -16,7 +16,7 @@ pid_file="$image_run/dockerd.pid"
 log_file="$image_run/dockerd.log"
 
 answers() {
-    DOCKER_HOST="$own_docker_host" "$docker_cli" version --format '{{.Server.Version}}' >/dev/null 2>&1
+    DOCKER_HOST="$own_docker_host" "$(docker_cli)" version --format '{{.Server.Version}}' >/dev/null 2>&1
 }
 
 pid_alive() {
