@@ -20,8 +20,10 @@ from taskfactory_contracts import (
     ActivityDefinition,
     Envelope,
     PublishResultInput,
+    PublishRunEventInput,
     ResolveContextInput,
     RunActivityInput,
+    RunEvent,
     RunOutcome,
     TaskInput,
     TaskOutput,
@@ -41,6 +43,7 @@ class FakeExecutor:
     behaviours: dict[str, TaskFn] = field(default_factory=dict)
     calls: list[TaskInput] = field(default_factory=list)
     results: list[TaskResult] = field(default_factory=list)
+    run_events: list[RunEvent] = field(default_factory=list)
     running: int = 0
     max_running: int = 0
     gates: dict[str, asyncio.Event] = field(default_factory=dict)
@@ -65,12 +68,16 @@ class FakeExecutor:
     async def publish_result(self, arg: PublishResultInput) -> None:
         self.results.append(arg.result)
 
+    @activity.defn(name=names.ACTIVITY_PUBLISH_RUN_EVENT)
+    async def publish_run_event(self, arg: PublishRunEventInput) -> None:
+        self.run_events.append(arg.event)
+
     @activity.defn(name=names.ACTIVITY_RESOLVE_CONTEXT)
     async def resolve_context(self, arg: ResolveContextInput) -> Any:
         return {"source": arg.name, "url": getattr(arg.source, "url", None)}
 
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.run_task, self.publish_result, self.resolve_context]
+        return [self.run_task, self.publish_result, self.publish_run_event, self.resolve_context]
 
     def result(self, task_id: str) -> TaskResult:
         found = [r for r in self.results if r.task_id == task_id]
@@ -126,7 +133,12 @@ class Harness:
     executor: FakeExecutor
 
     async def start(
-        self, defn: ActivityDefinition, trig: TriggerEvent | None = None, *, wid: str | None = None
+        self,
+        defn: ActivityDefinition,
+        trig: TriggerEvent | None = None,
+        *,
+        wid: str | None = None,
+        runs_topic: str | None = None,
     ) -> WorkflowHandle[Any, Any]:
         trig = trig or trigger()
         return await self.client.start_workflow(
@@ -136,6 +148,7 @@ class Harness:
                 trigger=trig,
                 results_topic="results",
                 executor_task_queue=self.queue,
+                runs_topic=runs_topic,
             ),
             id=wid or f"{self.queue}/{trig.envelope.id}",
             task_queue=self.queue,
