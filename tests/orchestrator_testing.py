@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 from taskfactory_contracts import (
     ActivityDefinition,
     Envelope,
+    PublishRecordInput,
     PublishResultInput,
     PublishRunEventInput,
     ResolveContextInput,
@@ -72,12 +73,24 @@ class FakeExecutor:
     async def publish_run_event(self, arg: PublishRunEventInput) -> None:
         self.run_events.append(arg.event)
 
+    @activity.defn(name=names.ACTIVITY_PUBLISH_LOCAL)
+    async def publish_local(self, arg: PublishRecordInput) -> None:
+        """The orchestrator's local publish (fast path), recorded like the executor's."""
+        self.results.extend(arg.results)
+        self.run_events.extend(arg.events)
+
     @activity.defn(name=names.ACTIVITY_RESOLVE_CONTEXT)
     async def resolve_context(self, arg: ResolveContextInput) -> Any:
         return {"source": arg.name, "url": getattr(arg.source, "url", None)}
 
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.run_task, self.publish_result, self.publish_run_event, self.resolve_context]
+        return [
+            self.run_task,
+            self.publish_result,
+            self.publish_run_event,
+            self.publish_local,
+            self.resolve_context,
+        ]
 
     def result(self, task_id: str) -> TaskResult:
         found = [r for r in self.results if r.task_id == task_id]

@@ -13,7 +13,7 @@ from temporalio.worker import Worker
 
 from taskfactory_executor.activities import ExecutorActivities
 from taskfactory_executor.registry import TaskRegistry
-from taskfactory_executor.sending import SendOnce
+from taskfactory_executor.sending import SendOnce, result_publisher
 from taskfactory_executor.settings import ExecutorSettings
 from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.http import HealthServer
@@ -66,7 +66,18 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
         else None
     )
     registry = TaskRegistry.discover(builtin_tasks(), threads=threads, processes=processes)
-    producer = renewing_producer(settings.kafka, name="executor")
+    # A send is written or failed within two request timeouts: the publish lease.
+    producer = renewing_producer(
+        settings.kafka,
+        name="executor",
+        request_timeout_ms=int(section.publish_lease_seconds * 500),
+    )
+    publisher = result_publisher(
+        producer,
+        settings.kafka,
+        lease_seconds=section.publish_lease_seconds,
+        clock_skew_seconds=section.clock_skew_seconds,
+    )
     await producer.start()
     http = httpx.AsyncClient(
         follow_redirects=True,
@@ -77,7 +88,7 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
     client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
     activities = ExecutorActivities(
         registry=registry,
-        sender=SendOnce(producer, section.publish_timeout_seconds),
+        publisher=publisher,
         resources={
             "http": http,
             "kafka": SendOnce(producer, section.publish_timeout_seconds),
@@ -97,6 +108,7 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
             log.info("draining", deadline_seconds=settings.drain_seconds)
     finally:
         await http.aclose()
+        await publisher.reader.stop()
         await producer.stop()
         threads.shutdown(wait=False, cancel_futures=True)
         if processes is not None:
