@@ -152,6 +152,7 @@ class Harness:
         *,
         wid: str | None = None,
         runs_topic: str | None = None,
+        results_topic: str = "results",
     ) -> WorkflowHandle[Any, Any]:
         trig = trig or trigger()
         return await self.client.start_workflow(
@@ -159,7 +160,7 @@ class Harness:
             RunActivityInput(
                 definition=defn,
                 trigger=trig,
-                results_topic="results",
+                results_topic=results_topic,
                 executor_task_queue=self.queue,
                 runs_topic=runs_topic,
             ),
@@ -170,12 +171,22 @@ class Harness:
 
 
 @asynccontextmanager
-async def harness(client: Client, queue: str, executor: FakeExecutor) -> AsyncIterator[Harness]:
+async def harness(
+    client: Client,
+    queue: str,
+    executor: FakeExecutor,
+    *,
+    publish_local: Callable[..., Any] | None = None,
+) -> AsyncIterator[Harness]:
+    """A worker for ``queue``; ``publish_local``: the real publishing instead of the fake's."""
+    activities = executor.activities()
+    if publish_local is not None:
+        activities = [a for a in activities if a != executor.publish_local] + [publish_local]
     async with Worker(
         client,
         task_queue=queue,
         workflows=WORKFLOWS,
-        activities=executor.activities(),
+        activities=activities,
         workflow_runner=SANDBOX,
         max_concurrent_activities=200,
     ):

@@ -80,6 +80,8 @@ class ScheduledFiringInput(BaseModel):
     #: Set by an explicit start (a compress backfill); a schedule's firing reads its own time.
     scheduled_for: datetime | None = None
     covers: tuple[datetime, ...] = ()
+    #: Where the run publishes its run events (schedules written before: none).
+    runs_topic: str | None = None
 
 
 class FiringOutcome(BaseModel):
@@ -217,6 +219,7 @@ class ScheduledFiringWorkflow:
                     trigger=TriggerEvent(envelope=envelope),
                     results_topic=arg.results_topic,
                     executor_task_queue=arg.executor_task_queue,
+                    runs_topic=arg.runs_topic,
                 ),
                 id=run_id,
                 task_queue=info.task_queue,

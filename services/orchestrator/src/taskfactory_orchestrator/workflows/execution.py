@@ -71,33 +71,30 @@ class Freshness:
     that task fails, the next one runs it again, at attempt 1. That next task is the first
     one a workflow instance runs live (it was rebuilt from the history, or it is the run's
     first task again), so a publish scheduled in an instance's first live activation may
-    repeat one, unless that activation is the run's first workflow task, untouched
-    (``history length`` at most 4: started, maybe a start signal, task scheduled, started).
-    Later activations of the same instance follow a task this instance completed itself.
+    repeat one, unless that activation is the run's first workflow task, untouched (history
+    length at most 4: started, maybe a start signal, task scheduled, task started). Later
+    activations of the same instance follow a workflow task this instance completed itself.
+    ``observe`` is called on every activation (from a wait condition), so the first live
+    activation is known even when it publishes nothing.
     """
 
     def __init__(self) -> None:
         self._first_live: int | None = None
         self._pristine = False
 
+    def observe(self) -> None:
+        """Note the current activation (replayed ones do not count)."""
+        if self._first_live is None and not workflow.unsafe.is_replaying():
+            self._first_live = workflow.info().get_current_history_length()
+            self._pristine = self._first_live <= 4
+
     def may_have_sent(self) -> bool:
         """True if a publish scheduled in the current activation may have been sent before."""
+        if workflow.unsafe.is_replaying():
+            return True  # the marker holds the outcome; the input is not used
+        self.observe()
         length = workflow.info().get_current_history_length()
-        if self._first_live is None:
-            self._first_live = length
-            self._pristine = length <= 4
         return length == self._first_live and not self._pristine
-
-
-@dataclass
-class Finished:
-    """How one task ended, before it becomes a ``TaskResult``."""
-
-    status: TaskStatus
-    output: Any = None
-    error_type: str | None = None
-    error_message: str | None = None
-    attempts: int = 1
 
 
 def retry_policy(spec: RetrySpec) -> RetryPolicy:

@@ -250,8 +250,12 @@ class RunActivityWorkflow:
     async def _publisher(self) -> None:
         """Publishes the outbox while tasks still run (an event's end publishes the rest)."""
         while True:
-            await workflow.wait_condition(lambda: self._has_outbox() and self._tasks_running())
+            await workflow.wait_condition(self._publish_now)
             await self._flush()
+
+    def _publish_now(self) -> bool:
+        self._freshness.observe()  # checked on every activation: marks the first live one
+        return self._has_outbox() and self._tasks_running()
 
     async def _flush(self) -> None:
         results, events = tuple(self._out_results), tuple(self._out_events)
@@ -346,7 +350,6 @@ class RunActivityWorkflow:
         envelope = trigger.envelope
         try:
             context = await self._resolve_context(definition, envelope)
-            base = variables(definition, envelope, context)
         except ApplicationError as exc:
             self._failure = f"context: {exc.message}"
             self._state = RunState.FAILED
@@ -357,6 +360,15 @@ class RunActivityWorkflow:
             cause = exc.cause if isinstance(exc, ActivityError) and exc.cause else exc
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
             self._failure = f"context: {type(cause).__name__}: {message}"
+            self._state = RunState.FAILED
+            return self._failure
+        try:
+            base = variables(definition, envelope, context)
+        except Exception as exc:
+            # The event data cannot be read (too deep, not JSON): every task fails with why.
+            error_type, message = _error(exc)
+            for template in definition.tasks:
+                await self._finish_failed(template, trigger, error_type, message)
             self._state = RunState.FAILED
             return self._failure
         children = [asyncio.create_task(self._template(t, base, trigger)) for t in definition.tasks]
@@ -389,12 +401,13 @@ class RunActivityWorkflow:
         self, definition: ActivityDefinition, envelope: Envelope
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        scope = variables(definition, envelope)
+        scope: dict[str, Any] | None = None
         for name, source in definition.context.items():
             if isinstance(source, StaticContext):
                 out[name] = source.value
                 continue
             try:
+                scope = scope if scope is not None else variables(definition, envelope)
                 rendered: HttpContext | PluginContext
                 if isinstance(source, HttpContext):
                     rendered = source.model_copy(
