@@ -4,7 +4,8 @@ Runs real RunActivityWorkflow executions on the dev server (executor activities 
 name, as in the workflow tests) and writes each history as JSON next to this file. Re-record
 only on purpose: a history recorded by older code is what guards today's code. Names given on
 the command line record only those (``python record_histories.py one-task approval-waiting``);
-existing files are never overwritten unless ``--force`` is given.
+existing files are never overwritten unless ``--force`` is given. ``--prefix fast-`` names the
+files ``fast-<name>.json`` (histories of a newer code path, recorded beside the old ones).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from taskfactory_orchestrator.schedules_workflow import (
 HERE = Path(__file__).parent / "histories"
 #: Ingress-started runs publish run events; the recorded runs do too (the run-events-v1 path).
 RUNS_TOPIC = "runs"
+OPTIONS: dict[str, Any] = {"prefix": "", "force": False}
 
 Recorder = Callable[[Harness, str], Awaitable[list[tuple[str, WorkflowHandle[Any, Any]]]]]
 
@@ -134,7 +136,9 @@ async def _approval_runs(h: Harness, name: str) -> list[tuple[str, WorkflowHandl
         return view.tasks["review"].phase is TaskPhase.WAITING_APPROVAL
 
     await wait_for(waiting, timeout=30, what="the approval to wait")
-    (HERE / "approval-waiting.json").write_text((await handle.fetch_history()).to_json())
+    waiting_path = HERE / f"{OPTIONS['prefix']}approval-waiting.json"
+    if not waiting_path.exists() or OPTIONS["force"]:
+        waiting_path.write_text((await handle.fetch_history()).to_json())
     print("recorded approval-waiting")
     await handle.execute_update(
         names.UPDATE_APPROVAL,
@@ -243,7 +247,8 @@ RECORDERS: dict[str, Recorder] = {
 }
 
 
-async def main(names_wanted: list[str], force: bool) -> None:
+async def main(names_wanted: list[str], force: bool, prefix: str = "") -> None:
+    OPTIONS.update(prefix=prefix, force=force)
     address = os.environ.get("TASKFACTORY_TEMPORAL_ADDRESS", "127.0.0.1:7233")
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     for name in names_wanted or list(RECORDERS):
@@ -251,7 +256,7 @@ async def main(names_wanted: list[str], force: bool) -> None:
         executor = FakeExecutor(behaviours={"boom": fail("CardDeclined")})
         async with harness(client, queue, executor) as h:
             for stem, handle in await RECORDERS[name](h, name):
-                path = HERE / f"{stem}.json"
+                path = HERE / f"{prefix}{stem}.json"
                 if path.exists() and not force:
                     print(f"kept {stem} (exists; --force re-records)")
                     continue
@@ -261,5 +266,11 @@ async def main(names_wanted: list[str], force: bool) -> None:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--force"]
-    asyncio.run(main(args, "--force" in sys.argv[1:]))
+    argv = sys.argv[1:]
+    prefix = ""
+    if "--prefix" in argv:
+        at = argv.index("--prefix")
+        prefix = argv[at + 1]
+        del argv[at : at + 2]
+    args = [a for a in argv if a != "--force"]
+    asyncio.run(main(args, "--force" in argv, prefix))
