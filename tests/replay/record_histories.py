@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sys
 import uuid
@@ -41,6 +42,8 @@ from taskfactory_orchestrator.schedules_workflow import (
 )
 
 HERE = Path(__file__).parent / "histories"
+#: The workflow id of each recorded history (child workflow ids depend on it).
+IDS = HERE / "workflow-ids.json"
 #: Ingress-started runs publish run events; the recorded runs do too (the run-events-v1 path).
 RUNS_TOPIC = "runs"
 OPTIONS: dict[str, Any] = {"prefix": "", "force": False}
@@ -262,6 +265,9 @@ async def main(names_wanted: list[str], force: bool, prefix: str = "") -> None:
                     continue
                 history: WorkflowHistory = await handle.fetch_history()
                 path.write_text(history.to_json())
+                ids = json.loads(IDS.read_text()) if IDS.exists() else {}
+                ids[f"{prefix}{stem}"] = handle.id
+                IDS.write_text(json.dumps(ids, indent=2, sort_keys=True) + "\n")
                 print(f"recorded {stem}: {len(history.events)} events")
 
 

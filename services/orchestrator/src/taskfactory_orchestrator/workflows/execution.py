@@ -97,6 +97,17 @@ class Freshness:
         return length == self._first_live and not self._pristine
 
 
+@dataclass
+class Finished:
+    """How one task ended, before it becomes a ``TaskResult``."""
+
+    status: TaskStatus
+    output: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    attempts: int = 1
+
+
 def retry_policy(spec: RetrySpec) -> RetryPolicy:
     """The Temporal retry policy a template declares."""
     return RetryPolicy(
