@@ -465,28 +465,31 @@ async def test_correlation_mode_publishes_run_events_for_each_event_handled(
 
 
 # ---- rendering that raises fails the task, never the workflow task ----------------------------
+@pytest.mark.parametrize(
+    "template",
+    [
+        {"id": "bad", "type": "echo", "params": {"n": "{{ event.data.n }}"}},
+        {"id": "bad", "type": "echo", "for_each": "event.data.n"},
+        {"id": "bad", "type": "echo", "when": "event.data.n > 1"},
+    ],
+    ids=["params", "for_each", "when"],
+)
 async def test_a_value_a_template_cannot_render_fails_that_task_with_its_class_and_message(
-    temporal_client: Client, uid: str
+    temporal_client: Client, uid: str, template: dict[str, Any]
 ) -> None:
     executor = FakeExecutor()
-    defn = definition(
-        {
-            "tasks": [
-                {"id": "huge", "type": "echo", "params": {"n": "{{ event.data.n }}"}},
-                {"id": "each", "type": "echo", "for_each": "event.data.n"},
-                {"id": "fine", "type": "echo"},
-            ]
-        }
-    )
+    defn = definition({"tasks": [template, {"id": "after", "type": "echo", "needs": ["bad"]}]})
     async with harness(temporal_client, uid, executor) as h:
-        handle = await h.start(defn, trigger({"n": 2**70}))
+        handle = await h.start(defn, trigger({"n": 2**70}), runs_topic="runs")
         with pytest.raises(WorkflowFailureError):
             await handle.result()
         history = await handle.fetch_history()
-    huge = executor.result("huge")
-    assert huge.status is TaskStatus.FAILED
-    assert (huge.error_type, huge.error_message) == ("ValueError", "overflow")
-    assert executor.result("each").status is TaskStatus.FAILED
+    bad = executor.result("bad")
+    assert bad.status is TaskStatus.FAILED
+    assert (bad.error_type, bad.error_message) == ("ValueError", "overflow")
+    assert "after" not in executor.task_ids()
+    assert executor.run_events[-1].outcome is not None
+    assert executor.run_events[-1].outcome.value == "failed"
     assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in _event_types(history)
 
 

@@ -62,7 +62,7 @@ async def test_current_code_replays_recorded_history(path: Path) -> None:
     assert result.replay_failure is None, result.replay_failure
 
 
-@workflow.defn(name=names.WORKFLOW_RUN_ACTIVITY, sandboxed=False)
+@workflow.defn(name=names.WORKFLOW_RUN_ACTIVITY_V1, sandboxed=False)
 class ReorderedRunActivityWorkflow:
     """A deliberately non-deterministic 'change': runs every task at once, ignoring ``needs``."""
 

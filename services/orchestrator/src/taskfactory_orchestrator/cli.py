@@ -94,7 +94,8 @@ def runs_list(
 
     async def go() -> None:
         client = await _client()
-        query = f"WorkflowType = '{names.WORKFLOW_RUN_ACTIVITY}'"
+        types = ", ".join(f"'{t}'" for t in names.WORKFLOW_RUN_ACTIVITY_TYPES)
+        query = f"WorkflowType IN ({types})"
         if definition:
             query += f" AND {names.SA_DEFINITION} = '{definition}'"
         count = 0

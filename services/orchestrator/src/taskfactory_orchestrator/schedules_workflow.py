@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         names,
     )
     from taskfactory_contracts.triggers import workflow_id_for
+    from taskfactory_orchestrator.workflows.execution import FAST_PATH
 
 __all__ = [
     "ACTIVITY_UNCOVERED_FIRINGS",
@@ -212,8 +213,14 @@ class ScheduledFiringWorkflow:
                 ),
             ]
         try:
+            # Firings started before the fast path started runs of the old type.
+            run_type = (
+                names.WORKFLOW_RUN_ACTIVITY
+                if workflow.patched(FAST_PATH)
+                else names.WORKFLOW_RUN_ACTIVITY_V1
+            )
             handle = await workflow.start_child_workflow(
-                names.WORKFLOW_RUN_ACTIVITY,
+                run_type,
                 RunActivityInput(
                     definition=definition,
                     trigger=TriggerEvent(envelope=envelope),

@@ -15,7 +15,11 @@ from taskfactory_orchestrator.publishing import PublishActivities
 from taskfactory_orchestrator.schedules_runner import run_schedules
 from taskfactory_orchestrator.schedules_workflow import FiringActivities, ScheduledFiringWorkflow
 from taskfactory_orchestrator.settings import OrchestratorSettings
-from taskfactory_orchestrator.workflows import RunActivityWorkflow, TaskBatchWorkflow
+from taskfactory_orchestrator.workflows import (
+    LegacyRunActivityWorkflow,
+    RunActivityWorkflow,
+    TaskBatchWorkflow,
+)
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.kafka import make_consumer
 from taskfactory_runtime.logging import get_logger
@@ -45,7 +49,13 @@ SANDBOX = SandboxedWorkflowRunner(
         "yaml",
     )
 )
-WORKFLOWS = [RunActivityWorkflow, TaskBatchWorkflow, ScheduledFiringWorkflow]
+# The legacy run type stays registered for runs started before the fast path.
+WORKFLOWS = [
+    RunActivityWorkflow,
+    LegacyRunActivityWorkflow,
+    TaskBatchWorkflow,
+    ScheduledFiringWorkflow,
+]
 
 
 #: aiokafka's default ``max_request_size``: a result record larger than this is replaced.

@@ -51,8 +51,8 @@ __all__ = [
     "task_result",
 ]
 
-#: The patch id of the fast path (local-activity publishing and context resolution); runs
-#: started before it keep publishing through the executor.
+#: The patch id of the fast path where it is a patch: batches (local-activity publishing) and
+#: schedule firings (which start the new run type). Runs are a new type instead.
 FAST_PATH = "fast-path-v1"
 # Publishing a result must not give up: it is the only way downstream learns the outcome. The
 # retries are counted (taskfactory_*_publish_retries_total) and alerted on

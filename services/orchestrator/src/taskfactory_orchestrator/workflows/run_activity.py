@@ -5,11 +5,13 @@ long-lived run per correlation id: later events arrive as ``taskfactory.event`` 
 handled one at a time in arrival order, deduplicated by event id, and the run continues as new
 before its history grows large.
 
-The fast path (patch ``fast-path-v1``; runs started before it keep the executor path):
-results and run events go into an outbox that the run publishes itself, as local activities,
-while tasks are running and once at the end of each event (the last results together with
-the ``finished`` run event); context sources are resolved by local activities. A one-task run
-is then two workflow tasks and one activity task.
+The fast path (this type, ``RunActivityWorkflowV2``): results and run events go into an
+outbox that the run publishes itself, as local activities, while tasks are running and once
+at the end of each event (the last results together with the ``finished`` run event); context
+sources are resolved by local activities. A one-task run is then two workflow tasks and one
+activity task. ``LegacyRunActivityWorkflow`` (the old type name) serves runs started before,
+on the executor path, unchanged (a new type rather than a patch: a patch costs every new run
+a marker and a search-attribute upsert).
 """
 
 from __future__ import annotations
@@ -63,7 +65,6 @@ with workflow.unsafe.imports_passed_through():
         variables,
     )
     from taskfactory_orchestrator.workflows.execution import (
-        FAST_PATH,
         Finished,
         Freshness,
         publish,
@@ -74,7 +75,7 @@ with workflow.unsafe.imports_passed_through():
         task_result,
     )
 
-__all__ = ["BATCH_SIZE", "INLINE_ITEMS", "RunActivityWorkflow"]
+__all__ = ["BATCH_SIZE", "INLINE_ITEMS", "LegacyRunActivityWorkflow", "RunActivityWorkflow"]
 
 #: Fan-outs up to this many items run inline; larger ones in child workflows of BATCH_SIZE.
 INLINE_ITEMS = 50
@@ -106,6 +107,9 @@ _log = workflow.LoggerAdapter(logging.getLogger("taskfactory_orchestrator.run"),
 @workflow.defn(name=names.WORKFLOW_RUN_ACTIVITY)
 class RunActivityWorkflow:
     """Runs the definition snapshot in its input for its trigger (signal mode: later ones too)."""
+
+    #: The fast path; False in ``LegacyRunActivityWorkflow``.
+    _FAST = True
 
     @workflow.init
     def __init__(self, arg: RunActivityInput) -> None:
@@ -141,7 +145,7 @@ class RunActivityWorkflow:
         started = workflow.now()
         if arg.upsert_search_attributes:
             self._upsert_search_attributes(arg.trigger.envelope)
-        self._fast = workflow.patched(FAST_PATH)
+        self._fast = self._FAST
         if self._fast:
             # Publishes while tasks run; what is left goes out with each event's end.
             self._publishing = asyncio.create_task(self._publisher(), name="publisher")
@@ -817,6 +821,18 @@ class RunActivityWorkflow:
         if envelope.tenant:
             pairs.append(SearchAttributeKey.for_keyword(names.SA_TENANT).value_set(envelope.tenant))
         workflow.upsert_search_attributes(pairs)
+
+
+@workflow.defn(name=names.WORKFLOW_RUN_ACTIVITY_V1)
+class LegacyRunActivityWorkflow(RunActivityWorkflow):
+    """Runs started before the fast path: results and run events through the executor."""
+
+    _FAST = False
+
+    @workflow.run
+    async def run(self, arg: RunActivityInput) -> RunOutcome:
+        """As ``RunActivityWorkflow.run``, on the executor path."""
+        return await super().run(arg)
 
 
 def _error(exc: Exception) -> tuple[str, str]:
