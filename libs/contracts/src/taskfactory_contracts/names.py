@@ -45,7 +45,6 @@ __all__ = [
     "TASK_QUEUE_ORCHESTRATOR",
     "UPDATE_APPROVAL",
     "WORKFLOW_RUN_ACTIVITY",
-    "WORKFLOW_RUN_ACTIVITY_TYPES",
     "WORKFLOW_RUN_ACTIVITY_V1",
     "WORKFLOW_TASK_BATCH",
 ]
@@ -57,7 +56,6 @@ TASK_QUEUE_EXECUTOR: Final = "taskfactory-executor"
 # activities) under a type of its own; runs started before keep the old type, still served.
 WORKFLOW_RUN_ACTIVITY: Final = "RunActivityWorkflowV2"
 WORKFLOW_RUN_ACTIVITY_V1: Final = "RunActivityWorkflow"
-WORKFLOW_RUN_ACTIVITY_TYPES: Final = (WORKFLOW_RUN_ACTIVITY, WORKFLOW_RUN_ACTIVITY_V1)
 ACTIVITY_RUN_TASK: Final = "taskfactory.run_task"
 ACTIVITY_PUBLISH_RESULT: Final = "taskfactory.publish_result"
 ACTIVITY_PUBLISH_RUN_EVENT: Final = "taskfactory.publish_run_event"
