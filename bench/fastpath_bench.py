@@ -20,14 +20,13 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from diy_workflow import ACTIVITY, DiyInput, DiyWorkflow
 from ingress_bench import CONCURRENCY, TEMPORAL, Rig, _events, _percentiles, _publish, _results, e2e
-from temporalio import activity, workflow
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
@@ -42,20 +41,11 @@ KAFKA = KafkaSettings().bootstrap_servers
 
 
 # ---- the DIY anchor: what a team would write with the SDK ------------------------------------
-@dataclass
-class DiyInput:
-    """One task: the event's id and subject."""
-
-    event_id: str
-    subject: str
-    topic: str
-
-
 class DiyActivities:
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
 
-    @activity.defn(name="diy.run_and_publish")
+    @activity.defn(name=ACTIVITY)
     async def run_and_publish(self, arg: DiyInput) -> None:
         """The task (echo) and its result on Kafka, keyed by subject."""
         value = json.dumps({"event_id": arg.event_id, "output": {"echo": arg.event_id}})
@@ -64,15 +54,6 @@ class DiyActivities:
             value=value.encode(),
             key=arg.subject.encode(),
             headers=[("result-id", arg.event_id.encode())],
-        )
-
-
-@workflow.defn(name="DiyWorkflow")
-class DiyWorkflow:
-    @workflow.run
-    async def run(self, arg: DiyInput) -> None:
-        await workflow.execute_activity(
-            "diy.run_and_publish", arg, start_to_close_timeout=timedelta(seconds=30)
         )
 
 
