@@ -26,7 +26,8 @@ class ExecutorSection(BaseModel):
     publish_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
-        description="A result publish not acknowledged this fast fails and is retried.",
+        description="A kafka.publish task's send not acknowledged this fast fails and is "
+        "retried (results and run events are bounded by publish_lease_seconds).",
     )
     publish_lease_seconds: float = Field(
         default=15.0,
