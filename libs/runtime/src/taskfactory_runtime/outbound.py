@@ -16,31 +16,45 @@ AVRO_CONTENT_TYPE = b"application/vnd.apache.avro+single-object"
 _FRAMING = 16 * 1024
 
 
-def _with_trace(headers: list[tuple[str, bytes]], traceparent: str | None) -> None:
+def _record(
+    kind: str,
+    *,
+    topic: str,
+    subject: str,
+    value: bytes,
+    record_id: tuple[str, str],
+    causation_id: str,
+    run_id: str,
+    definition: str,
+    traceparent: str | None,
+) -> OnceRecord:
+    id_header, rid = record_id
+    headers = [
+        (names.HEADER_EVENT_ID, causation_id.encode()),
+        (names.HEADER_RUN_ID, run_id.encode()),
+        (id_header, rid.encode()),
+        (names.HEADER_DEFINITION, definition.encode()),
+        (names.HEADER_CONTENT_TYPE, AVRO_CONTENT_TYPE),
+    ]
     if traceparent:
         headers.append((names.HEADER_TRACEPARENT, traceparent.encode()))
+    return OnceRecord(kind, topic, subject.encode(), value, headers, rid, id_header)
 
 
 def result_record(
     codec: AvroCodec, result: TaskResult, *, topic: str, traceparent: str | None
 ) -> OnceRecord:
     """The result record: key = subject, the result id in ``taskfactory-result-id``."""
-    headers = [
-        (names.HEADER_EVENT_ID, result.causation_id.encode()),
-        (names.HEADER_RUN_ID, result.run_id.encode()),
-        (names.HEADER_RESULT_ID, result.result_id.encode()),
-        (names.HEADER_DEFINITION, f"{result.definition_id}@{result.definition_version}".encode()),
-        (names.HEADER_CONTENT_TYPE, AVRO_CONTENT_TYPE),
-    ]
-    _with_trace(headers, traceparent)
-    return OnceRecord(
-        kind="result",
+    return _record(
+        "result",
         topic=topic,
-        key=result.subject.encode(),
+        subject=result.subject,
         value=codec.encode_task_result(result),
-        headers=headers,
-        record_id=result.result_id,
-        id_header=names.HEADER_RESULT_ID,
+        record_id=(names.HEADER_RESULT_ID, result.result_id),
+        causation_id=result.causation_id,
+        run_id=result.run_id,
+        definition=f"{result.definition_id}@{result.definition_version}",
+        traceparent=traceparent,
     )
 
 
@@ -48,22 +62,16 @@ def run_event_record(
     codec: AvroCodec, event: RunEvent, *, topic: str, traceparent: str | None
 ) -> OnceRecord:
     """The run event record: key = subject, the event id in ``taskfactory-run-event-id``."""
-    headers = [
-        (names.HEADER_EVENT_ID, event.causation_id.encode()),
-        (names.HEADER_RUN_ID, event.run_id.encode()),
-        (names.HEADER_RUN_EVENT_ID, event.event_id.encode()),
-        (names.HEADER_DEFINITION, f"{event.definition_id}@{event.definition_version}".encode()),
-        (names.HEADER_CONTENT_TYPE, AVRO_CONTENT_TYPE),
-    ]
-    _with_trace(headers, traceparent)
-    return OnceRecord(
-        kind="run_event",
+    return _record(
+        "run_event",
         topic=topic,
-        key=event.subject.encode(),
+        subject=event.subject,
         value=codec.encode_run_event(event),
-        headers=headers,
-        record_id=event.event_id,
-        id_header=names.HEADER_RUN_EVENT_ID,
+        record_id=(names.HEADER_RUN_EVENT_ID, event.event_id),
+        causation_id=event.causation_id,
+        run_id=event.run_id,
+        definition=f"{event.definition_id}@{event.definition_version}",
+        traceparent=traceparent,
     )
 
 
