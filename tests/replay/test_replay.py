@@ -1,9 +1,13 @@
 """Determinism guard: today's workflow code replays histories recorded from real runs.
 
-The histories in ``histories/`` were recorded by ``record_histories.py`` (DAG with context,
-``when``, ``for_each``, a failure and compensations). A change that alters the commands a
-workflow issues for the same history must be guarded by ``workflow.patched``; the second test
-shows the replayer catches one that is not.
+The histories in ``histories/`` were recorded by ``record_histories.py``: the unprefixed ones
+by the release before the fast path (run type ``RunActivityWorkflow``, now served by
+``LegacyRunActivityWorkflow``), the ``fast-`` ones by the fast path (``RunActivityWorkflowV2``):
+a one-task run, DAGs with context, ``when``, ``for_each``, a failure and compensations, an
+approval (waiting and granted), a correlation run across continue-as-new, a ``for_each`` with
+child batches, a schedule firing and its run. A change that alters the commands a workflow
+issues for the same history must be guarded by ``workflow.patched`` (or a new type); the last
+test shows the replayer catches one that is not.
 """
 
 from __future__ import annotations
