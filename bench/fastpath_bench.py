@@ -20,9 +20,11 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import report
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from diy_workflow import ACTIVITY, DiyInput, DiyWorkflow
 from ingress_bench import CONCURRENCY, TEMPORAL, Rig, _events, _percentiles, _publish, _results, e2e
@@ -172,11 +174,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1000, help="one-task runs per contender")
     parser.add_argument("--repeat", type=int, default=3, help="rounds, contenders alternated")
+    parser.add_argument("--no-readme", action="store_true", help="leave bench/README.md alone")
     parser.add_argument("--diy-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.diy_worker:
         await diy_worker(args.diy_worker)
         return
+    started, load_before = datetime.now(UTC), report.load()
     kafka = KafkaSettings(bootstrap_servers=KAFKA)
     client = await Client.connect(TEMPORAL, data_converter=pydantic_data_converter)
     rates: dict[str, list[float]] = {"diy": [], "taskfactory": []}
@@ -191,6 +195,7 @@ async def main() -> None:
         events = await history_events(kafka, client, tmp)
     medians = {k: statistics.median(v) for k, v in rates.items()}
     result: dict[str, Any] = {
+        **report.provenance(started, load_before),
         "events_per_contender": args.events,
         "repeat": args.repeat,
         "runs_per_second": rates,
@@ -204,6 +209,49 @@ async def main() -> None:
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "fastpath.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    table = _table(result)
+    if not args.no_readme:
+        report.write_section("fastpath-table", table)
+    print(table)
+
+
+#: Issue 17's targets this script measures.
+TARGETS = {"taskfactory_over_diy": 0.9}
+
+
+def _table(result: dict[str, Any]) -> str:
+    rates = result["runs_per_second"]
+    lines = [
+        report.heading(result) + f" {result['events_per_contender']} one-task runs per contender, "
+        f"{result['repeat']} rounds, contenders alternated.",
+        "",
+        "| contender | one-task runs/s, median | min to max |",
+        "|---|---:|---:|",
+    ]
+    label = {
+        "diy": "DIY anchor: workflow + activity doing the task and publishing to Kafka",
+        "taskfactory": "taskfactory end to end: events → ingress → run → result on Kafka",
+    }
+    for name, values in rates.items():
+        lines.append(
+            f"| {label[name]} | {statistics.median(values):.1f} "
+            f"| {min(values):.1f} to {max(values):.1f} |"
+        )
+    ratio = result["taskfactory_over_diy"]
+    met = "met" if ratio >= TARGETS["taskfactory_over_diy"] else "not met"
+    burst, steady = result["burst_latency_seconds"], result["half_capacity_latency_seconds"]
+    events = result["history_events_one_task_run"]
+    lines += [
+        "",
+        f"- taskfactory ÷ DIY = **{ratio:.2f}** (target ≥ 0.9: {met})",
+        f"- produce→result, burst: p50 {burst['p50']:.2f} s, p99 {burst['p99']:.2f} s",
+        f"- produce→result at half capacity ({result['half_capacity_rate']:.1f} events/s): "
+        f"p50 {steady['p50']:.2f} s, p99 {steady['p99']:.2f} s "
+        f"(target p50 ≤ 1 s: {'met' if steady['p50'] <= 1 else 'not met'})",
+        f"- history events of a one-task run (a real history): **{events}** "
+        f"(target ≤ 14: {'met' if events <= 14 else 'not met'})",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
