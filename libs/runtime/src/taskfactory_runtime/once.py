@@ -16,7 +16,11 @@ The guarantee (effectively once, per record id) rests on four parts:
    sends only if the id is not there.
 
 Limits: the partition count of the topic must not change between the attempts (the key would
-hash elsewhere), and the topic must retain records for longer than the retry window.
+hash elsewhere); the topic must retain records for longer than the retry window; the hosts'
+clocks must agree within ``clock_skew``; and an attempt must not stall (a paused, not crashed,
+process) between beginning its attempt and beginning its send for longer than its own timeout
+plus a lease, since the "earlier sends began before this attempt began" rule rests on
+Temporal starting the next attempt only after the previous one's timeout.
 """
 
 from __future__ import annotations
