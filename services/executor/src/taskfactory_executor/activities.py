@@ -28,11 +28,13 @@ from taskfactory_executor import metrics
 from taskfactory_executor.registry import TaskContext, TaskRegistry
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.once import LeaseExpired, OnceRecord, Published, PublishOnce
-from taskfactory_runtime.outbound import result_record, run_event_record
+from taskfactory_runtime.outbound import result_record, run_event_record, shrink_result
 
 __all__ = ["ExecutorActivities"]
 
 log = get_logger(__name__)
+#: aiokafka's default ``max_request_size``: a larger result record is published as a failure.
+MAX_RECORD_BYTES = 1_048_576
 
 
 @dataclass
@@ -90,7 +92,14 @@ class ExecutorActivities:
     @activity.defn(name=names.ACTIVITY_PUBLISH_RESULT)
     async def publish_result(self, arg: PublishResultInput) -> None:
         """Publish the task result (idempotent producer, key = subject, trace headers)."""
-        result = arg.result
+        result, size = shrink_result(self.codec, arg.result, max_bytes=MAX_RECORD_BYTES)
+        if size is not None:  # never retried forever: the consumer learns what did not fit
+            log.warning(
+                "result too large for kafka, published as failed",
+                run_id=result.run_id,
+                task_id=result.task_id,
+                size=size,
+            )
         record = result_record(self.codec, result, topic=arg.topic, traceparent=arg.traceparent)
         published = await self._publish(record)
         log.info(
