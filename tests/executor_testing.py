@@ -26,7 +26,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from taskfactory_contracts import TaskInput, TaskOutput, names
 from taskfactory_executor.activities import ExecutorActivities
 from taskfactory_executor.registry import TaskRegistry
-from taskfactory_executor.sending import SendOnce
+from taskfactory_executor.sending import SendOnce, result_publisher
 from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.egress import Egress, EgressSettings
 from taskfactory_runtime.kafka import client_kwargs, make_producer
@@ -230,6 +230,7 @@ class InProcessExecutor:
     kafka: KafkaSettings
     queue: str
     publish_timeout: float = 10.0
+    publish_lease: float = 15.0
     graceful_shutdown: timedelta = timedelta(seconds=0)
     registry: TaskRegistry | None = None
     producer_overrides: dict[str, Any] = field(default_factory=dict)
@@ -250,7 +251,9 @@ class InProcessExecutor:
         registry = self.registry or TaskRegistry.discover(builtin_tasks())
         activities = ExecutorActivities(
             registry=registry,
-            sender=SendOnce(producer, self.publish_timeout),
+            publisher=result_publisher(
+                producer, self.kafka, lease_seconds=self.publish_lease, clock_skew_seconds=60
+            ),
             max_output_bytes=self.max_output_bytes,
             resources={"http": http, "kafka": SendOnce(producer, self.publish_timeout)},
         )

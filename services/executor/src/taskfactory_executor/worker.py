@@ -12,7 +12,7 @@ from temporalio.worker import Worker
 
 from taskfactory_executor.activities import ExecutorActivities
 from taskfactory_executor.registry import TaskRegistry
-from taskfactory_executor.sending import SendOnce
+from taskfactory_executor.sending import SendOnce, result_publisher
 from taskfactory_executor.settings import ExecutorSettings
 from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.egress import Egress
@@ -66,7 +66,18 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
         else None
     )
     registry = TaskRegistry.discover(builtin_tasks(), threads=threads, processes=processes)
-    producer = renewing_producer(settings.kafka, name="executor")
+    # A send is written or failed within two request timeouts: the publish lease.
+    producer = renewing_producer(
+        settings.kafka,
+        name="executor",
+        request_timeout_ms=int(section.publish_lease_seconds * 500),
+    )
+    publisher = result_publisher(
+        producer,
+        settings.kafka,
+        lease_seconds=section.publish_lease_seconds,
+        clock_skew_seconds=section.clock_skew_seconds,
+    )
     await producer.start()
     http = Egress(settings.egress, max_connections=section.http_max_connections)
     sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
@@ -74,7 +85,7 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
     client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
     activities = ExecutorActivities(
         registry=registry,
-        sender=SendOnce(producer, section.publish_timeout_seconds),
+        publisher=publisher,
         max_output_bytes=section.max_output_bytes,
         resources={
             "http": http,
@@ -95,6 +106,7 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
             log.info("draining", deadline_seconds=settings.drain_seconds)
     finally:
         await http.aclose()
+        await publisher.reader.stop()
         await producer.stop()
         threads.shutdown(wait=False, cancel_futures=True)
         if processes is not None:

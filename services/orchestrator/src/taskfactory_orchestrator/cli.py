@@ -94,7 +94,9 @@ def runs_list(
 
     async def go() -> None:
         client = await _client()
-        query = f"WorkflowType = '{names.WORKFLOW_RUN_ACTIVITY}'"
+        # Runs of both types: the fast path's and those started before it.
+        types = f"'{names.WORKFLOW_RUN_ACTIVITY}', '{names.WORKFLOW_RUN_ACTIVITY_V1}'"
+        query = f"WorkflowType IN ({types})"
         if definition:
             query += f" AND {names.SA_DEFINITION} = '{definition}'"
         count = 0

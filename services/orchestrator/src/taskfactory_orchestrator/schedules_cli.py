@@ -31,6 +31,7 @@ def target_from(settings: OrchestratorSettings) -> ScheduleTarget:
         orchestrator_task_queue=settings.temporal.orchestrator_task_queue,
         executor_task_queue=settings.temporal.executor_task_queue,
         results_topic=settings.topics.results,
+        runs_topic=settings.topics.runs,
         id_prefix=settings.schedules.id_prefix,
         owner=settings.schedules.owner or settings.temporal.orchestrator_task_queue,
         search_attributes=settings.schedules.search_attributes,

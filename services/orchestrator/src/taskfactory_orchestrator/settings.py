@@ -23,6 +23,26 @@ class OrchestratorSection(BaseModel):
     max_concurrent_activities: int = Field(
         default=100, ge=1, description="Activities one replica runs at once."
     )
+    max_concurrent_local_activities: int = Field(
+        default=200, ge=1, description="Local activities (publishing, context) run at once."
+    )
+    max_cached_workflows: int = Field(
+        default=2000,
+        ge=0,
+        description="Runs kept in memory between workflow tasks (at least the runs in flight, "
+        "or each of their workflow tasks replays the history).",
+    )
+    publish_lease_seconds: float = Field(
+        default=15.0,
+        ge=2.0,
+        description="Bound of one publish attempt: a record is written or failed within it; "
+        "a retried publish waits this long before it looks for the record.",
+    )
+    clock_skew_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How far the hosts' clocks may be apart (widens the publish check).",
+    )
 
 
 class SchedulesSection(BaseModel):

@@ -142,7 +142,9 @@ def create_app(backend: AdminBackend, settings: AdminSection) -> FastAPI:
         until: datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> list[dict[str, Any]]:
-        query = [f"WorkflowType = '{names.WORKFLOW_RUN_ACTIVITY}'"]
+        # Runs of both types: the fast path's and those started before it.
+        types = f"'{names.WORKFLOW_RUN_ACTIVITY}', '{names.WORKFLOW_RUN_ACTIVITY_V1}'"
+        query = [f"WorkflowType IN ({types})"]
         if definition:
             query.append(f"{names.SA_DEFINITION} = '{definition}'")
         if subject:
