@@ -29,6 +29,7 @@ __all__ = [
     "BUILTIN_TASK_TYPES",
     "ENVELOPE_FIELDS",
     "HTTP_TASK_TYPE",
+    "HTTP_TASK_TYPES",
     "MAX_TASKS",
     "ActivityDefinition",
     "ApprovalSpec",
@@ -56,6 +57,8 @@ APPROVAL_TASK_TYPE = "approval"
 BUILTIN_TASK_TYPES = ("echo", "http", "kafka_publish", "sleep")
 #: Its ``url`` param is rendered as a URL (values percent-encoded, host never templated).
 HTTP_TASK_TYPE = "http"
+#: Both spellings the executor serves for it.
+HTTP_TASK_TYPES = frozenset({HTTP_TASK_TYPE, "http.request"})
 #: Tasks one definition may declare: the DAG checks and every run's plan grow with it, and a
 #: definition file is outside input (a ConfigMap, a validate request).
 MAX_TASKS = 100
@@ -374,7 +377,7 @@ def definition_problems(
             _check(problems, ("tasks", index, "for_each"), task.for_each, scope)
             scope = {**scope, "item": None, "index": frozenset()}
         _check_tpl(problems, ("tasks", index, "params"), task.params, scope)
-        if task.type == HTTP_TASK_TYPE:
+        if task.type in HTTP_TASK_TYPES:
             _check_url(problems, ("tasks", index, "params", "url"), task.params.get("url"))
         if task.compensate is not None:
             item_scope = {**scope, "output": None}
@@ -384,7 +387,7 @@ def definition_problems(
                 task.compensate.params,
                 item_scope,
             )
-            if task.compensate.type == HTTP_TASK_TYPE:
+            if task.compensate.type in HTTP_TASK_TYPES:
                 _check_url(
                     problems,
                     ("tasks", index, "compensate", "params", "url"),

@@ -56,11 +56,18 @@ with workflow.unsafe.imports_passed_through():
         TriggerEvent,
         names,
     )
-    from taskfactory_contracts.expressions import ExpressionError, Scope, evaluate_bool, render
+    from taskfactory_contracts.expressions import (
+        ExpressionError,
+        Scope,
+        evaluate_bool,
+        render,
+        render_url,
+    )
     from taskfactory_orchestrator.plan import (
         for_each_items,
         idempotency_key,
         instance_id,
+        render_params,
         render_task,
         variables,
     )
@@ -416,7 +423,7 @@ class RunActivityWorkflow:
                 if isinstance(source, HttpContext):
                     rendered = source.model_copy(
                         update={
-                            "url": str(render(source.url, scope)),
+                            "url": render_url(source.url, scope),
                             "headers": {
                                 k: str(v) for k, v in render(source.headers, scope).items()
                             },
@@ -697,7 +704,7 @@ class RunActivityWorkflow:
             started = workflow.now()
             since = None
             try:
-                params = render(spec.params, scope)
+                params = render_params(spec.type, spec.params, scope)
             except Exception as exc:  # any failure of outside input fails this task
                 finished = Finished(TaskStatus.FAILED, None, *_error(exc))
             else:
