@@ -9,6 +9,7 @@ arguments, 1 for everything else, 130 when interrupted), never a traceback
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -58,8 +59,11 @@ def describe_error(exc: BaseException) -> str:
 def _what(exc: BaseException) -> str:
     # Imported here: the Temporal and Kafka clients are heavy, and `--help` needs neither.
     from aiokafka.errors import KafkaError
-    from temporalio.client import WorkflowFailureError, WorkflowQueryFailedError
-    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.client import (
+        WorkflowFailureError,
+        WorkflowQueryFailedError,
+        WorkflowUpdateFailedError,
+    )
     from temporalio.service import RPCError, RPCStatusCode
 
     if isinstance(exc, TaskFactoryError):
@@ -125,10 +129,9 @@ def run_cli(app: typer.Typer, args: Sequence[str]) -> int:
 
 
 def _fail(line: str) -> None:
-    try:
+    # stderr may be gone (a closed pipe): the exit code still tells.
+    with contextlib.suppress(OSError):
         print(f"taskfactory: error: {' '.join(line.split())}", file=sys.stderr, flush=True)
-    except OSError:
-        pass  # stderr is gone (a closed pipe): the exit code still tells
 
 
 def main() -> None:
