@@ -57,8 +57,11 @@ def _echo(doc: Any) -> None:
     typer.echo(json.dumps(doc, indent=2, default=str))
 
 
-def _when(value: str) -> datetime:
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+def _when(value: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint=option) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -151,7 +154,9 @@ def backfill(
 ) -> None:
     """Replay the firings of a window under the definition's misfire policy."""
 
+    start, end = _when(from_, "--from"), _when(to, "--to")  # bad arguments fail before any I/O
+
     async def action(ops: ScheduleOps, _: OrchestratorSettings) -> None:
-        _echo(await ops.backfill(schedule_id, _when(from_), _when(to), overlap))
+        _echo(await ops.backfill(schedule_id, start, end, overlap))
 
     _run(action)
