@@ -43,7 +43,7 @@ def result_lines(output: str, run_prefix: str, task: str) -> list[int]:
 
 
 async def _clean_up(temporal_client: Client, uid: str, demo: Path) -> None:
-    await asyncio.to_thread(ServiceSet(demo.absolute()).stop)  # only if the demo could not
+    await asyncio.to_thread(lambda: ServiceSet(demo.resolve()).stop())  # if the demo could not
     for definition in ("site-monitor", "nightly-report"):
         with contextlib.suppress(RPCError):  # not created
             await temporal_client.get_schedule_handle(f"{uid}-{definition}").delete()
