@@ -123,5 +123,6 @@ def test_an_unknown_run_id_is_one_line_and_exit_1(stack: object, uid: str) -> No
 
 @pytest.mark.integration
 def test_an_unknown_schedule_is_one_line(stack: object, uid: str) -> None:
-    done = _run("schedules", "describe", f"{uid}-nothing")
-    _one_error_line(done, 2, f"{uid}-nothing")
+    for command in ("describe", "trigger", "pause"):
+        done = _run("schedules", command, f"{uid}-nothing")
+        _one_error_line(done, 2, f"no taskfactory schedule '{uid}-nothing'")

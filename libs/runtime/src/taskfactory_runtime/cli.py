@@ -93,6 +93,8 @@ def _what(exc: BaseException) -> str:
             f": {exc.filename}" if exc.filename else ""
         )
     message = str(exc)
+    if isinstance(exc, LookupError) and not isinstance(exc, KeyError | IndexError) and message:
+        return message  # "no taskfactory schedule 'x'": our own lookups say what was missing
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 

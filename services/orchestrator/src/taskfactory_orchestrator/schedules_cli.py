@@ -48,9 +48,8 @@ def _run(action: Callable[[ScheduleOps, OrchestratorSettings], Awaitable[T]]) ->
 
     try:
         return asyncio.run(go())
-    except NotOurs as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
+    except NotOurs as exc:  # an id argument that names none of ours: a bad argument
+        raise typer.BadParameter(str(exc), param_hint="SCHEDULE_ID") from None
 
 
 def _echo(doc: Any) -> None:
