@@ -107,8 +107,8 @@ class BackgroundJaeger:
 
     The first build from the Go module takes minutes (about 8 on two cores); the rest of the
     stack and the services start meanwhile, their spans are exported to Jaeger's address
-    from the start and arrive once it listens. The process is ``taskfactory-stack up``
-    itself (the running components are no-ops to it), tracked by a pid file in ``folder``, so
+    from the start and arrive once it listens. The process is ``taskfactory-stack up --only
+    jaeger``, tracked by a pid file in ``folder``, so
     :meth:`stop` ends a build still under way, ``go build`` included.
     """
 
@@ -131,7 +131,9 @@ class BackgroundJaeger:
     def start(self) -> None:
         """Build and start Jaeger in the background."""
         self.process.start(
-            [sys.executable, "-m", "taskfactory_stack", "up"], env=dict(os.environ), cwd=Path.cwd()
+            [sys.executable, "-m", "taskfactory_stack", "up", "--only", "jaeger"],
+            env=dict(os.environ),
+            cwd=Path.cwd(),
         )
 
     def state(self) -> Literal["building", "up", "failed"]:
