@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -29,9 +30,10 @@ def _fail(exc: StackError) -> None:
 
 @app.command()
 def up(
-    only: list[str] | None = typer.Option(
-        None, "--only", help="Start only this component (kafka, temporal, jaeger); repeatable."
-    ),
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Start only this component (kafka, temporal, jaeger); repeatable."),
+    ] = None,
 ) -> None:
     """Start Kafka and Temporal (a no-op for what is already running)."""
     stack = Stack()
