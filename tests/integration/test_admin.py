@@ -375,10 +375,17 @@ async def test_runs_endpoints_act_only_on_runs_this_taskfactory_started(
 
 # ---- checks off the event loop ---------------------------------------------------------------
 def _alias_bomb(levels: int) -> str:
-    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    """A valid definition whose task params hold 10**levels strings through YAML aliases.
+
+    Six levels (534 bytes) cost seconds of CPU to load without alias bounds, ten times more each level.
+    """
+    lines = ["id: bomb", "version: 1", "trigger:", "  event_types: [x.y]", "tasks:"]
+    lines += ["  - id: anchors", "    type: echo", "    params:"]
+    lines.append('      a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]')
     for n in range(1, levels):
         refs = ", ".join([f"*a{n - 1}"] * 10)
-        lines.append(f"a{n}: &a{n} [{refs}]")
+        lines.append(f"      a{n}: &a{n} [{refs}]")
+    lines += ["  - id: t", "    type: echo", "    params:", f"      v: *a{levels - 1}"]
     return "\n".join(lines) + "\n"
 
 
@@ -391,7 +398,7 @@ async def test_a_costly_definition_never_stalls_the_api(admin_server: AdminServe
             http.post(
                 "/v1/definitions/validate",
                 headers={**read, "content-type": "text/plain"},
-                content=_alias_bomb(9),
+                content=_alias_bomb(7),
             )
         )
         answered_meanwhile = await http.get("/v1/schedules", headers=read)
