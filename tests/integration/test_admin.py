@@ -377,7 +377,8 @@ async def test_runs_endpoints_act_only_on_runs_this_taskfactory_started(
 def _alias_bomb(levels: int) -> str:
     """A valid definition whose task params hold 10**levels strings through YAML aliases.
 
-    Six levels (534 bytes) cost seconds of CPU to load without alias bounds, ten times more each level.
+    Six levels (534 bytes) cost seconds of CPU to load without alias bounds, each level ten
+    times more.
     """
     lines = ["id: bomb", "version: 1", "trigger:", "  event_types: [x.y]", "tasks:"]
     lines += ["  - id: anchors", "    type: echo", "    params:"]
