@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import logging
 import os
 import select
 
-from taskfactory_stack.screen import Screen
+from taskfactory_stack.screen import Screen, ScreenHandler
 
 
 def _render(raw: str) -> list[str]:
@@ -88,3 +89,20 @@ def test_a_closed_pipe_is_noticed_and_later_writes_are_quiet() -> None:
     screen.line("after")  # no BrokenPipeError
     screen.line("and again")
     assert screen.closed
+
+
+def test_library_warnings_are_lines_above_the_progress_line() -> None:
+    screen, master = _tty_screen()
+    logger = logging.getLogger("taskfactory.test.screen")
+    logger.propagate = False
+    handler = ScreenHandler(screen)
+    logger.addHandler(handler)
+    try:
+        screen.status("  events awaited 9 · runs started 1 · results received 0 · events done 0/9")
+        logger.warning("Unable connect to %s", "127.0.0.1:9092")
+        logger.info("not shown")
+    finally:
+        logger.removeHandler(handler)
+    shown = _render(_read(master))
+    assert shown[0] == "  warning: taskfactory.test.screen: Unable connect to 127.0.0.1:9092"
+    assert shown[1].startswith("  events awaited 9")

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -63,7 +64,7 @@ from taskfactory_runtime.settings import KafkaSettings, ServiceSettings
 from taskfactory_runtime.temporal import connect_temporal
 from taskfactory_stack.jaeger import BackgroundJaeger, JaegerComponent
 from taskfactory_stack.process import StackError
-from taskfactory_stack.screen import Screen
+from taskfactory_stack.screen import Screen, ScreenHandler
 from taskfactory_stack.services import ServiceSet
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.stack import Stack
@@ -753,6 +754,7 @@ def run(settings: StackSettings) -> int:
     stopped: the services, a Jaeger build still under way, and the stack's components when
     this run started them; a stack that was up before is left running.
     """
+    logging.getLogger().addHandler(ScreenHandler(SCREEN))
     stack = Stack(settings)
     services = ServiceSet(settings.demo_root)
     services.stop()  # leftovers of a demo that was killed

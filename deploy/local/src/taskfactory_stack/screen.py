@@ -9,12 +9,13 @@ true, later writes go nowhere, and the demo stops what it started.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import sys
 from typing import TextIO
 
-__all__ = ["Screen"]
+__all__ = ["Screen", "ScreenHandler"]
 
 _ERASE = "\r\x1b[2K"  # to the line's start, then clear the whole line
 
@@ -90,3 +91,22 @@ class Screen:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, self.stream.fileno())
             os.close(devnull)
+
+
+class ScreenHandler(logging.Handler):
+    """Library log lines (warnings of the demo's own Kafka and Temporal clients) as screen lines.
+
+    Written to stderr they would land on the progress line's row; through the screen they
+    are lines like any other.
+    """
+
+    def __init__(self, screen: Screen, level: int = logging.WARNING) -> None:
+        super().__init__(level)
+        self.screen = screen
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a library's bad format arguments
+            message = str(record.msg)
+        self.screen.line(f"  {record.levelname.lower()}: {record.name}: {message}")
