@@ -13,8 +13,10 @@ import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
@@ -108,10 +110,20 @@ def identity_of(request: Request) -> Identity:
     return identity
 
 
-def require(needed: Scope) -> Callable[[Request], Identity]:
+# Declares the bearer scheme in the OpenAPI document; the guard has checked the token already.
+_BEARER = HTTPBearer(
+    auto_error=False,
+    description="A principal's token (TASKFACTORY_ADMIN__PRINCIPALS, …_ADMIN_TOKEN, …_READ_TOKEN).",
+)
+
+
+def require(needed: Scope) -> Callable[..., Identity]:
     """A FastAPI dependency: the caller, or 403 when their scope is too small."""
 
-    def check(request: Request) -> Identity:
+    def check(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+    ) -> Identity:
         identity = identity_of(request)
         if identity.scope < needed:
             raise HTTPException(
