@@ -69,6 +69,14 @@ def test_bad_arguments_are_one_line_and_exit_2(args: list[str], says: str) -> No
     _one_error_line(done, 2, says)
 
 
+def test_an_event_file_that_is_no_event_is_one_line_naming_it(tmp_path: Path) -> None:
+    for text, says in (("{not json", "JSONDecodeError"), ('[{"id": 1}]', "source: Field required")):
+        path = tmp_path / "event.json"
+        path.write_text(text)
+        done = _run("explain", "--event", str(path))
+        _one_error_line(done, 2, str(path), says)
+
+
 def test_a_missing_file_is_one_line_and_exit_1() -> None:
     done = _run("explain", "--event", "/no/such/event.json")
     _one_error_line(done, 1, "No such file or directory: /no/such/event.json")

@@ -72,7 +72,8 @@ def _what(exc: BaseException) -> str:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or exc.title}: {e['msg']}" for e in exc.errors()
         )
-        return f"invalid settings ({exc.title}): {problems}"
+        what = "settings" if exc.title.endswith("Settings") else "input"
+        return f"invalid {what} ({exc.title}): {problems}"
     if isinstance(exc, RPCError):
         if exc.status == RPCStatusCode.NOT_FOUND:
             return f"not found: {exc.message}"
