@@ -132,3 +132,17 @@ helm-docs: install ## regenerate the chart README's values table from the values
 .PHONY: helm-test
 helm-test: install ## the chart and Dockerfile tests (tests/helm)
 	@$(RUN) pytest tests/helm $(PYTEST_ARGS)
+
+# ---- Container image (Dockerfile, deploy/image) ---------------------------------------------
+# PYTHON_IMAGE: a registry's Debian-based CPython 3.11 image (e.g. python:3.11-slim-bookworm);
+# empty = a bookworm base made locally (debootstrap + docker import), for machines without one.
+PYTHON_IMAGE ?=
+IMAGE ?=
+
+.PHONY: image
+image: ## build the taskfactory image (Docker engine, base image and layers cached in /var/cache/taskfactory/image)
+	@PYTHON_IMAGE="$(PYTHON_IMAGE)" IMAGE="$(IMAGE)" bash deploy/image/build.sh
+
+.PHONY: image-smoke
+image-smoke: install ## build the image, run its three services as the chart does (read-only, uid 10001) against the local stack: one event, one result
+	@PYTHON_IMAGE="$(PYTHON_IMAGE)" IMAGE="$(IMAGE)" UV="$(UV)" bash deploy/image/smoke.sh $(PYTEST_ARGS)

@@ -65,7 +65,7 @@ from taskfactory_runtime.temporal import connect_temporal
 from taskfactory_stack.jaeger import BackgroundJaeger, JaegerComponent
 from taskfactory_stack.process import StackError
 from taskfactory_stack.screen import Screen, ScreenHandler
-from taskfactory_stack.services import ServiceSet
+from taskfactory_stack.services import LOOPBACK_EGRESS_ENV, ServiceSet
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.stack import Stack
 
@@ -603,6 +603,8 @@ async def _demo(
                 "TASKFACTORY_TEMPORAL__ADDRESS": stack.temporal_address,
                 "TASKFACTORY_DEFINITIONS_DIR": str(folder),
                 "TASKFACTORY_HTTP__PORT": "0",
+                # The example's bank and site stand-ins listen on 127.0.0.1.
+                **LOOPBACK_EGRESS_ENV,
                 # The demo waits for the monitor's schedule: a sync that failed at start (a
                 # busy Temporal) is repeated within seconds rather than the default minutes.
                 "TASKFACTORY_SCHEDULES__SYNC_INTERVAL_SECONDS": os.environ.get(

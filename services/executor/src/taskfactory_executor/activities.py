@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio import activity
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 
 from taskfactory_contracts import (
@@ -42,6 +43,8 @@ class ExecutorActivities:
     #: Shared clients tasks reach through ``TaskContext.resource`` (``http``, ``kafka``).
     resources: Mapping[str, Any] = field(default_factory=dict)
     codec: AvroCodec = field(default_factory=AvroCodec)
+    #: A task output larger than this once serialized fails the task (``PayloadTooLarge``).
+    max_output_bytes: int = 1024 * 1024
 
     @activity.defn(name=names.ACTIVITY_RUN_TASK)
     async def run_task(self, task: TaskInput) -> TaskOutput:
@@ -60,7 +63,10 @@ class ExecutorActivities:
         began = time.monotonic()
         metrics.IN_FLIGHT.labels(task.type).inc()
         try:
-            output = await self.registry.invoke(spec, context)
+            result = TaskOutput(
+                output=await self.registry.invoke(spec, context), attempt=info.attempt
+            )
+            _check_size(result, self.max_output_bytes, task)
             outcome = "succeeded"
         except ApplicationError as exc:
             outcome = "failed" if exc.non_retryable else "error"
@@ -82,7 +88,7 @@ class ExecutorActivities:
             metrics.TASKS.labels(task.type, outcome).inc()
             metrics.TASK_DURATION.labels(task.type, outcome).observe(seconds)
         log.info("task succeeded", attempt=info.attempt, seconds=round(seconds, 3), **bound)
-        return TaskOutput(output=output, attempt=info.attempt)
+        return result
 
     @activity.defn(name=names.ACTIVITY_PUBLISH_RESULT)
     async def publish_result(self, arg: PublishResultInput) -> None:
@@ -152,6 +158,25 @@ class ExecutorActivities:
             raise
         metrics.PUBLISHED.labels(kind).inc()
         return metadata
+
+
+def _check_size(result: TaskOutput, limit: int, task: TaskInput) -> None:
+    """Fail the task, non-retryably, if its output would exceed ``limit`` bytes as a payload.
+
+    Temporal refuses a payload over its blob limit (2 MB by default) when the activity
+    completes; that failure is retried and never succeeds. Measured with the converter the
+    workers use, on the same value the SDK is about to send.
+    """
+    [payload] = pydantic_data_converter.payload_converter.to_payloads([result])
+    size = len(payload.data)
+    if size > limit:
+        raise ApplicationError(
+            f"task {task.task_id} ({task.type}): output is {size} bytes serialized, above the "
+            f"{limit}-byte limit (TASKFACTORY_EXECUTOR__MAX_OUTPUT_BYTES)",
+            {"size_bytes": size, "limit_bytes": limit},
+            type="PayloadTooLarge",
+            non_retryable=True,
+        )
 
 
 def _with_trace(headers: Headers, traceparent: str | None) -> Headers:

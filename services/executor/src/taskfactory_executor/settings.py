@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from taskfactory_runtime.egress import EgressSettings
 from taskfactory_runtime.settings import ServiceSettings
 
 __all__ = ["ExecutorSection", "ExecutorSettings"]
@@ -34,9 +35,16 @@ class ExecutorSection(BaseModel):
     create_topics: bool = Field(
         default=True, description="Create the results and runs topics at start."
     )
+    max_output_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest task output (serialized); larger fails the task non-retryably "
+        "(PayloadTooLarge). Keep it below Temporal's payload limit (2 MB by default).",
+    )
 
 
 class ExecutorSettings(ServiceSettings):
     """Everything the executor reads from the environment."""
 
     executor: ExecutorSection = ExecutorSection()
+    egress: EgressSettings = EgressSettings()

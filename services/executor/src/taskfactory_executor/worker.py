@@ -7,7 +7,6 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 
-import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -16,6 +15,7 @@ from taskfactory_executor.registry import TaskRegistry
 from taskfactory_executor.sending import SendOnce
 from taskfactory_executor.settings import ExecutorSettings
 from taskfactory_executor.tasks import builtin_tasks
+from taskfactory_runtime.egress import Egress
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.logging import get_logger
@@ -68,16 +68,14 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
     registry = TaskRegistry.discover(builtin_tasks(), threads=threads, processes=processes)
     producer = renewing_producer(settings.kafka, name="executor")
     await producer.start()
-    http = httpx.AsyncClient(
-        follow_redirects=True,
-        limits=httpx.Limits(max_connections=section.http_max_connections),
-    )
+    http = Egress(settings.egress, max_connections=section.http_max_connections)
     sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
     health.extra_metrics.append(sdk_metrics.text)
     client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
     activities = ExecutorActivities(
         registry=registry,
         sender=SendOnce(producer, section.publish_timeout_seconds),
+        max_output_bytes=section.max_output_bytes,
         resources={
             "http": http,
             "kafka": SendOnce(producer, section.publish_timeout_seconds),

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from taskfactory_runtime.egress import EgressSettings
 from taskfactory_runtime.settings import ServiceSettings
 
 __all__ = [
@@ -144,3 +145,4 @@ class OrchestratorSettings(ServiceSettings):
     orchestrator: OrchestratorSection = OrchestratorSection()
     schedules: SchedulesSection = SchedulesSection()
     admin: AdminSection = AdminSection()
+    egress: EgressSettings = EgressSettings()

@@ -15,6 +15,7 @@ from taskfactory_orchestrator.schedules_runner import run_schedules
 from taskfactory_orchestrator.schedules_workflow import FiringActivities, ScheduledFiringWorkflow
 from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_orchestrator.workflows import RunActivityWorkflow, TaskBatchWorkflow
+from taskfactory_runtime.egress import Egress
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.sdk_metrics import SdkMetrics
@@ -51,7 +52,7 @@ def build_worker(client: Client, settings: OrchestratorSettings) -> Worker:
         task_queue=settings.temporal.orchestrator_task_queue,
         workflows=WORKFLOWS,
         activities=[
-            ContextActivities().resolve_context,
+            ContextActivities(Egress(settings.egress)).resolve_context,
             FiringActivities(client).uncovered_firings,
         ],
         workflow_runner=SANDBOX,
