@@ -310,6 +310,23 @@ async def test_bodies_over_the_limit_are_413_chunked_too_and_never_read_before_a
         assert {"loc", "msg"} <= set(bad.json()["error"]["details"][0])
 
 
+async def test_filters_that_would_break_the_visibility_query_are_refused(
+    admin_server: AdminServer,
+) -> None:
+    """Found by schemathesis: a NUL in a filter cut the dev server's query short (503)."""
+    async with httpx.AsyncClient(base_url=admin_server.url) as http:
+        for value in ("a\x00b", "it's", 'say "x"', "back\\slash", "line\nbreak"):
+            for name in ("definition", "subject"):
+                response = await http.get(
+                    "/v1/runs", params={name: value}, headers=admin_server.auth("read")
+                )
+                assert response.status_code == 422, (name, value, response.text)
+        fine = await http.get(
+            "/v1/runs", params={"subject": "ünïcode €"}, headers=admin_server.auth("read")
+        )
+        assert fine.status_code == 200, fine.text
+
+
 # ---- approvals: the approver is who called ----------------------------------------------------
 async def test_the_approver_is_the_authenticated_principal_checked_against_approvers(
     admin_server: AdminServer, runs: Runs

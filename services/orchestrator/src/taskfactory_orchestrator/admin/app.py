@@ -33,7 +33,9 @@ from taskfactory_runtime.definitions import check_paths
 
 __all__ = ["AdminBackend", "create_app", "with_limits"]
 
-_SAFE = r"^[^'\"\\]*$"  # values end up inside a visibility query string
+# Values end up inside a visibility query string: no quotes, backslashes or control
+# characters (a NUL cuts the query short in the dev server's SQLite: an error, not a match).
+_SAFE = r"^[^'\"\\\x00-\x1f\x7f]*$"
 _RPC_TIMEOUT = timedelta(seconds=20)
 
 
