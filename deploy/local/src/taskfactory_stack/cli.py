@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -28,11 +29,20 @@ def _fail(exc: StackError) -> None:
 
 
 @app.command()
-def up() -> None:
+def up(
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Start only this component (kafka, temporal, jaeger); repeatable."),
+    ] = None,
+) -> None:
     """Start Kafka and Temporal (a no-op for what is already running)."""
     stack = Stack()
+    names = [c.name for c in stack.components]
+    unknown = sorted(set(only or ()) - set(names))
+    if unknown:
+        raise typer.BadParameter(f"no component {', '.join(unknown)} (have {', '.join(names)})")
     try:
-        started = stack.up()
+        started = stack.up(skip=[n for n in names if n not in only] if only else ())
     except StackError as exc:
         _fail(exc)
         return

@@ -18,6 +18,8 @@ __all__ = [
     "DEFAULT_EVENTS_TOPIC",
     "DEFAULT_RESULTS_TOPIC",
     "DEFAULT_RUNS_TOPIC",
+    "ERROR_NOT_AN_APPROVER",
+    "ERROR_NOT_WAITING_FOR_APPROVAL",
     "HEADER_CONTENT_TYPE",
     "HEADER_DEFINITION",
     "HEADER_ERROR_MESSAGE",
@@ -96,6 +98,9 @@ SEARCH_ATTRIBUTES: Final = (SA_DEFINITION, SA_EVENT_TYPE, SA_SUBJECT, SA_TENANT)
 QUERY_STATUS: Final = "taskfactory.status"
 # A human decision on a task waiting for approval (input: ApprovalSignal), validated.
 UPDATE_APPROVAL: Final = "taskfactory.approve"
+# Why the approval update refuses a decision (ApplicationError types).
+ERROR_NOT_WAITING_FOR_APPROVAL: Final = "NotWaitingForApproval"
+ERROR_NOT_AN_APPROVER: Final = "NotAnApprover"
 # Orchestrator-side activities (on the orchestrator task queue).
 ACTIVITY_RESOLVE_CONTEXT: Final = "taskfactory.resolve_context"
 # The orchestrator publishes results and run events itself, as local activities (fast path;

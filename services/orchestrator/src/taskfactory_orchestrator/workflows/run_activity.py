@@ -784,16 +784,25 @@ class RunActivityWorkflow:
 
     @approve.validator
     def _validate_approval(self, decision: ApprovalSignal) -> None:
+        # Validators never run on replay: their rules can change without a patch. The error
+        # types are what the admin API maps to 409 (not waiting) and 403 (not an approver).
         if decision.task_id not in self._waiting:
             phase = self._states.get(decision.task_id)
-            raise ValueError(
+            raise ApplicationError(
                 f"task {decision.task_id!r} is not waiting for approval"
-                + (f" (it is {phase.phase.value})" if phase else " (no such task)")
+                + (f" (it is {phase.phase.value})" if phase else " (no such task)"),
+                type=names.ERROR_NOT_WAITING_FOR_APPROVAL,
+                non_retryable=True,
             )
         template = next(t for t in self._definition.tasks if t.id == decision.task_id)
         approvers = template.approval.approvers if template.approval else ()
-        if approvers and decision.by not in approvers:
-            raise ValueError(f"{decision.by!r} may not decide {decision.task_id!r}")
+        if approvers and not {decision.by, *decision.groups} & set(approvers):
+            raise ApplicationError(
+                f"{decision.by!r} may not decide {decision.task_id!r} "
+                f"(approvers: {', '.join(approvers)})",
+                type=names.ERROR_NOT_AN_APPROVER,
+                non_retryable=True,
+            )
 
     # ---- state ------------------------------------------------------------------------
     @workflow.query(name=names.QUERY_STATUS)
