@@ -131,7 +131,8 @@ def test_an_http_task_url_keeps_its_host_and_path_whatever_the_event_sends(
                     "id": "get",
                     "type": task_type,
                     "params": {
-                        "url": "https://api.example.com/orders/{{ event.data.id }}?t={{ event.tenant }}",
+                        "url": "https://api.example.com/orders/{{ event.data.id }}"
+                        "?t={{ event.tenant }}",
                         "method": "GET",
                     },
                 }
@@ -154,5 +155,6 @@ def test_an_http_task_url_keeps_its_host_and_path_whatever_the_event_sends(
     assert url.startswith(prefix)
     path, _, query = url[len(prefix) :].partition("?")
     # The event's value is one path segment and the tenant one query value, whatever they hold.
-    assert "/" not in path and "#" not in path and "?" not in path
-    assert query.startswith("t=") and "&" not in query and "#" not in query
+    assert not set(path) & {"/", "#", "?"}
+    assert query.startswith("t=")
+    assert not set(query) & {"&", "#"}
