@@ -43,6 +43,8 @@ class _Partition:
     committed: int = -1
     paused: bool = False
     handled: int = 0
+    #: (offset, error) of a record that could be neither started nor dead-lettered.
+    stuck: tuple[int, str] | None = None
 
 
 class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -120,13 +122,61 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         queue = state.keys[key]
         while queue:
             record = queue[0]
-            await self.handler.handle(record)
+            await self._handle_until_done(tp, state, record)
             queue.popleft()
             state.tracker.ack(record.offset)
             state.handled += 1
             self._wake.set()
             self._maybe_resume(tp, state)
         del state.keys[key]
+
+    async def _handle_until_done(
+        self, tp: TopicPartition, state: _Partition, record: Record
+    ) -> None:
+        """Handle ``record`` until it has an outcome; never let its key's worker die.
+
+        The handler dead-letters whatever fails; should even that fail (the dead-letter topic
+        refusing the record and its stub), the record is not acknowledged: the partition is
+        reported stuck (log, metric, ``/readyz``) at its offset and the record retried.
+        """
+        attempt = 0
+        while True:
+            try:
+                await self.handler.handle(record)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                where = f"{tp.topic}/{tp.partition}"
+                if state.stuck is None:
+                    log.error(
+                        "partition stuck: a record could be neither started nor dead-lettered",
+                        partition=where,
+                        offset=record.offset,
+                        error=f"{type(exc).__name__}: {exc}",
+                        exc_info=exc,
+                    )
+                state.stuck = (record.offset, f"{type(exc).__name__}: {exc}"[:300])
+                metrics.STUCK.labels(where).set(1)
+                section = self.settings.ingress
+                await asyncio.sleep(
+                    min(section.retry_max_seconds, section.retry_initial_seconds * 2**attempt)
+                )
+                continue
+            if state.stuck is not None and state.stuck[0] == record.offset:
+                state.stuck = None
+                metrics.STUCK.labels(f"{tp.topic}/{tp.partition}").set(0)
+                log.info("partition moving again", partition=f"{tp.topic}/{tp.partition}")
+            return
+
+    def stuck(self) -> str | None:
+        """Why ``/readyz`` fails: the partitions that cannot make progress, or ``None``."""
+        found = [
+            f"{tp.topic}/{tp.partition} stuck at offset {state.stuck[0]}: {state.stuck[1]}"
+            for tp, state in self.partitions.items()
+            if state.stuck is not None
+        ]
+        return "; ".join(found) or None
 
     # -- backpressure ----------------------------------------------------------------------
     def _pause(self, tp: TopicPartition, state: _Partition, *, reason: str) -> None:

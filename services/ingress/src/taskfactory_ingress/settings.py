@@ -41,7 +41,35 @@ class IngressSection(BaseModel):
         default=0.2, gt=0, description="Least time between two offset commits."
     )
     max_record_bytes: int = Field(
-        default=1_048_576, ge=1, description="Larger records are dead-lettered."
+        default=1_048_576,
+        ge=1,
+        description="Records whose value is larger are dead-lettered (as a stub when even "
+        "the dead-letter topic refuses them). The dead-letter producer's request size is "
+        "derived from this and max_key_and_headers_bytes.",
+    )
+    max_key_and_headers_bytes: int = Field(
+        default=65_536,
+        ge=1,
+        description="Records whose key plus headers are larger are dead-lettered.",
+    )
+    max_buffered_bytes_per_partition: int = Field(
+        default=67_108_864,
+        ge=1,
+        description="Fetched, unfinished bytes (keys, values, headers) after which a "
+        "partition pauses.",
+    )
+    max_data_depth: int = Field(
+        default=64,
+        ge=1,
+        le=500,
+        description="Deepest nesting of JSON event data; deeper events are dead-lettered "
+        "before any expression sees them.",
+    )
+    filter_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Time budget of the trigger filters for one event (evaluated off the "
+        "event loop); an event over it is dead-lettered (filter_timeout).",
     )
     lag_refresh_seconds: float = Field(
         default=10.0,
