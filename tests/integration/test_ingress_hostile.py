@@ -283,7 +283,9 @@ async def test_a_lone_surrogate_in_binary_mode_data_is_dead_lettered(ingress: In
     await _then_the_next_is_started(ingress, key.encode(), poison, "invalid")
 
 
-@pytest.mark.parametrize("content_type", [1, True, ["application/json"]], ids=["int", "bool", "list"])
+@pytest.mark.parametrize(
+    "content_type", [1, True, ["application/json"]], ids=["int", "bool", "list"]
+)
 @pytest.mark.parametrize("data", ["text", {"n": 1}], ids=["text-data", "json-data"])
 async def test_a_non_string_datacontenttype_is_dead_lettered(
     ingress: Ingress, content_type: object, data: object

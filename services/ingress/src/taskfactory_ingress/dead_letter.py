@@ -93,7 +93,7 @@ def _retriable(err: KafkaError) -> bool:
     # KafkaTimeoutError (no metadata, broker away) has no retriable flag but is an outage;
     # a lost producer id is renewed by RenewingProducer and the send repeated.
     return bool(err.retriable) or isinstance(
-        err, KafkaTimeoutError | KafkaConnectionError | FATAL_PRODUCER_STATE
+        err, (KafkaTimeoutError, KafkaConnectionError, *FATAL_PRODUCER_STATE)
     )
 
 
@@ -125,7 +125,12 @@ class DeadLetterSender:
             ("taskfactory-ingress-version", __version__.encode()),
             ("taskfactory-dead-lettered-at", datetime.now(UTC).isoformat().encode()),
         ]
-        original: Headers = list(record.headers or ())
+        # Header names as sendable text (a name Python holds with a lone surrogate would make
+        # the producer raise before anything is sent); values are bytes as they came.
+        original: Headers = [
+            (k.encode("utf-8", "backslashreplace").decode("utf-8"), v)
+            for k, v in record.headers or ()
+        ]
         value = record.value
         if value is None and record.key is None:
             value = b""

@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from opentelemetry import propagate, trace
@@ -42,9 +42,12 @@ from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.producer import RenewingProducer
 
-__all__ = ["FilterTimeoutError", "RecordHandler", "RejectedByTemporal"]
+__all__ = ["FilterTimeoutError", "Outcome", "RecordHandler", "RejectedByTemporal"]
 
 log = get_logger(__name__)
+
+#: How a record ended; exactly one per record.
+Outcome = Literal["started", "duplicate", "skipped", "dead_lettered"]
 tracer = trace.get_tracer("taskfactory.ingress")
 
 # Temporal refuses these requests for what they are, not for the server's state: retrying
@@ -120,16 +123,16 @@ class RecordHandler:
         for callback in self._outage_changed:
             callback(value)
 
-    async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        """Handle ``record`` until it is done (see the class docstring)."""
+    async def handle(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
+        """Handle ``record`` until it is done (see the class docstring); its outcome."""
         async with self._slots:
             metrics.IN_FLIGHT.inc()
             try:
-                await self._handle(record)
+                return await self._handle(record)
             finally:
                 metrics.IN_FLIGHT.dec()
 
-    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
         metrics.CONSUMED.labels(record.topic).inc()
         received = time.monotonic()
         headers = list(record.headers or ())
@@ -162,6 +165,7 @@ class RecordHandler:
             if outcome == "started":
                 metrics.START_LATENCY.observe(time.monotonic() - received)
             span.set_attribute("taskfactory.outcome", outcome)
+            return outcome
 
     def _check_size(self, record: ConsumerRecord[bytes, bytes]) -> None:
         section = self.settings.ingress
@@ -186,7 +190,7 @@ class RecordHandler:
         record: ConsumerRecord[bytes, bytes],
         headers: list[tuple[str, bytes]],
         span: trace.Span,
-    ) -> str:
+    ) -> Outcome:
         """Start (or signal) the runs ``record`` triggers; its outcome, or raise to dead-letter."""
         self._check_size(record)
         envelope = await self._decode(record.value or b"", headers)
@@ -250,7 +254,7 @@ class RecordHandler:
 
     async def _start(
         self, definition: ActivityDefinition, workflow_id: str, trigger: TriggerEvent
-    ) -> str:
+    ) -> Outcome:
         envelope = trigger.envelope
         arg = RunActivityInput(
             definition=definition,
@@ -278,6 +282,7 @@ class RecordHandler:
             }
         )
         attempt = 0
+        outcome: Outcome
         while True:
             try:
                 async with self._calls:
