@@ -32,10 +32,20 @@ class IngressSection(BaseModel):
     max_buffered_per_partition: int = Field(
         default=1000,
         ge=1,
-        description="Fetched, unfinished records after which a partition pauses.",
+        description="Queued, unfinished records after which a partition pauses.",
     )
     max_buffered_per_key: int = Field(
-        default=100, ge=1, description="Queued records of one key after which its partition pauses."
+        default=100,
+        ge=1,
+        description="Queued records of one key; its further records are deferred (re-read "
+        "later) so the other keys of the partition go on.",
+    )
+    max_tracked_per_partition: int = Field(
+        default=100_000,
+        ge=1,
+        description="Offsets between the commit and the fetch position (queued, deferred or "
+        "done out of order) after which a partition pauses; bounds how far other keys run "
+        "ahead of a flooding one.",
     )
     commit_interval_seconds: float = Field(
         default=0.2, gt=0, description="Least time between two offset commits."
