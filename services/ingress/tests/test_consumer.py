@@ -118,3 +118,47 @@ async def test_a_partition_revoked_while_its_commit_is_on_the_way_stops_no_commi
     await asyncio.wait_for(broker.until({TP1: 20}), timeout=10)
     stop.set()
     await running
+
+
+class FailingHandler(Handler):
+    """Raises for one offset until ``healed`` is set (a failure even dead-lettering missed)."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+        self.healed = asyncio.Event()
+        self.failed = asyncio.Event()
+
+    async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        await asyncio.sleep(0)
+        if record.offset == self.offset and not self.healed.is_set():
+            self.failed.set()
+            raise RuntimeError("the dead-letter topic refused the record and its stub")
+
+
+async def test_a_record_that_cannot_end_anywhere_reports_its_partition_stuck_not_dead() -> None:
+    from taskfactory_ingress import metrics
+
+    broker = Broker([{TP0: _records(TP0, 10)}])
+    stop = asyncio.Event()
+    handler = FailingHandler(offset=4)
+    settings = IngressSettings(
+        ingress=IngressSection(
+            commit_interval_seconds=0.01, retry_initial_seconds=0.01, retry_max_seconds=0.02
+        )
+    )
+    consumer = IngressConsumer(settings, broker, handler, stop)  # type: ignore[arg-type]
+    running = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(broker.until({TP0: 4}), timeout=10)  # committed up to the bad one
+    await asyncio.wait_for(handler.failed.wait(), timeout=10)
+    assert consumer.stuck() == (
+        "events/0 stuck at offset 4: RuntimeError: the dead-letter topic refused the record "
+        "and its stub"
+    )
+    assert metrics.STUCK.labels("events/0")._value.get() == 1
+    assert broker.offsets[TP0] == 4, "nothing committed past the record"
+    handler.healed.set()  # e.g. the topic's ACL fixed: the key's worker is still there
+    await asyncio.wait_for(broker.until({TP0: 10}), timeout=10)
+    assert consumer.stuck() is None
+    assert metrics.STUCK.labels("events/0")._value.get() == 0
+    stop.set()
+    await running
