@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -96,8 +97,37 @@ class Ingress:
 
     async def send(self, key: bytes | None, value: bytes | None, headers: Headers) -> int:
         """Publish one record; its offset."""
+        if key is None and value is None:
+            return await self._send_null_record()
         meta = await self.producer.send_and_wait(self.topic, value=value, key=key, headers=headers)
         return int(meta.offset)
+
+    async def _send_null_record(self) -> int:
+        # Kafka carries a record with neither key nor value; aiokafka's send() only refuses it
+        # with an assert, so a producer process without asserts (python -O) sends it.
+        script = (
+            "import asyncio, sys\n"
+            "from aiokafka import AIOKafkaProducer\n"
+            "async def main():\n"
+            "    p = AIOKafkaProducer(bootstrap_servers=sys.argv[1], acks='all')\n"
+            "    await p.start()\n"
+            "    meta = await p.send_and_wait(sys.argv[2], value=None, key=None)\n"
+            "    await p.stop()\n"
+            "    print(meta.offset)\n"
+            "asyncio.run(main())\n"
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-O",
+            "-c",
+            script,
+            self.kafka.bootstrap_servers,
+            self.topic,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 0
+        return int(out.decode().strip().splitlines()[-1])
 
     async def committed(self) -> int:
         admin = AIOKafkaAdminClient(**client_kwargs(self.kafka))
