@@ -8,49 +8,33 @@ each test uses its own keys and ids.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import ConsumerRecord
 from conftest import StackInfo
-from temporalio.client import Client
-from temporalio.service import RPCError
+from ingress_testing import Headers, Ingress, running_ingress
 from tf_testing import wait_for
 
 from taskfactory_contracts import AvroCodec, Envelope, names
-from taskfactory_ingress import app
-from taskfactory_ingress.settings import IngressSection, IngressSettings
-from taskfactory_runtime.kafka import client_kwargs, ensure_topics
-from taskfactory_runtime.settings import (
-    HttpSettings,
-    KafkaSettings,
-    TemporalSettings,
-    TopicSettings,
-)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-Headers = list[tuple[str, bytes]]
 
 DEFINITIONS = {
     "plain.yaml": """
 id: plain
 version: 1
-trigger: {{event_types: [com.example.plain]}}
-correlation: {{workflow_id: "{uid}/plain/{{subject}}/{{id}}"}}
-tasks: [{{id: echo-it, type: echo}}]
+trigger: {event_types: [com.example.plain]}
+correlation: {workflow_id: "{uid}/plain/{subject}/{id}"}
+tasks: [{id: echo-it, type: echo}]
 """,
     "filtered.yaml": """
 id: filtered
@@ -58,161 +42,40 @@ version: 1
 trigger:
   event_types: [com.example.filtered]
   filter: "has(event.data.n) && event.data.n != 7"
-correlation: {{workflow_id: "{uid}/filtered/{{subject}}/{{id}}"}}
-tasks: [{{id: echo-it, type: echo}}]
+correlation: {workflow_id: "{uid}/filtered/{subject}/{id}"}
+tasks: [{id: echo-it, type: echo}]
 """,
     "tenanted.yaml": """
 id: tenanted
 version: 1
-trigger: {{event_types: [com.example.tenanted]}}
+trigger: {event_types: [com.example.tenanted]}
 correlation:
-  workflow_id: "{uid}/tenanted/{{tenant}}/{{id}}"
-  when_absent: {{tenant: dead_letter}}
-tasks: [{{id: echo-it, type: echo}}]
+  workflow_id: "{uid}/tenanted/{tenant}/{id}"
+  when_absent: {tenant: dead_letter}
+tasks: [{id: echo-it, type: echo}]
 """,
     "correlated.yaml": """
 id: correlated
 version: 1
-trigger: {{event_types: [com.example.correlated]}}
+trigger: {event_types: [com.example.correlated]}
 correlation:
-  workflow_id: "{uid}/correlated/{{correlation_id}}/{{id}}"
-  when_absent: {{correlation_id: {{default: none}}}}
-tasks: [{{id: echo-it, type: echo}}]
+  workflow_id: "{uid}/correlated/{correlation_id}/{id}"
+  when_absent: {correlation_id: {default: none}}
+tasks: [{id: echo-it, type: echo}]
 """,
 }
-
-
-@dataclass
-class Ingress:
-    """The running ingress of this module and how to talk to its topic."""
-
-    uid: str
-    kafka: KafkaSettings
-    topic: str
-    dead_letter: str
-    group: str
-    client: Client
-    producer: AIOKafkaProducer
-    port: int
-
-    async def send(self, key: bytes | None, value: bytes | None, headers: Headers) -> int:
-        """Publish one record; its offset."""
-        if key is None and value is None:
-            return await self._send_null_record()
-        meta = await self.producer.send_and_wait(self.topic, value=value, key=key, headers=headers)
-        return int(meta.offset)
-
-    async def _send_null_record(self) -> int:
-        # Kafka carries a record with neither key nor value; aiokafka's send() only refuses it
-        # with an assert, so a producer process without asserts (python -O) sends it.
-        script = (
-            "import asyncio, sys\n"
-            "from aiokafka import AIOKafkaProducer\n"
-            "async def main():\n"
-            "    p = AIOKafkaProducer(bootstrap_servers=sys.argv[1], acks='all')\n"
-            "    await p.start()\n"
-            "    meta = await p.send_and_wait(sys.argv[2], value=None, key=None)\n"
-            "    await p.stop()\n"
-            "    print(meta.offset)\n"
-            "asyncio.run(main())\n"
-        )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-O",
-            "-c",
-            script,
-            self.kafka.bootstrap_servers,
-            self.topic,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        out, _ = await asyncio.wait_for(process.communicate(), 60)
-        assert process.returncode == 0
-        return int(out.decode().strip().splitlines()[-1])
-
-    async def committed(self) -> int:
-        admin = AIOKafkaAdminClient(**client_kwargs(self.kafka))
-        await admin.start()
-        try:
-            offsets = await admin.list_consumer_group_offsets(self.group)
-        finally:
-            await admin.close()
-        meta = offsets.get(TopicPartition(self.topic, 0))
-        return -1 if meta is None else int(meta.offset)
-
-    async def dead_letter_at(self, offset: int) -> ConsumerRecord[bytes, bytes]:
-        """The dead letter of source offset ``offset`` (waits for it)."""
-        consumer = AIOKafkaConsumer(
-            self.dead_letter,
-            **client_kwargs(self.kafka),
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            async with asyncio.timeout(30):
-                while True:
-                    batch = await consumer.getmany(timeout_ms=500)
-                    for records in batch.values():
-                        for record in records:
-                            headers = dict(record.headers)
-                            if headers.get(names.HEADER_SOURCE_OFFSET) == str(offset).encode():
-                                return record
-        finally:
-            await consumer.stop()
-
-    async def has_run(self, workflow_id: str) -> bool:
-        try:
-            await self.client.get_workflow_handle(workflow_id).describe()
-        except RPCError:
-            return False
-        return True
 
 
 @pytest.fixture(scope="module")
 async def ingress(
     stack: StackInfo, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Ingress]:
-    uid = "h" + uuid.uuid4().hex[:10]
-    kafka = KafkaSettings(bootstrap_servers=stack.kafka_bootstrap)
-    topic, dead_letter = f"{uid}.events", f"{uid}.events.dlq"
-    await ensure_topics(kafka, [topic, dead_letter], partitions=1, replication_factor=1)
     folder = tmp_path_factory.mktemp("definitions")
     for name, text in DEFINITIONS.items():
-        (folder / name).write_text(text.format(uid=uid))
+        (folder / name).write_text(text)
     shutil.copy(EXAMPLES / "loan-approval/definitions/loan-approval.md", folder)
-    port = _free_port()
-    settings = IngressSettings(
-        kafka=kafka,
-        temporal=TemporalSettings(
-            address=stack.temporal_address,
-            orchestrator_task_queue=f"{uid}-orchestrator",
-            executor_task_queue=f"{uid}-executor",
-        ),
-        topics=TopicSettings(events=topic, dead_letter=dead_letter, partitions=1),
-        http=HttpSettings(host="127.0.0.1", port=port),
-        definitions_dir=folder,
-        ingress=IngressSection(group_id=f"{uid}-ingress", commit_interval_seconds=0.05),
-    )
-    stop = asyncio.Event()
-    running = asyncio.create_task(app.run(settings, stop))
-    kwargs = client_kwargs(kafka)
-    kwargs.pop("request_timeout_ms")
-    producer = AIOKafkaProducer(**kwargs, acks="all")
-    await producer.start()
-    client = await Client.connect(stack.temporal_address)
-    try:
-        yield Ingress(uid, kafka, topic, dead_letter, f"{uid}-ingress", client, producer, port)
-    finally:
-        await producer.stop()
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(running, 60)
-
-
-def _free_port() -> int:
-    from tf_testing import free_port
-
-    return free_port()
+    async with running_ingress(stack.kafka_bootstrap, stack.temporal_address, folder) as running:
+        yield running
 
 
 def _structured(uid: str, key: str, type_: str = "com.example.plain", **fields: Any) -> bytes:
