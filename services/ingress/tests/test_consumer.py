@@ -7,6 +7,7 @@ pipeline against a real broker); these cases need a commit to fail at an exact m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -162,3 +163,41 @@ async def test_a_record_that_cannot_end_anywhere_reports_its_partition_stuck_not
     assert metrics.STUCK.labels("events/0")._value.get() == 0
     stop.set()
     await running
+
+
+class StuckHandler(Handler):
+    """Never finishes a record: everything fetched stays buffered."""
+
+    async def handle(self, _: ConsumerRecord[bytes, bytes]) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_partition_pauses_on_buffered_bytes_before_its_record_limit() -> None:
+    big = [
+        ConsumerRecord("events", 0, offset, 0, 0, b"k%d" % offset, b"x" * 1_000_000, None, 2, 0, [])
+        for offset in range(10)
+    ]
+    broker = Broker([{TP0: big}])
+    paused: list[TopicPartition] = []
+    pausing = asyncio.Event()
+
+    def pause(*tps: TopicPartition) -> None:
+        paused.extend(tps)
+        pausing.set()
+
+    broker.pause = pause  # type: ignore[method-assign]
+    settings = IngressSettings(
+        ingress=IngressSection(
+            max_buffered_per_partition=1000, max_buffered_bytes_per_partition=4_000_000
+        )
+    )
+    stop = asyncio.Event()
+    consumer = IngressConsumer(settings, broker, StuckHandler(), stop)  # type: ignore[arg-type]
+    running = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(pausing.wait(), timeout=10)
+    assert paused == [TP0], "10 MB buffered against a 4 MB bound: fetching stops"
+    assert consumer.partitions[TP0].buffer.bytes >= 4_000_000
+    stop.set()
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running

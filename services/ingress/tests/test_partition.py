@@ -6,6 +6,8 @@ in any interleaving hypothesis chooses with handling keys' queue heads.
 
 from __future__ import annotations
 
+import os
+
 from aiokafka import ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -54,7 +56,7 @@ class Simulation:
         return list(self.buffer.keys)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=int(os.environ.get("TASKFACTORY_FUZZ_EXAMPLES", "300")), deadline=None)
 @given(
     keys=st.lists(st.sampled_from([b"a", b"b", b"c", None]), max_size=120),
     per_key=st.integers(1, 5),
