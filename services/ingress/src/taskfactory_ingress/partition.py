@@ -48,9 +48,9 @@ class PartitionBuffer:
     keys: dict[Key, deque[Record]] = field(default_factory=dict)
     #: Highest offset ever fetched; a record at or below it is a re-read.
     highest: int = -1
-    #: Deferred offsets (ascending) and their keys; a key with any defers all its new records.
-    deferred: dict[int, Key] = field(default_factory=dict)
-    deferred_keys: dict[Key, int] = field(default_factory=dict)
+    #: Each key's deferred offsets, ascending; a key with any defers all its new records, and
+    #: only its first deferred record may be queued (per-key order).
+    deferred: dict[Key, deque[int]] = field(default_factory=dict)
     queued: int = 0
     bytes: int = 0
     rewinding: bool = False
@@ -59,15 +59,17 @@ class PartitionBuffer:
         """Take one fetched record: queue it, defer it, or skip a re-read one."""
         offset, key = record.offset, record.key
         if offset <= self.highest:
-            if offset not in self.deferred or not self._room(key):
-                return "skipped"  # handled or in flight already, or still no room for it
-            self._undefer(offset, key)
+            waiting = self.deferred.get(key)
+            if not waiting or waiting[0] != offset or not self._room(key):
+                return "skipped"  # handled or in flight already, or not its turn yet
+            waiting.popleft()
+            if not waiting:
+                del self.deferred[key]
             return self._enqueue(record)
         self.tracker.add(offset)
         self.highest = offset
-        if self.deferred_keys.get(key) or not self._room(key):
-            self.deferred[offset] = key
-            self.deferred_keys[key] = self.deferred_keys.get(key, 0) + 1
+        if key in self.deferred or not self._room(key):
+            self.deferred.setdefault(key, deque()).append(offset)
             return "deferred"
         return self._enqueue(record)
 
@@ -81,35 +83,37 @@ class PartitionBuffer:
         if queue:
             return None
         del self.keys[record.key]
-        if self.deferred_keys.get(record.key) and not self.rewinding:
+        waiting = self.deferred.get(record.key)
+        if waiting and not self.rewinding:
             self.rewinding = True
-            return next(iter(self.deferred))
+            return waiting[0]
         return None
 
     def after_batch(self, last_offset: int) -> int | None:
         """After a fetched batch ending at ``last_offset``: where to read next, when a re-read
         should jump (back to the first deferred offset, or ahead past ``highest``)."""
+        # The next record each key with room may take (its first deferred one).
+        room = [waiting[0] for key, waiting in self.deferred.items() if self._room(key)]
         if not self.rewinding:
-            return None
-        room = [offset for offset, key in self.deferred.items() if self._room(key)]
+            # A safety net (done() starts re-reads itself): a key with deferred records and
+            # no queue has no worker to ask for them.
+            stranded = [
+                waiting[0] for key, waiting in self.deferred.items() if key not in self.keys
+            ]
+            if not stranded:
+                return None
+            self.rewinding = True
+            return min(stranded)
         if last_offset < self.highest and any(offset > last_offset for offset in room):
             return None  # the re-read will reach records it can queue: read on
-        if room:  # a key drained meanwhile whose deferred records the re-read passed
-            return next(iter(self.deferred))
+        if room:  # a key drained meanwhile whose next record the re-read passed
+            return min(room)
         self.rewinding = False
         return self.highest + 1 if last_offset < self.highest else None
 
     def _room(self, key: Key) -> bool:
         queue = self.keys.get(key)
         return queue is None or len(queue) < self.max_per_key
-
-    def _undefer(self, offset: int, key: Key) -> None:
-        del self.deferred[offset]
-        left = self.deferred_keys[key] - 1
-        if left:
-            self.deferred_keys[key] = left
-        else:
-            del self.deferred_keys[key]
 
     def _enqueue(self, record: Record) -> Offered:
         queue = self.keys.get(record.key)
