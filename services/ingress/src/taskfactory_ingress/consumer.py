@@ -179,10 +179,7 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
                     )
                 state.stuck = (record.offset, f"{type(exc).__name__}: {exc}"[:300])
                 metrics.STUCK.labels(where).set(1)
-                section = self.settings.ingress
-                await asyncio.sleep(
-                    min(section.retry_max_seconds, section.retry_initial_seconds * 2**attempt)
-                )
+                await asyncio.sleep(self.settings.ingress.backoff_seconds(attempt + 1))
                 continue
             if state.stuck is not None and state.stuck[0] == record.offset:
                 state.stuck = None

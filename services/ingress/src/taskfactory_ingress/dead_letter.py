@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -217,10 +216,8 @@ class DeadLetterSender:
         metrics.DEAD_LETTER_UNAVAILABLE.set(1 if value else 0)
 
     async def _backoff(self, attempt: int, reason: str) -> None:
-        section = self.settings.ingress
         if not self.unavailable:
             log.warning("dead-letter topic unavailable, retrying", reason=reason)
             self._set_unavailable(True)
         metrics.DEAD_LETTER_RETRIES.inc()
-        ceiling = min(section.retry_max_seconds, section.retry_initial_seconds * 2 ** (attempt - 1))
-        await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+        await asyncio.sleep(self.settings.ingress.backoff_seconds(attempt))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -314,13 +313,11 @@ class RecordHandler:
         return outcome
 
     async def _backoff(self, attempt: int, reason: str) -> None:
-        section = self.settings.ingress
         if not self.outage:
             log.warning("temporal unavailable, pausing", reason=reason)
             self._set_outage(True)
         metrics.START_RETRIES.inc()
-        ceiling = min(section.retry_max_seconds, section.retry_initial_seconds * 2 ** (attempt - 1))
-        await asyncio.sleep(random.uniform(ceiling / 2, ceiling))  # full jitter, halved floor
+        await asyncio.sleep(self.settings.ingress.backoff_seconds(attempt))
 
     def _search_attributes(
         self, definition: ActivityDefinition, envelope: Envelope

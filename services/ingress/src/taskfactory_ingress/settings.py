@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from taskfactory_runtime.settings import ServiceSettings
@@ -98,6 +100,12 @@ class IngressSection(BaseModel):
         default=2.0, gt=0, description="How often the definitions folder is checked for changes."
     )
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
+
+    def backoff_seconds(self, attempt: int) -> float:
+        """How long to wait before retry ``attempt`` (1, 2, …): capped exponential backoff,
+        jittered between half and all of it."""
+        ceiling = min(self.retry_max_seconds, self.retry_initial_seconds * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)  # jitter, not a secret
 
 
 class IngressSettings(ServiceSettings):
