@@ -40,6 +40,7 @@ FUZZ_EXAMPLES ?= 10000
 .PHONY: fuzz
 fuzz: install ## longer hostile-input property run of the ingress's record handler (not part of make test)
 	@TASKFACTORY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest -q -p no:cacheprovider --timeout 3600 \
+		--hypothesis-show-statistics \
 		services/ingress/tests/test_handler_property.py services/ingress/tests/test_partition.py $(PYTEST_ARGS)
 
 .PHONY: lint
