@@ -30,7 +30,7 @@ from taskfactory_runtime.settings import (
     TopicSettings,
 )
 
-__all__ = ["Headers", "Ingress", "running_ingress"]
+__all__ = ["Headers", "Ingress", "new_uid", "running_ingress"]
 
 Headers = list[tuple[str, bytes]]
 
@@ -126,13 +126,23 @@ def _fill_in_uid(folder: Path, uid: str) -> None:
         path.write_text(path.read_text().replace("{uid}", uid))
 
 
+def new_uid() -> str:
+    """A unique prefix for one ingress's topics, group, queues and workflow ids."""
+    return "h" + uuid.uuid4().hex[:10]
+
+
 @contextlib.asynccontextmanager
 async def running_ingress(
-    kafka_bootstrap: str, temporal_address: str, definitions: Path, **section: Any
+    kafka_bootstrap: str,
+    temporal_address: str,
+    definitions: Path,
+    uid: str | None = None,
+    **section: Any,
 ) -> AsyncIterator[Ingress]:
-    """The ingress on a fresh one-partition topic, routing with the files in ``definitions``
-    (whose text may use ``{uid}``, replaced by the run's unique prefix)."""
-    uid = "h" + uuid.uuid4().hex[:10]
+    """The ingress on a fresh one-partition topic ``<uid>.events`` (dead letters on
+    ``<uid>.events.dlq``), routing with the files in ``definitions`` (whose text may use
+    ``{uid}``, replaced by the run's unique prefix)."""
+    uid = uid or new_uid()
     _fill_in_uid(definitions, uid)
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
     topic, dead_letter = f"{uid}.events", f"{uid}.events.dlq"
