@@ -36,6 +36,13 @@ test-unit: install ## unit tests only (no stack)
 test-integration: install ## integration + e2e tests against the real stack
 	@$(RUN) pytest -m "integration or e2e" $(PYTEST_ARGS)
 
+FUZZ_EXAMPLES ?= 10000
+.PHONY: fuzz
+fuzz: install ## longer hostile-input property run of the ingress's record handler (not part of make test)
+	@TASKFACTORY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest -q -p no:cacheprovider --timeout 3600 \
+		--hypothesis-show-statistics \
+		services/ingress/tests/test_handler_property.py services/ingress/tests/test_partition.py $(PYTEST_ARGS)
+
 .PHONY: lint
 lint: install ## ruff format check and lint
 	@$(RUN) ruff format --check .

@@ -7,6 +7,7 @@ pipeline against a real broker); these cases need a commit to fail at an exact m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -118,3 +119,85 @@ async def test_a_partition_revoked_while_its_commit_is_on_the_way_stops_no_commi
     await asyncio.wait_for(broker.until({TP1: 20}), timeout=10)
     stop.set()
     await running
+
+
+class FailingHandler(Handler):
+    """Raises for one offset until ``healed`` is set (a failure even dead-lettering missed)."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+        self.healed = asyncio.Event()
+        self.failed = asyncio.Event()
+
+    async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        await asyncio.sleep(0)
+        if record.offset == self.offset and not self.healed.is_set():
+            self.failed.set()
+            raise RuntimeError("the dead-letter topic refused the record and its stub")
+
+
+async def test_a_record_that_cannot_end_anywhere_reports_its_partition_stuck_not_dead() -> None:
+    from taskfactory_ingress import metrics
+
+    broker = Broker([{TP0: _records(TP0, 10)}])
+    stop = asyncio.Event()
+    handler = FailingHandler(offset=4)
+    settings = IngressSettings(
+        ingress=IngressSection(
+            commit_interval_seconds=0.01, retry_initial_seconds=0.01, retry_max_seconds=0.02
+        )
+    )
+    consumer = IngressConsumer(settings, broker, handler, stop)  # type: ignore[arg-type]
+    running = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(broker.until({TP0: 4}), timeout=10)  # committed up to the bad one
+    await asyncio.wait_for(handler.failed.wait(), timeout=10)
+    assert consumer.stuck() == (
+        "events/0 stuck at offset 4: RuntimeError: the dead-letter topic refused the record "
+        "and its stub"
+    )
+    assert metrics.STUCK.labels("events/0")._value.get() == 1
+    assert broker.offsets[TP0] == 4, "nothing committed past the record"
+    handler.healed.set()  # e.g. the topic's ACL fixed: the key's worker is still there
+    await asyncio.wait_for(broker.until({TP0: 10}), timeout=10)
+    assert consumer.stuck() is None
+    assert metrics.STUCK.labels("events/0")._value.get() == 0
+    stop.set()
+    await running
+
+
+class StuckHandler(Handler):
+    """Never finishes a record: everything fetched stays buffered."""
+
+    async def handle(self, _: ConsumerRecord[bytes, bytes]) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_partition_pauses_on_buffered_bytes_before_its_record_limit() -> None:
+    big = [
+        ConsumerRecord("events", 0, offset, 0, 0, b"k%d" % offset, b"x" * 1_000_000, None, 2, 0, [])
+        for offset in range(10)
+    ]
+    broker = Broker([{TP0: big}])
+    paused: list[TopicPartition] = []
+    pausing = asyncio.Event()
+
+    def pause(*tps: TopicPartition) -> None:
+        paused.extend(tps)
+        pausing.set()
+
+    broker.pause = pause  # type: ignore[method-assign]
+    settings = IngressSettings(
+        ingress=IngressSection(
+            max_buffered_per_partition=1000, max_buffered_bytes_per_partition=4_000_000
+        )
+    )
+    stop = asyncio.Event()
+    consumer = IngressConsumer(settings, broker, StuckHandler(), stop)  # type: ignore[arg-type]
+    running = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(pausing.wait(), timeout=10)
+    assert paused == [TP0], "10 MB buffered against a 4 MB bound: fetching stops"
+    assert consumer.partitions[TP0].buffer.bytes >= 4_000_000
+    stop.set()
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running

@@ -84,3 +84,78 @@ async def test_many_records_in_flight_make_at_most_max_concurrent_starts_calls()
     await asyncio.gather(*tasks)
     assert temporal.peak == 3
     assert sorted(temporal.started) == sorted(f"greet/e-{i}" for i in range(40))
+
+
+class Producer:
+    """The dead-letter producer: keeps what it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send_and_wait(self, topic: str, **kwargs: Any) -> None:
+        self.sent.append(kwargs)
+
+
+def _typed(offset: int, event_type: str, data: bytes = b"{}") -> ConsumerRecord[bytes, bytes]:
+    envelope = Envelope(
+        id=f"e-{offset}",
+        source="/test",
+        type=event_type,
+        subject=f"s-{offset}",
+        time=datetime.now(UTC),
+        data=data,
+    )
+    value = AvroCodec().encode_envelope(envelope)
+    return ConsumerRecord("events", 0, offset, 0, 0, b"k", value, None, 1, len(value), [])
+
+
+def _label_values(metric: Any) -> set[str]:
+    return {s.labels["type"] for family in metric.collect() for s in family.samples if s.labels}
+
+
+async def test_skipped_types_no_definition_names_share_one_label_value() -> None:
+    from taskfactory_ingress import metrics
+
+    handler = RecordHandler(IngressSettings(), Producer(), GatedTemporal(), [DEFINITION])  # type: ignore[arg-type]
+    before = _label_values(metrics.SKIPPED)
+    for i in range(2000):  # an outsider choosing types: 200 000 in the issue, same code path
+        assert await handler.handle(_typed(i, f"com.attacker.type-{i}")) == "skipped"
+    assert _label_values(metrics.SKIPPED) - before <= {"other"}
+
+
+async def test_a_filter_runs_off_the_event_loop_within_its_time_budget() -> None:
+    import json
+
+    slow = ActivityDefinition.model_validate(
+        {
+            "id": "slow",
+            "version": 1,
+            "trigger": {
+                "event_types": ["com.example.greet"],
+                "filter": "event.data.l.map(x, event.data.l.map(y, x + y)).size() > 0",
+            },
+            "tasks": [{"id": "t", "type": "echo"}],
+        }
+    )
+    producer = Producer()
+    handler = RecordHandler(
+        IngressSettings(ingress=IngressSection(filter_timeout_seconds=0.05)),
+        producer,  # type: ignore[arg-type]
+        GatedTemporal(),  # type: ignore[arg-type]
+        [slow],
+    )
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    running = asyncio.create_task(ticker())
+    data = json.dumps({"l": list(range(60))}).encode()
+    outcome = await handler.handle(_typed(1, "com.example.greet", data))
+    running.cancel()
+    assert outcome == "dead_lettered"
+    assert dict(producer.sent[0]["headers"])["taskfactory-error-type"] == b"filter_timeout"
+    assert ticks >= 3, "the event loop kept running while the filter was evaluated"

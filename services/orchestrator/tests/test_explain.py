@@ -50,3 +50,30 @@ def test_explain_matches_ids_and_tasks_for_an_order() -> None:
     [loan_verdict] = [v for v in explain_event(loan, definitions).verdicts if v.matched]
     assert loan_verdict.workflow_id == "loan-approval/ada"
     assert "waits for approval" in loan_verdict.tasks[1].note
+
+
+def test_explain_shows_what_happens_when_an_optional_id_field_is_absent() -> None:
+    from datetime import UTC, datetime
+
+    from taskfactory_contracts import ActivityDefinition, Envelope
+    from taskfactory_orchestrator.explain import format_explanation
+
+    def definition(rule: object) -> ActivityDefinition:
+        return ActivityDefinition.model_validate(
+            {
+                "id": f"t-{'dl' if rule == 'dead_letter' else 'df'}",
+                "version": 1,
+                "trigger": {"event_types": ["t"]},
+                "correlation": {"workflow_id": "x/{tenant}/{id}", "when_absent": {"tenant": rule}},
+                "tasks": [{"id": "x", "type": "echo"}],
+            }
+        )
+
+    event = Envelope(id="e", source="/s", type="t", subject="s", time=datetime.now(UTC))
+    text = format_explanation(
+        explain_event(event, [definition("dead_letter"), definition({"default": "none"})])
+    )
+    assert "when tenant is absent: dead-letter the event" in text
+    assert "workflow id: <none: the event is dead-lettered: tenant: the event has no tenant" in text
+    assert "when tenant is absent: use 'none'" in text
+    assert "workflow id: x/none/e" in text

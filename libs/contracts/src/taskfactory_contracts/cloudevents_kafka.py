@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from taskfactory_contracts.errors import MalformedRecordError
+from taskfactory_contracts.errors import MalformedRecordError, SchemaValidationError
+from taskfactory_contracts.event_data import NotStrictJsonError, strict_loads
 from taskfactory_contracts.records import Envelope
 
 __all__ = [
@@ -95,7 +96,12 @@ def envelope_fields_from_binary(headers: Headers, value: bytes) -> dict[str, Any
     return fields
 
 
-def _is_json(content_type: str | None) -> bool:
+def _is_json(content_type: object) -> bool:
+    if content_type is not None and not isinstance(content_type, str):
+        raise MalformedRecordError(
+            f"attribute must be a string, got {type(content_type).__name__}",
+            where="value.datacontenttype",
+        )
     media = (content_type or "application/json").split(";")[0].strip().lower()
     return media == "application/json" or media.endswith("+json") or media == "text/json"
 
@@ -103,7 +109,11 @@ def _is_json(content_type: str | None) -> bool:
 def envelope_fields_from_structured(value: bytes) -> dict[str, Any]:
     """Envelope fields of a structured-mode record (one CloudEvent as a JSON object)."""
     try:
-        document = json.loads(value)
+        # Strict: a duplicate key would otherwise let its last copy win unseen (a second
+        # "amount" in data), and NaN/Infinity are not JSON.
+        document = strict_loads(value)
+    except NotStrictJsonError as exc:
+        raise SchemaValidationError(f"not strict JSON: {exc}", where="value") from exc
     except (ValueError, RecursionError) as exc:
         raise MalformedRecordError(
             f"not a structured CloudEvent (JSON): {exc}", where="value"
@@ -123,10 +133,20 @@ def envelope_fields_from_structured(value: bytes) -> dict[str, Any]:
             except (binascii.Error, ValueError) as exc:
                 raise MalformedRecordError(f"not base64: {exc}", where="value.data_base64") from exc
         elif name == "data":
-            if isinstance(item, str) and not _is_json(document.get("datacontenttype")):
-                data = item.encode("utf-8")
-            else:
-                data = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+            try:
+                if isinstance(item, str) and not _is_json(document.get("datacontenttype")):
+                    data = item.encode("utf-8")
+                else:
+                    data = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+            except UnicodeEncodeError as exc:
+                raise SchemaValidationError(
+                    f"not valid Unicode: lone surrogate at position {exc.start}",
+                    where="value.data",
+                ) from exc
+            except RecursionError as exc:
+                raise SchemaValidationError(
+                    "data is nested too deeply", where="value.data"
+                ) from exc
         elif item is not None:
             _attribute(fields, name, item, f"value.{name}")
     fields["data"] = data

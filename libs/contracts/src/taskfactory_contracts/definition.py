@@ -31,6 +31,8 @@ __all__ = [
     "HTTP_TASK_TYPE",
     "HTTP_TASK_TYPES",
     "MAX_TASKS",
+    "OPTIONAL_ID_FIELDS",
+    "AbsentDefault",
     "ActivityDefinition",
     "ApprovalSpec",
     "CompensateSpec",
@@ -121,12 +123,30 @@ class EventTrigger(BaseModel):
         return self
 
 
+#: Template fields an event may lack: a template naming one must say what happens then.
+OPTIONAL_ID_FIELDS = frozenset({"tenant", "correlation_id", "causation_id"})
+
+
+class AbsentDefault(BaseModel):
+    """Use this value in the workflow id when the field is absent."""
+
+    model_config = _STRICT
+
+    default: str = Field(min_length=1, max_length=128)
+
+
 class Correlation(BaseModel):
     """How a trigger maps to a workflow id, and what a later event for that id does."""
 
     model_config = _STRICT
 
     workflow_id: str = "{definition}/{id}"
+    when_absent: dict[str, Literal["dead_letter"] | AbsentDefault] = Field(
+        default_factory=dict,
+        description="For each optional field the workflow id names (tenant, correlation_id, "
+        "causation_id): `dead_letter` (events without it go to the dead-letter topic, "
+        "reason missing_field) or `{default: <value>}` (the id uses that value).",
+    )
     mode: Literal["start", "signal"] = Field(
         default="start",
         description="start: one run per id; signal: one long-lived run per id receives "
@@ -143,6 +163,35 @@ class Correlation(BaseModel):
     idle_timeout: timedelta = Field(
         default=timedelta(days=1), description="signal mode: the run ends after this quiet time."
     )
+
+    @model_validator(mode="after")
+    def _absent_declared(self) -> Correlation:
+        # Decided at load, not found out at event time: an event without the field is
+        # either dead-lettered with a reason or uses the declared default.
+        try:
+            named = set(template_fields(self.workflow_id))
+        except ValueError:
+            return self  # reported with its field by definition_problems
+        for name in sorted(named & OPTIONAL_ID_FIELDS):
+            if name not in self.when_absent:
+                raise ValueError(
+                    f"workflow_id {self.workflow_id!r} names optional field {name!r}: declare "
+                    f"what happens when an event lacks it, with when_absent: {{{name}: "
+                    f"dead_letter}} or when_absent: {{{name}: {{default: <value>}}}}"
+                )
+        for name in sorted(set(self.when_absent) - (named & OPTIONAL_ID_FIELDS)):
+            raise ValueError(
+                f"when_absent names {name!r}, which is not an optional field of workflow_id "
+                f"{self.workflow_id!r} (optional fields: {', '.join(sorted(OPTIONAL_ID_FIELDS))})"
+            )
+        return self
+
+    def absent_policy(self) -> dict[str, str | None]:
+        """Each optional field of the id: its default, or ``None`` (dead-letter the event)."""
+        return {
+            name: None if rule == "dead_letter" else rule.default
+            for name, rule in sorted(self.when_absent.items())
+        }
 
 
 class RetrySpec(BaseModel):

@@ -6,6 +6,7 @@ __all__ = [
     "ContractError",
     "DefinitionError",
     "MalformedRecordError",
+    "MissingFieldError",
     "RecordTooLargeError",
     "SchemaValidationError",
     "TaskFactoryError",
@@ -62,6 +63,13 @@ class RecordTooLargeError(ContractError):
     """The record is bigger than the configured limit."""
 
     reason = "too_large"
+
+
+class MissingFieldError(ContractError):
+    """An optional envelope field the workflow id template names is absent, and the
+    definition's ``correlation.when_absent`` says to dead-letter such events."""
+
+    reason = "missing_field"
 
 
 class DefinitionError(TaskFactoryError):

@@ -49,7 +49,21 @@ CLOUDEVENTS_ATTRIBUTES = frozenset(
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00: its UTC instant is before year 1
+        raise ValueError(f"{value.isoformat()} is outside the years 1-9999 in UTC") from None
+
+
+def _unicode(value: str | None) -> str | None:
+    # Python strings may hold lone surrogates (a JSON "\ud800" escape decodes to one); no
+    # UTF-8 consumer (Temporal's JSON, Kafka headers, Avro) can carry them.
+    if value is not None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"not valid Unicode: lone surrogate at position {exc.start}") from None
+    return value
 
 
 def _json_document(value: str | None) -> str | None:
@@ -82,11 +96,24 @@ class Envelope(BaseModel):
     extensions: dict[str, str] = Field(default_factory=dict)
 
     _utc_time = field_validator("time")(_utc)
+    _unicode_text = field_validator(
+        "id",
+        "source",
+        "type",
+        "subject",
+        "datacontenttype",
+        "dataschema",
+        "specversion",
+        "tenant",
+        "correlation_id",
+        "causation_id",
+    )(_unicode)
 
     @field_validator("extensions")
     @classmethod
     def _extension_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for name in value:
+        for name, text in value.items():
+            _unicode(text)
             if not _EXTENSION_NAME.match(name):
                 raise ValueError(f"extension name {name!r} must be 1-64 characters a-z or 0-9")
             if name in CLOUDEVENTS_ATTRIBUTES:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from taskfactory_contracts.definition import ActivityDefinition
+from taskfactory_contracts.errors import MissingFieldError
 from taskfactory_contracts.expressions import evaluate_bool
 from taskfactory_contracts.ids import derive_workflow_id
 from taskfactory_contracts.records import Envelope
@@ -86,4 +87,19 @@ def workflow_id_for(
         "causation_id": envelope.causation_id,
         "scheduled_for": scheduled_for,
     }
-    return derive_workflow_id(definition.correlation.workflow_id, values)
+    for name, default in definition.correlation.absent_policy().items():
+        if values.get(name) is None:
+            if default is None:
+                raise MissingFieldError(
+                    f"the event has no {name}, which workflow id template "
+                    f"{definition.correlation.workflow_id!r} of definition {definition.id!r} "
+                    "needs (when_absent: dead_letter)",
+                    where=name,
+                )
+            values[name] = default
+    try:
+        return derive_workflow_id(definition.correlation.workflow_id, values)
+    except KeyError as exc:  # e.g. {scheduled_for} in an event-triggered definition
+        raise MissingFieldError(
+            str(exc.args[0] if exc.args else exc), where="workflow_id"
+        ) from None

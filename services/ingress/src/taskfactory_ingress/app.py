@@ -7,6 +7,7 @@ import asyncio
 from taskfactory_contracts import ActivityDefinition
 from taskfactory_ingress import metrics
 from taskfactory_ingress.consumer import IngressConsumer
+from taskfactory_ingress.dead_letter import producer_request_bytes
 from taskfactory_ingress.handler import RecordHandler
 from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime.definitions import DefinitionsWatcher
@@ -52,7 +53,10 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
         name="ingress",
         max_poll_records=section.max_batch,
     )
-    producer = renewing_producer(settings.kafka, name="ingress-dlq")
+    # Any record the ingress accepts fits one request to the dead-letter topic, headers too.
+    producer = renewing_producer(
+        settings.kafka, name="ingress-dlq", max_request_size=producer_request_bytes(settings)
+    )
     await producer.start()
     handler = RecordHandler(settings, producer, client, definitions)
     ingress = IngressConsumer(settings, consumer, handler, stop)
@@ -63,6 +67,11 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
     await consumer.start()
     health.add_check("kafka", lambda: None if consumer.assignment() else "no partition assigned")
     health.add_check("temporal", lambda: "temporal unavailable" if handler.outage else None)
+    health.add_check(
+        "dead-letter",
+        lambda: "dead-letter topic unavailable" if handler.dead_letters.unavailable else None,
+    )
+    health.add_check("partitions", ingress.stuck)
     log.info(
         "ingress started",
         topic=section.topic_pattern or topics.events,

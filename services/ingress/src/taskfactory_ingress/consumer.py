@@ -2,10 +2,12 @@
 
 Each fetched record joins the queue of its key within its partition; one worker per busy key
 handles that queue in offset order while different keys proceed in parallel, bounded by the
-handler's in-flight limit. A partition is paused when it buffers too much (in total or for one
-key) and resumed when it drains, so one flooding key never makes the ingress buffer without
-limit. Offsets are committed per partition at the watermark of an :class:`OffsetTracker`: only
-records whose workflow start Temporal acknowledged (or that were dead-lettered) lie below it.
+handler's in-flight limit. A key whose queue is full has its further records deferred and
+re-read later (:mod:`taskfactory_ingress.partition`), so one flooding key never holds back the
+other keys of its partition; a partition pauses only when it buffers too many records or bytes
+or tracks too many offsets, and resumes when it drains. Offsets are committed per partition at
+the watermark of an :class:`OffsetTracker`: only records whose workflow start Temporal
+acknowledged (or that were dead-lettered) lie below it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -23,6 +24,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from taskfactory_ingress import metrics
 from taskfactory_ingress.handler import RecordHandler
 from taskfactory_ingress.offsets import OffsetTracker
+from taskfactory_ingress.partition import PartitionBuffer
 from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime.logging import get_logger
 
@@ -37,12 +39,13 @@ _COMMIT_RETRY_MAX_SECONDS = 5.0
 
 @dataclass
 class _Partition:
-    tracker: OffsetTracker
-    keys: dict[bytes | None, deque[Record]] = field(default_factory=dict)
+    buffer: PartitionBuffer
     workers: set[asyncio.Task[None]] = field(default_factory=set)
     committed: int = -1
     paused: bool = False
     handled: int = 0
+    #: (offset, error) of a record that could be neither started nor dead-lettered.
+    stuck: tuple[int, str] | None = None
 
 
 class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -95,38 +98,103 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
     def _state(self, tp: TopicPartition, first_offset: int) -> _Partition:
         state = self.partitions.get(tp)
         if state is None:
-            state = _Partition(OffsetTracker(first_offset), committed=first_offset)
+            buffer = PartitionBuffer(
+                OffsetTracker(first_offset),
+                max_per_key=self.settings.ingress.max_buffered_per_key,
+                highest=first_offset - 1,
+            )
+            state = _Partition(buffer, committed=first_offset)
             self.partitions[tp] = state
         return state
 
     def _dispatch(self, tp: TopicPartition, records: list[Record]) -> None:
         state = self._state(tp, records[0].offset)
-        section = self.settings.ingress
+        buffer = state.buffer
         for record in records:
-            state.tracker.add(record.offset)
-            queue = state.keys.get(record.key)
-            if queue is None:
-                queue = state.keys[record.key] = deque()
+            if buffer.offer(record) == "new_queue":
                 worker = asyncio.create_task(self._work(tp, state, record.key))
                 state.workers.add(worker)
                 worker.add_done_callback(state.workers.discard)
-            queue.append(record)
-            if len(queue) >= section.max_buffered_per_key:
-                self._pause(tp, state, reason="key")
-        if state.tracker.in_flight >= section.max_buffered_per_partition:
-            self._pause(tp, state, reason="partition")
+        jump = buffer.after_batch(records[-1].offset)
+        if jump is not None:
+            self._seek(tp, jump)
+        if self._over_limits(buffer):
+            self._pause(tp, state, reason="buffer full")
+
+    def _over_limits(self, buffer: PartitionBuffer) -> bool:
+        section = self.settings.ingress
+        return (
+            buffer.queued >= section.max_buffered_per_partition
+            or buffer.bytes >= section.max_buffered_bytes_per_partition
+            or (
+                buffer.tracker.in_flight >= section.max_tracked_per_partition
+                and not buffer.rewinding
+            )
+        )
+
+    def _seek(self, tp: TopicPartition, offset: int) -> None:
+        # Re-reading is how a deferred record comes back (see PartitionBuffer).
+        with contextlib.suppress(IllegalStateError):
+            self.consumer.seek(tp, offset)
 
     async def _work(self, tp: TopicPartition, state: _Partition, key: bytes | None) -> None:
-        queue = state.keys[key]
-        while queue:
+        buffer = state.buffer
+        while (queue := buffer.keys.get(key)) and state is self.partitions.get(tp):
             record = queue[0]
-            await self.handler.handle(record)
-            queue.popleft()
-            state.tracker.ack(record.offset)
+            await self._handle_until_done(tp, state, record)
+            if state is not self.partitions.get(tp):
+                return  # revoked meanwhile: the new owner re-reads from the last commit
+            rewind = buffer.done(record)
             state.handled += 1
+            if rewind is not None:
+                self._seek(tp, rewind)
             self._wake.set()
             self._maybe_resume(tp, state)
-        del state.keys[key]
+
+    async def _handle_until_done(
+        self, tp: TopicPartition, state: _Partition, record: Record
+    ) -> None:
+        """Handle ``record`` until it has an outcome; never let its key's worker die.
+
+        The handler dead-letters whatever fails; should even that fail (the dead-letter topic
+        refusing the record and its stub), the record is not acknowledged: the partition is
+        reported stuck (log, metric, ``/readyz``) at its offset and the record retried.
+        """
+        attempt = 0
+        while True:
+            try:
+                await self.handler.handle(record)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                attempt += 1
+                where = f"{tp.topic}/{tp.partition}"
+                if state.stuck is None:
+                    log.error(
+                        "partition stuck: a record could be neither started nor dead-lettered",
+                        partition=where,
+                        offset=record.offset,
+                        error=f"{type(exc).__name__}: {exc}",
+                        exc_info=exc,
+                    )
+                state.stuck = (record.offset, f"{type(exc).__name__}: {exc}"[:300])
+                metrics.STUCK.labels(where).set(1)
+                await asyncio.sleep(self.settings.ingress.backoff_seconds(attempt + 1))
+                continue
+            if state.stuck is not None and state.stuck[0] == record.offset:
+                state.stuck = None
+                metrics.STUCK.labels(f"{tp.topic}/{tp.partition}").set(0)
+                log.info("partition moving again", partition=f"{tp.topic}/{tp.partition}")
+            return
+
+    def stuck(self) -> str | None:
+        """Why ``/readyz`` fails: the partitions that cannot make progress, or ``None``."""
+        found = [
+            f"{tp.topic}/{tp.partition} stuck at offset {state.stuck[0]}: {state.stuck[1]}"
+            for tp, state in self.partitions.items()
+            if state.stuck is not None
+        ]
+        return "; ".join(found) or None
 
     # -- backpressure ----------------------------------------------------------------------
     def _pause(self, tp: TopicPartition, state: _Partition, *, reason: str) -> None:
@@ -140,10 +208,14 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         section = self.settings.ingress
         if not state.paused or self.handler.outage:
             return
-        longest = max((len(q) for q in state.keys.values()), default=0)
+        buffer = state.buffer
         if (
-            state.tracker.in_flight <= section.max_buffered_per_partition // 2
-            and longest < section.max_buffered_per_key
+            buffer.queued <= section.max_buffered_per_partition // 2
+            and buffer.bytes <= section.max_buffered_bytes_per_partition // 2
+            and (
+                buffer.rewinding
+                or buffer.tracker.in_flight < section.max_tracked_per_partition * 9 // 10
+            )
         ):
             state.paused = False
             if tp in self.consumer.assignment():
@@ -181,7 +253,7 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         for tp, state in self.partitions.items():
             if only is not None and tp not in only:
                 continue
-            watermark = state.tracker.watermark
+            watermark = state.buffer.tracker.watermark
             if watermark > state.committed:
                 offsets[tp] = watermark
         if not offsets:
@@ -199,7 +271,9 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             if (owned := self.partitions.get(tp)) is not None:
                 owned.committed = max(owned.committed, offset)
         for tp, state in self.partitions.items():
-            metrics.COMMIT_LAG.labels(f"{tp.topic}/{tp.partition}").set(state.tracker.in_flight)
+            metrics.COMMIT_LAG.labels(f"{tp.topic}/{tp.partition}").set(
+                state.buffer.tracker.in_flight
+            )
         return True
 
     # -- lag -------------------------------------------------------------------------------
@@ -265,7 +339,8 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         workers = [w for s in self.partitions.values() for w in s.workers]
         if workers:
             log.info(
-                "draining", in_flight=sum(s.tracker.in_flight for s in self.partitions.values())
+                "draining",
+                in_flight=sum(s.buffer.tracker.in_flight for s in self.partitions.values()),
             )
             _, pending = await asyncio.wait(workers, timeout=max(0.0, deadline - time.monotonic()))
             if pending:
@@ -276,4 +351,4 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def in_flight(self) -> int:
         """Records fetched but not yet below the commit watermark."""
-        return sum(s.tracker.in_flight for s in self.partitions.values())
+        return sum(s.buffer.tracker.in_flight for s in self.partitions.values())

@@ -16,6 +16,7 @@ import typer
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from taskfactory_contracts import names
+from taskfactory_ingress.dead_letter import HEADER_ERROR_CLASS, HEADER_NULL_VALUE, HEADER_STUB
 from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime.kafka import client_kwargs, make_producer
 
@@ -34,6 +35,8 @@ _OURS = (
     names.HEADER_SOURCE_TIMESTAMP,
     "taskfactory-ingress-version",
     "taskfactory-dead-lettered-at",
+    HEADER_ERROR_CLASS,
+    HEADER_NULL_VALUE,
 )
 
 
@@ -52,6 +55,18 @@ class DeadLetter:
     def original_headers(self) -> list[tuple[str, bytes]]:
         """The headers the record had before the ingress added its own."""
         return [(k, v) for k, v in self.record.headers or () if k not in _OURS]
+
+    @property
+    def is_stub(self) -> bool:
+        """Whether only a stub was kept (the original was too large for this topic)."""
+        return any(k == HEADER_STUB for k, _ in self.record.headers or ())
+
+    @property
+    def original_value(self) -> bytes | None:
+        """The value the record had (``None`` for a record with neither key nor value)."""
+        if any(k == HEADER_NULL_VALUE for k, _ in self.record.headers or ()):
+            return None
+        return bytes(self.record.value) if self.record.value is not None else None
 
 
 def _parse(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
@@ -170,6 +185,10 @@ def replay(
     settings = IngressSettings()
     letters = asyncio.run(read_dead_letters(settings, topic or settings.topics.dead_letter))
     chosen = list(_select(letters, error_type, _utc(since), _utc(until), offsets))
+    stubs = [letter for letter in chosen if letter.is_stub]
+    if stubs:
+        typer.echo(f"skipping {len(stubs)} stubs (their value was too large to keep)", err=True)
+        chosen = [letter for letter in chosen if not letter.is_stub]
     unknown = [letter for letter in chosen if not letter.source_topic]
     if unknown:
         typer.echo(f"error: {len(unknown)} dead letters have no source topic header", err=True)
@@ -191,7 +210,7 @@ async def _republish(settings: IngressSettings, letters: list[DeadLetter]) -> No
         for letter in letters:
             await producer.send_and_wait(
                 letter.source_topic,
-                value=letter.record.value,
+                value=letter.original_value,
                 key=letter.record.key,
                 headers=letter.original_headers,
             )

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from aiokafka.errors import KafkaError
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from temporalio.client import Client, WorkflowHandle
@@ -28,7 +25,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from taskfactory_contracts import (
     ActivityDefinition,
     AvroCodec,
-    ContractError,
     Envelope,
     RecordTooLargeError,
     RunActivityInput,
@@ -37,16 +33,20 @@ from taskfactory_contracts import (
     TriggerEvent,
     names,
 )
+from taskfactory_contracts.event_data import check_event_data
 from taskfactory_ingress import metrics
+from taskfactory_ingress.dead_letter import DeadLetterSender
 from taskfactory_ingress.routing import route, workflow_id_for
 from taskfactory_ingress.settings import IngressSettings
-from taskfactory_runtime import __version__
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.producer import RenewingProducer
 
-__all__ = ["RecordHandler", "RejectedByTemporal"]
+__all__ = ["FilterTimeoutError", "Outcome", "RecordHandler", "RejectedByTemporal"]
 
 log = get_logger(__name__)
+
+#: How a record ended; exactly one per record.
+Outcome = Literal["started", "duplicate", "skipped", "dead_lettered"]
 tracer = trace.get_tracer("taskfactory.ingress")
 
 # Temporal refuses these requests for what they are, not for the server's state: retrying
@@ -60,6 +60,12 @@ class RejectedByTemporal(TaskFactoryError):
     """Temporal refused the start as invalid; the record goes to the dead-letter topic."""
 
     reason = "rejected"
+
+
+class FilterTimeoutError(TaskFactoryError):
+    """The trigger filters did not finish within their time budget for this event."""
+
+    reason = "filter_timeout"
 
 
 class _HeaderGetter(Getter[Sequence[tuple[str, bytes]]]):
@@ -88,14 +94,17 @@ class RecordHandler:
     client: Client
     definitions: list[ActivityDefinition]
     codec: AvroCodec = field(init=False)
+    dead_letters: DeadLetterSender = field(init=False)
     outage: bool = False
     _outage_changed: list[Callable[[bool], None]] = field(default_factory=list)
 
     _slots: asyncio.Semaphore = field(init=False)
     _calls: asyncio.Semaphore = field(init=False)
+    _named_types: tuple[object, frozenset[str]] = (None, frozenset())
 
     def __post_init__(self) -> None:
         self.codec = AvroCodec(max_bytes=self.settings.ingress.max_record_bytes)
+        self.dead_letters = DeadLetterSender(self.settings, self.producer)
         self._slots = asyncio.Semaphore(self.settings.ingress.max_in_flight)
         # Bounded separately: thousands of records may wait in flight, but thousands of
         # concurrent calls on one connection overload the frontend (HTTP/2 stream errors).
@@ -113,20 +122,23 @@ class RecordHandler:
         for callback in self._outage_changed:
             callback(value)
 
-    async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        """Handle ``record`` until it is done (see the class docstring)."""
+    async def handle(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
+        """Handle ``record`` until it is done (see the class docstring); its outcome."""
         async with self._slots:
             metrics.IN_FLIGHT.inc()
             try:
-                await self._handle(record)
+                return await self._handle(record)
             finally:
                 metrics.IN_FLIGHT.dec()
 
-    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
         metrics.CONSUMED.labels(record.topic).inc()
         received = time.monotonic()
         headers = list(record.headers or ())
-        parent = propagate.extract(headers, getter=_GETTER)
+        try:
+            parent = propagate.extract(headers, getter=_GETTER)
+        except Exception:  # a hostile traceparent must not stop the record
+            parent = None
         with tracer.start_as_current_span(
             f"{record.topic} process",
             context=parent,
@@ -140,39 +152,93 @@ class RecordHandler:
                 "messaging.consumer.group.name": self.settings.ingress.group_id,
             },
         ) as span:
-            value = record.value or b""
+            # Total handling: whatever any step raises, the record ends on the dead-letter
+            # topic (error type: our reason, or the exception's class) and its key moves on.
             try:
-                if len(value) > self.settings.ingress.max_record_bytes:
-                    raise RecordTooLargeError(
-                        f"record is {len(value)} bytes, the limit is "
-                        f"{self.settings.ingress.max_record_bytes}",
-                        where="value",
-                    )
-                envelope = await self._decode(value, headers)
-            except ContractError as exc:
-                await self._dead_letter(record, exc)
-                return
-            span.set_attribute("taskfactory.event.id", envelope.id)
-            wanted = route(envelope, self.definitions)
-            if not wanted:
-                metrics.SKIPPED.labels(envelope.type).inc()
-                log.debug("skipped: no definition wants this type", event_id=envelope.id)
-                return
-            traceparent = _traceparent()
-            trigger = TriggerEvent(
-                envelope=envelope,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                traceparent=traceparent,
+                outcome = await self._process(record, headers, span)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every failure is dead-lettered
+                await self.dead_letters.send(record, exc)
+                outcome = "dead_lettered"
+            if outcome == "started":
+                metrics.START_LATENCY.observe(time.monotonic() - received)
+            span.set_attribute("taskfactory.outcome", outcome)
+            return outcome
+
+    def _check_size(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        section = self.settings.ingress
+        value = record.value or b""
+        if len(value) > section.max_record_bytes:
+            raise RecordTooLargeError(
+                f"record is {len(value)} bytes, the limit is {section.max_record_bytes}",
+                where="value",
             )
-            for definition in wanted:
-                try:
-                    await self._start(definition, trigger)
-                except RejectedByTemporal as exc:
-                    await self._dead_letter(record, exc)
-                    return
-            metrics.START_LATENCY.observe(time.monotonic() - received)
+        overhead = len(record.key or b"") + sum(
+            len(k) + len(v or b"") for k, v in record.headers or ()
+        )
+        if overhead > section.max_key_and_headers_bytes:
+            raise RecordTooLargeError(
+                f"key and headers are {overhead} bytes, the limit is "
+                f"{section.max_key_and_headers_bytes}",
+                where="headers",
+            )
+
+    async def _process(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        headers: list[tuple[str, bytes]],
+        span: trace.Span,
+    ) -> Outcome:
+        """Start (or signal) the runs ``record`` triggers; its outcome, or raise to dead-letter."""
+        self._check_size(record)
+        envelope = await self._decode(record.value or b"", headers)
+        span.set_attribute("taskfactory.event.id", envelope.id)
+        # Bounded before any expression sees it: strict JSON, depth, int64, valid Unicode.
+        check_event_data(envelope.data, max_depth=self.settings.ingress.max_data_depth)
+        wanted = await self._route(envelope)
+        if not wanted:
+            metrics.SKIPPED.labels(self._type_label(envelope.type)).inc()
+            log.debug("skipped: no definition wants this type", event_id=envelope.id)
+            return "skipped"
+        trigger = TriggerEvent(
+            envelope=envelope,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            traceparent=_traceparent(),
+        )
+        # Every id first: an event one definition cannot take is dead-lettered before any
+        # run starts, rather than after some did.
+        planned = [(d, workflow_id_for(d, envelope)) for d in wanted]
+        outcomes = [await self._start(d, wid, trigger) for d, wid in planned]
+        return "started" if "started" in outcomes else "duplicate"
+
+    async def _route(self, envelope: Envelope) -> list[ActivityDefinition]:
+        definitions = self.definitions
+        if not any(
+            d.trigger.filter is not None and envelope.type in d.trigger.event_types
+            for d in definitions
+        ):
+            return route(envelope, definitions)  # no expression runs: cheap, stay on the loop
+        # A filter converts the event to CEL and evaluates it: off the event loop, with a
+        # time budget (the thread finishes on its own; its input is bounded in size and depth).
+        timeout = self.settings.ingress.filter_timeout_seconds
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(route, envelope, definitions), timeout=timeout
+            )
+        except TimeoutError:
+            raise FilterTimeoutError(
+                f"the trigger filters took longer than {timeout}s for this event"
+            ) from None
+
+    def _type_label(self, event_type: str) -> str:
+        definitions = self.definitions
+        if self._named_types[0] is not definitions:
+            names_ = frozenset(t for d in definitions for t in d.trigger.event_types)
+            self._named_types = (definitions, names_)
+        return event_type if event_type in self._named_types[1] else "other"
 
     async def _decode(self, value: bytes, headers: list[tuple[str, bytes]]) -> Envelope:
         # A schema registry that does not answer is transient (back off and retry); every
@@ -185,9 +251,10 @@ class RecordHandler:
                 attempt += 1
                 await self._backoff(attempt, f"schema registry: {exc}")
 
-    async def _start(self, definition: ActivityDefinition, trigger: TriggerEvent) -> None:
+    async def _start(
+        self, definition: ActivityDefinition, workflow_id: str, trigger: TriggerEvent
+    ) -> Outcome:
         envelope = trigger.envelope
-        workflow_id = workflow_id_for(definition, envelope)
         arg = RunActivityInput(
             definition=definition,
             trigger=trigger,
@@ -214,6 +281,7 @@ class RecordHandler:
             }
         )
         attempt = 0
+        outcome: Outcome
         while True:
             try:
                 async with self._calls:
@@ -227,10 +295,12 @@ class RecordHandler:
                     )
                 (metrics.SIGNALLED if signal else metrics.STARTED).labels(definition.id).inc()
                 log.debug("started", workflow_id=handle.id, event_id=envelope.id, signal=signal)
+                outcome = "started"
                 break
             except WorkflowAlreadyStartedError:
                 metrics.DUPLICATES.labels(definition.id).inc()
                 log.debug("duplicate", workflow_id=workflow_id, event_id=envelope.id)
+                outcome = "duplicate"
                 break
             except RPCError as exc:
                 if exc.status in _PERMANENT:
@@ -240,15 +310,14 @@ class RecordHandler:
         if self.outage:
             log.info("temporal reachable again, resuming")
             self._set_outage(False)
+        return outcome
 
     async def _backoff(self, attempt: int, reason: str) -> None:
-        section = self.settings.ingress
         if not self.outage:
             log.warning("temporal unavailable, pausing", reason=reason)
             self._set_outage(True)
         metrics.START_RETRIES.inc()
-        ceiling = min(section.retry_max_seconds, section.retry_initial_seconds * 2 ** (attempt - 1))
-        await asyncio.sleep(random.uniform(ceiling / 2, ceiling))  # full jitter, halved floor
+        await asyncio.sleep(self.settings.ingress.backoff_seconds(attempt))
 
     def _search_attributes(
         self, definition: ActivityDefinition, envelope: Envelope
@@ -267,44 +336,6 @@ class RecordHandler:
                 )
             )
         return TypedSearchAttributes(pairs)
-
-    async def _dead_letter(
-        self, record: ConsumerRecord[bytes, bytes], exc: TaskFactoryError
-    ) -> None:
-        reason = exc.reason
-        headers = [
-            *list(record.headers or ()),
-            (names.HEADER_ERROR_TYPE, reason.encode()),
-            (names.HEADER_ERROR_MESSAGE, str(exc)[:1000].encode()),
-            (names.HEADER_SOURCE_TOPIC, record.topic.encode()),
-            (names.HEADER_SOURCE_PARTITION, str(record.partition).encode()),
-            (names.HEADER_SOURCE_OFFSET, str(record.offset).encode()),
-            (names.HEADER_SOURCE_TIMESTAMP, str(record.timestamp).encode()),
-            ("taskfactory-ingress-version", __version__.encode()),
-            ("taskfactory-dead-lettered-at", datetime.now(UTC).isoformat().encode()),
-        ]
-        attempt = 0
-        while True:
-            try:
-                await self.producer.send_and_wait(
-                    self.settings.topics.dead_letter,
-                    value=record.value,
-                    key=record.key,
-                    headers=headers,
-                )
-                break
-            except KafkaError as err:
-                attempt += 1
-                await self._backoff(attempt, f"dead-letter topic: {err}")
-        metrics.DEAD_LETTERED.labels(reason).inc()
-        log.warning(
-            "dead-lettered",
-            reason=reason,
-            error=str(exc),
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-        )
 
 
 def _traceparent() -> str | None:

@@ -9,6 +9,9 @@ __all__ = [
     "CONSUMED",
     "CONSUMER_LAG",
     "DEAD_LETTERED",
+    "DEAD_LETTER_RETRIES",
+    "DEAD_LETTER_STUBS",
+    "DEAD_LETTER_UNAVAILABLE",
     "DEFINITIONS",
     "DUPLICATES",
     "IN_FLIGHT",
@@ -19,6 +22,7 @@ __all__ = [
     "STARTED",
     "START_LATENCY",
     "START_RETRIES",
+    "STUCK",
 ]
 
 CONSUMED = Counter("taskfactory_ingress_consumed_total", "Records read from Kafka.", ["topic"])
@@ -33,13 +37,45 @@ SIGNALLED = Counter(
     "Events delivered by signal-with-start to a correlated run (started or running).",
     ["definition"],
 )
-SKIPPED = Counter("taskfactory_ingress_skipped_total", "Events no definition wants.", ["type"])
+SKIPPED = Counter(
+    "taskfactory_ingress_skipped_total",
+    "Events no definition wants, by type: only types some definition names, else `other` "
+    "(an outsider chooses the type; the label set stays bounded).",
+    ["type"],
+)
 DEAD_LETTERED = Counter(
     "taskfactory_ingress_dead_lettered_total", "Records sent to the dead-letter topic.", ["reason"]
 )
 # Known reasons start at 0, so rate() sees the first dead letter after a restart too.
-for _reason in ("malformed", "unknown_schema", "invalid", "too_large", "rejected"):
+for _reason in (
+    "malformed",
+    "unknown_schema",
+    "invalid",
+    "too_large",
+    "rejected",
+    "missing_field",
+    "filter_timeout",
+    "unexpected",
+):
     DEAD_LETTERED.labels(_reason)
+DEAD_LETTER_STUBS = Counter(
+    "taskfactory_ingress_dead_letter_stubs_total",
+    "Records the dead-letter topic refused whole (too large), sent as a stub naming them.",
+)
+DEAD_LETTER_UNAVAILABLE = Gauge(
+    "taskfactory_ingress_dead_letter_unavailable",
+    "1 while the dead-letter topic cannot be reached (records to dead-letter wait and retry).",
+)
+DEAD_LETTER_RETRIES = Counter(
+    "taskfactory_ingress_dead_letter_retries_total",
+    "Dead-letter sends retried after a retriable Kafka error.",
+)
+STUCK = Gauge(
+    "taskfactory_ingress_partition_stuck",
+    "1 while a partition cannot make progress: a record neither started nor dead-lettered "
+    "(the log and /readyz name the offset).",
+    ["partition"],
+)
 START_RETRIES = Counter(
     "taskfactory_ingress_start_retries_total", "Workflow starts retried after a transient error."
 )

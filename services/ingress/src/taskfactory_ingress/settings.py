@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from taskfactory_runtime.settings import ServiceSettings
@@ -32,16 +34,54 @@ class IngressSection(BaseModel):
     max_buffered_per_partition: int = Field(
         default=1000,
         ge=1,
-        description="Fetched, unfinished records after which a partition pauses.",
+        description="Queued, unfinished records after which a partition pauses.",
     )
     max_buffered_per_key: int = Field(
-        default=100, ge=1, description="Queued records of one key after which its partition pauses."
+        default=100,
+        ge=1,
+        description="Queued records of one key; its further records are deferred (re-read "
+        "later) so the other keys of the partition go on.",
+    )
+    max_tracked_per_partition: int = Field(
+        default=100_000,
+        ge=1,
+        description="Offsets between the commit and the fetch position (queued, deferred or "
+        "done out of order) after which a partition pauses; bounds how far other keys run "
+        "ahead of a flooding one.",
     )
     commit_interval_seconds: float = Field(
         default=0.2, gt=0, description="Least time between two offset commits."
     )
     max_record_bytes: int = Field(
-        default=1_048_576, ge=1, description="Larger records are dead-lettered."
+        default=1_048_576,
+        ge=1,
+        description="Records whose value is larger are dead-lettered (as a stub when even "
+        "the dead-letter topic refuses them). The dead-letter producer's request size is "
+        "derived from this and max_key_and_headers_bytes.",
+    )
+    max_key_and_headers_bytes: int = Field(
+        default=65_536,
+        ge=1,
+        description="Records whose key plus headers are larger are dead-lettered.",
+    )
+    max_buffered_bytes_per_partition: int = Field(
+        default=67_108_864,
+        ge=1,
+        description="Fetched, unfinished bytes (keys, values, headers) after which a "
+        "partition pauses.",
+    )
+    max_data_depth: int = Field(
+        default=64,
+        ge=1,
+        le=500,
+        description="Deepest nesting of JSON event data; deeper events are dead-lettered "
+        "before any expression sees them.",
+    )
+    filter_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Time budget of the trigger filters for one event (evaluated off the "
+        "event loop); an event over it is dead-lettered (filter_timeout).",
     )
     lag_refresh_seconds: float = Field(
         default=10.0,
@@ -60,6 +100,12 @@ class IngressSection(BaseModel):
         default=2.0, gt=0, description="How often the definitions folder is checked for changes."
     )
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
+
+    def backoff_seconds(self, attempt: int) -> float:
+        """How long to wait before retry ``attempt`` (1, 2, …): capped exponential backoff,
+        jittered between half and all of it."""
+        ceiling = min(self.retry_max_seconds, self.retry_initial_seconds * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)  # jitter, not a secret
 
 
 class IngressSettings(ServiceSettings):

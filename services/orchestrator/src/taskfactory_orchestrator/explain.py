@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from taskfactory_contracts import ActivityDefinition, Envelope, StaticContext, task_order
+from taskfactory_contracts import (
+    ActivityDefinition,
+    Envelope,
+    MissingFieldError,
+    StaticContext,
+    task_order,
+)
 from taskfactory_contracts.expressions import (
     ExpressionError,
     evaluate_bool,
@@ -61,6 +67,9 @@ class DefinitionVerdict:
     reason: str
     workflow_id: str = ""
     tasks: list[PlannedTask] = field(default_factory=list)
+    #: correlation.when_absent, decided at load: each optional id field's default or None
+    #: (an event without it is dead-lettered).
+    when_absent: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,9 +162,14 @@ def explain_event(envelope: Envelope, definitions: list[ActivityDefinition]) -> 
         except ExpressionError as exc:
             matched, reason = False, f"filter cannot be evaluated: {exc}"
         verdict = DefinitionVerdict(definition.id, definition.version, matched, reason)
+        verdict.when_absent = definition.correlation.absent_policy()
         if matched:
-            verdict.workflow_id = workflow_id_for(definition, envelope)
-            verdict.tasks = _plan(definition, envelope)
+            try:
+                verdict.workflow_id = workflow_id_for(definition, envelope)
+            except MissingFieldError as exc:
+                verdict.workflow_id = f"<none: the event is dead-lettered: {exc}>"
+            else:
+                verdict.tasks = _plan(definition, envelope)
         verdicts.append(verdict)
     return Explanation(envelope.id, envelope.type, verdicts)
 
@@ -169,6 +183,9 @@ def format_explanation(explanation: Explanation) -> str:
         if not v.matched:
             continue
         lines.append(f"        workflow id: {v.workflow_id}")
+        for name, default in v.when_absent.items():
+            rule = "dead-letter the event" if default is None else f"use {default!r}"
+            lines.append(f"        when {name} is absent: {rule}")
         for t in v.tasks:
             needs = f" needs {', '.join(t.needs)}" if t.needs else ""
             lines.append(f"        task {t.id} ({t.type}){needs}")
