@@ -467,6 +467,10 @@ def components(settings: StackSettings) -> list[Component]:
     """Every component, in start order."""
     from taskfactory_stack.jaeger import JaegerComponent
 
+    if settings.profile == "cluster":
+        from taskfactory_stack.cluster import cluster_components
+
+        return cluster_components(settings)
     out: list[Component] = [KafkaComponent(settings), TemporalComponent(settings)]
     if settings.jaeger:
         out.append(JaegerComponent(settings))
