@@ -4,6 +4,12 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
+# `make stack-up PROFILE=cluster` (or TASKFACTORY_STACK_PROFILE=cluster): the stack-* targets act
+# on the cluster profile (three brokers, PostgreSQL, a Temporal server) instead of the default.
+PROFILE ?=
+ifneq ($(PROFILE),)
+export TASKFACTORY_STACK_PROFILE := $(PROFILE)
+endif
 
 .PHONY: help
 help: ## list every target
@@ -35,6 +41,18 @@ test-unit: install ## unit tests only (no stack)
 .PHONY: test-integration
 test-integration: install ## integration + e2e tests against the real stack
 	@$(RUN) pytest -m "integration or e2e" $(PYTEST_ARGS)
+
+# The shared stack's addresses must not leak in: the tests would use it instead of the cluster.
+CLUSTER_ENV := env -u TASKFACTORY_KAFKA_BOOTSTRAP -u TASKFACTORY_TEMPORAL_ADDRESS \
+	-u TASKFACTORY_OTLP_ENDPOINT -u TASKFACTORY_JAEGER_UI -u TASKFACTORY_STACK \
+	TASKFACTORY_STACK_PROFILE=cluster
+
+.PHONY: test-cluster
+test-cluster: install ## integration + e2e tests against the cluster profile (3 brokers, Temporal on PostgreSQL)
+	@$(CLUSTER_ENV) $(RUN) taskfactory-stack prepare
+	@# test_stack.py checks the default profile's command on a private stack of its own.
+	@$(CLUSTER_ENV) $(RUN) pytest -m "integration or e2e" tests/integration tests/e2e \
+	  --deselect tests/integration/test_stack.py $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: install ## ruff format check and lint

@@ -78,6 +78,10 @@ class TemporalServerComponent(Component):
                     package,
                     self.home / binary,
                 )
+        self.write_config()
+
+    def write_config(self) -> None:
+        """Render the server's configuration and dynamic configuration."""
         dynamic = self.config_file.with_name("dynamic.yaml")
         dynamic.parent.mkdir(parents=True, exist_ok=True)
         dynamic.write_text(_file("cluster-temporal-dynamic.yaml"))
