@@ -48,11 +48,11 @@ CLUSTER_ENV := env -u TASKFACTORY_KAFKA_BOOTSTRAP -u TASKFACTORY_TEMPORAL_ADDRES
 	TASKFACTORY_STACK_PROFILE=cluster
 
 .PHONY: test-cluster
-test-cluster: install ## integration + e2e tests against the cluster profile (3 brokers, Temporal on PostgreSQL)
+test-cluster: install ## integration + e2e tests and the leader-broker kills on the cluster profile (3 brokers, Temporal on PostgreSQL)
 	@$(CLUSTER_ENV) $(RUN) taskfactory-stack prepare
 	@# test_stack.py checks the default profile's command on a private stack of its own.
-	@$(CLUSTER_ENV) $(RUN) pytest -m "integration or e2e" tests/integration tests/e2e \
-	  --deselect tests/integration/test_stack.py $(PYTEST_ARGS)
+	@$(CLUSTER_ENV) $(RUN) pytest -m "integration or e2e or chaos" tests/integration tests/e2e \
+	  tests/chaos/test_cluster_chaos.py --deselect tests/integration/test_stack.py $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: install ## ruff format check and lint

@@ -25,6 +25,14 @@ from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
 
 
+#: The faults only a cluster has need the cluster profile (``make test-cluster``).
+collect_ignore = (
+    []
+    if os.environ.get("TASKFACTORY_STACK_PROFILE") == "cluster"
+    else ["chaos/test_cluster_chaos.py"]
+)
+
+
 @dataclass(frozen=True)
 class StackInfo:
     """Where the tests reach Kafka and Temporal."""

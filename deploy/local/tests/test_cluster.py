@@ -95,9 +95,7 @@ def test_the_temporal_server_uses_postgres_for_persistence_and_visibility(
     grpc = [config["services"][s]["rpc"]["grpcPort"] for s in config["services"]]
     assert len(set(grpc)) == len(grpc)
     dynamic = Path(config["dynamicConfigClient"]["filepath"])
-    assert "system.forceSearchAttributesCacheRefreshOnRead" in yaml.safe_load(
-        dynamic.read_text()
-    )
+    assert "system.forceSearchAttributesCacheRefreshOnRead" in yaml.safe_load(dynamic.read_text())
 
 
 def test_postgres_keeps_its_data_outside_the_checkout_per_stack_folder(tmp_path: Path) -> None:
