@@ -115,6 +115,11 @@ chaos: install ## every fault (kills, outages, restarts) on a PRIVATE Kafka + Te
 	@$(RUN) python bench/chaos.py $(CHAOS_ARGS)
 	@$(RUN) python bench/summary.py >/dev/null
 
+.PHONY: chaos-cluster
+chaos-cluster: install ## the faults only a cluster has (leader broker SIGKILL) on the cluster profile; table in bench/README.md
+	@$(CLUSTER_ENV) $(RUN) taskfactory-stack prepare >/dev/null
+	@$(CLUSTER_ENV) $(RUN) python bench/chaos.py --cluster $(CHAOS_ARGS)
+
 .PHONY: soak
 soak: install ## 30-minute steady stream through all three services, RSS sampled (SOAK_ARGS="--minutes 30 --rate 3")
 	@$(RUN) taskfactory-stack up >/dev/null

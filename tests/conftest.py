@@ -24,7 +24,6 @@ from tf_testing import RunningServices
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
 
-
 #: The faults only a cluster has need the cluster profile (``make test-cluster``).
 collect_ignore = (
     []

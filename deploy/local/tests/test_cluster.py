@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import yaml
 from taskfactory_stack.cluster import BROKERS
 from taskfactory_stack.kafka_cluster import KafkaBroker
 from taskfactory_stack.postgres import PostgresComponent
+from taskfactory_stack.process import StackError
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.stack import Stack
 from taskfactory_stack.temporal_server import TemporalServerComponent
@@ -107,27 +109,38 @@ def test_postgres_keeps_its_data_outside_the_checkout_per_stack_folder(tmp_path:
     assert one.data != two.data
 
 
-def test_an_unknown_profile_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "taskfactory_stack", "status", "--profile", "huge"],
+def _stack_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "taskfactory_stack", *args],
         capture_output=True,
         text=True,
         check=False,
         env={"TASKFACTORY_STACK_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
     )
+
+
+def test_an_unknown_profile_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    done = _stack_cli(tmp_path, "status", "--profile", "huge")
     assert done.returncode == 2
     assert "huge" in done.stderr
 
 
 def test_status_of_a_cluster_not_running_lists_every_component_stopped(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "taskfactory_stack", "status", "--profile", "cluster"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"TASKFACTORY_STACK_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
-    )
+    done = _stack_cli(tmp_path, "status", "--profile", "cluster")
     assert done.returncode == 3
     rows = [line.split()[0] for line in done.stdout.splitlines()]
     assert rows == ["postgres", "kafka-1", "kafka-2", "kafka-3", "temporal-server", "jaeger"]
     assert done.stdout.count("stopped") == 6
+
+
+def test_a_taken_broker_port_names_the_cluster_setting_that_moves_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        monkeypatch.setenv("TASKFACTORY_STACK_CLUSTER_KAFKA_PORT", str(holder.getsockname()[1]))
+        broker = next(c for c in _cluster(tmp_path).components if isinstance(c, KafkaBroker))
+        with pytest.raises(StackError, match="TASKFACTORY_STACK_CLUSTER_KAFKA_PORT"):
+            broker.up()
+    assert broker.process.pid() is None

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskfactory_stack.cluster import BROKERS, ClusterSettings
 from taskfactory_stack.components import KafkaComponent, _cluster_id, _file
-from taskfactory_stack.process import StackError
 
 __all__ = ["KafkaBroker"]
 
@@ -32,6 +30,10 @@ class KafkaBroker(KafkaComponent):
     @property
     def ports(self) -> tuple[int, ...]:
         return self.cluster.broker_ports(self.node)
+
+    @property
+    def port_setting(self) -> str:
+        return "TASKFACTORY_STACK_CLUSTER_KAFKA_PORT"
 
     @property
     def address(self) -> str:
@@ -65,38 +67,13 @@ class KafkaBroker(KafkaComponent):
         heap = f"-Xmx{self.cluster.kafka_heap}"
         return [heap if arg.startswith("-Xmx") else arg for arg in super()._java()]
 
-    def _shared_cluster_id(self) -> str:
+    def _new_cluster_id(self) -> str:
         # The three nodes must be formatted with the same cluster id.
         path = self.settings.root / "kafka" / "cluster-id"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(_cluster_id())
         return path.read_text().strip()
-
-    def prepare(self) -> None:
-        self._fetch_jars()
-        conf = self._config()
-        if (self.data / "meta.properties").exists():
-            return
-        self.data.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(
-            [
-                *self._java(),
-                "kafka.tools.StorageTool",
-                "format",
-                f"--cluster-id={self._shared_cluster_id()}",
-                "-c",
-                str(conf),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise StackError(
-                f"{self.name}: formatting storage failed: "
-                f"{(proc.stdout + proc.stderr).strip()[-400:]}"
-            )
 
     def up(self) -> bool:
         self._awaiting_all = self.node == BROKERS

@@ -77,6 +77,10 @@ class PostgresComponent(Component):
         return (self.cluster.postgres_port,)
 
     @property
+    def port_setting(self) -> str:
+        return "TASKFACTORY_STACK_CLUSTER_POSTGRES_PORT"
+
+    @property
     def address(self) -> str:
         return f"127.0.0.1:{self.cluster.postgres_port}"
 

@@ -47,6 +47,10 @@ class TemporalServerComponent(Component):
         return (*range(grpc, grpc + 5), *range(membership, membership + 4))
 
     @property
+    def port_setting(self) -> str:
+        return "TASKFACTORY_STACK_CLUSTER_TEMPORAL_PORT"
+
+    @property
     def address(self) -> str:
         return f"127.0.0.1:{self.cluster.temporal_port}"
 
