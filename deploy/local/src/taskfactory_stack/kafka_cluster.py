@@ -17,7 +17,8 @@ class KafkaBroker(KafkaComponent):
     """Broker ``node`` of three; the last one to start waits until all three are registered.
 
     A KRaft quorum of three needs two voters, so the first two nodes cannot be ready on their
-    own: they are started without waiting and the third one's start waits for the whole cluster.
+    own: they are started without waiting and the third one's start waits for the whole cluster
+    (all three registered, and a group coordinator elected).
     """
 
     node: int = 1
@@ -105,6 +106,10 @@ class KafkaBroker(KafkaComponent):
             missing = want - registered
             if missing:
                 return f"broker(s) {sorted(missing)} not registered yet"
+            if self._awaiting_all:
+                # Consumer groups need __consumer_offsets (3 replicas) and its leaders: the
+                # first lookup creates it, and the cluster is ready once one succeeds.
+                await asyncio.wait_for(admin.find_coordinator("taskfactory-stack-probe"), 5)
             return None
         except Exception as exc:  # any failure means "not ready yet"
             return f"{type(exc).__name__}: {exc}"
