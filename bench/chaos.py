@@ -174,6 +174,18 @@ def main() -> None:
         "events_per_fault": args.events,
         "faults": [o.as_dict() for o in outcomes],
     }
+    if args.cluster:
+        from taskfactory_stack.cluster import ClusterSettings
+
+        # The cluster profile runs the Temporal server, not the dev server.
+        cluster = ClusterSettings()
+        versions = report["versions"]
+        versions.pop("Temporal dev server", None)
+        report["versions"] = {
+            "Temporal server": f"{cluster.temporal_version} ({cluster.history_shards} shards, "
+            "PostgreSQL)",
+            **versions,
+        }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     text = (
