@@ -87,7 +87,6 @@ async def run_cluster(
     events: int, faults: list[str], workdir: Path, patience: float
 ) -> list[Outcome]:
     """The cluster faults on the local stack's cluster profile."""
-    from taskfactory_stack.kafka_cluster import KafkaBroker
     from taskfactory_stack.settings import StackSettings
     from taskfactory_stack.stack import Stack
 
@@ -101,7 +100,7 @@ async def run_cluster(
             workdir / "worlds",
             patience=patience,
             replication_factor=stack.replication_factor,
-            kafka_nodes=[c for c in stack.components if isinstance(c, KafkaBroker)],
+            cluster=stack.components,
         )
         return await _each(target, events, faults)
     finally:

@@ -43,7 +43,7 @@ from tf_testing import (
 from taskfactory_contracts import AvroCodec
 from taskfactory_runtime.kafka import ensure_topics, make_admin
 from taskfactory_runtime.settings import KafkaSettings
-from taskfactory_stack.components import KafkaComponent, TemporalComponent
+from taskfactory_stack.components import Component, KafkaComponent, TemporalComponent
 from taskfactory_stack.process import TrackedProcess
 from taskfactory_stack.settings import StackSettings
 
@@ -53,6 +53,7 @@ __all__ = [
     "Outcome",
     "Target",
     "broker_leader_sigkill",
+    "cluster_restart",
     "executor_sigkill",
     "ingress_sigkill",
     "kafka_restart",
@@ -99,8 +100,8 @@ class Target:
     patience: float = 300.0
     #: Of the scenario's topics: 3 on the cluster profile's three brokers.
     replication_factor: int = 1
-    #: The cluster profile's brokers, for the faults that kill one of several.
-    kafka_nodes: list[KafkaComponent] = field(default_factory=list)
+    #: The cluster profile's components (brokers, Temporal server, PostgreSQL), for its faults.
+    cluster: list[Component] = field(default_factory=list)
 
 
 def private_kafka(root: Path) -> KafkaComponent:
@@ -563,7 +564,7 @@ async def broker_leader_sigkill(
     With replication factor 3, ``min.insync.replicas=2`` and ``acks=all`` the other two brokers
     hold every acknowledged record: a new leader is elected and nothing is lost or repeated.
     """
-    assert len(target.kafka_nodes) >= 3, "broker_leader_sigkill needs the cluster profile"
+    assert target.cluster, "broker_leader_sigkill needs the cluster profile"
 
     async def body(world: World, outcome: Outcome) -> float:
         await wait_for(
@@ -573,7 +574,7 @@ async def broker_leader_sigkill(
         )
         name = world.events if topic == "events" else world.results
         leader = await _partition_leader(world.kafka, name, 0)
-        broker = next(b for b in target.kafka_nodes if b.name == f"kafka-{leader}")
+        broker = next(c for c in target.cluster if c.name == f"kafka-{leader}")
         began = time.monotonic()
         await world.sigkill(broker.process)
         try:
@@ -591,6 +592,42 @@ async def broker_leader_sigkill(
         return time.monotonic()
 
     return await _scenario(target, f"leader-sigkill-{topic}", events, body)
+
+
+async def cluster_restart(
+    target: Target, events: int, *, component: str, kill: bool, seconds: float = 10
+) -> Outcome:
+    """SIGKILL (``kill``) or stop the cluster's ``component`` mid-stream, keep it away for
+    ``seconds``, then start it again on its data: the Temporal server, or PostgreSQL under it
+    (a fast shutdown: open transactions roll back, the server's connections break)."""
+    assert target.cluster, "cluster_restart needs the cluster profile"
+    part = next(c for c in target.cluster if c.name == component)
+
+    async def body(world: World, outcome: Outcome) -> float:
+        await wait_for(
+            lambda: world.results_at_least(events // 3),
+            timeout=target.patience,
+            what=f"{events // 3} results before {component} goes away",
+        )
+        began = time.monotonic()
+        if kill:
+            await world.sigkill(part.process)
+        else:
+            await asyncio.to_thread(part.down)
+        try:
+            await hold_for(seconds, _async(world.alive))
+        finally:
+            await asyncio.to_thread(part.up)  # cleared even when a check failed
+        outcome.fault_seconds = round(time.monotonic() - began, 1)
+        return time.monotonic()
+
+    return await _scenario(
+        target,
+        f"{component}-{'sigkill' if kill else 'restart'}",
+        events,
+        body,
+        env={"TASKFACTORY_INGRESS__RETRY_MAX_SECONDS": "2"},
+    )
 
 
 async def _partition_leader(kafka: KafkaSettings, topic: str, partition: int) -> int:
@@ -746,4 +783,8 @@ FAULTS: dict[str, Callable[[Target, int], Awaitable[Outcome]]] = {
 CLUSTER_FAULTS: dict[str, Callable[[Target, int], Awaitable[Outcome]]] = {
     "leader-sigkill-events": lambda t, n: broker_leader_sigkill(t, n, topic="events"),
     "leader-sigkill-results": lambda t, n: broker_leader_sigkill(t, n, topic="results"),
+    "temporal-server-sigkill": lambda t, n: cluster_restart(
+        t, n, component="temporal-server", kill=True
+    ),
+    "postgres-restart": lambda t, n: cluster_restart(t, n, component="postgres", kill=False),
 }

@@ -14,7 +14,6 @@ import pytest
 from chaos.scenarios import Target, broker_leader_sigkill
 
 from taskfactory_runtime.settings import KafkaSettings
-from taskfactory_stack.kafka_cluster import KafkaBroker
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.stack import Stack
 
@@ -43,7 +42,7 @@ async def test_the_leader_broker_dies_mid_stream_every_event_runs_once_with_one_
         root=tmp_path / "worlds",
         patience=120,
         replication_factor=cluster.replication_factor,
-        kafka_nodes=[c for c in cluster.components if isinstance(c, KafkaBroker)],
+        cluster=cluster.components,
     )
     outcome = await broker_leader_sigkill(target, 150, topic=topic, seconds=10)
     outcome.check()
