@@ -1,4 +1,5 @@
-"""Faults only a cluster has: the leader broker of a partition dies while events stream.
+"""Faults only a cluster has: a partition's leader broker, the Temporal server or its database
+dies or restarts while events stream.
 
 Runs on the cluster profile (three brokers, replication factor 3, ``min.insync.replicas=2``,
 the Temporal server on PostgreSQL), started here if it is not running and stopped afterwards.
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chaos.scenarios import Target, broker_leader_sigkill
+from chaos.scenarios import Target, broker_leader_sigkill, cluster_restart
 
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.settings import StackSettings
@@ -32,11 +33,8 @@ def cluster() -> Iterator[Stack]:
             stack.down()
 
 
-@pytest.mark.parametrize("topic", ["events", "results"])
-async def test_the_leader_broker_dies_mid_stream_every_event_runs_once_with_one_result(
-    cluster: Stack, topic: str, tmp_path: Path
-) -> None:
-    target = Target(
+def _target(cluster: Stack, tmp_path: Path) -> Target:
+    return Target(
         kafka=KafkaSettings(bootstrap_servers=cluster.kafka_bootstrap),
         temporal_address=cluster.temporal_address,
         root=tmp_path / "worlds",
@@ -44,5 +42,23 @@ async def test_the_leader_broker_dies_mid_stream_every_event_runs_once_with_one_
         replication_factor=cluster.replication_factor,
         cluster=cluster.components,
     )
+
+
+@pytest.mark.parametrize("topic", ["events", "results"])
+async def test_the_leader_broker_dies_mid_stream_every_event_runs_once_with_one_result(
+    cluster: Stack, topic: str, tmp_path: Path
+) -> None:
+    target = _target(cluster, tmp_path)
     outcome = await broker_leader_sigkill(target, 150, topic=topic, seconds=10)
+    outcome.check()
+
+
+@pytest.mark.parametrize(
+    ("component", "kill"), [("temporal-server", True), ("postgres", False)], ids=["sigkill", "pg"]
+)
+async def test_the_temporal_server_or_its_database_goes_away_mid_stream_nothing_lost_or_twice(
+    cluster: Stack, component: str, kill: bool, tmp_path: Path
+) -> None:
+    target = _target(cluster, tmp_path)
+    outcome = await cluster_restart(target, 150, component=component, kill=kill, seconds=10)
     outcome.check()
