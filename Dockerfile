@@ -1,13 +1,19 @@
-# syntax=docker/dockerfile:1
 # One image for the three services: taskfactory-ingress, taskfactory-orchestrator and
 # taskfactory-executor are console scripts on PATH; the chart picks one per Deployment with
 # `command`. No HEALTHCHECK: Kubernetes probes /livez and /readyz (see deploy/helm/taskfactory).
 #
+#   make image          builds taskfactory:<appVersion> (deploy/image/build.sh); with no
+#                       registry, on a base image made locally (deploy/image/base-image.sh)
+#   make image-smoke    runs the three services from it against the local stack
 #   docker build -t taskfactory:0.1.0 --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) .
 #   docker run --rm taskfactory:0.1.0 taskfactory --help
 #
 # PYTHON_IMAGE must be a Debian-based CPython 3.11 image (the venv built in the first stage
-# is copied into the second, so both stages must share the same interpreter path).
+# is copied into the second, so both stages must share the same interpreter path): the
+# registry's python:3.11-slim-bookworm (/usr/local/bin/python3.11) or Debian bookworm's own
+# python3 (/usr/bin/python3.11). No `# syntax=` line: it makes BuildKit fetch a frontend
+# image from a registry; this file builds with BuildKit's built-in frontend or the classic
+# builder alike.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # ---- build: resolve uv.lock into a self-contained virtualenv at /opt/taskfactory ----------
@@ -56,17 +62,6 @@ RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable \
 # ---- runtime: the interpreter, the virtualenv and the example definitions; nothing else ----
 FROM ${PYTHON_IMAGE} AS runtime
 
-ARG PYTHON_IMAGE
-ARG VERSION=0.1.0
-ARG REVISION=unknown
-ARG CREATED=unknown
-LABEL org.opencontainers.image.title="taskfactory" \
-      org.opencontainers.image.description="Kafka events to Temporal workflows to Kafka results: ingress, orchestrator and executor in one image" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.base.name="${PYTHON_IMAGE}"
-
 # A fixed numeric uid/gid so Kubernetes' runAsNonRoot can verify it without a passwd lookup.
 RUN groupadd --system --gid 10001 taskfactory \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
@@ -85,3 +80,15 @@ WORKDIR /app
 USER 10001:10001
 EXPOSE 8080
 CMD ["taskfactory-ingress"]
+
+# Last: a commit that changes no packaged file (REVISION only) reuses every layer above.
+ARG PYTHON_IMAGE
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="taskfactory" \
+      org.opencontainers.image.description="Kafka events to Temporal workflows to Kafka results: ingress, orchestrator and executor in one image" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.base.name="${PYTHON_IMAGE}"

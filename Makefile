@@ -100,6 +100,7 @@ bench: install ## every benchmark in one go (never part of make test; ~45 min); 
 	@# (tens of thousands of runs the ingress bench starts keep it busy for minutes after).
 	@$(RUN) python bench/peers_bench.py
 	@$(RUN) python bench/ingress_bench.py
+	@$(RUN) python bench/fastpath_bench.py
 	@$(RUN) python bench/tracing_bench.py
 	@$(RUN) python bench/summary.py
 
@@ -155,3 +156,17 @@ helm-docs: install ## regenerate the chart README's values table from the values
 .PHONY: helm-test
 helm-test: install ## the chart and Dockerfile tests (tests/helm)
 	@$(RUN) pytest tests/helm $(PYTEST_ARGS)
+
+# ---- Container image (Dockerfile, deploy/image) ---------------------------------------------
+# PYTHON_IMAGE: a registry's Debian-based CPython 3.11 image (e.g. python:3.11-slim-bookworm);
+# empty = a bookworm base made locally (debootstrap + docker import), for machines without one.
+PYTHON_IMAGE ?=
+IMAGE ?=
+
+.PHONY: image
+image: ## build the taskfactory image (Docker engine, base image and layers cached in /var/cache/taskfactory/image)
+	@PYTHON_IMAGE="$(PYTHON_IMAGE)" IMAGE="$(IMAGE)" bash deploy/image/build.sh
+
+.PHONY: image-smoke
+image-smoke: install ## build the image, run its three services as the chart does (read-only, uid 10001) against the local stack: one event, one result
+	@PYTHON_IMAGE="$(PYTHON_IMAGE)" IMAGE="$(IMAGE)" UV="$(UV)" bash deploy/image/smoke.sh $(PYTEST_ARGS)

@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -27,14 +26,17 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from taskfactory_contracts import TaskInput, TaskOutput, names
 from taskfactory_executor.activities import ExecutorActivities
 from taskfactory_executor.registry import TaskRegistry
-from taskfactory_executor.sending import SendOnce
+from taskfactory_executor.sending import SendOnce, result_publisher
 from taskfactory_executor.tasks import builtin_tasks
+from taskfactory_runtime.egress import Egress, EgressSettings
 from taskfactory_runtime.kafka import client_kwargs, make_producer
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.demo import pip_install_target
+from taskfactory_stack.services import LOOPBACK_EGRESS_ENV
 
 __all__ = [
     "ACCEPT_WRITES",
+    "LOOPBACK_EGRESS",
     "PLUGIN_SOURCE",
     "REJECT_WRITES",
     "Call",
@@ -52,6 +54,10 @@ __all__ = [
 ]
 
 PLUGIN_SOURCE = Path(__file__).parent / "plugins" / "taskfactory-test-plugin"
+#: The test servers listen on 127.0.0.1, which the egress policy refuses unless allowed.
+LOOPBACK_EGRESS = EgressSettings.model_validate(
+    {"allowed_networks": LOOPBACK_EGRESS_ENV["TASKFACTORY_EGRESS__ALLOWED_NETWORKS"]}
+)
 
 
 # ---- a local HTTP server that records every call ------------------------------------------
@@ -224,9 +230,12 @@ class InProcessExecutor:
     kafka: KafkaSettings
     queue: str
     publish_timeout: float = 10.0
+    publish_lease: float = 15.0
     graceful_shutdown: timedelta = timedelta(seconds=0)
     registry: TaskRegistry | None = None
     producer_overrides: dict[str, Any] = field(default_factory=dict)
+    egress: EgressSettings = LOOPBACK_EGRESS
+    max_output_bytes: int = 1024 * 1024
 
     @property
     def driver_queue(self) -> str:
@@ -238,11 +247,14 @@ class InProcessExecutor:
         """Start the workers; stop them (and the clients) on exit."""
         producer = make_producer(self.kafka, name="test-executor", **self.producer_overrides)
         await producer.start()
-        http = httpx.AsyncClient()
+        http = Egress(self.egress)
         registry = self.registry or TaskRegistry.discover(builtin_tasks())
         activities = ExecutorActivities(
             registry=registry,
-            sender=SendOnce(producer, self.publish_timeout),
+            publisher=result_publisher(
+                producer, self.kafka, lease_seconds=self.publish_lease, clock_skew_seconds=60
+            ),
+            max_output_bytes=self.max_output_bytes,
             resources={"http": http, "kafka": SendOnce(producer, self.publish_timeout)},
         )
         executor = Worker(

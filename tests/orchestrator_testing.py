@@ -19,9 +19,12 @@ from temporalio.worker import Worker
 from taskfactory_contracts import (
     ActivityDefinition,
     Envelope,
+    PublishRecordInput,
     PublishResultInput,
+    PublishRunEventInput,
     ResolveContextInput,
     RunActivityInput,
+    RunEvent,
     RunOutcome,
     TaskInput,
     TaskOutput,
@@ -41,6 +44,7 @@ class FakeExecutor:
     behaviours: dict[str, TaskFn] = field(default_factory=dict)
     calls: list[TaskInput] = field(default_factory=list)
     results: list[TaskResult] = field(default_factory=list)
+    run_events: list[RunEvent] = field(default_factory=list)
     running: int = 0
     max_running: int = 0
     gates: dict[str, asyncio.Event] = field(default_factory=dict)
@@ -65,12 +69,28 @@ class FakeExecutor:
     async def publish_result(self, arg: PublishResultInput) -> None:
         self.results.append(arg.result)
 
+    @activity.defn(name=names.ACTIVITY_PUBLISH_RUN_EVENT)
+    async def publish_run_event(self, arg: PublishRunEventInput) -> None:
+        self.run_events.append(arg.event)
+
+    @activity.defn(name=names.ACTIVITY_PUBLISH_LOCAL)
+    async def publish_local(self, arg: PublishRecordInput) -> None:
+        """The orchestrator's local publish (fast path), recorded like the executor's."""
+        self.results.extend(arg.results)
+        self.run_events.extend(arg.events)
+
     @activity.defn(name=names.ACTIVITY_RESOLVE_CONTEXT)
     async def resolve_context(self, arg: ResolveContextInput) -> Any:
         return {"source": arg.name, "url": getattr(arg.source, "url", None)}
 
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.run_task, self.publish_result, self.resolve_context]
+        return [
+            self.run_task,
+            self.publish_result,
+            self.publish_run_event,
+            self.publish_local,
+            self.resolve_context,
+        ]
 
     def result(self, task_id: str) -> TaskResult:
         found = [r for r in self.results if r.task_id == task_id]
@@ -126,7 +146,13 @@ class Harness:
     executor: FakeExecutor
 
     async def start(
-        self, defn: ActivityDefinition, trig: TriggerEvent | None = None, *, wid: str | None = None
+        self,
+        defn: ActivityDefinition,
+        trig: TriggerEvent | None = None,
+        *,
+        wid: str | None = None,
+        runs_topic: str | None = None,
+        results_topic: str = "results",
     ) -> WorkflowHandle[Any, Any]:
         trig = trig or trigger()
         return await self.client.start_workflow(
@@ -134,8 +160,9 @@ class Harness:
             RunActivityInput(
                 definition=defn,
                 trigger=trig,
-                results_topic="results",
+                results_topic=results_topic,
                 executor_task_queue=self.queue,
+                runs_topic=runs_topic,
             ),
             id=wid or f"{self.queue}/{trig.envelope.id}",
             task_queue=self.queue,
@@ -144,12 +171,22 @@ class Harness:
 
 
 @asynccontextmanager
-async def harness(client: Client, queue: str, executor: FakeExecutor) -> AsyncIterator[Harness]:
+async def harness(
+    client: Client,
+    queue: str,
+    executor: FakeExecutor,
+    *,
+    publish_local: Callable[..., Any] | None = None,
+) -> AsyncIterator[Harness]:
+    """A worker for ``queue``; ``publish_local``: the real publishing instead of the fake's."""
+    activities = executor.activities()
+    if publish_local is not None:
+        activities = [a for a in activities if a != executor.publish_local] + [publish_local]
     async with Worker(
         client,
         task_queue=queue,
         workflows=WORKFLOWS,
-        activities=executor.activities(),
+        activities=activities,
         workflow_runner=SANDBOX,
         max_concurrent_activities=200,
     ):

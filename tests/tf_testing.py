@@ -18,7 +18,7 @@ from taskfactory_contracts import AvroCodec, Envelope
 from taskfactory_runtime.kafka import client_kwargs
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.process import TrackedProcess
-from taskfactory_stack.services import SERVICES, ServiceSet
+from taskfactory_stack.services import LOOPBACK_EGRESS_ENV, SERVICES, ServiceSet
 
 __all__ = [
     "RunningServices",
@@ -159,7 +159,8 @@ class RunningServices:
         self.set = ServiceSet(root)
         self.ports = {name: free_port() for name in SERVICES}
         self.group = group
-        self.env = env
+        # The tests' stand-in HTTP servers listen on 127.0.0.1 (refused by default).
+        self.env = {**LOOPBACK_EGRESS_ENV, **env}
         self.definitions = root / "definitions"
         self.definitions.mkdir(exist_ok=True)
         self.replicas: list[ServiceSet] = []

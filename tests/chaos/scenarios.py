@@ -730,8 +730,9 @@ async def results_unavailable(target: Target, events: int, *, seconds: float) ->
             began = time.monotonic()
 
             async def publish_failed() -> bool:
-                failures = "taskfactory_executor_publish_failures_total"
-                return await world.services.metric("executor", failures) >= 1
+                # Runs publish their results themselves (the orchestrator's local activity).
+                failures = "taskfactory_orchestrator_publish_failures_total"
+                return await world.services.metric("orchestrator", failures) >= 1
 
             await wait_for(publish_failed, timeout=60, what="a result publish to be rejected")
             frozen = await world.result_records()

@@ -150,8 +150,10 @@ async def test_results_topic_unavailable_mid_run_publish_retries_side_effect_onc
     await set_topic_config(kafka_settings, private, REJECT_WRITES)  # mid-run
     gate.set()
 
+    # The run publishes its result itself (the orchestrator's local activity), retrying.
     async def publish_retried() -> bool:
-        return await services.metric("executor", "taskfactory_executor_publish_retries_total") >= 2
+        retries = "taskfactory_orchestrator_publish_retries_total"
+        return await services.metric("orchestrator", retries) >= 2
 
     await wait_for(publish_retried, timeout=60, what="the result publish to be retried twice")
     assert await end_offsets_total(kafka_settings, private) == 0
@@ -163,7 +165,8 @@ async def test_results_topic_unavailable_mid_run_publish_retries_side_effect_onc
     await wait_for(lambda: _completed(temporal_client, wid), timeout=30, what="the run to end")
     assert await end_offsets_total(kafka_settings, private) == 1
     assert len(server.calls_to("/pay")) == 1  # the side effect ran once
-    assert await services.metric("executor", "taskfactory_executor_publish_failures_total") >= 2
+    failures = "taskfactory_orchestrator_publish_failures_total"
+    assert await services.metric("orchestrator", failures) >= 2
 
 
 def _entered(server: RecordingServer) -> Any:

@@ -42,6 +42,20 @@ def result_lines(output: str, run_prefix: str, task: str) -> list[int]:
     return [i for i, line in enumerate(output.splitlines()) if pattern.match(line)]
 
 
+async def _clean_up(temporal_client: Client, uid: str, demo: Path) -> None:
+    await asyncio.to_thread(lambda: ServiceSet(demo.resolve()).stop())  # if the demo could not
+    for definition in ("site-monitor", "nightly-report"):
+        with contextlib.suppress(RPCError):  # not created
+            await temporal_client.get_schedule_handle(f"{uid}-{definition}").delete()
+    # A demo that failed half-way leaves runs (the loan waits 3 days for its review).
+    query = f"TaskQueue = '{uid}-orchestrator' AND ExecutionStatus = 'Running'"
+    async for run in temporal_client.list_workflows(query):
+        with contextlib.suppress(RPCError):  # closed meanwhile
+            await temporal_client.get_workflow_handle(run.id, run_id=run.run_id).terminate(
+                "the test of make run is over"
+            )
+
+
 async def test_make_run_shows_every_example_approves_the_loan_and_notifies_once(
     stack: StackInfo,
     topics: Topics,
@@ -75,17 +89,7 @@ async def test_make_run_shows_every_example_approves_the_loan_and_notifies_once(
             check=False,
         )
     finally:
-        ServiceSet((tmp_path / "demo").resolve()).stop()  # only if the demo could not
-        for definition in ("site-monitor", "nightly-report"):
-            with contextlib.suppress(RPCError):  # not created
-                await temporal_client.get_schedule_handle(f"{uid}-{definition}").delete()
-        # A demo that failed half-way leaves runs (the loan waits 3 days for its review).
-        query = f"TaskQueue = '{uid}-orchestrator' AND ExecutionStatus = 'Running'"
-        async for run in temporal_client.list_workflows(query):
-            with contextlib.suppress(RPCError):  # closed meanwhile
-                await temporal_client.get_workflow_handle(run.id, run_id=run.run_id).terminate(
-                    "the test of make run is over"
-                )
+        await _clean_up(temporal_client, uid, tmp_path / "demo")
     output = done.stdout.replace("\r", "\n")
     print(output)  # shown when the test fails
     assert done.returncode == 0, done.stderr[-3000:]
@@ -152,3 +156,71 @@ async def test_make_run_shows_every_example_approves_the_loan_and_notifies_once(
     notes = [r for r in results if r.definition_id == "site-monitor" and r.task_id == "notify"]
     assert len(notes) == 1
     assert await end_offsets_total(kafka_settings, topics.results) == EXPECTED_RESULTS
+
+
+async def test_make_run_into_a_pipe_closed_early_stops_what_it_started(
+    stack: StackInfo, topics: Topics, temporal_client: Client, uid: str, tmp_path: Path
+) -> None:
+    """``make run | head -n N``: once head exits, the demo stops its services and exits too.
+
+    The stack was up before (the session fixture), so it must be left running. The demo is
+    not told to exit when done: only the closed pipe can end it.
+    """
+    if os.environ.get("TASKFACTORY_KAFKA_BOOTSTRAP") or os.environ.get("TASKFACTORY_STACK"):
+        pytest.skip("make run drives the local stack (taskfactory-stack), not an external one")
+    demo = (tmp_path / "demo").resolve()
+    env = {
+        **os.environ,
+        "TASKFACTORY_STACK_DEMO_DIR": str(demo),
+        "TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE": f"{uid}-orchestrator",
+        "TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE": f"{uid}-executor",
+        "TASKFACTORY_INGRESS__GROUP_ID": f"{uid}-ingress",
+        "TASKFACTORY_SCHEDULES__ID_PREFIX": f"{uid}-",
+        **topics.env(),
+    }
+    env.pop("TASKFACTORY_STACK_DEMO_EXIT_WHEN_DONE", None)
+    stderr = tmp_path / "stderr"
+    try:
+        code, head = await asyncio.to_thread(_run_into_head, env, stderr, demo)
+    finally:
+        await _clean_up(temporal_client, uid, demo)
+    errors = stderr.read_text()
+    print("".join(head), errors)  # shown when the test fails
+    assert code == 0, errors[-3000:]
+    assert "Traceback" not in errors, errors[-3000:]
+    assert "BrokenPipeError" not in errors, errors[-3000:]
+    assert ServiceSet(demo).running() == {}, "a service outlived make run"
+    # The stack was up before `make run`: it is still up.
+    status = await asyncio.to_thread(
+        subprocess.run,
+        [str(Path(sys.executable).with_name("taskfactory-stack")), "status"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert status.returncode == 0, status.stdout + status.stderr
+
+
+def _run_into_head(env: dict[str, str], stderr: Path, demo: Path) -> tuple[int, list[str]]:
+    """Run the demo, read until its first result as ``head`` would, close; its exit code."""
+    command = [str(Path(sys.executable).with_name("taskfactory-stack")), "run"]
+    with stderr.open("w") as err:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True
+        )
+    try:
+        assert process.stdout is not None
+        head: list[str] = []
+        while not any(line.startswith("  result ") for line in head):
+            line = process.stdout.readline()
+            assert line, f"make run ended early: {head} {stderr.read_text()[-3000:]}"
+            head.append(line)
+        assert any(line.startswith("services: ") for line in head)
+        assert ServiceSet(demo).running(), "the services run while head reads"
+        process.stdout.close()  # head has its lines and exits
+        return process.wait(timeout=120), head
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -70,3 +70,36 @@ def test_oci_labels_name_version_and_revision() -> None:
     runtime = "\n".join(_stages()[-1])
     for label in ("title", "description", "version", "revision", "created", "base.name"):
         assert f"org.opencontainers.image.{label}=" in runtime, label
+
+
+def test_build_fetches_no_image_but_the_overridable_base() -> None:
+    # A `# syntax=` line makes BuildKit fetch its frontend image from a registry; without one
+    # the build needs only the base image, made locally where no registry is reachable.
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+    first_from = re.search(r"^FROM ", text, re.MULTILINE)
+    assert first_from
+    preamble = text[: first_from.start()]
+    assert re.search(r"^ARG PYTHON_IMAGE=\S+", preamble, re.MULTILINE), "no overridable default"
+    froms = [i.split()[1] for stage in _stages() for i in stage if i.upper().startswith("FROM ")]
+    assert froms == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+
+
+def test_locally_made_base_has_the_projects_python() -> None:
+    script = (ROOT / "deploy" / "image" / "base-image.sh").read_text(encoding="utf-8")
+    python = re.search(r"^python_version=(\S+)$", script, re.MULTILINE)
+    suite = re.search(r"^suite=(\S+)$", script, re.MULTILINE)
+    assert python, "base-image.sh names no python_version"
+    assert suite, "base-image.sh names no suite"
+    assert python.group(1) == (ROOT / ".python-version").read_text(encoding="utf-8").strip()
+    # The Dockerfile's default base is the same Python on the same Debian release.
+    assert f"python:{python.group(1)}-slim-{suite.group(1)}" in DOCKERFILE.read_text("utf-8")
+
+
+def test_ci_runs_the_image_smoke_after_the_suite() -> None:
+    commands = [
+        line.split("PYTEST_ARGS")[0].strip()
+        for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+        if line.startswith("make ")
+    ]
+    assert commands.index("make image-smoke") > commands.index("make test")

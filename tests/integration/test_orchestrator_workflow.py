@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from conftest import Topics
 from orchestrator_testing import FakeExecutor, definition, fail, harness, trigger
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
-from tf_testing import wait_for
+from tf_testing import consume, wait_for
 
 from taskfactory_contracts import (
     ApprovalSignal,
+    AvroCodec,
     RunState,
     RunStatusView,
     TaskInput,
@@ -23,6 +27,10 @@ from taskfactory_contracts import (
     TaskStatus,
     names,
 )
+from taskfactory_orchestrator.publishing import PublishActivities
+from taskfactory_orchestrator.settings import OrchestratorSettings
+from taskfactory_orchestrator.worker import build_publisher
+from taskfactory_runtime.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
 
@@ -387,3 +395,185 @@ async def test_correlation_mode_handles_signalled_events_in_order_once_and_conti
 
 async def _done(value: bool) -> bool:
     return value
+
+
+# ---- the fast path: what a run costs Temporal -------------------------------------------------
+def _event_types(history: Any) -> list[Any]:
+    return [e.event_type for e in history.events]
+
+
+async def test_a_one_task_run_is_two_workflow_tasks_one_activity_task_and_at_most_14_events(
+    temporal_client: Client, uid: str
+) -> None:
+    executor = FakeExecutor()
+    defn = definition({"tasks": [{"id": "only", "type": "echo", "params": {"n": 1}}]})
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(defn, runs_topic="runs")
+        outcome = await handle.result()
+        history = await handle.fetch_history()
+    types = _event_types(history)
+    assert len(history.events) <= 14, [EventType.Name(t) for t in types]
+    assert types.count(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) == 2
+    assert types.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == 1
+    assert outcome.tasks == {"only": TaskStatus.SUCCEEDED}
+    assert executor.result("only").status is TaskStatus.SUCCEEDED
+    assert [e.kind.value for e in executor.run_events] == ["started", "finished"]
+    assert executor.run_events[1].outcome is not None
+    assert executor.run_events[1].outcome.value == "succeeded"
+    assert [c.task_id for c in executor.calls] == ["only"], "the task ran on the executor queue"
+
+
+async def test_each_further_task_of_a_run_costs_one_activity_task_and_one_workflow_task(
+    temporal_client: Client, uid: str
+) -> None:
+    executor = FakeExecutor()
+    chain: list[dict[str, Any]] = [{"id": "a", "type": "echo"}]
+    chain += [{"id": n, "type": "echo", "needs": [p]} for p, n in [("a", "b"), ("b", "c")]]
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(definition({"tasks": chain}), runs_topic="runs")
+        await handle.result()
+        history = await handle.fetch_history()
+    types = _event_types(history)
+    # One task: 14; each further one: its activity (3), a workflow task (3), a marker (1).
+    assert len(history.events) <= 14 + 7 * 2, [EventType.Name(t) for t in types]
+    assert types.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == 3
+    assert executor.task_ids() == ["a", "b", "c"]
+    assert [e.kind.value for e in executor.run_events] == ["started", "finished"]
+
+
+async def test_correlation_mode_publishes_run_events_for_each_event_handled(
+    temporal_client: Client, uid: str
+) -> None:
+    executor = FakeExecutor()
+    defn = definition(
+        {
+            "correlation": {"workflow_id": "c/{subject}", "mode": "signal", "idle_timeout": "PT1S"},
+            "tasks": [{"id": "note", "type": "echo"}],
+        }
+    )
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(defn, trigger(event_id=f"{uid}-e0"), runs_topic="runs")
+        await handle.signal(names.SIGNAL_EVENT, trigger(event_id=f"{uid}-e1"))
+        await handle.result()
+    assert [(e.causation_id, e.kind.value) for e in executor.run_events] == [
+        (f"{uid}-e0", "started"),
+        (f"{uid}-e0", "finished"),
+        (f"{uid}-e1", "started"),
+        (f"{uid}-e1", "finished"),
+    ]
+    assert len({e.event_id for e in executor.run_events}) == 4
+
+
+# ---- rendering that raises fails the task, never the workflow task ----------------------------
+@pytest.mark.parametrize(
+    "template",
+    [
+        {"id": "bad", "type": "echo", "params": {"n": "{{ event.data.n }}"}},
+        {"id": "bad", "type": "echo", "for_each": "event.data.n"},
+        {"id": "bad", "type": "echo", "when": "event.data.n > 1"},
+    ],
+    ids=["params", "for_each", "when"],
+)
+async def test_a_value_a_template_cannot_render_fails_that_task_with_its_class_and_message(
+    temporal_client: Client, uid: str, template: dict[str, Any]
+) -> None:
+    executor = FakeExecutor()
+    defn = definition({"tasks": [template, {"id": "after", "type": "echo", "needs": ["bad"]}]})
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(defn, trigger({"n": 2**70}), runs_topic="runs")
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        history = await handle.fetch_history()
+    bad = executor.result("bad")
+    assert bad.status is TaskStatus.FAILED
+    assert (bad.error_type, bad.error_message) == ("ValueError", "overflow")
+    assert "after" not in executor.task_ids()
+    assert executor.run_events[-1].outcome is not None
+    assert executor.run_events[-1].outcome.value == "failed"
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in _event_types(history)
+
+
+async def test_event_data_nested_too_deep_fails_every_task_with_recursion_error(
+    temporal_client: Client, uid: str
+) -> None:
+    executor = FakeExecutor()
+    deep = b'{"n":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    trig = trigger()
+    trig = trig.model_copy(update={"envelope": trig.envelope.model_copy(update={"data": deep})})
+    defn = definition({"tasks": [{"id": "a", "type": "echo"}, {"id": "b", "type": "echo"}]})
+    async with harness(temporal_client, uid, executor) as h:
+        handle = await h.start(defn, trig)
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        history = await handle.fetch_history()
+    assert {executor.result(t).error_type for t in ("a", "b")} == {"RecursionError"}
+    assert executor.calls == []
+    assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in _event_types(history)
+
+
+# ---- the run's own publishing, on the real broker ---------------------------------------------
+@asynccontextmanager
+async def _real_publishing(kafka: KafkaSettings) -> AsyncIterator[PublishActivities]:
+    producer, reader, publishing = build_publisher(OrchestratorSettings(kafka=kafka))
+    await producer.start()
+    try:
+        yield publishing
+    finally:
+        await reader.stop()
+        await producer.stop()
+
+
+async def test_a_one_task_run_publishes_its_result_and_run_events_to_kafka_once(
+    temporal_client: Client, kafka_settings: KafkaSettings, topics: Topics, uid: str
+) -> None:
+    executor = FakeExecutor()
+    defn = definition({"tasks": [{"id": "only", "type": "echo", "params": {"n": 1}}]})
+    async with (
+        _real_publishing(kafka_settings) as publishing,
+        harness(temporal_client, uid, executor, publish_local=publishing.publish_local) as h,
+    ):
+        handle = await h.start(defn, runs_topic=topics.runs, results_topic=topics.results)
+        await handle.result()
+        history = await handle.fetch_history()
+    codec = AvroCodec()
+    results = [
+        codec.decode_task_result(r.value)
+        for r in await consume(kafka_settings, topics.results, at_least=1, timeout=30)
+    ]
+    events = [
+        codec.decode_run_event(r.value)
+        for r in await consume(kafka_settings, topics.runs, at_least=2, timeout=30)
+    ]
+    assert [(r.task_id, r.status) for r in results] == [("only", TaskStatus.SUCCEEDED)]
+    assert sorted(e.kind.value for e in events) == ["finished", "started"]
+    assert len(history.events) <= 14
+
+
+async def test_a_result_too_large_for_kafka_is_published_as_a_failed_result_naming_its_size(
+    temporal_client: Client, kafka_settings: KafkaSettings, topics: Topics, uid: str
+) -> None:
+    async def big(task: TaskInput, attempt: int) -> Any:
+        return "x" * 1_500_000
+
+    executor = FakeExecutor(behaviours={"big": big})
+    defn = definition({"tasks": [{"id": "big", "type": "big"}, {"id": "small", "type": "echo"}]})
+    async with (
+        _real_publishing(kafka_settings) as publishing,
+        harness(temporal_client, uid, executor, publish_local=publishing.publish_local) as h,
+    ):
+        handle = await h.start(defn, results_topic=topics.results)
+        await handle.result()
+    codec = AvroCodec()
+    results = {
+        r.task_id: r
+        for r in (
+            codec.decode_task_result(rec.value)
+            for rec in await consume(kafka_settings, topics.results, at_least=2, timeout=30)
+        )
+    }
+    assert results["small"].status is TaskStatus.SUCCEEDED
+    too_large = results["big"]
+    assert too_large.status is TaskStatus.FAILED
+    assert too_large.error_type == "ResultTooLarge"
+    assert too_large.output_json is None
+    assert "bytes, more than Kafka accepts" in (too_large.error_message or "")

@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 
 from taskfactory_contracts import (
     ActivityDefinition,
+    PublishRecordInput,
     PublishResultInput,
     TaskInput,
     TaskOutput,
@@ -59,6 +60,10 @@ class Executor:
 
     @activity.defn(name=names.ACTIVITY_PUBLISH_RESULT)
     async def publish_result(self, arg: PublishResultInput) -> None:
+        return None
+
+    @activity.defn(name=names.ACTIVITY_PUBLISH_LOCAL)
+    async def publish_local(self, arg: PublishRecordInput) -> None:
         return None
 
     def runs(self) -> list[str]:
@@ -130,6 +135,7 @@ async def env(temporal_client: Client, uid: str) -> AsyncIterator[Env]:
         activities=[
             executor.run_task,
             executor.publish_result,
+            executor.publish_local,
             FiringActivities(temporal_client).uncovered_firings,
         ],
         workflow_runner=SANDBOX,

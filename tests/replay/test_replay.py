@@ -1,14 +1,19 @@
 """Determinism guard: today's workflow code replays histories recorded from real runs.
 
-The histories in ``histories/`` were recorded by ``record_histories.py`` (DAG with context,
-``when``, ``for_each``, a failure and compensations). A change that alters the commands a
-workflow issues for the same history must be guarded by ``workflow.patched``; the second test
-shows the replayer catches one that is not.
+The histories in ``histories/`` were recorded by ``record_histories.py``: the unprefixed ones
+by the release before the fast path (run type ``RunActivityWorkflow``, now served by
+``LegacyRunActivityWorkflow``), the ``fast-`` ones by the fast path (``RunActivityWorkflowV2``):
+a one-task run, DAGs with context, ``when``, ``for_each``, a failure and compensations, an
+approval (waiting and granted), a correlation run across continue-as-new, a ``for_each`` with
+child batches, a schedule firing and its run. A change that alters the commands a workflow
+issues for the same history must be guarded by ``workflow.patched`` (or a new type); the last
+test shows the replayer catches one that is not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +28,33 @@ from taskfactory_contracts import RunActivityInput, names
 from taskfactory_orchestrator.worker import SANDBOX, WORKFLOWS
 from taskfactory_orchestrator.workflows import TaskBatchWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HERE = Path(__file__).parent / "histories"
+HISTORIES = sorted(p for p in HERE.glob("*.json") if p.name != "workflow-ids.json")
+#: The workflow id a history was recorded under, where the run's commands depend on it (child
+#: workflow ids); others replay under their file's name.
+WORKFLOW_IDS: dict[str, str] = json.loads((HERE / "workflow-ids.json").read_text())
 
 
 def _history(path: Path) -> WorkflowHistory:
-    return WorkflowHistory.from_json(path.stem, path.read_text())
+    return WorkflowHistory.from_json(WORKFLOW_IDS.get(path.stem, path.stem), path.read_text())
 
 
 def test_histories_are_recorded() -> None:
-    assert {p.stem for p in HISTORIES} >= {"dag-succeeded", "dag-compensated"}
+    # Recorded from the release before the fast path (patch fast-path-v1): every kind of run.
+    assert {p.stem for p in HISTORIES} >= {
+        "dag-succeeded",
+        "dag-compensated",
+        "dag-run-events",
+        "one-task",
+        "approval-waiting",
+        "approval-granted",
+        "correlation-first-run",
+        "correlation-last-run",
+        "for-each-batches",
+        "for-each-batches-child",
+        "schedule-firing",
+        "schedule-run",
+    }
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
@@ -43,7 +66,7 @@ async def test_current_code_replays_recorded_history(path: Path) -> None:
     assert result.replay_failure is None, result.replay_failure
 
 
-@workflow.defn(name=names.WORKFLOW_RUN_ACTIVITY, sandboxed=False)
+@workflow.defn(name=names.WORKFLOW_RUN_ACTIVITY_V1, sandboxed=False)
 class ReorderedRunActivityWorkflow:
     """A deliberately non-deterministic 'change': runs every task at once, ignoring ``needs``."""
 

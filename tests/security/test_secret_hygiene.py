@@ -11,16 +11,20 @@ from typing import Any
 
 import pytest
 import yaml
+from aiokafka.abc import AbstractTokenProvider
 from helm.conftest import CHART, helm, render, run_template
 from prometheus_client import REGISTRY, generate_latest
 from pydantic import ValidationError
 from security.kafka_testing import PASSWORD, SecureBroker
 
+from taskfactory_orchestrator.settings import OrchestratorSettings
+from taskfactory_runtime import secrets as secrets_module
 from taskfactory_runtime.codec import Keyring, generate_key
 from taskfactory_runtime.kafka import client_kwargs
 from taskfactory_runtime.logging import configure_logging, get_logger
-from taskfactory_runtime.secrets import ConfigurationError, read_secret
-from taskfactory_runtime.settings import LoggingSettings, ServiceSettings
+from taskfactory_runtime.oauth import token_provider
+from taskfactory_runtime.secrets import ConfigurationError, known_secrets, read_secret
+from taskfactory_runtime.settings import KafkaSettings, LoggingSettings, ServiceSettings
 from taskfactory_stack.stack import Stack
 
 __all__ = ["helm", "render", "run_template"]  # the chart tests' fixtures, used here too
@@ -203,3 +207,99 @@ def test_rendered_manifests_with_every_security_option_hold_no_secret(
                     assert env["value"].startswith("/etc/taskfactory/"), f"{name}: {env['name']}"
     config = rendered.one("ConfigMap", "tf-taskfactory-config")["data"]
     assert not [k for k in config if "PASSWORD" in k or "API_KEY" in k or k.endswith("_KEYS")]
+
+
+# ---- secrets registered at start, and settings errors that never echo them --------------------
+SHORT = "Zq9"  # a short secret is still a secret
+
+
+@pytest.fixture
+def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This test's registrations stay out of the others' (short values would scrub theirs)."""
+    monkeypatch.setattr(secrets_module, "_KNOWN", set())
+
+
+class _StaticTokens(AbstractTokenProvider):  # type: ignore[misc]
+    async def token(self) -> str:
+        return "SENTINEL-oauth-access-token-6"
+
+
+def static_tokens(_: KafkaSettings) -> AbstractTokenProvider:
+    """A token-provider plugin (``module:callable``) handing out one access token."""
+    return _StaticTokens()
+
+
+def test_every_secret_of_every_section_is_registered_at_start_short_ones_too(
+    fresh_registry: None, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    read_file = tmp_path / "read-token"
+    read_file.write_text("SENTINEL-read-token-7\n")
+    alice_file = tmp_path / "alice"
+    alice_file.write_text("SENTINEL-alice-8\n")
+    settings = OrchestratorSettings(
+        admin={
+            "admin_token": SHORT,
+            "read_token_file": read_file,
+            "principals": [
+                {"name": "alice", "scope": "approve", "token_file": alice_file},
+                {"name": "bob", "token": "b0b"},
+            ],
+        },
+        temporal={"api_key": "k3y"},
+    )
+    assert settings.admin.principals[0].name == "alice"
+    # Nothing has used a token yet: registration happened when the settings were built.
+    expected = {SHORT, "SENTINEL-read-token-7", "SENTINEL-alice-8", "b0b", "k3y"}
+    assert expected <= known_secrets()
+
+    configure_logging(LoggingSettings(level="INFO"), service="hygiene")
+    get_logger("hygiene").error(
+        "a library echoed them", detail=" ".join(sorted(expected)), also=f"x{SHORT}y"
+    )
+    err = capfd.readouterr().err
+    assert "a library echoed them" in err
+    for secret in expected:
+        assert secret not in err
+
+
+async def test_oauth_access_tokens_are_registered_as_they_are_handed_out(
+    fresh_registry: None,
+) -> None:
+    settings = KafkaSettings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="OAUTHBEARER",
+        sasl_oauth_token_provider=f"{__name__}:static_tokens",
+    )
+    provider = token_provider(settings)
+    token = await provider.token()
+    assert token == "SENTINEL-oauth-access-token-6"
+    assert token in known_secrets()
+
+
+@pytest.mark.parametrize(
+    "service", ["taskfactory_orchestrator", "taskfactory_ingress", "taskfactory_executor"]
+)
+def test_a_refused_setting_at_start_never_prints_a_secret(service: str, tmp_path: Path) -> None:
+    """Both the key and its file set: refused, and the error names the fix, not the value."""
+    key = "SENTINEL-k9"
+    env = {
+        **os.environ,
+        "TASKFACTORY_TEMPORAL__API_KEY": key,
+        "TASKFACTORY_TEMPORAL__API_KEY_FILE": str(tmp_path / "key"),
+        "TASKFACTORY_KAFKA__SASL_PASSWORD": SHORT,
+        "TASKFACTORY_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", service],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "set api_key or api_key_file, not both" in done.stderr
+    assert "needs TASKFACTORY_KAFKA__SASL_MECHANISM" in done.stderr
+    assert key not in done.stdout + done.stderr
+    assert f"'{SHORT}'" not in done.stdout + done.stderr

@@ -113,3 +113,48 @@ async def test_watcher_applies_a_good_change_and_keeps_the_last_good_set_on_a_ba
     assert applied == [2]
     assert [d.version for d in watcher.current] == [2]
     assert watcher.rejected == 1
+
+
+@pytest.mark.parametrize("task_type", ["http", "http.request"])
+@given(value=st.text(max_size=40))
+def test_an_http_task_url_keeps_its_host_and_path_whatever_the_event_sends(
+    task_type: str, value: str
+) -> None:
+    definition = ActivityDefinition.model_validate(
+        {
+            "id": "fetch",
+            "version": 1,
+            "trigger": {"event_types": ["order.placed"]},
+            "correlation": {"workflow_id": "fetch/{id}"},
+            "tasks": [
+                {
+                    "id": "get",
+                    "type": task_type,
+                    "params": {
+                        "url": "https://api.example.com/orders/{{ event.data.id }}"
+                        "?t={{ event.tenant }}",
+                        "method": "GET",
+                    },
+                }
+            ],
+        }
+    )
+    envelope = Envelope(
+        id="e1",
+        source="/p",
+        type="order.placed",
+        subject="s",
+        tenant="169.254.169.254/latest/meta-data/#",
+        time=datetime(2026, 5, 1, tzinfo=UTC),
+        data=json.dumps({"id": value}).encode(),
+    )
+    scope = variables(definition, envelope)
+    task = render_task(definition.tasks[0], scope, workflow_id="fetch/e1", envelope=envelope)
+    url = task.params["url"]
+    prefix = "https://api.example.com/orders/"
+    assert url.startswith(prefix)
+    path, _, query = url[len(prefix) :].partition("?")
+    # The event's value is one path segment and the tenant one query value, whatever they hold.
+    assert not set(path) & {"/", "#", "?"}
+    assert query.startswith("t=")
+    assert not set(query) & {"&", "#"}

@@ -404,6 +404,9 @@ admin-token: {{ . }}
 {{- with .Values.admin.readTokenSecret.existingSecret }}
 admin-read-token: {{ . }}
 {{- end }}
+{{- range $i, $p := .Values.admin.principals }}
+admin-principal-{{ $i }}: {{ $p.tokenSecret.existingSecret }}
+{{- end }}
 {{- end -}}
 
 {{/*
@@ -412,8 +415,8 @@ route needs a bearer token, and the tokens are files of Secret volumes, never en
 */}}
 {{- define "taskfactory.adminEnv" -}}
 {{- $a := .Values.admin -}}
-{{- if not (or $a.tokenSecret.existingSecret $a.readTokenSecret.existingSecret) }}
-{{- fail "admin.tokenSecret.existingSecret is required when admin.enabled: the Secret holding the admin API's bearer token (or admin.readTokenSecret.existingSecret for a read-only API); without a token the API refuses every request" }}
+{{- if not (or $a.tokenSecret.existingSecret $a.readTokenSecret.existingSecret $a.principals) }}
+{{- fail "admin.tokenSecret.existingSecret is required when admin.enabled: the Secret holding the admin API's bearer token (or admin.readTokenSecret.existingSecret for a read-only API, or admin.principals); without a token the API refuses every request" }}
 {{- end }}
 {{- if eq (int $a.port) (int .Values.http.port) }}
 {{- fail (printf "admin.port must differ from http.port (both %d): the admin API and /metrics are separate servers" (int $a.port)) }}
@@ -433,5 +436,14 @@ route needs a bearer token, and the tokens are files of Secret volumes, never en
 {{- if $a.readTokenSecret.existingSecret }}
 - name: TASKFACTORY_ADMIN__READ_TOKEN_FILE
   value: /etc/taskfactory/admin-read-token/{{ $a.readTokenSecret.key }}
+{{- end }}
+{{- with $a.principals }}
+{{- $principals := list }}
+{{- range $i, $p := . }}
+{{- $file := printf "/etc/taskfactory/admin-principal-%d/%s" $i ($p.tokenSecret.key | default "token") }}
+{{- $principals = append $principals (dict "name" $p.name "scope" ($p.scope | default "read") "groups" ($p.groups | default list) "token_file" $file) }}
+{{- end }}
+- name: TASKFACTORY_ADMIN__PRINCIPALS
+  value: {{ toJson $principals | quote }}
 {{- end }}
 {{- end -}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
+from typing import Annotated
 
 import typer
 
@@ -50,11 +51,21 @@ def _fail(exc: StackError) -> None:
 
 
 @app.command()
-def up(profile: Profile | None = PROFILE) -> None:
+def up(
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Start only this component (kafka, temporal, jaeger); repeatable."),
+    ] = None,
+    profile: Profile | None = PROFILE,
+) -> None:
     """Start Kafka and Temporal (a no-op for what is already running)."""
     stack = Stack(_settings(profile))
+    names = [c.name for c in stack.components]
+    unknown = sorted(set(only or ()) - set(names))
+    if unknown:
+        raise typer.BadParameter(f"no component {', '.join(unknown)} (have {', '.join(names)})")
     try:
-        started = stack.up()
+        started = stack.up(skip=[n for n in names if n not in only] if only else ())
     except StackError as exc:
         _fail(exc)
         return

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -61,8 +62,10 @@ from taskfactory_runtime.definitions import check_paths, load_definitions
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings, ServiceSettings
 from taskfactory_runtime.temporal import connect_temporal
+from taskfactory_stack.jaeger import BackgroundJaeger, JaegerComponent
 from taskfactory_stack.process import StackError
-from taskfactory_stack.services import ServiceSet
+from taskfactory_stack.screen import Screen, ScreenHandler
+from taskfactory_stack.services import LOOPBACK_EGRESS_ENV, ServiceSet
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.stack import Stack
 
@@ -264,9 +267,13 @@ def runs_unattended(envelope: Envelope, definitions: list[ActivityDefinition]) -
 
 
 # ---- what the demo watches --------------------------------------------------------------------
-def _say(text: str) -> None:
-    # Overwrites the progress line, which the next tick prints again.
-    print(f"\r{text}" + " " * 12, flush=True)
+#: Everything the demo prints goes through here (lines above one progress line; a closed
+#: stdout noticed, see :mod:`taskfactory_stack.screen`).
+SCREEN = Screen()
+
+
+def _say(text: str = "") -> None:
+    SCREEN.line(text)
 
 
 def _output(result: TaskResult) -> Any:
@@ -354,8 +361,8 @@ class _Progress:
     def line(self) -> str:
         done = sum(self.watch.done(e) for e in self.awaited)
         return (
-            f"\r  events awaited {len(self.awaited)} · runs started {self.started} · "
-            f"results received {self.watch.received} · events done {done}/{len(self.awaited)}   "
+            f"  events awaited {len(self.awaited)} · runs started {self.started} · "
+            f"results received {self.watch.received} · events done {done}/{len(self.awaited)}"
         )
 
 
@@ -542,7 +549,7 @@ async def _demo(
 
     plugins = settings.root / "plugins"
     fresh = await asyncio.to_thread(install_plugins, plugins)
-    print(
+    _say(
         f"plugins: {', '.join(str(p.parent.name) for p in PLUGINS)} example task types "
         f"{'installed into' if fresh else 'cached in'} {plugins}"
     )
@@ -552,12 +559,10 @@ async def _demo(
         bank_url = f"http://127.0.0.1:{await servers.enter_async_context(serve(bank.app()))}"
         site_port = await servers.enter_async_context(serve(page.app()))
         site_url = f"http://127.0.0.1:{site_port}/status"
-        print(
-            f"stand-ins: bank {bank_url} ({LOAN}/bank.py), site {site_url} ({MONITORING}/site.py)"
-        )
+        _say(f"stand-ins: bank {bank_url} ({LOAN}/bank.py), site {site_url} ({MONITORING}/site.py)")
         folder = settings.demo_root / "definitions"
         definitions = render_definitions(folder, bank_url=bank_url, site_url=site_url)
-        print(f"definitions: {', '.join(d.id for d in definitions)} (rendered into {folder})")
+        _say(f"definitions: {', '.join(d.id for d in definitions)} (rendered into {folder})")
 
         # The plugin-free loan sketch of examples/definitions is not running: its event stays out.
         replaced = [d for d in load_definitions(EXAMPLES / "definitions") if d not in definitions]
@@ -565,7 +570,7 @@ async def _demo(
         for event in load_example_events(EXAMPLES / "events", nonce=nonce):
             sketch = next((d.id for d in replaced if matches(d, event)[0]), None)
             if sketch is not None:
-                print(f"  {event.id}: not sent — the worked example replaces the {sketch} sketch")
+                _say(f"  {event.id}: not sent — the worked example replaces the {sketch} sketch")
                 continue
             events.append(event)
         loans = load_example_events(LOAN / "events", nonce=nonce, unique_subjects=True)
@@ -573,7 +578,7 @@ async def _demo(
         for event in events:
             why = runs_unattended(event, definitions)
             if why is not None:
-                print(f"  {event.id}: no result expected here — {why}")
+                _say(f"  {event.id}: no result expected here — {why}")
         awaited |= {e.id for e in loans}
         limit = front_matter(LOAN / "definitions" / "loan-approval.md")[0]["context"]["policy"]
         referred = [
@@ -598,6 +603,8 @@ async def _demo(
                 "TASKFACTORY_TEMPORAL__ADDRESS": stack.temporal_address,
                 "TASKFACTORY_DEFINITIONS_DIR": str(folder),
                 "TASKFACTORY_HTTP__PORT": "0",
+                # The example's bank and site stand-ins listen on 127.0.0.1.
+                **LOOPBACK_EGRESS_ENV,
                 # The demo waits for the monitor's schedule: a sync that failed at start (a
                 # busy Temporal) is repeated within seconds rather than the default minutes.
                 "TASKFACTORY_SCHEDULES__SYNC_INTERVAL_SECONDS": os.environ.get(
@@ -613,13 +620,13 @@ async def _demo(
                 ),
             }
             services.start(env, cwd=Path.cwd())
-            print(
+            _say(
                 "services: orchestrator, executor, ingress started "
                 f"(logs in {settings.demo_root / 'logs'})"
             )
             codec = AvroCodec()
             await _publish(stack, topics.events, [*events, *loans], codec)
-            print(
+            _say(
                 f"published {len(events)} example events and {len(loans)} loan requests "
                 f"to {topics.events}"
             )
@@ -645,12 +652,13 @@ async def _demo(
             if firings is None:
                 return
             await _drain(consumer, tps, codec, watch)
-            print("\n")
+            SCREEN.end_status()
+            _say()
             for line in [
                 *_loan_lines(loans, watch, bank),
                 *_monitor_lines(firings, watch, schedule_id),
             ]:
-                print(line)
+                _say(line)
             _finale(settings, stack, watch, topics.events, len(awaited))
             if not settings.demo_exit_when_done:
                 await _keep_running(services, consumer, codec, watch, stop)
@@ -691,9 +699,8 @@ async def _watch(
     since = datetime.now(UTC).replace(microsecond=0)
     mine = f"TaskQueue = '{queue}' AND StartTime >= '{since.isoformat()}'"
     progress = _Progress(watch, awaited)
-    shown = ""
     try:
-        while not stop.is_set():
+        while not stop.is_set() and not SCREEN.gone():
             services.check()
             await _poll(consumer, codec, watch)
             progress.started = int((await client.count_workflows(mine)).count)
@@ -701,9 +708,7 @@ async def _watch(
                 for run_id in run_ids - watch.closed:
                     if await _closed(client, run_id):
                         watch.closed.add(run_id)
-            if progress.line() != shown:
-                shown = progress.line()
-                print(shown, end="", flush=True)
+            SCREEN.status(progress.line())
             if steps.done():
                 outcome = steps.result()  # raises what a step raised
                 if all(watch.done(e) for e in awaited):
@@ -718,7 +723,7 @@ async def _watch(
 
 def _finale(settings: StackSettings, stack: Stack, watch: _Watch, topic: str, events: int) -> None:
     first = watch.first or 0.0
-    print(
+    _say(
         f"\nall {events} events and {len(FIRINGS)} firings done; first result after {first:.1f}s, "
         f"all after {time.monotonic() - watch.t0:.1f}s.\n"
         f"Temporal UI: http://127.0.0.1:{settings.temporal_ui_port}/namespaces/default/workflows\n"
@@ -728,8 +733,7 @@ def _finale(settings: StackSettings, stack: Stack, watch: _Watch, topic: str, ev
             else ""
         )
         + f"Still running: publish more events to {topic} on {stack.kafka_bootstrap}; "
-        "Ctrl-C stops everything.",
-        flush=True,
+        "Ctrl-C stops everything."
     )
 
 
@@ -740,40 +744,88 @@ async def _keep_running(
     watch: _Watch,
     stop: asyncio.Event,
 ) -> None:
-    while not stop.is_set():
+    while not stop.is_set() and not SCREEN.gone():
         services.check()
         await _poll(consumer, codec, watch)
 
 
 def run(settings: StackSettings) -> int:
-    """Up the stack if needed, run the services and the examples, clean up on Ctrl-C."""
+    """Up the stack if needed, run the services and the examples, clean up on Ctrl-C.
+
+    Whatever happens (an error, Ctrl-C, a closed stdout), everything this run started is
+    stopped: the services, a Jaeger build still under way, and the stack's components when
+    this run started them; a stack that was up before is left running.
+    """
+    logging.getLogger().addHandler(ScreenHandler(SCREEN))
     stack = Stack(settings)
     services = ServiceSet(settings.demo_root)
     services.stop()  # leftovers of a demo that was killed
-    print("stack: bringing up Kafka and Temporal (cached after the first time) …", flush=True)
-    started = stack.up()
+    jaeger = next((c for c in stack.components if isinstance(c, JaegerComponent)), None)
+    background = BackgroundJaeger(jaeger, settings.demo_root) if jaeger else None
+    if background is not None:
+        background.stop()  # the same: a build a killed demo left behind
+    later = background is not None and background.needed()
+    _say("stack: bringing up Kafka and Temporal (cached after the first time) …")
+    started = stack.up(skip=("jaeger",) if later else ())
     for row in stack.status():
-        print(f"  {row.name:<9} {row.address:<16} {row.health}  {row.extra}")
+        if not (later and row.name == "jaeger"):
+            _say(f"  {row.name:<9} {row.address:<16} {row.health}  {row.extra}")
+    if background is not None and later:
+        background.start()
+        _say(
+            "  jaeger    not built yet: building it from its Go module in the background "
+            "(once; about 8 minutes on two cores). The examples run meanwhile; traces reach "
+            f"Jaeger once it is up (log: {background.process.log_file})"
+        )
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await _demo(settings, stack, services, stop)
+        announce = asyncio.create_task(_announce_jaeger(background if later else None, stack))
+        try:
+            await _demo(settings, stack, services, stop)
+        finally:
+            announce.cancel()
 
     code = 0
     try:
         asyncio.run(main())
     except StackError as exc:
-        print(f"\nerror: {exc}")
+        _say(f"\nerror: {exc}")
         code = 1
     finally:
-        print("\nstopping services …", flush=True)
+        SCREEN.end_status()
+        _say("\nstopping services …")
         services.stop()
-        if started:
-            print(f"stopping {', '.join(started)} (this run started them) …", flush=True)
-            stack.down()
+        ours = list(started)
+        if background is not None and later:
+            if background.stop():
+                _say("stopped the Jaeger build (it starts again with the next `make run`)")
+            if "jaeger" not in ours and jaeger is not None and jaeger.process.pid() is not None:
+                ours.append("jaeger")
+        if ours:
+            _say(f"stopping {', '.join(ours)} (this run started them) …")
+            stack.down(only=ours)
         else:
-            print("leaving the stack running (it was up before `make run`)")
+            _say("leaving the stack running (it was up before `make run`)")
     return code
+
+
+async def _announce_jaeger(background: BackgroundJaeger | None, stack: Stack) -> None:
+    """Say once when the background Jaeger is up (tracing attached) or could not be built."""
+    if background is None:
+        return
+    while True:  # another process's state: polled, nothing to await
+        state = await asyncio.to_thread(background.state)
+        if state != "building":
+            break
+        await asyncio.sleep(2.0)
+    if state == "up":
+        _say(f"  jaeger: built and up, tracing attached: {stack.jaeger_ui}")
+    else:
+        _say(
+            "  jaeger: the background build failed; the demo runs without traces "
+            f"(see {background.process.log_file})"
+        )

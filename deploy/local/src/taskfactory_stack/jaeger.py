@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from taskfactory_stack.components import Component, _file
 from taskfactory_stack.gobuild import build_go_command
+from taskfactory_stack.process import TrackedProcess
 
-__all__ = ["JAEGER_MODULE", "JaegerComponent"]
+__all__ = ["JAEGER_MODULE", "BackgroundJaeger", "JaegerComponent"]
 
 JAEGER_MODULE = "github.com/jaegertracing/jaeger"
 
@@ -95,3 +99,54 @@ class JaegerComponent(Component):
                 return None if query.status_code == 200 else f"query API {query.status_code}"
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class BackgroundJaeger:
+    """Builds Jaeger and starts it in a process of its own, so a cold start need not wait.
+
+    The first build from the Go module takes minutes (about 8 on two cores); the rest of the
+    stack and the services start meanwhile, their spans are exported to Jaeger's address
+    from the start and arrive once it listens. The process is ``taskfactory-stack up --only
+    jaeger``, tracked by a pid file in ``folder``, so
+    :meth:`stop` ends a build still under way, ``go build`` included.
+    """
+
+    component: JaegerComponent
+    folder: Path
+
+    @property
+    def process(self) -> TrackedProcess:
+        """The build-and-start process."""
+        return TrackedProcess(
+            "jaeger-build",
+            self.folder / "run" / "jaeger-build.pid",
+            self.folder / "logs" / "jaeger-build.log",
+        )
+
+    def needed(self) -> bool:
+        """Whether Jaeger still has to be built (a warm machine has the binary cached)."""
+        return not self.component.binary.exists()
+
+    def start(self) -> None:
+        """Build and start Jaeger in the background."""
+        self.process.start(
+            [sys.executable, "-m", "taskfactory_stack", "up", "--only", "jaeger"],
+            env=dict(os.environ),
+            cwd=Path.cwd(),
+        )
+
+    def state(self) -> Literal["building", "up", "failed"]:
+        """Where the background work is."""
+        pid = self.process.pid()
+        if pid is not None:
+            # Reap it if it ended (our child): a zombie still looks alive to the pid file.
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+            if self.process.pid() is not None:
+                return "building"
+        return "up" if self.component.process.pid() is not None else "failed"
+
+    def stop(self) -> bool:
+        """End a build still under way; True if one was."""
+        return self.process.stop()

@@ -8,9 +8,12 @@ from pathlib import Path
 
 from taskfactory_stack.process import StackError, TrackedProcess, tail
 
-__all__ = ["SERVICES", "ServiceSet"]
+__all__ = ["LOOPBACK_EGRESS_ENV", "SERVICES", "ServiceSet"]
 
 SERVICES = ("orchestrator", "executor", "ingress")
+#: Local runs and tests talk to stand-in HTTP servers on 127.0.0.1: the egress policy refuses
+#: loopback unless a deployment allows it, and these local ones do.
+LOOPBACK_EGRESS_ENV = {"TASKFACTORY_EGRESS__ALLOWED_NETWORKS": "127.0.0.0/8,::1/128"}
 
 
 class ServiceSet:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from taskfactory_stack.components import Component, KafkaComponent, components
@@ -29,12 +30,12 @@ class Stack:
         self.settings = settings or StackSettings()
         self.components: list[Component] = components(self.settings)
 
-    def up(self) -> list[str]:
-        """Start what is not running; returns the names of the components it started."""
+    def up(self, *, skip: Collection[str] = ()) -> list[str]:
+        """Start what is not running (but ``skip``); returns the names of what it started."""
         started: list[str] = []
         try:
             for component in self.components:
-                if component.up():
+                if component.name not in skip and component.up():
                     started.append(component.name)
         except BaseException:
             for component in self.components:

@@ -52,6 +52,7 @@ from taskfactory_contracts.records import (
     TaskStatus,
 )
 from taskfactory_contracts.runs import (
+    PublishRecordInput,
     ResolveContextInput,
     RunState,
     RunStatusView,
@@ -96,6 +97,7 @@ __all__ = [
     "InMemorySchemaRegistry",
     "MalformedRecordError",
     "PluginContext",
+    "PublishRecordInput",
     "PublishResultInput",
     "PublishRunEventInput",
     "RecordTooLargeError",

@@ -15,7 +15,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from taskfactory_contracts.expressions import ExpressionError, check_expression, check_template
+from taskfactory_contracts.expressions import (
+    ExpressionError,
+    check_expression,
+    check_template,
+    check_url_template,
+)
 from taskfactory_contracts.ids import template_fields
 from taskfactory_contracts.records import Envelope
 
@@ -23,6 +28,9 @@ __all__ = [
     "APPROVAL_TASK_TYPE",
     "BUILTIN_TASK_TYPES",
     "ENVELOPE_FIELDS",
+    "HTTP_TASK_TYPE",
+    "HTTP_TASK_TYPES",
+    "MAX_TASKS",
     "ActivityDefinition",
     "ApprovalSpec",
     "CompensateSpec",
@@ -47,6 +55,13 @@ _NAME = r"^[a-z_][a-z0-9_]{0,62}$"
 APPROVAL_TASK_TYPE = "approval"
 #: Task types the executor ships; plugins add more through ``taskfactory.tasks`` entry points.
 BUILTIN_TASK_TYPES = ("echo", "http", "kafka_publish", "sleep")
+#: Its ``url`` param is rendered as a URL (values percent-encoded, host never templated).
+HTTP_TASK_TYPE = "http"
+#: Both spellings the executor serves for it.
+HTTP_TASK_TYPES = frozenset({HTTP_TASK_TYPE, "http.request"})
+#: Tasks one definition may declare: the DAG checks and every run's plan grow with it, and a
+#: definition file is outside input (a ConfigMap, a validate request).
+MAX_TASKS = 100
 #: Fields of ``event`` in expressions (``data`` is the decoded JSON payload).
 ENVELOPE_FIELDS = frozenset(Envelope.model_fields)
 _DEFINITION_FIELDS = frozenset({"id", "version"})
@@ -255,7 +270,7 @@ class ActivityDefinition(BaseModel):
     trigger: EventTrigger
     correlation: Correlation = Correlation()
     context: dict[Annotated[str, Field(pattern=_NAME)], ContextSource] = Field(default_factory=dict)
-    tasks: tuple[TaskTemplate, ...] = Field(min_length=1)
+    tasks: tuple[TaskTemplate, ...] = Field(min_length=1, max_length=MAX_TASKS)
     max_parallel: int = Field(default=10, ge=1, le=1000)
     results: ResultsSpec = ResultsSpec()
 
@@ -320,6 +335,7 @@ def definition_problems(
         if isinstance(source, HttpContext):
             for field in ("url", "headers", "body"):
                 _check_tpl(problems, ("context", name, field), getattr(source, field), event_vars)
+            _check_url(problems, ("context", name, "url"), source.url)
         elif isinstance(source, PluginContext):
             _check_tpl(problems, ("context", name, "params"), source.params, event_vars)
     known_types = None if known_task_types is None else {*known_task_types, APPROVAL_TASK_TYPE}
@@ -361,6 +377,8 @@ def definition_problems(
             _check(problems, ("tasks", index, "for_each"), task.for_each, scope)
             scope = {**scope, "item": None, "index": frozenset()}
         _check_tpl(problems, ("tasks", index, "params"), task.params, scope)
+        if task.type in HTTP_TASK_TYPES:
+            _check_url(problems, ("tasks", index, "params", "url"), task.params.get("url"))
         if task.compensate is not None:
             item_scope = {**scope, "output": None}
             _check_tpl(
@@ -369,6 +387,12 @@ def definition_problems(
                 task.compensate.params,
                 item_scope,
             )
+            if task.compensate.type in HTTP_TASK_TYPES:
+                _check_url(
+                    problems,
+                    ("tasks", index, "compensate", "params", "url"),
+                    task.compensate.params.get("url"),
+                )
     return problems
 
 
@@ -390,5 +414,15 @@ def _check_tpl(
 ) -> None:
     try:
         check_template(value, known)
+    except ExpressionError as exc:
+        problems.append((loc, str(exc)))
+
+
+def _check_url(problems: list[tuple[Loc, str]], loc: Loc, url: Any) -> None:
+    # A syntax error inside the URL is already reported by the template check.
+    if not isinstance(url, str) or any(p[: len(loc)] == loc[: len(p)] for p, _ in problems):
+        return
+    try:
+        check_url_template(url)
     except ExpressionError as exc:
         problems.append((loc, str(exc)))

@@ -4,76 +4,55 @@ CEL (Common Expression Language, the ``cel-python`` implementation) is side-effe
 no I/O, no loops and always terminates, so a definition file can never run arbitrary code in
 the orchestrator. Every expression is parsed when its definition is loaded
 (:func:`check_expression`), so a typo is a load error. Evaluation is a pure function of the
-variables, which is what lets the workflow evaluate templates deterministically.
+variables, which is what lets the workflow evaluate templates deterministically, and it is
+bounded (:mod:`taskfactory_contracts.celengine`): whatever an expression or an event holds,
+the only exception it raises is :class:`ExpressionError`.
 
 A ``params`` string that is exactly ``{{ expr }}`` becomes the expression's typed JSON value
-(a list stays a list); any other string with ``{{ … }}`` parts is rendered as text.
+(a list stays a list); any other string with ``{{ … }}`` parts is rendered as text. URLs are
+rendered by :func:`render_url`, which percent-encodes every value for its place in the URL.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import celpy
-from celpy import celtypes
-from celpy.adapter import json_to_cel
-from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError
+from taskfactory_contracts.celengine import (
+    ExpressionError,
+    compile_expression,
+    from_cel,
+    run,
+    to_cel,
+)
+from taskfactory_contracts.urls import TEMPLATE as _TEMPLATE
+from taskfactory_contracts.urls import check_url_template, render_url_parts
 
 __all__ = [
     "ExpressionError",
     "Scope",
     "check_expression",
     "check_template",
+    "check_url_template",
     "evaluate",
     "evaluate_bool",
     "references",
     "render",
+    "render_http_params",
+    "render_url",
     "template_expressions",
 ]
 
-_TEMPLATE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _WHOLE = re.compile(r"^\s*\{\{(.*?)\}\}\s*$", re.DOTALL)
 _MACROS = frozenset({"map", "filter", "all", "exists", "exists_one"})
-_ENV = celpy.Environment()
-
-
-class ExpressionError(ValueError):
-    """An expression does not parse, names an unknown variable, or fails to evaluate."""
-
-
-@functools.lru_cache(maxsize=4096)
-def _compile(source: str) -> Any:
-    if not source.strip():
-        raise ExpressionError("expression is empty")
-    try:
-        return _ENV.compile(source)
-    except CELParseError as exc:
-        raise ExpressionError(f"invalid expression {source!r}: {_parse_reason(exc)}") from None
-
-
-def _parse_reason(exc: Exception) -> str:
-    # cel-python's message is the source line and a caret under the offending column.
-    lines = str(exc).rstrip().splitlines()
-    caret = next((line for line in lines if line.strip() == "^"), None)
-    if caret is not None:
-        return f"syntax error at column {caret.index('^') + 1}"
-    return lines[-1].strip() if lines else "syntax error"
-
-
-@functools.lru_cache(maxsize=4096)
-def _program(source: str) -> Any:
-    return _ENV.program(_compile(source))
 
 
 def references(source: str) -> tuple[set[str], set[tuple[str, str]]]:
     """Free root variables of ``source`` and the ``(root, field)`` pairs it selects on them."""
-    tree = _compile(source)
+    tree = compile_expression(source)
     bound: set[str] = set()
     roots: set[str] = set()
     fields: set[tuple[str, str]] = set()
@@ -151,10 +130,6 @@ def check_template(value: Any, known: Mapping[str, frozenset[str] | None]) -> No
         check_expression(source, known)
 
 
-def _to_cel(value: Any) -> Any:
-    return json_to_cel(_jsonable(value))
-
-
 class Scope(Mapping[str, Any]):
     """Expression variables, each converted to CEL once, however many expressions read it.
 
@@ -175,7 +150,7 @@ class Scope(Mapping[str, Any]):
     def cel(self, name: str) -> Any:
         """The CEL value of one variable."""
         if name not in self._cel:
-            self._cel[name] = _to_cel(self._values[name])
+            self._cel[name] = to_cel(self._values[name])
         return self._cel[name]
 
     def __getitem__(self, name: str) -> Any:
@@ -193,59 +168,20 @@ def _roots(source: str) -> frozenset[str]:
     return frozenset(references(source)[0])
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, _dt.datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _from_cel(value: Any) -> Any:
-    # Order matters: BoolType subclasses int.
-    if value is None or isinstance(value, celtypes.NullType):
-        return None
-    if isinstance(value, celtypes.BoolType | bool):
-        return bool(value)
-    if isinstance(value, celtypes.IntType | celtypes.UintType | int):
-        return int(value)
-    if isinstance(value, celtypes.DoubleType | float):
-        return float(value)
-    if isinstance(value, celtypes.StringType | str):
-        return str(value)
-    if isinstance(value, celtypes.BytesType | bytes):
-        return bytes(value).decode("utf-8", "replace")
-    if isinstance(value, celtypes.TimestampType | _dt.datetime):
-        return value.isoformat()
-    if isinstance(value, celtypes.DurationType | _dt.timedelta):
-        return f"{value.total_seconds()}s"
-    if isinstance(value, Mapping):
-        return {str(_from_cel(k)): _from_cel(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_from_cel(v) for v in value]
-    return str(value)
-
-
 def evaluate(source: str, variables: Mapping[str, Any]) -> Any:
     """The JSON value of ``source`` with ``variables`` bound; raises :class:`ExpressionError`."""
     scope = variables if isinstance(variables, Scope) else Scope(variables)
     activation = {name: scope.cel(name) for name in _roots(source) if name in scope}
-    try:
-        result = _program(source).evaluate(activation)
-    except CELEvalError as exc:
-        raise ExpressionError(f"{source!r}: {exc.args[0] if exc.args else exc}") from None
-    if isinstance(result, CELEvalError):
-        raise ExpressionError(f"{source!r}: {result.args[0] if result.args else result}")
-    return _from_cel(result)
+    return from_cel(run(source, activation))
 
 
 def evaluate_bool(source: str, variables: Mapping[str, Any]) -> bool:
     """``source`` must be a boolean: filters and ``when``."""
     value = evaluate(source, variables)
     if not isinstance(value, bool):
-        raise ExpressionError(f"{source!r} must be true or false, got {json.dumps(value)}")
+        got = json.dumps(value, sort_keys=True)
+        got = got if len(got) <= 100 else got[:97] + "..."
+        raise ExpressionError(f"{source!r} must be true or false, got {got}")
     return value
 
 
@@ -269,3 +205,23 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def render_url(template: str, variables: Mapping[str, Any]) -> str:
+    """``template`` rendered as a URL: each value percent-encoded for its place in it.
+
+    A value cannot change the scheme, host or path structure; ``{{ raw(expr) }}`` inserts a
+    trusted value as it is (see :mod:`taskfactory_contracts.urls`).
+    """
+    scope = variables if isinstance(variables, Scope) else Scope(variables)
+    return render_url_parts(template, lambda source: _text(evaluate(source, scope)))
+
+
+def render_http_params(params: Mapping[str, Any], variables: Mapping[str, Any]) -> Any:
+    """An ``http`` task's ``params``: ``url`` by :func:`render_url`, the rest by :func:`render`."""
+    scope = variables if isinstance(variables, Scope) else Scope(variables)
+    rendered = render(params, scope)
+    url = params.get("url")
+    if isinstance(url, str):
+        rendered["url"] = render_url(url, scope)
+    return rendered

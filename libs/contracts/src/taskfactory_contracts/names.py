@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "ACTIVITY_PUBLISH_LOCAL",
     "ACTIVITY_PUBLISH_RESULT",
     "ACTIVITY_PUBLISH_RUN_EVENT",
     "ACTIVITY_RESOLVE_CONTEXT",
@@ -17,12 +18,15 @@ __all__ = [
     "DEFAULT_EVENTS_TOPIC",
     "DEFAULT_RESULTS_TOPIC",
     "DEFAULT_RUNS_TOPIC",
+    "ERROR_NOT_AN_APPROVER",
+    "ERROR_NOT_WAITING_FOR_APPROVAL",
     "HEADER_CONTENT_TYPE",
     "HEADER_DEFINITION",
     "HEADER_ERROR_MESSAGE",
     "HEADER_ERROR_TYPE",
     "HEADER_EVENT_ID",
     "HEADER_RESULT_ID",
+    "HEADER_RUN_EVENT_ID",
     "HEADER_RUN_ID",
     "HEADER_SOURCE_OFFSET",
     "HEADER_SOURCE_PARTITION",
@@ -43,13 +47,17 @@ __all__ = [
     "TASK_QUEUE_ORCHESTRATOR",
     "UPDATE_APPROVAL",
     "WORKFLOW_RUN_ACTIVITY",
+    "WORKFLOW_RUN_ACTIVITY_V1",
     "WORKFLOW_TASK_BATCH",
 ]
 
 TASK_QUEUE_ORCHESTRATOR: Final = "taskfactory-orchestrator"
 TASK_QUEUE_EXECUTOR: Final = "taskfactory-executor"
 
-WORKFLOW_RUN_ACTIVITY: Final = "RunActivityWorkflow"
+# A run: since the fast path (the run publishes its results and run events itself, as local
+# activities) under a type of its own; runs started before keep the old type, still served.
+WORKFLOW_RUN_ACTIVITY: Final = "RunActivityWorkflowV2"
+WORKFLOW_RUN_ACTIVITY_V1: Final = "RunActivityWorkflow"
 ACTIVITY_RUN_TASK: Final = "taskfactory.run_task"
 ACTIVITY_PUBLISH_RESULT: Final = "taskfactory.publish_result"
 ACTIVITY_PUBLISH_RUN_EVENT: Final = "taskfactory.publish_run_event"
@@ -71,6 +79,7 @@ HEADER_CONTENT_TYPE: Final = "content-type"
 HEADER_EVENT_ID: Final = "taskfactory-event-id"
 HEADER_RUN_ID: Final = "taskfactory-run-id"
 HEADER_RESULT_ID: Final = "taskfactory-result-id"
+HEADER_RUN_EVENT_ID: Final = "taskfactory-run-event-id"
 HEADER_DEFINITION: Final = "taskfactory-definition"
 HEADER_ERROR_TYPE: Final = "taskfactory-error-type"
 HEADER_ERROR_MESSAGE: Final = "taskfactory-error-message"
@@ -89,7 +98,13 @@ SEARCH_ATTRIBUTES: Final = (SA_DEFINITION, SA_EVENT_TYPE, SA_SUBJECT, SA_TENANT)
 QUERY_STATUS: Final = "taskfactory.status"
 # A human decision on a task waiting for approval (input: ApprovalSignal), validated.
 UPDATE_APPROVAL: Final = "taskfactory.approve"
+# Why the approval update refuses a decision (ApplicationError types).
+ERROR_NOT_WAITING_FOR_APPROVAL: Final = "NotWaitingForApproval"
+ERROR_NOT_AN_APPROVER: Final = "NotAnApprover"
 # Orchestrator-side activities (on the orchestrator task queue).
 ACTIVITY_RESOLVE_CONTEXT: Final = "taskfactory.resolve_context"
+# The orchestrator publishes results and run events itself, as local activities (fast path;
+# input: PublishRecordInput). The executor's publish activities serve runs started before.
+ACTIVITY_PUBLISH_LOCAL: Final = "taskfactory.publish_local"
 # A run's batch of for_each items, as a child workflow (keeps the parent's history bounded).
 WORKFLOW_TASK_BATCH: Final = "TaskBatchWorkflow"

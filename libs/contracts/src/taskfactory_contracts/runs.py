@@ -9,9 +9,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from taskfactory_contracts.definition import ActivityDefinition, HttpContext, PluginContext
+from taskfactory_contracts.records import RunEvent, TaskResult
 from taskfactory_contracts.workflow import TriggerEvent
 
 __all__ = [
+    "PublishRecordInput",
     "ResolveContextInput",
     "RunState",
     "RunStatusView",
@@ -113,3 +115,20 @@ class TaskBatchOutput(BaseModel):
     failed: int = 0
     first_error: str | None = None
     attempts: int = 0
+
+
+class PublishRecordInput(BaseModel):
+    """Input of the orchestrator's local ``publish_local`` activity: results, then run events."""
+
+    model_config = _MODEL
+
+    results: tuple[TaskResult, ...] = ()
+    results_topic: str
+    events: tuple[RunEvent, ...] = ()
+    runs_topic: str | None = None
+    traceparent: str | None = None
+    #: An earlier attempt may have sent these records (the workflow task that scheduled this
+    #: one may repeat a failed one): the publisher looks for each before sending it.
+    may_have_sent: bool = False
+    #: The earliest moment (Temporal time) any attempt could have sent one of them.
+    since: datetime

@@ -106,8 +106,12 @@ class ApprovalSignal(BaseModel):
 
     task_id: str
     approved: bool
+    #: Who decided: the authenticated principal (admin API) or the operator (CLI, which holds
+    #: Temporal credentials); checked against the template's ``approval.approvers``.
     by: str
     comment: str = ""
+    #: The groups of ``by``; an approvers list may name a group instead of a person.
+    groups: tuple[str, ...] = ()
 
 
 class RunOutcome(BaseModel):

@@ -3,6 +3,11 @@
 Every problem is reported as ``file:line: field: reason``; a folder loads all or nothing.
 :class:`DefinitionsWatcher` reloads a folder when its files change and keeps the last good
 set when a change is bad, so the ingress and the orchestrator share one hot-reload path.
+
+A definition file is outside input (a ConfigMap, a ``validate`` request), so reading one is
+bounded before any model sees it: the size (``max_bytes``), UTF-8 only, no YAML aliases (a
+433-byte alias bomb expands to millions of nodes), at most :data:`MAX_YAML_DEPTH` levels of
+nesting and :data:`MAX_YAML_NODES` nodes — each refused with the file, line, field and reason.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -23,10 +27,20 @@ from taskfactory_contracts import (
     DefinitionError,
     definition_problems,
 )
+from taskfactory_runtime.bounded_yaml import (
+    MAX_YAML_DEPTH,
+    MAX_YAML_NODES,
+    NotUtf8,
+    YamlRefused,
+    decode_utf8,
+    parse_yaml,
+)
 from taskfactory_runtime.logging import get_logger
 
 __all__ = [
     "MAX_DEFINITION_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
     "DefinitionProblem",
     "DefinitionSetError",
     "DefinitionsWatcher",
@@ -131,14 +145,21 @@ def _check_file(
                 f"the file is {size} bytes, over the limit of {max_bytes} bytes "
                 "(TASKFACTORY_DEFINITIONS_MAX_BYTES); split it or raise the limit",
             )
-        text = path.read_text(encoding="utf-8")
+        text = decode_utf8(path.read_bytes())
         source, body, offset = _split(path, text)
-        root = yaml.compose(source)
-        doc: Any = yaml.safe_load(source)
+        root, doc = parse_yaml(source)
     except OSError as exc:
         return None, [DefinitionProblem(where, 1, "<file>", f"cannot read: {exc.strerror}")]
     except _Problem as exc:
         return None, [DefinitionProblem(where, exc.line, exc.field, exc.reason)]
+    except NotUtf8 as exc:
+        return None, [DefinitionProblem(where, exc.line, "<file>", exc.reason)]
+    except YamlRefused as exc:
+        field = _field(exc.path)
+        return None, [DefinitionProblem(where, exc.line + offset, field, exc.reason)]
+    except RecursionError:
+        reason = "nested too deeply to read"
+        return None, [DefinitionProblem(where, 1 + offset, "<yaml>", reason)]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = min((mark.line + 1 if mark is not None else 1) + offset, max(1, text.count("\n")))
@@ -203,7 +224,12 @@ def check_paths(
         if not path.exists():
             problems.append(DefinitionProblem(str(path), 1, "<file>", "does not exist"))
             continue
-        definition, found = _check_file(path, types, max_bytes)
+        try:
+            definition, found = _check_file(path, types, max_bytes)
+        except Exception as exc:  # one unforeseen file must not hide the others
+            log.exception("definition file could not be checked", file=str(path))
+            reason = f"could not be checked: {type(exc).__name__}: {str(exc)[:200]}"
+            definition, found = None, [DefinitionProblem(str(path), 1, "<file>", reason)]
         problems.extend(found)
         if definition is None:
             continue
@@ -287,15 +313,31 @@ class DefinitionsWatcher:
         self._signature = signature
         try:
             definitions = load_definitions(self.folder, max_bytes=self.max_bytes)
+        except DefinitionSetError as exc:
+            self.rejected += 1
+            for problem in exc.problems:
+                log.error(
+                    "definitions change rejected; keeping the last good set",
+                    file=problem.file,
+                    line=problem.line,
+                    field=problem.field,
+                    reason=problem.reason,
+                )
+            return False
         except DefinitionError as exc:
             self.rejected += 1
             log.error("definitions change rejected; keeping the last good set", error=str(exc))
             return False
-        self.current = definitions
         log.info("definitions reloaded", definitions=[f"{d.id}@v{d.version}" for d in definitions])
-        outcome = self.on_change(definitions)
-        if outcome is not None:
-            await outcome
+        try:
+            outcome = self.on_change(definitions)
+            if outcome is not None:
+                await outcome
+        except Exception:  # the watcher outlives a failed apply
+            self.rejected += 1
+            log.exception("applying the reloaded definitions failed; keeping the last good set")
+            return False
+        self.current = definitions
         return True
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -135,7 +135,7 @@ def make_producer(settings: KafkaSettings, *, name: str, **overrides: Any) -> AI
 
 
 def make_consumer(
-    settings: KafkaSettings, *topics: str, group_id: str, name: str, **overrides: Any
+    settings: KafkaSettings, *topics: str, group_id: str | None, name: str, **overrides: Any
 ) -> AIOKafkaConsumer:
     """A consumer with manual commits only, reading from the earliest uncommitted offset.
 

@@ -17,7 +17,12 @@ from aiokafka.errors import SaslAuthenticationFailed
 from pydantic import SecretStr
 
 from taskfactory_contracts.errors import TransientError
-from taskfactory_runtime.secrets import ConfigurationError, read_secret, resolve_secret
+from taskfactory_runtime.secrets import (
+    ConfigurationError,
+    read_secret,
+    register_secret,
+    resolve_secret,
+)
 from taskfactory_runtime.settings import KafkaSettings
 
 __all__ = [
@@ -155,8 +160,28 @@ def _plugin(spec: str, settings: KafkaSettings) -> AbstractTokenProvider:
     return provider
 
 
+class _Registering(AbstractTokenProvider):  # type: ignore[misc]
+    """Registers every access token handed to the Kafka client for scrubbing from the logs."""
+
+    def __init__(self, inner: AbstractTokenProvider) -> None:
+        self.inner = inner
+
+    async def token(self) -> str:
+        value: str = await self.inner.token()
+        register_secret(value)
+        return value
+
+    def extensions(self) -> dict[str, str]:
+        extensions: dict[str, str] = self.inner.extensions()
+        return extensions
+
+
 def token_provider(settings: KafkaSettings) -> AbstractTokenProvider:
-    """The OAUTHBEARER token provider the settings select (plugin, client credentials, file)."""
+    """The OAUTHBEARER token provider the settings select; every token it hands out is secret."""
+    return _Registering(_provider(settings))
+
+
+def _provider(settings: KafkaSettings) -> AbstractTokenProvider:
     if settings.sasl_oauth_token_provider:
         return _plugin(settings.sasl_oauth_token_provider, settings)
     if settings.sasl_oauth_token_url:

@@ -53,6 +53,11 @@ class RenewingProducer:
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
+    async def partitions_for(self, topic: str) -> set[int]:
+        """The partition ids of ``topic`` (from the current producer's metadata)."""
+        partitions: set[int] = await self._producer.partitions_for(topic)
+        return partitions
+
     async def send_and_wait(
         self,
         topic: str,

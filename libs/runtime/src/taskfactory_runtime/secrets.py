@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from taskfactory_contracts.errors import TaskFactoryError
 
@@ -13,6 +15,7 @@ __all__ = [
     "known_secrets",
     "read_secret",
     "register_secret",
+    "register_secrets_of",
     "resolve_secret",
 ]
 
@@ -22,8 +25,12 @@ _KNOWN: set[str] = set()
 
 
 def register_secret(value: str) -> None:
-    """Remember ``value`` as secret (values shorter than 6 characters are too common to scrub)."""
-    if len(value) >= 6:
+    """Remember ``value`` as secret, whatever its length (an empty value is no secret).
+
+    Short values are scrubbed too: a three-character admin token is still the admin token,
+    and a log line with stray ``**redacted**`` marks is the lesser harm.
+    """
+    if value:
         _KNOWN.add(value)
 
 
@@ -46,9 +53,10 @@ def read_secret(path: Path, *, setting: str) -> SecretStr:
     """
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else None
         raise ConfigurationError(
-            f"{setting}: cannot read the secret file {path} ({exc.strerror or type(exc).__name__})"
+            f"{setting}: cannot read the secret file {path} ({why or type(exc).__name__})"
         ) from None
     value = text.rstrip("\r\n")
     if not value:
@@ -65,3 +73,44 @@ def resolve_secret(value: SecretStr | None, file: Path | None, *, setting: str) 
     if file is not None:
         return read_secret(file, setting=f"{setting}_file")
     return None
+
+
+def register_secrets_of(settings: BaseModel) -> None:
+    """Register every secret a settings tree holds, inline or in a readable file.
+
+    Walks nested models, lists and dicts: every ``SecretStr`` is registered, and so is the
+    content of every ``<name>_file`` path whose model also has a ``<name>`` secret field (the
+    convention of every secret setting). A file that cannot be read now is left to the code
+    that uses it, which reports it; the walk never fails a start.
+    """
+    for model in _models(settings):
+        fields = type(model).model_fields
+        for name, value in model.__dict__.items():
+            if isinstance(value, SecretStr):
+                register_secret(value.get_secret_value())
+            elif (
+                isinstance(value, Path)
+                and name.endswith("_file")
+                and name.removesuffix("_file") in fields
+                and _is_secret_field(fields[name.removesuffix("_file")].annotation)
+            ):
+                # Unreadable now: reported, with the setting's name, where it is used.
+                with contextlib.suppress(ConfigurationError):
+                    read_secret(value, setting=name)
+
+
+def _is_secret_field(annotation: object) -> bool:
+    return annotation is SecretStr or "SecretStr" in repr(annotation)
+
+
+def _models(root: object) -> Iterable[BaseModel]:
+    stack: list[object] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, BaseModel):
+            yield item
+            stack.extend(item.__dict__.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taskfactory_contracts import names
-from taskfactory_runtime.secrets import register_secret
+from taskfactory_runtime.secrets import register_secrets_of
 
 __all__ = [
     "ENV_PREFIX",
@@ -28,7 +28,9 @@ __all__ = [
 ]
 
 ENV_PREFIX = "TASKFACTORY_"
-_SECTION = ConfigDict(extra="forbid")
+# A refused setting never echoes what was given: the input of a section is the whole section,
+# secrets included (pydantic prints ``input_value`` otherwise).
+_SECTION = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class KafkaSettings(BaseModel):
@@ -257,6 +259,7 @@ class ServiceSettings(BaseSettings):
         env_nested_delimiter="__",
         extra="ignore",
         frozen=True,
+        hide_input_in_errors=True,
     )
 
     kafka: KafkaSettings = KafkaSettings()
@@ -279,9 +282,7 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _register_secrets(self) -> ServiceSettings:
-        # The log renderer scrubs every registered value from every line it writes.
-        for section in (self.kafka, self.temporal, self.codec_server):
-            for value in section.__dict__.values():
-                if isinstance(value, SecretStr):
-                    register_secret(value.get_secret_value())
+        # The log renderer scrubs every registered value from every line it writes: every
+        # secret of every section (a service's own ones too), inline or in a file.
+        register_secrets_of(self)
         return self

@@ -8,9 +8,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from temporalio import activity
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 
 from taskfactory_contracts import (
@@ -24,13 +27,15 @@ from taskfactory_contracts import (
 )
 from taskfactory_executor import metrics
 from taskfactory_executor.registry import TaskContext, TaskRegistry
-from taskfactory_executor.sending import Headers, SendOnce
 from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.once import LeaseExpired, OnceRecord, Published, PublishOnce
+from taskfactory_runtime.outbound import result_record, run_event_record, shrink_result
 
 __all__ = ["ExecutorActivities"]
 
 log = get_logger(__name__)
-_AVRO = b"application/vnd.apache.avro+single-object"
+#: aiokafka's default ``max_request_size``: a larger result record is published as a failure.
+MAX_RECORD_BYTES = 1_048_576
 
 
 @dataclass
@@ -38,10 +43,13 @@ class ExecutorActivities:
     """Activities bound to their dependencies (built in ``worker.py``)."""
 
     registry: TaskRegistry
-    sender: SendOnce
+    #: Publishes results and run events (runs started before the orchestrator's fast path).
+    publisher: PublishOnce
     #: Shared clients tasks reach through ``TaskContext.resource`` (``http``, ``kafka``).
     resources: Mapping[str, Any] = field(default_factory=dict)
     codec: AvroCodec = field(default_factory=AvroCodec)
+    #: A task output larger than this once serialized fails the task (``PayloadTooLarge``).
+    max_output_bytes: int = 1024 * 1024
 
     @activity.defn(name=names.ACTIVITY_RUN_TASK)
     async def run_task(self, task: TaskInput) -> TaskOutput:
@@ -60,7 +68,10 @@ class ExecutorActivities:
         began = time.monotonic()
         metrics.IN_FLIGHT.labels(task.type).inc()
         try:
-            output = await self.registry.invoke(spec, context)
+            result = TaskOutput(
+                output=await self.registry.invoke(spec, context), attempt=info.attempt
+            )
+            _check_size(result, self.max_output_bytes, task)
             outcome = "succeeded"
         except ApplicationError as exc:
             outcome = "failed" if exc.non_retryable else "error"
@@ -82,82 +93,87 @@ class ExecutorActivities:
             metrics.TASKS.labels(task.type, outcome).inc()
             metrics.TASK_DURATION.labels(task.type, outcome).observe(seconds)
         log.info("task succeeded", attempt=info.attempt, seconds=round(seconds, 3), **bound)
-        return TaskOutput(output=output, attempt=info.attempt)
+        return result
 
     @activity.defn(name=names.ACTIVITY_PUBLISH_RESULT)
     async def publish_result(self, arg: PublishResultInput) -> None:
         """Publish the task result (idempotent producer, key = subject, trace headers)."""
-        result = arg.result
-        headers = [
-            (names.HEADER_EVENT_ID, result.causation_id.encode()),
-            (names.HEADER_RUN_ID, result.run_id.encode()),
-            (names.HEADER_RESULT_ID, result.result_id.encode()),
-            (
-                names.HEADER_DEFINITION,
-                f"{result.definition_id}@{result.definition_version}".encode(),
-            ),
-            (names.HEADER_CONTENT_TYPE, _AVRO),
-        ]
-        metadata = await self._publish(
-            "result",
-            f"result:{result.result_id}",
-            arg.topic,
-            key=result.subject.encode(),
-            value=self.codec.encode_task_result(result),
-            headers=_with_trace(headers, arg.traceparent),
-        )
+        result, size = shrink_result(self.codec, arg.result, max_bytes=MAX_RECORD_BYTES)
+        if size is not None:  # never retried forever: the consumer learns what did not fit
+            log.warning(
+                "result too large for kafka, published as failed",
+                run_id=result.run_id,
+                task_id=result.task_id,
+                size=size,
+            )
+        record = result_record(self.codec, result, topic=arg.topic, traceparent=arg.traceparent)
+        published = await self._publish(record)
         log.info(
             "result published",
             run_id=result.run_id,
             task_id=result.task_id,
             status=result.status.value,
             topic=arg.topic,
-            partition=metadata.partition,
-            offset=metadata.offset,
+            partition=published.partition,
+            offset=published.offset,
+            sent=published.sent,
         )
 
     @activity.defn(name=names.ACTIVITY_PUBLISH_RUN_EVENT)
     async def publish_run_event(self, arg: PublishRunEventInput) -> None:
         """Publish a run's started/finished event to the runs topic (key = subject)."""
         event = arg.event
-        headers = [
-            (names.HEADER_EVENT_ID, event.causation_id.encode()),
-            (names.HEADER_RUN_ID, event.run_id.encode()),
-            (names.HEADER_DEFINITION, f"{event.definition_id}@{event.definition_version}".encode()),
-            (names.HEADER_CONTENT_TYPE, _AVRO),
-        ]
-        await self._publish(
-            "run_event",
-            f"run-event:{event.event_id}",
-            arg.topic,
-            key=event.subject.encode(),
-            value=self.codec.encode_run_event(event),
-            headers=_with_trace(headers, arg.traceparent),
-        )
+        record = run_event_record(self.codec, event, topic=arg.topic, traceparent=arg.traceparent)
+        await self._publish(record)
         log.info("run event published", run_id=event.run_id, kind=event.kind.value)
 
-    async def _publish(
-        self, kind: str, dedupe_key: str, topic: str, *, key: bytes, value: bytes, headers: Headers
-    ) -> Any:
-        if activity.info().attempt > 1:
-            metrics.PUBLISH_RETRIES.labels(kind).inc()
+    async def _publish(self, record: OnceRecord) -> Published:
+        info = activity.info()
+        if info.attempt > 1:
+            metrics.PUBLISH_RETRIES.labels(record.kind).inc()
+        # An attempt begins sending only before its own timeout: Temporal starts the next
+        # attempt after it, which then waits one lease and looks (taskfactory_runtime.once).
+        send_before = None
+        if info.start_to_close_timeout:
+            elapsed = (datetime.now(UTC) - info.started_time).total_seconds()
+            send_before = time.monotonic() + info.start_to_close_timeout.total_seconds() - elapsed
         try:
-            metadata = await self.sender.send(
-                dedupe_key, topic, key=key, value=value, headers=headers
+            published = await self.publisher.publish(
+                record,
+                # Temporal records every attempt of an activity: attempt 1 never follows another.
+                may_have_sent=info.attempt > 1,
+                since=info.scheduled_time,
+                send_before=send_before,
             )
-        except ApplicationError as exc:
+        except (LeaseExpired, KafkaError) as exc:
             # Retryable: the workflow's retry policy brings us back with the same record id.
-            metrics.PUBLISH_FAILURES.labels(kind).inc()
-            log.warning("publish failed", kind=kind, topic=topic, error=str(exc))
-            raise
-        metrics.PUBLISHED.labels(kind).inc()
-        return metadata
+            metrics.PUBLISH_FAILURES.labels(record.kind).inc()
+            log.warning("publish failed", kind=record.kind, topic=record.topic, error=repr(exc))
+            raise ApplicationError(
+                f"sending to {record.topic} failed: {exc!r}", type=type(exc).__name__
+            ) from exc
+        if published.sent:
+            metrics.PUBLISHED.labels(record.kind).inc()
+        return published
 
 
-def _with_trace(headers: Headers, traceparent: str | None) -> Headers:
-    if traceparent:
-        headers.append((names.HEADER_TRACEPARENT, traceparent.encode()))
-    return headers
+def _check_size(result: TaskOutput, limit: int, task: TaskInput) -> None:
+    """Fail the task, non-retryably, if its output would exceed ``limit`` bytes as a payload.
+
+    Temporal refuses a payload over its blob limit (2 MB by default) when the activity
+    completes; that failure is retried and never succeeds. Measured with the converter the
+    workers use, on the same value the SDK is about to send.
+    """
+    [payload] = pydantic_data_converter.payload_converter.to_payloads([result])
+    size = len(payload.data)
+    if size > limit:
+        raise ApplicationError(
+            f"task {task.task_id} ({task.type}): output is {size} bytes serialized, above the "
+            f"{limit}-byte limit (TASKFACTORY_EXECUTOR__MAX_OUTPUT_BYTES)",
+            {"size_bytes": size, "limit_bytes": limit},
+            type="PayloadTooLarge",
+            non_retryable=True,
+        )
 
 
 def _heartbeater(task_type: str) -> Callable[..., None]:

@@ -77,7 +77,8 @@ class TaskContext:
         self._heartbeat(*details)
 
     def resource(self, name: str) -> Any:
-        """A shared client the worker provides (``http``, ``kafka``)."""
+        """A shared client the worker provides: ``http`` (an egress-policed
+        :class:`~taskfactory_runtime.egress.Egress`), ``kafka``."""
         try:
             return self.resources[name]
         except KeyError:

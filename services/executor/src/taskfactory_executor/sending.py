@@ -1,19 +1,28 @@
-"""Kafka sends that a retried activity never duplicates while the first send is pending."""
+"""Kafka sends that a retried activity never duplicates.
+
+``SendOnce`` (the ``kafka.publish`` task type): one pending send per dedupe key in a process.
+``result_publisher`` (results and run events): :class:`~taskfactory_runtime.once.PublishOnce`,
+which also looks for the record before a retried attempt sends it again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from temporalio.exceptions import ApplicationError
 
+from taskfactory_runtime.kafka import make_consumer
+from taskfactory_runtime.once import PartitionReader, PublishOnce, RecordSender
 from taskfactory_runtime.producer import RenewingProducer
+from taskfactory_runtime.settings import KafkaSettings
 
-__all__ = ["SendOnce"]
+__all__ = ["SendOnce", "result_publisher"]
 
 Headers = list[tuple[str, bytes]]
 
@@ -77,3 +86,20 @@ class SendOnce:
     def pending(self) -> int:
         """Sends not acknowledged yet."""
         return len(self._pending)
+
+
+def result_publisher(
+    producer: RecordSender, kafka: KafkaSettings, *, lease_seconds: float, clock_skew_seconds: float
+) -> PublishOnce:
+    """The publisher of results and run events; its partition check reads with its own client."""
+    reader = PartitionReader(
+        lambda: make_consumer(
+            kafka, group_id=None, name="executor-check", isolation_level="read_uncommitted"
+        )
+    )
+    return PublishOnce(
+        producer,
+        reader,
+        lease=timedelta(seconds=lease_seconds),
+        clock_skew=timedelta(seconds=clock_skew_seconds),
+    )

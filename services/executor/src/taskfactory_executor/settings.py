@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from taskfactory_runtime.egress import EgressSettings
 from taskfactory_runtime.settings import ServiceSettings
 
 __all__ = ["ExecutorSection", "ExecutorSettings"]
@@ -26,7 +27,19 @@ class ExecutorSection(BaseModel):
     publish_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
-        description="A result publish not acknowledged this fast fails and is retried.",
+        description="A kafka.publish task's send not acknowledged this fast fails and is "
+        "retried (results and run events are bounded by publish_lease_seconds).",
+    )
+    publish_lease_seconds: float = Field(
+        default=15.0,
+        ge=2.0,
+        description="Bound of one result publish: written or failed within it; a retried "
+        "publish waits this long, then looks for the record before sending it again.",
+    )
+    clock_skew_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How far the hosts' clocks may be apart (widens the publish check).",
     )
     http_max_connections: int = Field(
         default=100, ge=1, description="Connection pool of the http.request task type."
@@ -34,9 +47,16 @@ class ExecutorSection(BaseModel):
     create_topics: bool = Field(
         default=True, description="Create the results and runs topics at start."
     )
+    max_output_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest task output (serialized); larger fails the task non-retryably "
+        "(PayloadTooLarge). Keep it below Temporal's payload limit (2 MB by default).",
+    )
 
 
 class ExecutorSettings(ServiceSettings):
     """Everything the executor reads from the environment."""
 
     executor: ExecutorSection = ExecutorSection()
+    egress: EgressSettings = EgressSettings()

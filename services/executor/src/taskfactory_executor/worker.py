@@ -7,15 +7,15 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 
-import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from taskfactory_executor.activities import ExecutorActivities
 from taskfactory_executor.registry import TaskRegistry
-from taskfactory_executor.sending import SendOnce
+from taskfactory_executor.sending import SendOnce, result_publisher
 from taskfactory_executor.settings import ExecutorSettings
 from taskfactory_executor.tasks import builtin_tasks
+from taskfactory_runtime.egress import Egress
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.logging import get_logger
@@ -66,18 +66,27 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
         else None
     )
     registry = TaskRegistry.discover(builtin_tasks(), threads=threads, processes=processes)
-    producer = renewing_producer(settings.kafka, name="executor")
-    await producer.start()
-    http = httpx.AsyncClient(
-        follow_redirects=True,
-        limits=httpx.Limits(max_connections=section.http_max_connections),
+    # A send is written or failed within two request timeouts: the publish lease.
+    producer = renewing_producer(
+        settings.kafka,
+        name="executor",
+        request_timeout_ms=int(section.publish_lease_seconds * 500),
     )
+    publisher = result_publisher(
+        producer,
+        settings.kafka,
+        lease_seconds=section.publish_lease_seconds,
+        clock_skew_seconds=section.clock_skew_seconds,
+    )
+    await producer.start()
+    http = Egress(settings.egress, max_connections=section.http_max_connections)
     sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
     health.extra_metrics.append(sdk_metrics.text)
     client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
     activities = ExecutorActivities(
         registry=registry,
-        sender=SendOnce(producer, section.publish_timeout_seconds),
+        publisher=publisher,
+        max_output_bytes=section.max_output_bytes,
         resources={
             "http": http,
             "kafka": SendOnce(producer, section.publish_timeout_seconds),
@@ -97,6 +106,7 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
             log.info("draining", deadline_seconds=settings.drain_seconds)
     finally:
         await http.aclose()
+        await publisher.reader.stop()
         await producer.stop()
         threads.shutdown(wait=False, cancel_futures=True)
         if processes is not None:

@@ -69,8 +69,8 @@ def _parse(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
 async def read_dead_letters(settings: IngressSettings, topic: str) -> list[DeadLetter]:
     """Every record on the dead-letter topic up to its current end."""
     consumer = AIOKafkaConsumer(**client_kwargs(settings.kafka), enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = consumer.partitions_for_topic(topic)
         if partitions is None:
             await consumer._client.force_metadata_update()
@@ -144,11 +144,10 @@ def list_(
     topic: str | None = _TOPIC,
 ) -> None:
     """Print one line per dead letter: source, reason and message."""
+    offsets = _offset_range(source_offsets)  # a bad argument fails before any I/O
     settings = IngressSettings()
     letters = asyncio.run(read_dead_letters(settings, topic or settings.topics.dead_letter))
-    chosen = list(
-        _select(letters, error_type, _utc(since), _utc(until), _offset_range(source_offsets))
-    )
+    chosen = list(_select(letters, error_type, _utc(since), _utc(until), offsets))
     for letter in chosen:
         typer.echo(
             f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}\t"
@@ -167,11 +166,10 @@ def replay(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be replayed."),
 ) -> None:
     """Re-publish the selected dead letters, unchanged, to their source topic."""
+    offsets = _offset_range(source_offsets)  # a bad argument fails before any I/O
     settings = IngressSettings()
     letters = asyncio.run(read_dead_letters(settings, topic or settings.topics.dead_letter))
-    chosen = list(
-        _select(letters, error_type, _utc(since), _utc(until), _offset_range(source_offsets))
-    )
+    chosen = list(_select(letters, error_type, _utc(since), _utc(until), offsets))
     unknown = [letter for letter in chosen if not letter.source_topic]
     if unknown:
         typer.echo(f"error: {len(unknown)} dead letters have no source topic header", err=True)

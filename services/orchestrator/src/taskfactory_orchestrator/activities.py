@@ -1,4 +1,8 @@
-"""Orchestrator-side activities: resolving a run's context sources (the only I/O of a run)."""
+"""Orchestrator-side activities: resolving a run's context sources (the only I/O of a run).
+
+``http`` sources go through :class:`~taskfactory_runtime.egress.Egress`, the same egress
+policy as the executor's ``http.request`` tasks (``TASKFACTORY_EGRESS__*``).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,17 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
-import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from taskfactory_contracts import HttpContext, PluginContext, ResolveContextInput, names
+from taskfactory_runtime.egress import (
+    Egress,
+    EgressError,
+    EgressSettings,
+    application_error,
+    redact_url,
+)
 
 __all__ = ["CONTEXT_PLUGIN_GROUP", "ContextActivities"]
 
@@ -20,8 +30,8 @@ CONTEXT_PLUGIN_GROUP = "taskfactory.context"
 class ContextActivities:
     """Fetches HTTP JSON documents and calls context plugins; built once in ``worker.py``."""
 
-    def __init__(self, http: httpx.AsyncClient | None = None) -> None:
-        self._http = http or httpx.AsyncClient()
+    def __init__(self, egress: Egress | None = None) -> None:
+        self._egress = egress or Egress(EgressSettings())
 
     @activity.defn(name=names.ACTIVITY_RESOLVE_CONTEXT)
     async def resolve_context(self, arg: ResolveContextInput) -> Any:
@@ -31,25 +41,22 @@ class ContextActivities:
         return await self._plugin(arg.name, arg.source)
 
     async def _http_json(self, name: str, source: HttpContext) -> Any:
+        where = f"context {name}: {source.method} {redact_url(source.url)}"
         try:
-            response = await self._http.request(
+            response = await self._egress.request(
                 source.method,
                 source.url,
                 headers=source.headers,
                 json=source.body if source.method == "POST" else None,
-                timeout=source.timeout.total_seconds(),
+                timeout_seconds=source.timeout.total_seconds(),
             )
-        except httpx.HTTPError as exc:
+        except EgressError as exc:
+            raise application_error(exc, where) from exc
+        if response.status >= 500 or response.status == 429:
+            raise ApplicationError(f"{where}: answered {response.status}", type="HttpError")
+        if response.status >= 400:
             raise ApplicationError(
-                f"context {name}: {source.url}: {exc}", type="HttpError"
-            ) from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise ApplicationError(
-                f"context {name}: {source.url} answered {response.status_code}", type="HttpError"
-            )
-        if response.status_code >= 400:
-            raise ApplicationError(
-                f"context {name}: {source.url} answered {response.status_code}",
+                f"{where}: answered {response.status}",
                 type="HttpClientError",
                 non_retryable=True,
             )
@@ -57,7 +64,7 @@ class ContextActivities:
             return response.json()
         except ValueError as exc:
             raise ApplicationError(
-                f"context {name}: {source.url} did not answer JSON", non_retryable=True
+                f"{where}: did not answer JSON", type="NotJson", non_retryable=True
             ) from exc
 
     async def _plugin(self, name: str, source: PluginContext) -> Any:

@@ -11,6 +11,7 @@ import typer
 
 from taskfactory_contracts import ActivityDefinition, ApprovalSignal, RunStatusView, names
 from taskfactory_orchestrator.explain import explain_event, format_explanation, load_event
+from taskfactory_runtime.cli import describe_error
 from taskfactory_runtime.definitions import check_paths, known_task_types
 
 __all__ = ["definitions_app", "explain", "runs_app", "schema_document"]
@@ -74,7 +75,11 @@ def explain(
         for problem in problems:
             typer.echo(str(problem), err=True)
         raise typer.Exit(1)
-    for envelope in load_event(event):
+    try:
+        envelopes = load_event(event)
+    except ValueError as exc:  # not JSON, or not an event (a pydantic ValidationError)
+        raise typer.BadParameter(f"{event}: {describe_error(exc)}", param_hint="--event") from None
+    for envelope in envelopes:
         typer.echo(format_explanation(explain_event(envelope, loaded)))
 
 
@@ -94,7 +99,9 @@ def runs_list(
 
     async def go() -> None:
         client = await _client()
-        query = f"WorkflowType = '{names.WORKFLOW_RUN_ACTIVITY}'"
+        # Runs of both types: the fast path's and those started before it.
+        types = f"'{names.WORKFLOW_RUN_ACTIVITY}', '{names.WORKFLOW_RUN_ACTIVITY_V1}'"
+        query = f"WorkflowType IN ({types})"
         if definition:
             query += f" AND {names.SA_DEFINITION} = '{definition}'"
         count = 0

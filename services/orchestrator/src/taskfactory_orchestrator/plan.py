@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from taskfactory_contracts import Envelope, TaskInput, TaskTemplate
-from taskfactory_contracts.expressions import Scope, evaluate, render
+from taskfactory_contracts.definition import HTTP_TASK_TYPES
+from taskfactory_contracts.expressions import Scope, evaluate, render, render_http_params
 from taskfactory_contracts.triggers import event_view, matches, variables, workflow_id_for
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "idempotency_key",
     "instance_id",
     "matches",
+    "render_params",
     "render_task",
     "result_id",
     "variables",
@@ -63,6 +65,13 @@ def for_each_items(template: TaskTemplate, scope: Mapping[str, Any]) -> list[Any
     return items
 
 
+def render_params(task_type: str, params: Mapping[str, Any], scope: Mapping[str, Any]) -> Any:
+    """A task's ``params`` rendered; an ``http`` task's ``url`` with its values percent-encoded."""
+    if task_type in HTTP_TASK_TYPES:
+        return render_http_params(params, scope)
+    return render(params, scope)
+
+
 def render_task(
     template: TaskTemplate,
     scope: Mapping[str, Any],
@@ -81,7 +90,7 @@ def render_task(
         run_id=workflow_id,
         task_id=task_id,
         type=template.type,
-        params=render(template.params, bound),
+        params=render_params(template.type, template.params, bound),
         idempotency_key=idempotency_key(workflow_id, envelope.id, task_id),
         subject=envelope.subject,
         event_id=envelope.id,

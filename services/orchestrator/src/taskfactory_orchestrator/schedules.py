@@ -83,6 +83,8 @@ class ScheduleTarget:
     id_prefix: str = "taskfactory-"
     owner: str = "taskfactory"
     search_attributes: bool = True
+    #: Where the firings' runs publish their run events (None: none).
+    runs_topic: str | None = None
 
     def schedule_id(self, definition_id: str) -> str:
         """The id of the schedule of ``definition_id``."""
@@ -117,6 +119,10 @@ def fingerprint(definition: ActivityDefinition, target: ScheduleTarget) -> str:
         "results": target.results_topic,
         "search_attributes": target.search_attributes,
     }
+    # A target with a runs topic changes the digest, so existing schedules are updated once
+    # to carry it; one without keeps the digest it had.
+    if target.runs_topic is not None:
+        doc["runs"] = target.runs_topic
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -136,6 +142,7 @@ def build_schedule(definition: ActivityDefinition, target: ScheduleTarget) -> Sc
                 results_topic=definition.results.topic or target.results_topic,
                 executor_task_queue=target.executor_task_queue,
                 search_attributes=target.search_attributes,
+                runs_topic=target.runs_topic,
             ),
             id=schedule_id,
             task_queue=target.orchestrator_task_queue,

@@ -31,6 +31,7 @@ def target_from(settings: OrchestratorSettings) -> ScheduleTarget:
         orchestrator_task_queue=settings.temporal.orchestrator_task_queue,
         executor_task_queue=settings.temporal.executor_task_queue,
         results_topic=settings.topics.results,
+        runs_topic=settings.topics.runs,
         id_prefix=settings.schedules.id_prefix,
         owner=settings.schedules.owner or settings.temporal.orchestrator_task_queue,
         search_attributes=settings.schedules.search_attributes,
@@ -48,17 +49,19 @@ def _run(action: Callable[[ScheduleOps, OrchestratorSettings], Awaitable[T]]) ->
 
     try:
         return asyncio.run(go())
-    except NotOurs as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
+    except NotOurs as exc:  # an id argument that names none of ours: a bad argument
+        raise typer.BadParameter(str(exc), param_hint="SCHEDULE_ID") from None
 
 
 def _echo(doc: Any) -> None:
     typer.echo(json.dumps(doc, indent=2, default=str))
 
 
-def _when(value: str) -> datetime:
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+def _when(value: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint=option) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -151,7 +154,9 @@ def backfill(
 ) -> None:
     """Replay the firings of a window under the definition's misfire policy."""
 
+    start, end = _when(from_, "--from"), _when(to, "--to")  # bad arguments fail before any I/O
+
     async def action(ops: ScheduleOps, _: OrchestratorSettings) -> None:
-        _echo(await ops.backfill(schedule_id, _when(from_), _when(to), overlap))
+        _echo(await ops.backfill(schedule_id, start, end, overlap))
 
     _run(action)

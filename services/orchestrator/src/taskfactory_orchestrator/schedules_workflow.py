@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         names,
     )
     from taskfactory_contracts.triggers import workflow_id_for
+    from taskfactory_orchestrator.workflows.execution import FAST_PATH
 
 __all__ = [
     "ACTIVITY_UNCOVERED_FIRINGS",
@@ -80,6 +81,8 @@ class ScheduledFiringInput(BaseModel):
     #: Set by an explicit start (a compress backfill); a schedule's firing reads its own time.
     scheduled_for: datetime | None = None
     covers: tuple[datetime, ...] = ()
+    #: Where the run publishes its run events (schedules written before: none).
+    runs_topic: str | None = None
 
 
 class FiringOutcome(BaseModel):
@@ -210,13 +213,20 @@ class ScheduledFiringWorkflow:
                 ),
             ]
         try:
+            # Firings started before the fast path started runs of the old type.
+            run_type = (
+                names.WORKFLOW_RUN_ACTIVITY
+                if workflow.patched(FAST_PATH)
+                else names.WORKFLOW_RUN_ACTIVITY_V1
+            )
             handle = await workflow.start_child_workflow(
-                names.WORKFLOW_RUN_ACTIVITY,
+                run_type,
                 RunActivityInput(
                     definition=definition,
                     trigger=TriggerEvent(envelope=envelope),
                     results_topic=arg.results_topic,
                     executor_task_queue=arg.executor_task_queue,
+                    runs_topic=arg.runs_topic,
                 ),
                 id=run_id,
                 task_queue=info.task_queue,

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from taskfactory_runtime.egress import EgressSettings
 from taskfactory_runtime.settings import ServiceSettings
 
-__all__ = ["AdminSection", "OrchestratorSection", "OrchestratorSettings", "SchedulesSection"]
+__all__ = [
+    "AdminSection",
+    "OrchestratorSection",
+    "OrchestratorSettings",
+    "Principal",
+    "SchedulesSection",
+]
+
+# Principal and group names: they appear in approvals, logs and run histories.
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,99}$"
 
 
 class OrchestratorSection(BaseModel):
@@ -21,6 +32,26 @@ class OrchestratorSection(BaseModel):
     )
     max_concurrent_activities: int = Field(
         default=100, ge=1, description="Activities one replica runs at once."
+    )
+    max_concurrent_local_activities: int = Field(
+        default=200, ge=1, description="Local activities (publishing, context) run at once."
+    )
+    max_cached_workflows: int = Field(
+        default=2000,
+        ge=0,
+        description="Runs kept in memory between workflow tasks (at least the runs in flight, "
+        "or each of their workflow tasks replays the history).",
+    )
+    publish_lease_seconds: float = Field(
+        default=15.0,
+        ge=2.0,
+        description="Bound of one publish attempt: a record is written or failed within it; "
+        "a retried publish waits this long before it looks for the record.",
+    )
+    clock_skew_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How far the hosts' clocks may be apart (widens the publish check).",
     )
 
 
@@ -48,10 +79,39 @@ class SchedulesSection(BaseModel):
     )
 
 
+class Principal(BaseModel):
+    """A named caller of the admin API: its bearer token (inline or a file), scope and groups.
+
+    The name is who an approval is recorded as; a template's ``approval.approvers`` lists
+    principal names and group names.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    name: str = Field(pattern=_NAME, description="Who this is (recorded as the approver).")
+    scope: Literal["read", "approve", "admin"] = Field(
+        default="read",
+        description="read: only read; approve: also decide approvals; admin: also change.",
+    )
+    groups: tuple[Annotated[str, Field(pattern=_NAME)], ...] = Field(
+        default=(), description="Groups the principal belongs to (approvers may name them)."
+    )
+    token: SecretStr | None = Field(default=None, description="Its bearer token (secret).")
+    token_file: Path | None = Field(
+        default=None, description="File holding its bearer token; read per request."
+    )
+
+    @model_validator(mode="after")
+    def _one_token(self) -> Principal:
+        if (self.token is None) == (self.token_file is None):
+            raise ValueError(f"principal {self.name!r}: set exactly one of token and token_file")
+        return self
+
+
 class AdminSection(BaseModel):
     """The admin HTTP API (definitions, runs, schedules, explain) the orchestrator serves."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     enabled: bool = Field(default=False, description="Serve the admin API.")
     host: str = Field(default="127.0.0.1", description="Address of the admin API.")
@@ -64,9 +124,39 @@ class AdminSection(BaseModel):
         default=None, description="Bearer token that may only read (secret)."
     )
     read_token_file: Path | None = Field(default=None, description="File holding read_token.")
+    principals: tuple[Principal, ...] = Field(
+        default=(),
+        description="Named callers as a JSON list of `{name, scope, groups, token_file}` "
+        "(scope read, approve or admin); admin_token and read_token are the principals "
+        "`admin` and `read`.",
+    )
     max_request_bytes: int = Field(
         default=1_048_576, ge=1, description="Larger request bodies are refused (413)."
     )
+    validate_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A posted definition, or an explained event, not checked within this "
+        "time is answered 503 (the check runs off the event loop).",
+    )
+    max_concurrent_checks: int = Field(
+        default=2, ge=1, description="Definition checks and explains at once; more get 503."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AdminSection:
+        names = [p.name for p in self.principals]
+        reserved = {"admin", "read"} & set(names)
+        if reserved and (
+            self.admin_token or self.admin_token_file or self.read_token or self.read_token_file
+        ):
+            raise ValueError(
+                f"principal name(s) {sorted(reserved)} are taken by admin_token / read_token"
+            )
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"principal name(s) {duplicates} are given more than once")
+        return self
 
 
 class OrchestratorSettings(ServiceSettings):
@@ -75,3 +165,4 @@ class OrchestratorSettings(ServiceSettings):
     orchestrator: OrchestratorSection = OrchestratorSection()
     schedules: SchedulesSection = SchedulesSection()
     admin: AdminSection = AdminSection()
+    egress: EgressSettings = EgressSettings()

@@ -11,16 +11,25 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from taskfactory_orchestrator.activities import ContextActivities
 from taskfactory_orchestrator.admin.server import serve_admin
+from taskfactory_orchestrator.publishing import PublishActivities
 from taskfactory_orchestrator.schedules_runner import run_schedules
 from taskfactory_orchestrator.schedules_workflow import FiringActivities, ScheduledFiringWorkflow
 from taskfactory_orchestrator.settings import OrchestratorSettings
-from taskfactory_orchestrator.workflows import RunActivityWorkflow, TaskBatchWorkflow
+from taskfactory_orchestrator.workflows import (
+    LegacyRunActivityWorkflow,
+    RunActivityWorkflow,
+    TaskBatchWorkflow,
+)
+from taskfactory_runtime.egress import Egress
 from taskfactory_runtime.http import HealthServer
+from taskfactory_runtime.kafka import make_consumer
 from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.once import PartitionReader, PublishOnce
+from taskfactory_runtime.producer import RenewingProducer, renewing_producer
 from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
-__all__ = ["SANDBOX", "WORKFLOWS", "build_worker", "run"]
+__all__ = ["SANDBOX", "WORKFLOWS", "build_publisher", "build_worker", "run"]
 
 log = get_logger(__name__)
 
@@ -41,22 +50,67 @@ SANDBOX = SandboxedWorkflowRunner(
         "yaml",
     )
 )
-WORKFLOWS = [RunActivityWorkflow, TaskBatchWorkflow, ScheduledFiringWorkflow]
+# The legacy run type stays registered for runs started before the fast path.
+WORKFLOWS = [
+    RunActivityWorkflow,
+    LegacyRunActivityWorkflow,
+    TaskBatchWorkflow,
+    ScheduledFiringWorkflow,
+]
 
 
-def build_worker(client: Client, settings: OrchestratorSettings) -> Worker:
+#: aiokafka's default ``max_request_size``: a result record larger than this is replaced.
+MAX_REQUEST_BYTES = 1_048_576
+
+
+def build_publisher(
+    settings: OrchestratorSettings,
+) -> tuple[RenewingProducer, PartitionReader, PublishActivities]:
+    """The run's own publishing: an idempotent producer, the partition check, the activity."""
+    section = settings.orchestrator
+    lease = timedelta(seconds=section.publish_lease_seconds)
+    # A send is written or failed within two request timeouts: that is the lease.
+    producer = renewing_producer(
+        settings.kafka,
+        name="orchestrator",
+        request_timeout_ms=int(lease.total_seconds() * 500),
+        max_request_size=MAX_REQUEST_BYTES,
+    )
+    reader = PartitionReader(
+        lambda: make_consumer(
+            settings.kafka,
+            group_id=None,
+            name="orchestrator-check",
+            isolation_level="read_uncommitted",
+        )
+    )
+    once = PublishOnce(
+        producer,
+        reader,
+        lease=lease,
+        clock_skew=timedelta(seconds=section.clock_skew_seconds),
+    )
+    return producer, reader, PublishActivities(once, max_record_bytes=MAX_REQUEST_BYTES)
+
+
+def build_worker(
+    client: Client, settings: OrchestratorSettings, publishing: PublishActivities
+) -> Worker:
     """A worker on the orchestrator task queue hosting every orchestrator workflow."""
     return Worker(
         client,
         task_queue=settings.temporal.orchestrator_task_queue,
         workflows=WORKFLOWS,
         activities=[
-            ContextActivities().resolve_context,
+            ContextActivities(Egress(settings.egress)).resolve_context,
             FiringActivities(client).uncovered_firings,
+            publishing.publish_local,
         ],
         workflow_runner=SANDBOX,
         max_concurrent_workflow_tasks=settings.orchestrator.max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.orchestrator.max_concurrent_activities,
+        max_concurrent_local_activities=settings.orchestrator.max_concurrent_local_activities,
+        max_cached_workflows=settings.orchestrator.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.drain_seconds),
     )
 
@@ -68,15 +122,21 @@ async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
     sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
     health.extra_metrics.append(sdk_metrics.text)
     client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
-    worker = build_worker(client, settings)
+    producer, reader, publishing = build_publisher(settings)
+    await producer.start()
+    worker = build_worker(client, settings, publishing)
     log.info(
         "orchestrator started",
         task_queue=settings.temporal.orchestrator_task_queue,
         http_port=health.port,
     )
-    async with worker:
-        await asyncio.gather(
-            run_schedules(client, settings, stop), serve_admin(client, settings, stop)
-        )
+    try:
+        async with worker:
+            await asyncio.gather(
+                run_schedules(client, settings, stop), serve_admin(client, settings, stop)
+            )
+    finally:
+        await reader.stop()
+        await producer.stop()
     await health.stop()
     log.info("orchestrator stopped")

@@ -1,7 +1,10 @@
 """``http.request``: one HTTP call carrying the task's ``Idempotency-Key``.
 
 5xx and 429 are retryable, and a ``Retry-After`` sets the next retry's delay; any other 4xx
-is non-retryable; a transport error or timeout is retryable.
+is non-retryable; a transport error or timeout is retryable. The call goes through the
+worker's :class:`~taskfactory_runtime.egress.Egress` (resource ``http``): a refused scheme,
+host, address or redirect, an invalid URL and a body over the size limit are non-retryable;
+``timeout_seconds`` is capped by the deployment; credentials never reach error messages.
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.exceptions import ApplicationError
 
 from taskfactory_executor.registry import TaskContext
+from taskfactory_runtime.egress import Egress, EgressError, application_error, redact_url
 
 __all__ = ["IDEMPOTENCY_HEADER", "HttpRequestParams", "http_request", "retry_after"]
 
@@ -32,6 +35,7 @@ class HttpRequestParams(BaseModel):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "POST"
     headers: dict[str, str] = Field(default_factory=dict)
     json_body: Any = Field(default=None, alias="json")
+    #: Capped by ``TASKFACTORY_EGRESS__MAX_TIMEOUT_SECONDS``, for the whole exchange.
     timeout_seconds: float = Field(default=30.0, gt=0)
 
 
@@ -53,34 +57,27 @@ def retry_after(value: str | None, now: datetime | None = None) -> timedelta | N
     return max(timedelta(0), min(delay, _MAX_RETRY_AFTER))
 
 
-def _body(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
-
-
 async def http_request(params: HttpRequestParams, context: TaskContext) -> dict[str, Any]:
-    """Send the request; a 2xx/3xx returns ``{status, body}``, anything else raises."""
-    client: httpx.AsyncClient = context.resource("http")
+    """Send the request; a 2xx/3xx returns ``{status, body}``, anything else raises.
+
+    A redirect is followed only as ``TASKFACTORY_EGRESS__REDIRECTS`` allows; one that is not
+    fails non-retryably (``EgressRefused``) rather than passing for the answer.
+    """
+    egress: Egress = context.resource("http")
     headers = {IDEMPOTENCY_HEADER: context.idempotency_key, **params.headers}
-    where = f"{params.method} {params.url} (task {context.task.task_id})"
+    where = f"{params.method} {redact_url(params.url)} (task {context.task.task_id})"
     try:
-        response = await client.request(
+        response = await egress.request(
             params.method,
             params.url,
             headers=headers,
             json=params.json_body,
-            timeout=params.timeout_seconds,
+            timeout_seconds=params.timeout_seconds,
         )
-    except httpx.TimeoutException as exc:
-        raise ApplicationError(f"{where}: timed out: {exc!r}", type="HttpTimeout") from exc
-    except httpx.TransportError as exc:
-        raise ApplicationError(f"{where}: {exc!r}", type="HttpTransportError") from exc
-    status = response.status_code
-    body = _body(response)
+    except EgressError as exc:
+        raise application_error(exc, where) from exc
+    status = response.status
+    body = response.body()
     if status == 429 or status >= 500:
         raise ApplicationError(
             f"{where}: HTTP {status}",

@@ -1,4 +1,10 @@
-"""Bearer tokens with read-only and admin scopes, stable JSON errors and a body size limit."""
+"""Who is calling (bearer token → named principal), what they may do, and bounded bodies.
+
+:class:`Guard` wraps the whole ASGI app: it answers 401 before any byte of the body is read
+(the OpenAPI document included), then reads the body up to the limit, whatever its framing
+(``Content-Length`` or chunked), and answers 413 past it. Routes then only see
+authenticated requests with complete, bounded bodies and check the scope they need.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,36 @@ import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import HTTPException, Request
-from pydantic import SecretStr
+from fastapi import HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from taskfactory_orchestrator.settings import AdminSection
 from taskfactory_runtime.secrets import resolve_secret
 
-__all__ = ["BodyLimit", "Scope", "TokenAuth", "error_body"]
+__all__ = ["Guard", "Identity", "Scope", "TokenAuth", "error_body", "identity_of", "require"]
+
+_IDENTITY = "taskfactory.identity"
 
 
 class Scope(enum.IntEnum):
-    """What a token may do; admin includes read."""
+    """What a principal may do; each includes the ones below it."""
 
     READ = 1
-    ADMIN = 2
+    APPROVE = 2
+    ADMIN = 3
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The authenticated caller of a request."""
+
+    name: str
+    scope: Scope
+    groups: tuple[str, ...] = ()
 
 
 def error_body(code: str, message: str, details: object = None) -> dict[str, object]:
@@ -36,102 +55,161 @@ def error_body(code: str, message: str, details: object = None) -> dict[str, obj
 
 @dataclass
 class TokenAuth:
-    """Checks ``Authorization: Bearer …`` against the configured tokens in constant time.
+    """Maps ``Authorization: Bearer …`` to a principal, comparing in constant time.
 
     Token files are read per request so a rotated secret applies without a restart. Every
-    token is compared (no early exit), so timing tells nothing about which one nearly matched.
+    token is compared (no early exit), so timing tells nothing about which one nearly matched;
+    the first principal whose token matches wins.
     """
 
     settings: AdminSection
 
-    def _tokens(self) -> list[tuple[bytes, Scope]]:
+    def _principals(self) -> list[tuple[bytes, Identity]]:
         s = self.settings
-        pairs = [
+        out: list[tuple[bytes, Identity]] = []
+        for secret, identity in (
             (
                 resolve_secret(s.admin_token, s.admin_token_file, setting="admin.admin_token"),
-                Scope.ADMIN,
+                Identity("admin", Scope.ADMIN),
             ),
             (
                 resolve_secret(s.read_token, s.read_token_file, setting="admin.read_token"),
-                Scope.READ,
+                Identity("read", Scope.READ),
             ),
-        ]
-        return [(_raw(t), scope) for t, scope in pairs if t is not None]
+            *(
+                (
+                    resolve_secret(
+                        p.token, p.token_file, setting=f"admin.principals[{p.name}].token"
+                    ),
+                    Identity(p.name, Scope[p.scope.upper()], p.groups),
+                )
+                for p in s.principals
+            ),
+        ):
+            if secret is not None:
+                out.append((secret.get_secret_value().encode(), identity))
+        return out
 
-    def scope_of(self, header: str | None) -> Scope | None:
-        """The scope of the presented token, or ``None`` when it is missing or wrong."""
+    def identify(self, header: str | None) -> Identity | None:
+        """The principal the presented token belongs to, or ``None`` when missing or wrong."""
         if not header or not header.startswith("Bearer "):
             return None
         presented = header[len("Bearer ") :].strip().encode()
-        found: Scope | None = None
-        for token, scope in self._tokens():
+        found: Identity | None = None
+        for token, identity in self._principals():
             if hmac.compare_digest(presented, token) and found is None:
-                found = scope
+                found = identity
         return found
 
-    def require(self, needed: Scope) -> Callable[[Request], None]:
-        """A FastAPI dependency: 401 without a valid token, 403 when its scope is too small."""
 
-        def check(request: Request) -> None:
-            scope = self.scope_of(request.headers.get("authorization"))
-            if scope is None:
-                raise HTTPException(
-                    401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"}
-                )
-            if scope < needed:
-                raise HTTPException(403, "this token may not do that")
-
-        return check
+def identity_of(request: Request) -> Identity:
+    """The caller :class:`Guard` authenticated (every request that reaches a route has one)."""
+    identity = request.scope.get(_IDENTITY)
+    if not isinstance(identity, Identity):  # a route served without the guard
+        raise HTTPException(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
+    return identity
 
 
-def _raw(secret: SecretStr) -> bytes:
-    return secret.get_secret_value().encode()
+# Declares the bearer scheme in the OpenAPI document; the guard has checked the token already.
+_BEARER = HTTPBearer(
+    auto_error=False,
+    description="A principal's token (TASKFACTORY_ADMIN__PRINCIPALS, …_ADMIN_TOKEN, …_READ_TOKEN).",
+)
 
 
-class BodyLimit:
-    """Refuses request bodies over ``limit`` bytes with 413, by header or while streaming."""
+def require(needed: Scope) -> Callable[..., Identity]:
+    """A FastAPI dependency: the caller, or 403 when their scope is too small."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def check(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+    ) -> Identity:
+        identity = identity_of(request)
+        if identity.scope < needed:
+            raise HTTPException(
+                403, f"{identity.name!r} may not do that (needs {needed.name.lower()})"
+            )
+        return identity
+
+    return check
+
+
+class Guard:
+    """401 without a valid token (before the body is read), 413 for a body over ``limit``."""
+
+    def __init__(self, app: ASGIApp, auth: TokenAuth, limit: int) -> None:
         self.app = app
+        self.auth = auth
         self.limit = limit
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _too_large(send, self.limit)
+        headers = dict(scope.get("headers") or [])
+        header = headers.get(b"authorization")
+        identity = self.auth.identify(header.decode("latin-1") if header is not None else None)
+        if identity is None:
+            await _answer(
+                send,
+                401,
+                error_body("unauthorized", "a valid bearer token is required"),
+                ((b"www-authenticate", b"Bearer"),),
+            )
             return
-        seen = 0
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _answer(send, 413, _too_large(self.limit))
+            return
+        body = await _read_body(receive, self.limit)
+        if body is None:
+            await _answer(send, 413, _too_large(self.limit))
+            return
+        replayed = False
 
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
+        async def bounded() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # only http.disconnect is left to come
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _too_large(send, self.limit)
+        await self.app({**scope, _IDENTITY: identity}, bounded, send)
 
 
-class _TooLarge(Exception):
-    pass
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or ``None`` once it passes ``limit`` (the rest is never read)."""
+    chunks: list[bytes] = []
+    seen = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps(error_body("too_large", f"request body over {limit} bytes")).encode()
+def _too_large(limit: int) -> dict[str, object]:
+    return error_body("too_large", f"request body over {limit} bytes")
+
+
+async def _answer(
+    send: Send, status: int, doc: dict[str, object], extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    body = json.dumps(doc).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *extra,
             ],
         }
     )

@@ -27,6 +27,7 @@ async def serve_admin(client: Client, settings: OrchestratorSettings, stop: asyn
         client,
         ScheduleOps(ScheduleReconciler(client, target_from(settings))),
         settings.definitions_dir,
+        task_queue=settings.temporal.orchestrator_task_queue,
     )
     app = with_limits(create_app(backend, settings.admin), settings.admin)
     config = uvicorn.Config(

@@ -1,4 +1,9 @@
-"""Workflow-side helpers: run one task on the executor and publish its result (deterministic)."""
+"""Workflow-side helpers: run one task on the executor and publish its result (deterministic).
+
+Two ways to publish: ``publish``/``publish_run_event`` (an activity on the executor's queue,
+the path of runs started before the fast path) and ``publish_local`` (a local activity of the
+orchestrator: one marker event for any number of records).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts import (
         ActivityDefinition,
         Envelope,
+        PublishRecordInput,
         PublishResultInput,
         PublishRunEventInput,
         RetrySpec,
@@ -34,18 +40,61 @@ with workflow.unsafe.imports_passed_through():
     from taskfactory_orchestrator.plan import result_id
 
 __all__ = [
+    "FAST_PATH",
     "Finished",
+    "Freshness",
     "publish",
+    "publish_local",
     "publish_run_event",
     "retry_policy",
     "run_activity_task",
     "task_result",
 ]
 
-# Publishing a result must not give up: it is the only way downstream learns the outcome.
+#: The patch id of the fast path where it is a patch: batches (local-activity publishing) and
+#: schedule firings (which start the new run type). Runs are a new type instead.
+FAST_PATH = "fast-path-v1"
+# Publishing a result must not give up: it is the only way downstream learns the outcome. The
+# retries are counted (taskfactory_*_publish_retries_total) and alerted on
+# (TaskfactoryPublishRetrying), so "forever" is never silent.
 _PUBLISH_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
+#: Long enough for a lease wait, the partition check and the send (see taskfactory_runtime.once).
+_LOCAL_PUBLISH_TIMEOUT = timedelta(seconds=60)
+
+
+class Freshness:
+    """Whether a local publish scheduled now may repeat an earlier attempt's send.
+
+    A local activity leaves no trace in the history until its workflow task completes; when
+    that task fails, the next one runs it again, at attempt 1. That next task is the first
+    one a workflow instance runs live (it was rebuilt from the history, or it is the run's
+    first task again), so a publish scheduled in an instance's first live activation may
+    repeat one, unless that activation is the run's first workflow task, untouched (history
+    length at most 4: started, maybe a start signal, task scheduled, task started). Later
+    activations of the same instance follow a workflow task this instance completed itself.
+    ``observe`` is called on every activation (from a wait condition), so the first live
+    activation is known even when it publishes nothing.
+    """
+
+    def __init__(self) -> None:
+        self._first_live: int | None = None
+        self._pristine = False
+
+    def observe(self) -> None:
+        """Note the current activation (replayed ones do not count)."""
+        if self._first_live is None and not workflow.unsafe.is_replaying():
+            self._first_live = workflow.info().get_current_history_length()
+            self._pristine = self._first_live <= 4
+
+    def may_have_sent(self) -> bool:
+        """True if a publish scheduled in the current activation may have been sent before."""
+        if workflow.unsafe.is_replaying():
+            return True  # the marker holds the outcome; the input is not used
+        self.observe()
+        length = workflow.info().get_current_history_length()
+        return length == self._first_live and not self._pristine
 
 
 @dataclass
@@ -158,6 +207,35 @@ async def publish_run_event(
         PublishRunEventInput(event=event, topic=topic, traceparent=traceparent),
         task_queue=task_queue,
         start_to_close_timeout=timedelta(seconds=30),
+        retry_policy=_PUBLISH_RETRY,
+    )
+
+
+async def publish_local(
+    *,
+    results: tuple[TaskResult, ...] = (),
+    results_topic: str,
+    events: tuple[RunEvent, ...] = (),
+    runs_topic: str | None = None,
+    traceparent: str | None,
+    since: datetime,
+    freshness: Freshness,
+) -> None:
+    """Publish results, then run events, in one local activity of the orchestrator."""
+    if not results and not (events and runs_topic):
+        return
+    await workflow.execute_local_activity(
+        names.ACTIVITY_PUBLISH_LOCAL,
+        PublishRecordInput(
+            results=results,
+            results_topic=results_topic,
+            events=events if runs_topic else (),
+            runs_topic=runs_topic,
+            traceparent=traceparent,
+            may_have_sent=freshness.may_have_sent(),
+            since=since,
+        ),
+        start_to_close_timeout=_LOCAL_PUBLISH_TIMEOUT,
         retry_policy=_PUBLISH_RETRY,
     )
 

@@ -4,6 +4,14 @@ Start mode runs the definition once for the trigger. Signal (correlation) mode k
 long-lived run per correlation id: later events arrive as ``taskfactory.event`` signals, are
 handled one at a time in arrival order, deduplicated by event id, and the run continues as new
 before its history grows large.
+
+The fast path (this type, ``RunActivityWorkflowV2``): results and run events go into an
+outbox that the run publishes itself, as local activities, while tasks are running and once
+at the end of each event (the last results together with the ``finished`` run event); context
+sources are resolved by local activities. A one-task run is then two workflow tasks and one
+activity task. ``LegacyRunActivityWorkflow`` (the old type name) serves runs started before,
+on the executor path, unchanged (a new type rather than a patch: a patch costs every new run
+a marker and a search-attribute upsert).
 """
 
 from __future__ import annotations
@@ -13,11 +21,12 @@ import logging
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts import (
@@ -40,30 +49,40 @@ with workflow.unsafe.imports_passed_through():
         TaskBatchOutput,
         TaskInput,
         TaskPhase,
+        TaskResult,
         TaskState,
         TaskStatus,
         TaskTemplate,
         TriggerEvent,
         names,
     )
-    from taskfactory_contracts.expressions import ExpressionError, Scope, evaluate_bool, render
+    from taskfactory_contracts.expressions import (
+        ExpressionError,
+        Scope,
+        evaluate_bool,
+        render,
+        render_url,
+    )
     from taskfactory_orchestrator.plan import (
         for_each_items,
         idempotency_key,
         instance_id,
+        render_params,
         render_task,
         variables,
     )
     from taskfactory_orchestrator.workflows.execution import (
         Finished,
+        Freshness,
         publish,
+        publish_local,
         publish_run_event,
         retry_policy,
         run_activity_task,
         task_result,
     )
 
-__all__ = ["BATCH_SIZE", "INLINE_ITEMS", "RunActivityWorkflow"]
+__all__ = ["BATCH_SIZE", "INLINE_ITEMS", "LegacyRunActivityWorkflow", "RunActivityWorkflow"]
 
 #: Fan-outs up to this many items run inline; larger ones in child workflows of BATCH_SIZE.
 INLINE_ITEMS = 50
@@ -96,6 +115,9 @@ _log = workflow.LoggerAdapter(logging.getLogger("taskfactory_orchestrator.run"),
 class RunActivityWorkflow:
     """Runs the definition snapshot in its input for its trigger (signal mode: later ones too)."""
 
+    #: The fast path; False in ``LegacyRunActivityWorkflow``.
+    _FAST = True
+
     @workflow.init
     def __init__(self, arg: RunActivityInput) -> None:
         self._definition: ActivityDefinition = arg.definition
@@ -113,6 +135,16 @@ class RunActivityWorkflow:
         self._seen: deque[str] = deque(arg.seen_event_ids, maxlen=_SEEN_KEPT)
         self._handled = arg.events_handled
         self._sem = asyncio.Semaphore(arg.definition.max_parallel)
+        # Fast path state: the outbox, the tasks of the event being handled, its trace.
+        self._fast = False
+        self._out_results: list[TaskResult] = []
+        self._out_events: list[RunEvent] = []
+        self._out_since: datetime | None = None
+        self._flushing = False
+        self._children: list[asyncio.Task[None]] = []
+        self._traceparent = arg.trigger.traceparent
+        self._freshness = Freshness()
+        self._publishing: asyncio.Task[None] | None = None
 
     @workflow.run
     async def run(self, arg: RunActivityInput) -> RunOutcome:
@@ -120,7 +152,16 @@ class RunActivityWorkflow:
         started = workflow.now()
         if arg.upsert_search_attributes:
             self._upsert_search_attributes(arg.trigger.envelope)
-        if arg.definition.correlation.mode == "start":
+        self._fast = self._FAST
+        if self._fast:
+            # Publishes while tasks run; what is left goes out with each event's end.
+            self._publishing = asyncio.create_task(self._publisher(), name="publisher")
+            if arg.definition.correlation.mode == "start":
+                failure = await self._execute(arg.trigger)
+                if failure is not None:
+                    raise ApplicationError(failure, type="TaskFailed", non_retryable=True)
+                self._state = RunState.SUCCEEDED
+        elif arg.definition.correlation.mode == "start":
             # Run events were added after histories were recorded: guarded for replay.
             run_events = arg.runs_topic is not None and workflow.patched("run-events-v1")
             if run_events:
@@ -136,7 +177,7 @@ class RunActivityWorkflow:
             if failure is not None:
                 raise ApplicationError(failure, type="TaskFailed", non_retryable=True)
             self._state = RunState.SUCCEEDED
-        else:
+        if arg.definition.correlation.mode != "start":
             if arg.events_handled == 0 and arg.trigger.envelope.id not in arg.seen_event_ids:
                 self._queue.appendleft(arg.trigger)
             await self._correlate(arg)
@@ -148,6 +189,33 @@ class RunActivityWorkflow:
             finished_at=max(started, workflow.now()),
         )
 
+    def _make_run_event(
+        self,
+        trigger: TriggerEvent,
+        kind: RunEventKind,
+        *,
+        outcome: RunStatus | None = None,
+        error: str | None = None,
+    ) -> RunEvent:
+        envelope = trigger.envelope
+        run_id = workflow.info().workflow_id
+        failed = sum(1 for s in self._states.values() if s.phase.value in ("failed", "timed_out"))
+        return RunEvent(
+            event_id=f"{run_id}/{envelope.id}/{kind.value}",
+            kind=kind,
+            run_id=run_id,
+            definition_id=self._definition.id,
+            definition_version=self._definition.version,
+            subject=envelope.subject,
+            causation_id=envelope.id,
+            occurred_at=workflow.now(),
+            task_ids=tuple(t.id for t in self._definition.tasks),
+            outcome=outcome,
+            tasks_failed=failed if outcome is not None else 0,
+            error_message=error[:1000] if error else None,
+            tenant=envelope.tenant,
+        )
+
     async def _run_event(
         self,
         arg: RunActivityInput,
@@ -156,24 +224,8 @@ class RunActivityWorkflow:
         outcome: RunStatus | None = None,
         error: str | None = None,
     ) -> None:
-        envelope = arg.trigger.envelope
-        run_id = workflow.info().workflow_id
-        failed = sum(1 for s in self._states.values() if s.phase.value in ("failed", "timed_out"))
-        event = RunEvent(
-            event_id=f"{run_id}/{envelope.id}/{kind.value}",
-            kind=kind,
-            run_id=run_id,
-            definition_id=arg.definition.id,
-            definition_version=arg.definition.version,
-            subject=envelope.subject,
-            causation_id=envelope.id,
-            occurred_at=workflow.now(),
-            task_ids=tuple(t.id for t in arg.definition.tasks),
-            outcome=outcome,
-            tasks_failed=failed if outcome is not None else 0,
-            error_message=error[:1000] if error else None,
-            tenant=envelope.tenant,
-        )
+        """The executor path's run event (runs started before the fast path)."""
+        event = self._make_run_event(arg.trigger, kind, outcome=outcome, error=error)
         assert arg.runs_topic is not None
         await publish_run_event(
             event,
@@ -181,6 +233,63 @@ class RunActivityWorkflow:
             task_queue=arg.executor_task_queue,
             traceparent=arg.trigger.traceparent,
         )
+
+    # ---- the outbox (fast path) -------------------------------------------------------
+    def _emit(self, trigger: TriggerEvent, kind: RunEventKind, failure: str | None = None) -> None:
+        if self._arg.runs_topic is None:
+            return
+        outcome = None
+        if kind is RunEventKind.FINISHED:
+            outcome = RunStatus.FAILED if failure is not None else RunStatus.SUCCEEDED
+            if self._cancelled:
+                outcome = RunStatus.CANCELLED
+        self._out_events.append(self._make_run_event(trigger, kind, outcome=outcome, error=failure))
+        self._note_since(None)
+
+    def _note_since(self, since: datetime | None) -> None:
+        # The run's start bounds every record of this run from below; a task's result cannot
+        # have been sent before its task was scheduled (in a workflow task that completed).
+        floor = since or workflow.info().start_time
+        self._out_since = floor if self._out_since is None else min(self._out_since, floor)
+
+    def _has_outbox(self) -> bool:
+        return bool(self._out_results or self._out_events)
+
+    def _tasks_running(self) -> bool:
+        return bool(self._children) and not all(c.done() for c in self._children)
+
+    async def _publisher(self) -> None:
+        """Publishes the outbox while tasks still run (an event's end publishes the rest)."""
+        while True:
+            await workflow.wait_condition(self._publish_now)
+            await self._flush()
+
+    def _publish_now(self) -> bool:
+        self._freshness.observe()  # checked on every activation: marks the first live one
+        return self._has_outbox() and self._tasks_running()
+
+    async def _flush(self) -> None:
+        results, events = tuple(self._out_results), tuple(self._out_events)
+        since = self._out_since or workflow.info().start_time
+        self._out_results, self._out_events, self._out_since = [], [], None
+        self._flushing = True
+        try:
+            await publish_local(
+                results=results,
+                results_topic=self._arg.results_topic,
+                events=events,
+                runs_topic=self._arg.runs_topic,
+                traceparent=self._traceparent,
+                since=since,
+                freshness=self._freshness,
+            )
+        finally:
+            self._flushing = False
+
+    async def _flush_all(self) -> None:
+        await workflow.wait_condition(lambda: not self._flushing)
+        if self._has_outbox():
+            await self._flush()
 
     # ---- correlation mode -------------------------------------------------------------
     async def _correlate(self, arg: RunActivityInput) -> None:
@@ -232,8 +341,14 @@ class RunActivityWorkflow:
         self._states = {t.id: TaskState() for t in definition.tasks}
         self._views, self._completed, self._failure = {}, [], None
         self._decisions.clear()
+        self._children, self._traceparent = [], trigger.traceparent
         _log.info("run started: event %s, definition %s", envelope.id, definition.id)
+        if self._fast:
+            self._emit(trigger, RunEventKind.STARTED)
         failure = await self._execute_tasks(trigger)
+        if self._fast:
+            self._emit(trigger, RunEventKind.FINISHED, failure)
+            await self._flush_all()
         _log.info(
             "run finished: event %s, %s",
             envelope.id,
@@ -250,8 +365,25 @@ class RunActivityWorkflow:
             self._failure = f"context: {exc.message}"
             self._state = RunState.FAILED
             return self._failure
-        base = variables(definition, envelope, context)
+        except Exception as exc:  # outside input: the run fails, never the task
+            if isinstance(exc, ActivityError) and not self._fast:
+                raise  # runs started before the fast path failed this way: kept for replay
+            cause = exc.cause if isinstance(exc, ActivityError) and exc.cause else exc
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            self._failure = f"context: {type(cause).__name__}: {message}"
+            self._state = RunState.FAILED
+            return self._failure
+        try:
+            base = variables(definition, envelope, context)
+        except Exception as exc:
+            # The event data cannot be read (too deep, not JSON): every task fails with why.
+            error_type, message = _error(exc)
+            for template in definition.tasks:
+                await self._finish_failed(template, trigger, error_type, message)
+            self._state = RunState.FAILED
+            return self._failure
         children = [asyncio.create_task(self._template(t, base, trigger)) for t in definition.tasks]
+        self._children = children
         try:
             await workflow.wait_condition(lambda: all(c.done() for c in children))
         except asyncio.CancelledError:
@@ -262,6 +394,9 @@ class RunActivityWorkflow:
             self._state = RunState.COMPENSATING
             await self._compensate(base, trigger)
             self._state = RunState.CANCELLED
+            if self._fast:
+                self._emit(trigger, RunEventKind.FINISHED, "run cancelled")
+                await self._flush_all()
             raise
         for child in children:
             child.result()
@@ -277,17 +412,18 @@ class RunActivityWorkflow:
         self, definition: ActivityDefinition, envelope: Envelope
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        scope = variables(definition, envelope)
+        scope: dict[str, Any] | None = None
         for name, source in definition.context.items():
             if isinstance(source, StaticContext):
                 out[name] = source.value
                 continue
             try:
+                scope = scope if scope is not None else variables(definition, envelope)
                 rendered: HttpContext | PluginContext
                 if isinstance(source, HttpContext):
                     rendered = source.model_copy(
                         update={
-                            "url": str(render(source.url, scope)),
+                            "url": render_url(source.url, scope),
                             "headers": {
                                 k: str(v) for k, v in render(source.headers, scope).items()
                             },
@@ -296,11 +432,25 @@ class RunActivityWorkflow:
                     )
                 else:
                     rendered = source.model_copy(update={"params": render(source.params, scope)})
-            except ExpressionError as exc:
-                raise ApplicationError(str(exc), type="ExpressionError") from None
+            except Exception as exc:  # outside input fails the run, not the task
+                error_type = "ExpressionError" if isinstance(exc, ExpressionError) else None
+                raise ApplicationError(
+                    str(exc) if error_type else f"{type(exc).__name__}: {exc}",
+                    type=error_type or type(exc).__name__,
+                ) from None
+            arg = ResolveContextInput(name=name, source=rendered)
+            if self._fast:
+                # On the orchestrator itself: a marker instead of an activity task.
+                out[name] = await workflow.execute_local_activity(
+                    names.ACTIVITY_RESOLVE_CONTEXT,
+                    arg,
+                    start_to_close_timeout=source.timeout,
+                    retry_policy=retry_policy(source.retry),
+                )
+                continue
             out[name] = await workflow.execute_activity(
                 names.ACTIVITY_RESOLVE_CONTEXT,
-                ResolveContextInput(name=name, source=rendered),
+                arg,
                 task_queue=workflow.info().task_queue,
                 start_to_close_timeout=source.timeout,
                 retry_policy=retry_policy(source.retry),
@@ -328,8 +478,8 @@ class RunActivityWorkflow:
                 self._views[template.id] = {"status": "skipped", "output": None, "items": None}
                 return
             items = for_each_items(template, scope)
-        except (ExpressionError, ValueError) as exc:
-            await self._finish_failed(template, trigger, "ExpressionError", str(exc))
+        except Exception as exc:  # any failure of outside input fails this task
+            await self._finish_failed(template, trigger, *_error(exc))
             return
         if template.approval is not None:
             decision = await self._await_approval(template)
@@ -386,8 +536,8 @@ class RunActivityWorkflow:
             task = render_task(
                 template, scope, workflow_id=workflow_id, envelope=envelope, index=index, item=item
             )
-        except ExpressionError as exc:
-            finished = Finished(TaskStatus.FAILED, None, "ExpressionError", str(exc))
+        except Exception as exc:  # any failure of outside input fails this task
+            finished = Finished(TaskStatus.FAILED, None, *_error(exc))
             await self._record(template, trigger, index, item, finished)
             return finished
         began = False
@@ -416,8 +566,9 @@ class RunActivityWorkflow:
                     self._set(template.id, phase=TaskPhase.NOT_STARTED)
                 return None
             finished = Finished(TaskStatus.CANCELLED, None, "CancelledError", "run cancelled")
-            started = workflow.now()
-        await self._record(template, trigger, index, item, finished, started=started)
+            await self._record(template, trigger, index, item, finished, started=workflow.now())
+            return finished
+        await self._record(template, trigger, index, item, finished, started=started, since=started)
         return finished
 
     async def _record(
@@ -432,8 +583,12 @@ class RunActivityWorkflow:
         task_id: str | None = None,
         task_type: str | None = None,
         compensation: bool = False,
+        since: datetime | None = None,
     ) -> None:
-        """Publish one task's result and fold it into the run state."""
+        """Publish one task's result and fold it into the run state.
+
+        ``since``: the earliest moment the result can have been decided (its task's start).
+        """
         envelope = trigger.envelope
         tid = task_id or instance_id(template.id, index)
         key = idempotency_key(workflow.info().workflow_id, envelope.id, tid)
@@ -446,12 +601,16 @@ class RunActivityWorkflow:
             finished=finished,
             started=started or workflow.now(),
         )
-        await publish(
-            result,
-            topic=self._arg.results_topic,
-            task_queue=self._arg.executor_task_queue,
-            traceparent=trigger.traceparent,
-        )
+        if self._fast:
+            self._out_results.append(result)
+            self._note_since(since)
+        else:
+            await publish(
+                result,
+                topic=self._arg.results_topic,
+                task_queue=self._arg.executor_task_queue,
+                traceparent=trigger.traceparent,
+            )
         if compensation:
             return
         ok = finished.status is TaskStatus.SUCCEEDED
@@ -543,11 +702,13 @@ class RunActivityWorkflow:
                 scope.update(item=done.item, index=done.index)
             cid = f"{done.task_id}.compensate"
             started = workflow.now()
+            since = None
             try:
-                params = render(spec.params, scope)
-            except ExpressionError as exc:
-                finished = Finished(TaskStatus.FAILED, None, "ExpressionError", str(exc))
+                params = render_params(spec.type, spec.params, scope)
+            except Exception as exc:  # any failure of outside input fails this task
+                finished = Finished(TaskStatus.FAILED, None, *_error(exc))
             else:
+                since = started
                 task = TaskInput(
                     run_id=workflow_id,
                     task_id=cid,
@@ -573,6 +734,7 @@ class RunActivityWorkflow:
                 task_id=cid,
                 task_type=spec.type,
                 compensation=True,
+                since=since,
             )
             if finished.status is TaskStatus.SUCCEEDED and done.index is None:
                 self._set(done.template.id, phase=TaskPhase.COMPENSATED)
@@ -622,16 +784,25 @@ class RunActivityWorkflow:
 
     @approve.validator
     def _validate_approval(self, decision: ApprovalSignal) -> None:
+        # Validators never run on replay: their rules can change without a patch. The error
+        # types are what the admin API maps to 409 (not waiting) and 403 (not an approver).
         if decision.task_id not in self._waiting:
             phase = self._states.get(decision.task_id)
-            raise ValueError(
+            raise ApplicationError(
                 f"task {decision.task_id!r} is not waiting for approval"
-                + (f" (it is {phase.phase.value})" if phase else " (no such task)")
+                + (f" (it is {phase.phase.value})" if phase else " (no such task)"),
+                type=names.ERROR_NOT_WAITING_FOR_APPROVAL,
+                non_retryable=True,
             )
         template = next(t for t in self._definition.tasks if t.id == decision.task_id)
         approvers = template.approval.approvers if template.approval else ()
-        if approvers and decision.by not in approvers:
-            raise ValueError(f"{decision.by!r} may not decide {decision.task_id!r}")
+        if approvers and not {decision.by, *decision.groups} & set(approvers):
+            raise ApplicationError(
+                f"{decision.by!r} may not decide {decision.task_id!r} "
+                f"(approvers: {', '.join(approvers)})",
+                type=names.ERROR_NOT_AN_APPROVER,
+                non_retryable=True,
+            )
 
     # ---- state ------------------------------------------------------------------------
     @workflow.query(name=names.QUERY_STATUS)
@@ -666,6 +837,25 @@ class RunActivityWorkflow:
         if envelope.tenant:
             pairs.append(SearchAttributeKey.for_keyword(names.SA_TENANT).value_set(envelope.tenant))
         workflow.upsert_search_attributes(pairs)
+
+
+@workflow.defn(name=names.WORKFLOW_RUN_ACTIVITY_V1)
+class LegacyRunActivityWorkflow(RunActivityWorkflow):
+    """Runs started before the fast path: results and run events through the executor."""
+
+    _FAST = False
+
+    @workflow.run
+    async def run(self, arg: RunActivityInput) -> RunOutcome:
+        """As ``RunActivityWorkflow.run``, on the executor path."""
+        return await super().run(arg)
+
+
+def _error(exc: Exception) -> tuple[str, str]:
+    """The error type and message a task fails with when evaluating its template raised."""
+    if isinstance(exc, ExpressionError):
+        return "ExpressionError", str(exc)
+    return type(exc).__name__, str(exc)[:2000] or type(exc).__name__
 
 
 def _published(state: TaskState) -> bool:

@@ -16,8 +16,11 @@ with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts.expressions import ExpressionError, Scope
     from taskfactory_orchestrator.plan import instance_id, render_task
     from taskfactory_orchestrator.workflows.execution import (
+        FAST_PATH,
         Finished,
+        Freshness,
         publish,
+        publish_local,
         run_activity_task,
         task_result,
     )
@@ -31,6 +34,7 @@ class TaskBatchWorkflow:
 
     def __init__(self) -> None:
         self._out = TaskBatchOutput()
+        self._freshness = Freshness()
 
     @workflow.run
     async def run(self, arg: TaskBatchInput) -> TaskBatchOutput:
@@ -39,12 +43,15 @@ class TaskBatchWorkflow:
         sem = asyncio.Semaphore(arg.max_parallel)
         envelope = arg.trigger.envelope
         scope = Scope(arg.variables)
+        # Batches started before the fast path publish through the executor.
+        fast = workflow.patched(FAST_PATH)
 
         async def one(index: int, item: Any) -> None:
             async with sem:
                 if self._out.failed:
                     return
                 started = workflow.now()
+                since = workflow.info().start_time
                 try:
                     task = render_task(
                         template,
@@ -54,10 +61,16 @@ class TaskBatchWorkflow:
                         index=index,
                         item=item,
                     )
-                except ExpressionError as exc:
-                    finished = Finished(TaskStatus.FAILED, None, "ExpressionError", str(exc))
+                except Exception as exc:  # outside input fails this item, not the batch
+                    error_type = (
+                        "ExpressionError"
+                        if isinstance(exc, ExpressionError)
+                        else type(exc).__name__
+                    )
+                    finished = Finished(TaskStatus.FAILED, None, error_type, str(exc)[:2000])
                     key = f"{arg.key_prefix}/{envelope.id}/{instance_id(template.id, index)}"
                 else:
+                    since = started
                     key = task.idempotency_key
                     finished = await run_activity_task(
                         task,
@@ -77,12 +90,21 @@ class TaskBatchWorkflow:
                 finished=finished,
                 started=started,
             ).model_copy(update={"run_id": arg.key_prefix})
-            await publish(
-                result,
-                topic=arg.results_topic,
-                task_queue=arg.executor_task_queue,
-                traceparent=arg.trigger.traceparent,
-            )
+            if fast:
+                await publish_local(
+                    results=(result,),
+                    results_topic=arg.results_topic,
+                    traceparent=arg.trigger.traceparent,
+                    since=since,
+                    freshness=self._freshness,
+                )
+            else:
+                await publish(
+                    result,
+                    topic=arg.results_topic,
+                    task_queue=arg.executor_task_queue,
+                    traceparent=arg.trigger.traceparent,
+                )
             ok = finished.status is TaskStatus.SUCCEEDED
             self._out = self._out.model_copy(
                 update={

@@ -1,0 +1,258 @@
+"""The fast path against what a team would hand-write, on the same stack, run and workload.
+
+Contenders, each given the same ``--events`` one-task runs, alternated for ``--repeat`` rounds:
+- ``diy``: one workflow with one activity that does the task and publishes the result to
+  Kafka (idempotent producer), started straight at Temporal with the ingress's concurrency,
+  its worker in a process of its own: the anchor.
+- ``taskfactory``: events produced to Kafka, the three services, results on the results topic.
+Then, for taskfactory: produce→result latency p50/p99 for the burst and at a fixed offered
+rate of half the measured capacity, and the history events of one one-task run (counted from
+its real history). Writes ``bench/results/fastpath.json`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import report
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from diy_workflow import ACTIVITY, DiyInput, DiyWorkflow
+from ingress_bench import CONCURRENCY, TEMPORAL, Rig, _events, _percentiles, _publish, _results, e2e
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from taskfactory_contracts import RunActivityInput, TriggerEvent, names
+from taskfactory_runtime.definitions import load_definition
+from taskfactory_runtime.kafka import ensure_topics
+from taskfactory_runtime.settings import KafkaSettings
+
+HERE = Path(__file__).parent
+KAFKA = KafkaSettings().bootstrap_servers
+
+
+# ---- the DIY anchor: what a team would write with the SDK ------------------------------------
+class DiyActivities:
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+
+    @activity.defn(name=ACTIVITY)
+    async def run_and_publish(self, arg: DiyInput) -> None:
+        """The task (echo) and its result on Kafka, keyed by subject."""
+        value = json.dumps({"event_id": arg.event_id, "output": {"echo": arg.event_id}})
+        await self.producer.send_and_wait(
+            arg.topic,
+            value=value.encode(),
+            key=arg.subject.encode(),
+            headers=[("result-id", arg.event_id.encode())],
+        )
+
+
+async def diy_worker(queue: str) -> None:
+    """The DIY worker process: one worker hosting the workflow and the activity."""
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", enable_idempotence=True)
+    await producer.start()
+    client = await Client.connect(TEMPORAL, data_converter=pydantic_data_converter)
+    try:
+        async with Worker(
+            client,
+            task_queue=queue,
+            workflows=[DiyWorkflow],
+            activities=[DiyActivities(producer).run_and_publish],
+            max_concurrent_activities=200,
+            max_concurrent_workflow_tasks=200,
+        ):
+            await asyncio.Event().wait()
+    finally:
+        await producer.stop()
+
+
+async def diy(kafka: KafkaSettings, client: Client, n: int) -> float:
+    """One-task runs per second of the DIY anchor (workflow starts to results on Kafka)."""
+    prefix = f"diy-{uuid.uuid4().hex[:8]}"
+    topic = f"{prefix}.results"
+    await ensure_topics(kafka, [topic], partitions=6, replication_factor=1)
+    worker = await asyncio.create_subprocess_exec(sys.executable, __file__, "--diy-worker", prefix)
+    slots = asyncio.Semaphore(CONCURRENCY)
+
+    async def start(i: int) -> None:
+        async with slots:
+            await client.start_workflow(
+                "DiyWorkflow",
+                DiyInput(event_id=f"{prefix}-{i}", subject=f"subject-{i % 500}", topic=topic),
+                id=f"{prefix}/{i}",
+                task_queue=prefix,
+            )
+
+    try:
+        await start(-1)
+        await _results(kafka, topic, 1, 120)
+        t0 = time.perf_counter()
+        await asyncio.gather(*(start(i) for i in range(n)))
+        await _results(kafka, topic, n + 1, 900)
+        return n / (time.perf_counter() - t0)
+    finally:
+        worker.terminate()
+        await asyncio.wait_for(worker.wait(), 30)
+
+
+# ---- taskfactory: latency at a fixed offered rate, history events -----------------------------
+async def fixed_rate(kafka: KafkaSettings, rate: float, n: int, tmp: Path) -> dict[str, float]:
+    """Produce→result latency (s) of ``n`` events offered at ``rate`` per second."""
+    rig = Rig(kafka, tmp, "rate")
+    await rig.topics()
+    rig.start(("orchestrator",))
+    rig.start(("executor",))
+    rig.start(("ingress",))
+    consumer = AIOKafkaConsumer(
+        rig.results, bootstrap_servers=kafka.bootstrap_servers, auto_offset_reset="earliest"
+    )
+    try:
+        await _publish(kafka, rig.topic, _events(f"{rig.prefix}-warm", 1))
+        await _results(kafka, rig.results, 1, 120)
+        await consumer.start()
+        produced: dict[str, float] = {}
+        events = _events(rig.prefix, n)
+        t0 = time.monotonic()
+        for i, event in enumerate(events):
+            await asyncio.sleep(max(0.0, t0 + i / rate - time.monotonic()))
+            produced[event.id] = time.time()
+            await _publish(kafka, rig.topic, [event])
+        latencies: list[float] = []
+        deadline = time.monotonic() + 300
+        while len(latencies) < n and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for record in records:
+                    event_id = dict(record.headers).get(names.HEADER_EVENT_ID, b"").decode()
+                    if event_id in produced:
+                        latencies.append(record.timestamp / 1000 - produced[event_id])
+        return _percentiles(latencies)
+    finally:
+        await consumer.stop()
+        rig.stop()
+
+
+async def history_events(kafka: KafkaSettings, client: Client, tmp: Path) -> int:
+    """Events in the real history of one one-task run (orchestrator and executor running)."""
+    rig = Rig(kafka, tmp, "hist")
+    await rig.topics()
+    rig.start(("orchestrator",))
+    rig.start(("executor",))
+    definition = load_definition(rig.defs / "bench.yaml")
+    [envelope] = _events(rig.prefix, 1)
+    try:
+        handle = await client.start_workflow(
+            names.WORKFLOW_RUN_ACTIVITY,
+            RunActivityInput(
+                definition=definition,
+                trigger=TriggerEvent(envelope=envelope),
+                results_topic=rig.results,
+                runs_topic=rig.runs,
+                executor_task_queue=rig.env["TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE"],
+            ),
+            id=f"{rig.prefix}/one",
+            task_queue=rig.queue,
+        )
+        await handle.result()
+        return len((await handle.fetch_history()).events)
+    finally:
+        rig.stop()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1000, help="one-task runs per contender")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds, contenders alternated")
+    parser.add_argument("--no-readme", action="store_true", help="leave bench/README.md alone")
+    parser.add_argument("--diy-worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.diy_worker:
+        await diy_worker(args.diy_worker)
+        return
+    started, load_before = datetime.now(UTC), report.load()
+    kafka = KafkaSettings(bootstrap_servers=KAFKA)
+    client = await Client.connect(TEMPORAL, data_converter=pydantic_data_converter)
+    rates: dict[str, list[float]] = {"diy": [], "taskfactory": []}
+    burst: list[float] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(scratch)
+        for _ in range(args.repeat):
+            rates["diy"].append(await diy(kafka, client, args.events))
+            rates["taskfactory"].append(await e2e(kafka, client, args.events, tmp, burst))
+        capacity = statistics.median(rates["taskfactory"])
+        steady = await fixed_rate(kafka, capacity / 2, args.events, tmp)
+        events = await history_events(kafka, client, tmp)
+    medians = {k: statistics.median(v) for k, v in rates.items()}
+    result: dict[str, Any] = {
+        **report.provenance(started, load_before),
+        "events_per_contender": args.events,
+        "repeat": args.repeat,
+        "runs_per_second": rates,
+        "median_runs_per_second": medians,
+        "taskfactory_over_diy": medians["taskfactory"] / medians["diy"],
+        "burst_latency_seconds": _percentiles(burst),
+        "half_capacity_rate": capacity / 2,
+        "half_capacity_latency_seconds": steady,
+        "history_events_one_task_run": events,
+    }
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "fastpath.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    table = _table(result)
+    if not args.no_readme:
+        report.write_section("fastpath-table", table)
+    print(table)
+
+
+#: Issue 17's targets this script measures.
+TARGETS = {"taskfactory_over_diy": 0.9}
+
+
+def _table(result: dict[str, Any]) -> str:
+    rates = result["runs_per_second"]
+    lines = [
+        report.heading(result) + f" {result['events_per_contender']} one-task runs per contender, "
+        f"{result['repeat']} rounds, contenders alternated.",
+        "",
+        "| contender | one-task runs/s, median | min to max |",
+        "|---|---:|---:|",
+    ]
+    label = {
+        "diy": "DIY anchor: workflow + activity doing the task and publishing to Kafka",
+        "taskfactory": "taskfactory end to end: events → ingress → run → result on Kafka",
+    }
+    for name, values in rates.items():
+        lines.append(
+            f"| {label[name]} | {statistics.median(values):.1f} "
+            f"| {min(values):.1f} to {max(values):.1f} |"
+        )
+    ratio = result["taskfactory_over_diy"]
+    met = "met" if ratio >= TARGETS["taskfactory_over_diy"] else "not met"
+    burst, steady = result["burst_latency_seconds"], result["half_capacity_latency_seconds"]
+    events = result["history_events_one_task_run"]
+    lines += [
+        "",
+        f"- taskfactory ÷ DIY = **{ratio:.2f}** (target ≥ 0.9: {met})",
+        f"- produce→result, burst: p50 {burst['p50']:.2f} s, p99 {burst['p99']:.2f} s",
+        f"- produce→result at half capacity ({result['half_capacity_rate']:.1f} events/s): "
+        f"p50 {steady['p50']:.2f} s, p99 {steady['p99']:.2f} s "
+        f"(target p50 ≤ 1 s: {'met' if steady['p50'] <= 1 else 'not met'})",
+        f"- history events of a one-task run (a real history): **{events}** "
+        f"(target ≤ 14: {'met' if events <= 14 else 'not met'})",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,109 @@
+"""The records taskfactory publishes (task results, run events): bytes, key and headers.
+
+Built in one place, so the executor (runs already in flight) and the orchestrator (the fast
+path) put the same record on the topic for the same result.
+"""
+
+from __future__ import annotations
+
+from taskfactory_contracts import AvroCodec, RunEvent, TaskResult, TaskStatus, names
+from taskfactory_runtime.once import OnceRecord
+
+__all__ = ["AVRO_CONTENT_TYPE", "result_record", "run_event_record", "shrink_result"]
+
+AVRO_CONTENT_TYPE = b"application/vnd.apache.avro+single-object"
+#: Room left under the producer's largest request for the record's headers and batch framing.
+_FRAMING = 16 * 1024
+
+
+def _record(
+    kind: str,
+    *,
+    topic: str,
+    subject: str,
+    value: bytes,
+    record_id: tuple[str, str],
+    causation_id: str,
+    run_id: str,
+    definition: str,
+    traceparent: str | None,
+) -> OnceRecord:
+    id_header, rid = record_id
+    headers = [
+        (names.HEADER_EVENT_ID, causation_id.encode()),
+        (names.HEADER_RUN_ID, run_id.encode()),
+        (id_header, rid.encode()),
+        (names.HEADER_DEFINITION, definition.encode()),
+        (names.HEADER_CONTENT_TYPE, AVRO_CONTENT_TYPE),
+    ]
+    if traceparent:
+        headers.append((names.HEADER_TRACEPARENT, traceparent.encode()))
+    return OnceRecord(kind, topic, subject.encode(), value, headers, rid, id_header)
+
+
+def result_record(
+    codec: AvroCodec, result: TaskResult, *, topic: str, traceparent: str | None
+) -> OnceRecord:
+    """The result record: key = subject, the result id in ``taskfactory-result-id``."""
+    return _record(
+        "result",
+        topic=topic,
+        subject=result.subject,
+        value=codec.encode_task_result(result),
+        record_id=(names.HEADER_RESULT_ID, result.result_id),
+        causation_id=result.causation_id,
+        run_id=result.run_id,
+        definition=f"{result.definition_id}@{result.definition_version}",
+        traceparent=traceparent,
+    )
+
+
+def run_event_record(
+    codec: AvroCodec, event: RunEvent, *, topic: str, traceparent: str | None
+) -> OnceRecord:
+    """The run event record: key = subject, the event id in ``taskfactory-run-event-id``."""
+    return _record(
+        "run_event",
+        topic=topic,
+        subject=event.subject,
+        value=codec.encode_run_event(event),
+        record_id=(names.HEADER_RUN_EVENT_ID, event.event_id),
+        causation_id=event.causation_id,
+        run_id=event.run_id,
+        definition=f"{event.definition_id}@{event.definition_version}",
+        traceparent=traceparent,
+    )
+
+
+def shrink_result(
+    codec: AvroCodec, result: TaskResult, *, max_bytes: int
+) -> tuple[TaskResult, int | None]:
+    """``result`` if its record fits in ``max_bytes``; else a failed result naming the size.
+
+    A record the broker refuses as too large would be retried forever; the consumer learns
+    instead that the task's output did not fit (its size, and the limit).
+    """
+    size = len(codec.encode_task_result(result))
+    if size + _FRAMING <= max_bytes:
+        return result, None
+    message = (
+        f"the result record of task {result.task_id} is {size} bytes, more than Kafka accepts "
+        f"({max_bytes - _FRAMING} bytes with its headers); its output was dropped"
+        + (
+            f" (the task had {result.status.value})"
+            if result.status is not TaskStatus.SUCCEEDED
+            else ""
+        )
+    )
+    return (
+        result.model_copy(
+            update={
+                "status": TaskStatus.FAILED,
+                "output_json": None,
+                "error_type": "ResultTooLarge",
+                "error_message": message
+                + (f"; error was: {result.error_message[:500]}" if result.error_message else ""),
+            }
+        ),
+        size,
+    )
