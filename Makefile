@@ -4,6 +4,12 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
+# `make stack-up PROFILE=cluster` (or TASKFACTORY_STACK_PROFILE=cluster): the stack-* targets act
+# on the cluster profile (three brokers, PostgreSQL, a Temporal server) instead of the default.
+PROFILE ?=
+ifneq ($(PROFILE),)
+export TASKFACTORY_STACK_PROFILE := $(PROFILE)
+endif
 
 .PHONY: help
 help: ## list every target
@@ -42,6 +48,18 @@ fuzz: install ## longer hostile-input property run of the ingress's record handl
 	@TASKFACTORY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest -q -p no:cacheprovider --timeout 3600 \
 		--hypothesis-show-statistics \
 		services/ingress/tests/test_handler_property.py services/ingress/tests/test_partition.py $(PYTEST_ARGS)
+
+# The shared stack's addresses must not leak in: the tests would use it instead of the cluster.
+CLUSTER_ENV := env -u TASKFACTORY_KAFKA_BOOTSTRAP -u TASKFACTORY_TEMPORAL_ADDRESS \
+	-u TASKFACTORY_OTLP_ENDPOINT -u TASKFACTORY_JAEGER_UI -u TASKFACTORY_STACK \
+	TASKFACTORY_STACK_PROFILE=cluster
+
+.PHONY: test-cluster
+test-cluster: install ## integration + e2e tests and the leader-broker kills on the cluster profile (3 brokers, Temporal on PostgreSQL)
+	@$(CLUSTER_ENV) $(RUN) taskfactory-stack prepare
+	@# test_stack.py checks the default profile's command on a private stack of its own.
+	@$(CLUSTER_ENV) $(RUN) pytest -m "integration or e2e or chaos" tests/integration tests/e2e \
+	  tests/chaos/test_cluster_chaos.py --deselect tests/integration/test_stack.py $(PYTEST_ARGS)
 
 .PHONY: lint
 lint: install ## ruff format check and lint
@@ -104,6 +122,11 @@ CHAOS_ARGS ?=
 chaos: install ## every fault (kills, outages, restarts) on a PRIVATE Kafka + Temporal; table in bench/README.md
 	@$(RUN) python bench/chaos.py $(CHAOS_ARGS)
 	@$(RUN) python bench/summary.py >/dev/null
+
+.PHONY: chaos-cluster
+chaos-cluster: install ## the faults only a cluster has (leader broker SIGKILL) on the cluster profile; table in bench/README.md
+	@$(CLUSTER_ENV) $(RUN) taskfactory-stack prepare >/dev/null
+	@$(CLUSTER_ENV) $(RUN) python bench/chaos.py --cluster $(CHAOS_ARGS)
 
 .PHONY: soak
 soak: install ## 30-minute steady stream through all three services, RSS sampled (SOAK_ARGS="--minutes 30 --rate 3")

@@ -6,6 +6,10 @@ fault scenario of ``tests/chaos/scenarios.py`` with ``--events`` events: the sam
 chaos tests run with fewer. Each scenario counts runs, results per task, dead letters and the
 ingress group's lag, and times the recovery (fault cleared → lag zero and every result).
 Writes ``bench/results/chaos.json`` and prints the table for ``bench/README.md``.
+
+``--cluster`` (``make chaos-cluster``) runs the faults only a cluster has instead, on the local
+stack's cluster profile (three brokers, Temporal on PostgreSQL; started if not running, stopped
+afterwards if it was started here): ``bench/results/chaos-cluster.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[0] = str(ROOT / "tests")
 
 from chaos.scenarios import (  # noqa: E402
+    CLUSTER_FAULTS,
     FAULTS,
     Outcome,
     Target,
@@ -57,6 +62,52 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(rows)
 
 
+async def _each(target: Target, events: int, faults: list[str]) -> list[Outcome]:
+    catalogue = {**FAULTS, **CLUSTER_FAULTS}
+    outcomes: list[Outcome] = []
+    for name in faults:
+        began = time.monotonic()
+        try:
+            outcome = await catalogue[name](target, events)
+        except Exception as exc:  # one broken scenario must not hide the others' results
+            traceback.print_exc()
+            outcome = Outcome(name, events, notes=[f"{type(exc).__name__}: {exc}"])
+        outcomes.append(outcome)
+        verdict = "ok" if not outcome.problems() else "FAIL " + "; ".join(outcome.problems())
+        print(
+            f"  {name:<22} {time.monotonic() - began:6.0f}s  recovery "
+            f"{outcome.recovery_seconds}s  lost {outcome.lost} dup {outcome.duplicated}  "
+            f"{verdict}",
+            flush=True,
+        )
+    return outcomes
+
+
+async def run_cluster(
+    events: int, faults: list[str], workdir: Path, patience: float
+) -> list[Outcome]:
+    """The cluster faults on the local stack's cluster profile."""
+    from taskfactory_stack.settings import StackSettings
+    from taskfactory_stack.stack import Stack
+
+    stack = Stack(StackSettings(profile="cluster"))
+    print("chaos: the cluster profile …", flush=True)
+    started = await asyncio.to_thread(stack.up)
+    try:
+        target = Target(
+            KafkaSettings(bootstrap_servers=stack.kafka_bootstrap),
+            stack.temporal_address,
+            workdir / "worlds",
+            patience=patience,
+            replication_factor=stack.replication_factor,
+            cluster=stack.components,
+        )
+        return await _each(target, events, faults)
+    finally:
+        if started:
+            await asyncio.to_thread(stack.down)
+
+
 async def run(events: int, faults: list[str], workdir: Path, patience: float) -> list[Outcome]:
     kafka = private_kafka(workdir / "stack")
     temporal = private_temporal(workdir / "stack")
@@ -73,21 +124,7 @@ async def run(events: int, faults: list[str], workdir: Path, patience: float) ->
             temporal_component=temporal,
             patience=patience,
         )
-        for name in faults:
-            began = time.monotonic()
-            try:
-                outcome = await FAULTS[name](target, events)
-            except Exception as exc:  # one broken scenario must not hide the others' results
-                traceback.print_exc()
-                outcome = Outcome(name, events, notes=[f"{type(exc).__name__}: {exc}"])
-            outcomes.append(outcome)
-            verdict = "ok" if not outcome.problems() else "FAIL " + "; ".join(outcome.problems())
-            print(
-                f"  {name:<22} {time.monotonic() - began:6.0f}s  recovery "
-                f"{outcome.recovery_seconds}s  lost {outcome.lost} dup {outcome.duplicated}  "
-                f"{verdict}",
-                flush=True,
-            )
+        outcomes = await _each(target, events, faults)
     finally:
         await asyncio.to_thread(temporal.down)
         await asyncio.to_thread(kafka.down)
@@ -98,42 +135,66 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200, help="events per fault")
     parser.add_argument(
-        "--only", default=",".join(FAULTS), help=f"comma-separated faults: {','.join(FAULTS)}"
+        "--cluster",
+        action="store_true",
+        help=f"the cluster faults ({','.join(CLUSTER_FAULTS)}) on the cluster profile",
     )
+    parser.add_argument("--only", default="", help="comma-separated faults (default: all)")
     parser.add_argument(
         "--patience", type=float, default=120, help="seconds a scenario may take to recover"
     )
-    parser.add_argument("--out", type=Path, default=provenance.RESULTS / "chaos.json")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default results/chaos[-cluster].json"
+    )
     parser.add_argument(
         "--no-readme",
         action="store_true",
         help="do not update bench/README.md (a run of only some faults never does)",
     )
     args = parser.parse_args()
-    faults = [f for f in args.only.split(",") if f]
-    unknown = sorted(set(faults) - set(FAULTS))
+    catalogue = CLUSTER_FAULTS if args.cluster else FAULTS
+    faults = [f for f in args.only.split(",") if f] or list(catalogue)
+    unknown = sorted(set(faults) - set(catalogue))
     if unknown:
-        parser.error(f"unknown fault(s) {', '.join(unknown)}; choose from {', '.join(FAULTS)}")
+        parser.error(
+            f"unknown fault(s) {', '.join(unknown)}; choose from {', '.join(catalogue)}"
+            + ("" if args.cluster else f" (with --cluster: {', '.join(CLUSTER_FAULTS)})")
+        )
+    name = "chaos-cluster" if args.cluster else "chaos"
+    out = args.out or provenance.RESULTS / f"{name}.json"
     workdir = Path(tempfile.mkdtemp(prefix="taskfactory-chaos-"))
     started, load_before = datetime.now(UTC), provenance.load()
     t0 = time.monotonic()
-    outcomes = asyncio.run(run(args.events, faults, workdir, args.patience))
+    runner = run_cluster if args.cluster else run
+    outcomes = asyncio.run(runner(args.events, faults, workdir, args.patience))
     report = {
         **provenance.provenance(started, load_before),
         "minutes": round((time.monotonic() - t0) / 60, 1),
         "events_per_fault": args.events,
         "faults": [o.as_dict() for o in outcomes],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    if args.cluster:
+        from taskfactory_stack.cluster import ClusterSettings
+
+        # The cluster profile runs the Temporal server, not the dev server.
+        cluster = ClusterSettings()
+        versions = report["versions"]
+        versions.pop("Temporal dev server", None)
+        report["versions"] = {
+            "Temporal server": f"{cluster.temporal_version} ({cluster.history_shards} shards, "
+            "PostgreSQL)",
+            **versions,
+        }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
     text = (
         provenance.heading(report)
         + f" {args.events} events per fault; the whole run took {report['minutes']} minutes."
         + f"\n\n{table(outcomes)}"
     )
-    if not args.no_readme and faults == list(FAULTS):
-        provenance.write_section("chaos-table", text)
-    print(f"\n{text}\n\nwritten: {args.out} ({report['minutes']} min)")
+    if not args.no_readme and faults == list(catalogue):
+        provenance.write_section(f"{name}-table", text)
+    print(f"\n{text}\n\nwritten: {out} ({report['minutes']} min)")
     failed = [o.fault for o in outcomes if o.problems()]
     if failed:
         print(f"failed: {', '.join(failed)}; service logs kept in {workdir / 'worlds'}")

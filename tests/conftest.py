@@ -24,6 +24,13 @@ from tf_testing import RunningServices
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
 
+#: The faults only a cluster has need the cluster profile (``make test-cluster``).
+collect_ignore = (
+    []
+    if os.environ.get("TASKFACTORY_STACK_PROFILE") == "cluster"
+    else ["chaos/test_cluster_chaos.py"]
+)
+
 
 @dataclass(frozen=True)
 class StackInfo:
@@ -33,6 +40,8 @@ class StackInfo:
     temporal_address: str
     otlp_endpoint: str | None = None
     jaeger_ui: str | None = None
+    #: Of the topics the tests create: 3 on the cluster profile (min.insync.replicas=2).
+    replication_factor: int = 1
 
 
 def _testcontainers_stack() -> Iterator[StackInfo]:
@@ -67,6 +76,7 @@ def stack() -> Iterator[StackInfo]:
             temporal,
             os.environ.get("TASKFACTORY_OTLP_ENDPOINT"),
             os.environ.get("TASKFACTORY_JAEGER_UI"),
+            int(os.environ.get("TASKFACTORY_TOPICS__REPLICATION_FACTOR", "1")),
         )
         return
     if os.environ.get("TASKFACTORY_STACK") == "testcontainers":
@@ -78,7 +88,11 @@ def stack() -> Iterator[StackInfo]:
     started = local.up()
     try:
         yield StackInfo(
-            local.kafka_bootstrap, local.temporal_address, local.otlp_endpoint, local.jaeger_ui
+            local.kafka_bootstrap,
+            local.temporal_address,
+            local.otlp_endpoint,
+            local.jaeger_ui,
+            local.replication_factor,
         )
     finally:
         if started:
@@ -124,14 +138,14 @@ class Topics:
 
 
 @pytest.fixture
-async def topics(kafka_settings: KafkaSettings, uid: str) -> Topics:
+async def topics(stack: StackInfo, kafka_settings: KafkaSettings, uid: str) -> Topics:
     """Fresh topics for one test (6 partitions each)."""
     t = Topics(f"{uid}.events", f"{uid}.results", f"{uid}.runs", f"{uid}.events.dlq")
     await ensure_topics(
         kafka_settings,
         [t.events, t.results, t.runs, t.dead_letter],
         partitions=6,
-        replication_factor=1,
+        replication_factor=stack.replication_factor,
     )
     return t
 
@@ -157,6 +171,7 @@ def services(
         "TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE": f"{uid}-executor",
         "TASKFACTORY_INGRESS__GROUP_ID": f"{uid}-ingress",
         "TASKFACTORY_DEFINITIONS_DIR": str(tmp_path / "definitions"),
+        "TASKFACTORY_TOPICS__REPLICATION_FACTOR": str(stack.replication_factor),
         **topics.env(),
     }
     if stack.otlp_endpoint:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -15,12 +16,33 @@ from taskfactory_stack.testserver import ensure_test_server
 
 __all__ = ["app", "main"]
 
+
+class Profile(StrEnum):
+    """Which stack: the default one or the production-shaped cluster."""
+
+    default = "default"
+    cluster = "cluster"
+
+
 app = typer.Typer(
     name="taskfactory-stack",
-    help="Run a real Apache Kafka (KRaft) and the Temporal dev server locally, no Docker.",
+    help="Run a real Apache Kafka (KRaft) and the Temporal dev server locally, no Docker "
+    "(--profile cluster: three brokers and a Temporal server on PostgreSQL).",
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+PROFILE = typer.Option(
+    None,
+    "--profile",
+    help="default (one broker, the Temporal dev server) or cluster (three brokers, PostgreSQL "
+    "and a Temporal server); default: TASKFACTORY_STACK_PROFILE.",
+)
+
+
+def _settings(profile: Profile | None) -> StackSettings:
+    return StackSettings() if profile is None else StackSettings(profile=profile.value)
 
 
 def _fail(exc: StackError) -> None:
@@ -34,9 +56,10 @@ def up(
         list[str] | None,
         typer.Option(help="Start only this component (kafka, temporal, jaeger); repeatable."),
     ] = None,
+    profile: Profile | None = PROFILE,
 ) -> None:
     """Start Kafka and Temporal (a no-op for what is already running)."""
-    stack = Stack()
+    stack = Stack(_settings(profile))
     names = [c.name for c in stack.components]
     unknown = sorted(set(only or ()) - set(names))
     if unknown:
@@ -54,9 +77,9 @@ def up(
 
 
 @app.command()
-def prepare() -> None:
+def prepare(profile: Profile | None = PROFILE) -> None:
     """Fetch and build what the stack and tests need (Kafka jars, Jaeger, test server, promtool)."""
-    stack = Stack()
+    stack = Stack(_settings(profile))
     try:
         for component in stack.components:
             component.prepare()
@@ -70,23 +93,25 @@ def prepare() -> None:
 
 
 @app.command()
-def down() -> None:
+def down(profile: Profile | None = PROFILE) -> None:
     """Stop only the processes `up` started (tracked by pid files)."""
-    stopped = Stack().down()
+    stopped = Stack(_settings(profile)).down()
     typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
 
 
 def _print_status(stack: Stack) -> None:
-    for row in stack.status():
+    rows = stack.status()
+    width = max(9, *(len(row.name) for row in rows))
+    for row in rows:
         pid = str(row.pid) if row.pid else "-"
         extra = f"  {row.extra}" if row.extra and row.pid else ""
-        typer.echo(f"{row.name:<9} {row.address:<16} pid {pid:<8} {row.health}{extra}")
+        typer.echo(f"{row.name:<{width}} {row.address:<16} pid {pid:<8} {row.health}{extra}")
 
 
 @app.command()
-def status() -> None:
+def status(profile: Profile | None = PROFILE) -> None:
     """Each component with its address, pid and health; exit 3 when any is not running."""
-    stack = Stack()
+    stack = Stack(_settings(profile))
     _print_status(stack)
     if not stack.running():
         raise typer.Exit(3)
@@ -95,9 +120,10 @@ def status() -> None:
 @app.command()
 def logs(
     lines: int = typer.Option(20, "--lines", "-n", min=1, help="Lines per component."),
+    profile: Profile | None = PROFILE,
 ) -> None:
     """The last lines of each component's log."""
-    for component in Stack().components:
+    for component in Stack(_settings(profile)).components:
         typer.echo(f"==> {component.process.log_file} <==")
         typer.echo(tail(component.process.log_file, lines) or "(empty)")
 

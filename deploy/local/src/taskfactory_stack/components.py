@@ -64,6 +64,11 @@ class Component(ABC):
         """Other addresses worth showing (UI)."""
         return ""
 
+    @property
+    def port_setting(self) -> str:
+        """The environment variable that moves the component's port."""
+        return f"TASKFACTORY_STACK_{self.name.upper()}_PORT"
+
     @abstractmethod
     def prepare(self) -> None:
         """Fetch binaries and initialise storage (cached: no download the second time)."""
@@ -84,7 +89,7 @@ class Component(ABC):
             if port_taken(port):
                 raise StackError(
                     f"{self.name}: port {port} on 127.0.0.1 is already taken by another process "
-                    f"(choose another with TASKFACTORY_STACK_{self.name.upper()}_PORT "
+                    f"(choose another with {self.port_setting} "
                     "or stop what holds it)"
                 )
         self.prepare()
@@ -313,7 +318,7 @@ class KafkaComponent(Component):
         if (self.data / "meta.properties").exists():
             return
         self.data.mkdir(parents=True, exist_ok=True)
-        cluster_id = _cluster_id()
+        cluster_id = self._new_cluster_id()
         scram: list[str] = []
         for user, password in (self.sasl_ssl.users if self.sasl_ssl else {}).items():
             mechanism = self.sasl_ssl.mechanism if self.sasl_ssl else ""
@@ -335,8 +340,13 @@ class KafkaComponent(Component):
         )
         if proc.returncode != 0:
             raise StackError(
-                f"kafka: formatting storage failed: {(proc.stdout + proc.stderr).strip()[-400:]}"
+                f"{self.name}: formatting storage failed: "
+                f"{(proc.stdout + proc.stderr).strip()[-400:]}"
             )
+
+    def _new_cluster_id(self) -> str:
+        """The cluster id the storage is formatted with."""
+        return _cluster_id()
 
     def argv(self) -> tuple[list[str], dict[str, str]]:
         return [*self._java(), "kafka.Kafka", str(self.conf / "server.properties")], dict(
@@ -467,6 +477,10 @@ def components(settings: StackSettings) -> list[Component]:
     """Every component, in start order."""
     from taskfactory_stack.jaeger import JaegerComponent
 
+    if settings.profile == "cluster":
+        from taskfactory_stack.cluster import cluster_components
+
+        return cluster_components(settings)
     out: list[Component] = [KafkaComponent(settings), TemporalComponent(settings)]
     if settings.jaeger:
         out.append(JaegerComponent(settings))

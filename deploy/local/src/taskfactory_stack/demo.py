@@ -589,7 +589,7 @@ async def _demo(
             kafka,
             [topics.events, topics.results, topics.runs, topics.dead_letter],
             partitions=6,
-            replication_factor=1,
+            replication_factor=stack.replication_factor,
         )
         client = await connect_temporal(temporal)
         consumer = AIOKafkaConsumer(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,11 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TASKFACTORY_STACK_", frozen=True)
 
     dir: Path = Field(default=Path(".stack"), description="Cache of jars, data, pids and logs.")
+    profile: Literal["default", "cluster"] = Field(
+        default="default",
+        description="default: one Kafka broker + the Temporal dev server; cluster: three "
+        "brokers, PostgreSQL and a Temporal server on it (TASKFACTORY_STACK_CLUSTER_*).",
+    )
     jars_dir: Path | None = Field(
         default=None, description="Where Kafka's jars are cached (default <dir>/kafka)."
     )

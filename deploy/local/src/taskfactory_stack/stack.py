@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from taskfactory_stack.components import Component, components
+from taskfactory_stack.components import Component, KafkaComponent, components
+from taskfactory_stack.jaeger import JaegerComponent
 from taskfactory_stack.settings import StackSettings
 
 __all__ = ["ComponentStatus", "Stack"]
@@ -72,24 +73,31 @@ class Stack:
 
     @property
     def kafka_bootstrap(self) -> str:
-        """The broker's bootstrap address."""
-        return self.components[0].address
+        """Every broker's address, comma-separated."""
+        return ",".join(c.address for c in self.components if isinstance(c, KafkaComponent))
 
     @property
     def temporal_address(self) -> str:
         """The Temporal frontend address."""
-        return self.components[1].address
+        return next(c.address for c in self.components if c.name.startswith("temporal"))
+
+    @property
+    def replication_factor(self) -> int:
+        """Replication factor of the topics taskfactory creates on this stack (at most 3)."""
+        return min(3, sum(isinstance(c, KafkaComponent) for c in self.components))
+
+    @property
+    def _jaeger(self) -> JaegerComponent | None:
+        return next((c for c in self.components if isinstance(c, JaegerComponent)), None)
 
     @property
     def otlp_endpoint(self) -> str | None:
         """Where services send traces (Jaeger's OTLP gRPC receiver), if Jaeger runs."""
-        if not self.settings.jaeger:
-            return None
-        return f"http://127.0.0.1:{self.settings.jaeger_otlp_grpc_port}"
+        jaeger = self._jaeger
+        return jaeger.otlp_endpoint if jaeger else None
 
     @property
     def jaeger_ui(self) -> str | None:
         """Jaeger's UI and query API, if Jaeger runs."""
-        if not self.settings.jaeger:
-            return None
-        return f"http://127.0.0.1:{self.settings.jaeger_ui_port}"
+        jaeger = self._jaeger
+        return f"http://127.0.0.1:{jaeger.settings.jaeger_ui_port}" if jaeger else None

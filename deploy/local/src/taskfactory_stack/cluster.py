@@ -1,0 +1,115 @@
+"""The cluster profile: PostgreSQL, a Temporal server on it and three Kafka brokers.
+
+It is the production shape of the stack (many history shards, SQL persistence and advanced
+visibility, replicated topics) on loopback ports of its own, so it runs beside the default
+profile. Its pids, logs, configuration and Kafka data live in ``<dir>/cluster``; the Kafka jars
+and the Jaeger binary are shared with the default profile.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from taskfactory_stack.settings import StackSettings
+
+if TYPE_CHECKING:
+    from taskfactory_stack.components import Component
+
+__all__ = ["BROKERS", "ClusterSettings", "cluster_components", "cluster_stack_settings"]
+
+#: Kafka brokers of the cluster profile (each a combined KRaft controller + broker).
+BROKERS = 3
+
+
+class ClusterSettings(BaseSettings):
+    """Ports, versions and sizes of the cluster profile (``TASKFACTORY_STACK_CLUSTER_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="TASKFACTORY_STACK_CLUSTER_", frozen=True)
+
+    kafka_port: int = Field(
+        default=19092, ge=1, le=65533, description="Port of broker 1; brokers 2 and 3 take +1, +2."
+    )
+    kafka_controller_port: int = Field(
+        default=19192, ge=1, le=65533, description="KRaft controller port of broker 1 (+1, +2)."
+    )
+    kafka_heap: str = Field(default="256m", description="JVM -Xmx of each broker.")
+    min_insync_replicas: int = Field(default=2, ge=1, le=BROKERS)
+    postgres_port: int = Field(default=5442, ge=1, le=65535)
+    postgres_dir: Path | None = Field(
+        default=None,
+        description="PostgreSQL's data directory (default /var/tmp/taskfactory-pg-<hash of "
+        "<dir>>: the postgres user, which the server runs as under root, must reach it).",
+    )
+    temporal_version: str = Field(
+        default="v1.32.1", description="go.temporal.io/server version (built with `go build`)."
+    )
+    temporal_port: int = Field(
+        default=7243, ge=1, le=65531, description="Frontend gRPC port; +1 HTTP, +2..+4 internal."
+    )
+    temporal_membership_port: int = Field(
+        default=6943, ge=1, le=65532, description="Membership port of the frontend (+1..+3)."
+    )
+    history_shards: int = Field(
+        default=8, ge=1, description="numHistoryShards (fixed when the schema is first set up)."
+    )
+    namespace: str = "default"
+    retention_hours: int = Field(
+        default=24, ge=1, description="Namespace retention: the dedupe horizon of closed runs."
+    )
+    jaeger_port_offset: int = Field(
+        default=10, ge=1, description="Jaeger's ports are the default profile's plus this."
+    )
+
+    def broker_ports(self, node: int) -> tuple[int, int]:
+        """(client, controller) port of broker ``node`` (1-based)."""
+        return self.kafka_port + node - 1, self.kafka_controller_port + node - 1
+
+    @property
+    def bootstrap(self) -> str:
+        """Every broker's address, comma-separated."""
+        return ",".join(f"127.0.0.1:{self.broker_ports(n)[0]}" for n in range(1, BROKERS + 1))
+
+    @property
+    def voters(self) -> str:
+        """``controller.quorum.voters`` of the three combined nodes."""
+        return ",".join(f"{n}@127.0.0.1:{self.broker_ports(n)[1]}" for n in range(1, BROKERS + 1))
+
+
+def cluster_stack_settings(settings: StackSettings) -> StackSettings:
+    """``settings`` moved to ``<dir>/cluster``, sharing the default profile's downloads."""
+    offset = ClusterSettings().jaeger_port_offset
+    root = settings.root
+    return settings.model_copy(
+        update={
+            "dir": root / "cluster",
+            "jars_dir": settings.jars_dir.resolve() if settings.jars_dir else root / "kafka",
+            "jaeger_ui_port": settings.jaeger_ui_port + offset,
+            "jaeger_otlp_grpc_port": settings.jaeger_otlp_grpc_port + offset,
+            "jaeger_otlp_http_port": settings.jaeger_otlp_http_port + offset,
+            "jaeger_query_grpc_port": settings.jaeger_query_grpc_port + offset,
+            "jaeger_health_port": settings.jaeger_health_port + offset,
+            # Three JVMs, the Go build and the schema setup share two cores.
+            "start_timeout": max(settings.start_timeout, 240.0),
+        }
+    )
+
+
+def cluster_components(settings: StackSettings) -> list[Component]:
+    """PostgreSQL, the three brokers, the Temporal server and Jaeger, in start order."""
+    from taskfactory_stack.jaeger import JaegerComponent
+    from taskfactory_stack.kafka_cluster import KafkaBroker
+    from taskfactory_stack.postgres import PostgresComponent
+    from taskfactory_stack.temporal_server import TemporalServerComponent
+
+    cluster = ClusterSettings()
+    inner = cluster_stack_settings(settings)
+    out: list[Component] = [PostgresComponent(inner, cluster=cluster)]
+    out += [KafkaBroker(inner, node=n, cluster=cluster) for n in range(1, BROKERS + 1)]
+    out.append(TemporalServerComponent(inner, cluster=cluster))
+    if settings.jaeger:
+        out.append(JaegerComponent(inner))
+    return out
