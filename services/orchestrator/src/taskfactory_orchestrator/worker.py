@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -18,6 +20,7 @@ from taskfactory_orchestrator.workflows import RunActivityWorkflow, TaskBatchWor
 from taskfactory_runtime.egress import Egress
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.probes import WorkerProbe, run_worker
 from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
@@ -45,7 +48,12 @@ SANDBOX = SandboxedWorkflowRunner(
 WORKFLOWS = [RunActivityWorkflow, TaskBatchWorkflow, ScheduledFiringWorkflow]
 
 
-def build_worker(client: Client, settings: OrchestratorSettings) -> Worker:
+def build_worker(
+    client: Client,
+    settings: OrchestratorSettings,
+    *,
+    on_fatal_error: Callable[[BaseException], Awaitable[None]] | None = None,
+) -> Worker:
     """A worker on the orchestrator task queue hosting every orchestrator workflow."""
     return Worker(
         client,
@@ -59,6 +67,7 @@ def build_worker(client: Client, settings: OrchestratorSettings) -> Worker:
         max_concurrent_workflow_tasks=settings.orchestrator.max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.orchestrator.max_concurrent_activities,
         graceful_shutdown_timeout=timedelta(seconds=settings.drain_seconds),
+        on_fatal_error=on_fatal_error,
     )
 
 
@@ -66,18 +75,26 @@ async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
     """Run the worker until ``stop`` is set."""
     health = HealthServer(settings.http)
     await health.start()
+    health.add_check("temporal", lambda: "not connected yet")  # the probe takes over below
     sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
     health.extra_metrics.append(sdk_metrics.text)
     client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
-    worker = build_worker(client, settings)
+    probe = WorkerProbe(
+        client,
+        task_queue=settings.temporal.orchestrator_task_queue,
+        queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    probe.register(health)
+    worker = build_worker(client, settings, on_fatal_error=probe.died)
     log.info(
         "orchestrator started",
         task_queue=settings.temporal.orchestrator_task_queue,
         http_port=health.port,
     )
-    async with worker:
-        await asyncio.gather(
-            run_schedules(client, settings, stop), serve_admin(client, settings, stop)
-        )
+    await asyncio.gather(
+        run_worker(worker, probe, stop, drain_seconds=settings.drain_seconds),
+        run_schedules(client, settings, stop),
+        serve_admin(client, settings, stop),
+    )
     await health.stop()
     log.info("orchestrator stopped")
