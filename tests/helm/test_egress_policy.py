@@ -118,9 +118,7 @@ def test_the_egress_settings_stay_out_of_the_shared_configmap_and_the_ingress(
 
 
 @pytest.mark.parametrize("bad", ["ftp", "gopher"])
-def test_a_scheme_the_executor_refuses_is_refused_by_the_chart(
-    run_template: Any, bad: str
-) -> None:
+def test_a_scheme_the_executor_refuses_is_refused_by_the_chart(run_template: Any, bad: str) -> None:
     out: subprocess.CompletedProcess[str] = run_template(
         sets={"components.executor.egress.allowedSchemes[0]": bad}
     )
