@@ -56,12 +56,14 @@ async def test_trace_shows_the_events_spans_from_every_service_as_a_tree(
 
     await wait_for(whole_tree, timeout=60, what=f"the trace of {event.id} in Jaeger")
     header, *spans = shown
-    assert header.startswith("trace ") and "0 error(s)" in header
+    assert header.startswith("trace ")
+    assert "0 error(s)" in header
     # The ingress's process span is the root; the workflow and the task hang below it.
     assert spans[0].startswith(f"  {topics.events} process")
     assert "taskfactory-ingress" in spans[0]
     run_task = next(line for line in spans if "RunActivity:taskfactory.run_task" in line)
-    assert "taskfactory-executor" in run_task and run_task.endswith(" ok")
+    assert "taskfactory-executor" in run_task
+    assert run_task.endswith(" ok")
     workflow = next(line for line in spans if "RunWorkflow:RunActivityWorkflow" in line)
     assert "taskfactory-orchestrator" in workflow
     indent = len(workflow) - len(workflow.lstrip())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 from temporalio.client import Client
@@ -37,10 +38,8 @@ async def watch_ages(ops: ScheduleOps, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     observed = loop.time()
     while not stop.is_set():
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=AGE_REFRESH_SECONDS)
-        except TimeoutError:
-            pass
         if stop.is_set():
             return
         if loop.time() - observed >= OBSERVE_SECONDS:
