@@ -28,7 +28,9 @@ __all__ = [
 ]
 
 ENV_PREFIX = "TASKFACTORY_"
-_SECTION = ConfigDict(extra="forbid")
+# hide_input_in_errors: a refused section would otherwise echo its raw input, secrets included
+# (pydantic shows the first characters of a password in `input_value=`).
+_SECTION = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class KafkaSettings(BaseModel):
@@ -257,6 +259,7 @@ class ServiceSettings(BaseSettings):
         env_nested_delimiter="__",
         extra="ignore",
         frozen=True,
+        hide_input_in_errors=True,
     )
 
     kafka: KafkaSettings = KafkaSettings()
