@@ -144,7 +144,8 @@ def test_each_secret_setting_is_read_and_never_shown(
             value = name.removesuffix("_file")
             if hasattr(holder, value):
                 secret = resolve_secret(getattr(holder, value), path, setting=env)
-                assert secret is not None and secret.get_secret_value() == sentinel, env
+                assert secret is not None, env
+                assert secret.get_secret_value() == sentinel, env
             read += 1
     shown += [repr(loaded), str(loaded), loaded.model_dump_json()]
     log.info("settings", settings=loaded, dumped=loaded.model_dump())
