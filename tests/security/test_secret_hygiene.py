@@ -127,21 +127,50 @@ def _sentinel_env(tmp_path: Path) -> dict[str, str]:
     }
 
 
+# Commands that read the secret settings, and what their output shows only if they did.
+SECRET_READING_COMMANDS: dict[str, tuple[list[str], str, dict[str, str]]] = {
+    # The API key makes the client speak TLS to the plaintext dev server: refused, naming TLS.
+    "schedules list": (["schedules", "list"], "(namespace default, TLS)", {}),
+    # The password and its file both given: refused, naming both settings (pydantic would
+    # echo the start of the password here, were inputs not hidden from its errors).
+    "dlq list": (
+        ["dlq", "list"],
+        "set sasl_password or sasl_password_file, not both",
+        {"TASKFACTORY_KAFKA__SASL_PASSWORD_FILE": "password"},
+    ),
+}
+
+
 @pytest.mark.integration
-def test_stack_status_output_holds_no_secret(tmp_path: Path) -> None:
-    """`taskfactory-stack status` with every secret setting in its environment."""
+@pytest.mark.parametrize("command", SECRET_READING_COMMANDS)
+def test_stack_status_output_holds_no_secret(tmp_path: Path, command: str) -> None:
+    """`taskfactory` commands that read every secret setting fail on them without echoing one.
+
+    (`taskfactory-stack status` reads none of these settings; these commands do, and the
+    assertion on their message proves the secrets were read.)
+    """
+    args, proof, files = SECRET_READING_COMMANDS[command]
+    env = {
+        **_sentinel_env(tmp_path),
+        **{name: str(tmp_path / file) for name, file in files.items()},
+        "TASKFACTORY_KAFKA__REQUEST_TIMEOUT_MS": "5000",
+    }
     done = subprocess.run(
-        [sys.executable, "-m", "taskfactory_stack", "status"],
-        env=_sentinel_env(tmp_path),
+        [sys.executable, "-m", "taskfactory_runtime.cli", *args],
+        env=env,
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert "kafka" in done.stdout, done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert proof in " ".join(output.split()), output
     for secret in _secrets():
-        assert secret not in done.stdout + done.stderr
+        assert secret not in output
+    # Not even a prefix: pydantic abbreviates a refused input to its first characters.
+    assert "SENTIN" not in output, output
 
 
 @pytest.mark.integration
@@ -187,10 +216,37 @@ def test_a_sentinel_secret_in_helm_values_never_reaches_rendered_output(
     assert sentinel not in out.stdout + out.stderr
 
 
+# Where a values file can put free text into a pod's environment.
+ENV_LISTS = ("extraEnv", "componentDefaults.extraEnv", "components.executor.extraEnv")
+
+
+def _at(path: str, value: Any) -> dict[str, Any]:
+    doc: Any = value
+    for key in reversed(path.split(".")):
+        doc = {key: doc}
+    return dict(doc)
+
+
 @pytest.mark.parametrize("values", SECURE_EXAMPLES, ids=lambda p: p.stem)
 def test_rendered_manifests_with_every_security_option_hold_no_secret(
-    render: Any, values: Path
+    render: Any, run_template: Any, values: Path, tmp_path: Path
 ) -> None:
+    # Every sentinel handed to helm under its own setting's name as a plain variable, the
+    # one way a values file can carry a secret into a manifest: refused, and never echoed.
+    for name, sentinel in SENTINELS.items():
+        for where in ENV_LISTS:
+            overlay = _at(where, [{"name": name, "value": sentinel}])
+            out = run_template([values], values=overlay, tmp=tmp_path)
+            assert out.returncode != 0, f"{where}: {name} with a plain value was rendered"
+            assert f"/{where.split('.')[-1]}/0/value" in out.stderr, out.stderr
+            assert sentinel not in out.stdout + out.stderr
+    # From a Secret it is fine: only the Secret's name and key are in the manifest.
+    by_ref = {
+        "name": "TASKFACTORY_KAFKA__SASL_PASSWORD",
+        "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}},
+    }
+    assert run_template([values], values=_at("extraEnv", [by_ref]), tmp=tmp_path).returncode == 0
+
     rendered = render([values])
     text = yaml.safe_dump_all(rendered.docs)
     assert "Secret" not in rendered.kinds(), "the chart must not create Secrets"

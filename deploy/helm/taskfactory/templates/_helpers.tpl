@@ -385,6 +385,9 @@ entry deep-merged over componentDefaults and c.service names the program it runs
 {{- if include "taskfactory.servesAdmin" . }}
 {{ include "taskfactory.adminEnv" .root }}
 {{- end }}
+{{- if include "taskfactory.readsEgress" . }}
+{{ include "taskfactory.egressEnv" . }}
+{{- end }}
 {{ include "taskfactory.sharedEnv" .root }}
 {{- with .c.extraEnv }}
 {{ toYaml . }}
@@ -445,5 +448,79 @@ route needs a bearer token, and the tokens are files of Secret volumes, never en
 {{- end }}
 - name: TASKFACTORY_ADMIN__PRINCIPALS
   value: {{ toJson $principals | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* The distinct ports of kafka.bootstrapServers (host:port, comma-separated), as a YAML list. */}}
+{{- define "taskfactory.kafkaPorts" -}}
+{{- $ports := list -}}
+{{- range splitList "," .Values.kafka.bootstrapServers -}}
+{{- $ports = append $ports (include "taskfactory.addressPort" (list (trim .) 9092) | int) -}}
+{{- end -}}
+{{- toYaml ($ports | uniq) -}}
+{{- end -}}
+
+{{/* The port of a host:port address (list address default). */}}
+{{- define "taskfactory.addressPort" -}}
+{{- $address := index . 0 -}}
+{{- if regexMatch ":[0-9]+$" $address -}}
+{{- regexFind "[0-9]+$" $address -}}
+{{- else -}}
+{{- index . 1 -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when this component ({root, name, c}) reads the task egress policy: executors and orchestrators. */}}
+{{- define "taskfactory.readsEgress" -}}
+{{- if has .c.service (list "executor" "orchestrator") -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+NetworkPolicy peers of an egress allow-list (componentDefaults.egress): every CIDR of
+allowedHosts and allowedNetworks; and, when allowedHosts is empty or names a host (a
+NetworkPolicy cannot match names), every public address, as the executor's own check allows.
+*/}}
+{{- define "taskfactory.taskPeers" -}}
+{{- $cidr := "^[0-9a-fA-F:.]+/[0-9]+$" -}}
+{{- $named := not .allowedHosts -}}
+{{- range .allowedHosts -}}
+{{- if regexMatch $cidr . }}
+- ipBlock:
+    cidr: {{ . }}
+{{- else -}}
+{{- $named = true -}}
+{{- end -}}
+{{- end -}}
+{{- range .allowedNetworks }}
+- ipBlock:
+    cidr: {{ . }}
+{{- end -}}
+{{- if $named }}
+- ipBlock:
+    cidr: 0.0.0.0/0
+    except: [0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, 169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/4]
+- ipBlock:
+    cidr: ::/0
+    except: ["::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8"]
+{{- end -}}
+{{- end -}}
+
+{{/* A component's TASKFACTORY_EGRESS__* variables (executors and orchestrators), from its egress values. */}}
+{{- define "taskfactory.egressEnv" -}}
+{{- $e := .c.egress -}}
+- name: TASKFACTORY_EGRESS__ALLOWED_SCHEMES
+  value: {{ join "," $e.allowedSchemes | quote }}
+- name: TASKFACTORY_EGRESS__ALLOWED_HOSTS
+  value: {{ join "," $e.allowedHosts | quote }}
+- name: TASKFACTORY_EGRESS__ALLOWED_NETWORKS
+  value: {{ join "," $e.allowedNetworks | quote }}
+- name: TASKFACTORY_EGRESS__REDIRECTS
+  value: {{ $e.redirects | quote }}
+{{- range $key, $name := dict "maxRedirects" "MAX_REDIRECTS" "maxResponseBytes" "MAX_RESPONSE_BYTES" "maxTimeoutSeconds" "MAX_TIMEOUT_SECONDS" }}
+{{- $value := index $e $key }}
+{{- if not (kindIs "invalid" $value) }}
+- name: TASKFACTORY_EGRESS__{{ $name }}
+  value: {{ include "taskfactory.envValue" $value | quote }}
+{{- end }}
 {{- end }}
 {{- end -}}

@@ -22,6 +22,15 @@ __all__ = ["HealthServer", "ReadinessCheck"]
 ReadinessCheck = Callable[[], str | None]
 
 
+def _failing(checks: dict[str, ReadinessCheck]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, check in checks.items():
+        reason = check()
+        if reason is not None:
+            out[name] = reason
+    return out
+
+
 @dataclass
 class HealthServer:
     """Serves liveness, readiness and metrics; readiness is the conjunction of its checks."""
@@ -29,6 +38,8 @@ class HealthServer:
     settings: HttpSettings
     registry: CollectorRegistry = REGISTRY
     checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    #: Liveness checks (same shape): ``/livez`` fails while one of them names a reason.
+    live_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     #: More Prometheus text appended to ``/metrics`` (e.g. the Temporal SDK's own metrics).
     extra_metrics: list[Callable[[], Awaitable[str]]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
@@ -38,16 +49,22 @@ class HealthServer:
         """Readiness also requires ``check`` to return ``None``."""
         self.checks[name] = check
 
+    def add_liveness(self, name: str, check: ReadinessCheck) -> None:
+        """Liveness also requires ``check`` to return ``None``."""
+        self.live_checks[name] = check
+
     def not_ready(self) -> dict[str, str]:
         """Each failing check with its reason; empty when ready."""
-        out: dict[str, str] = {}
-        for name, check in self.checks.items():
-            reason = check()
-            if reason is not None:
-                out[name] = reason
-        return out
+        return _failing(self.checks)
+
+    def not_alive(self) -> dict[str, str]:
+        """Each failing liveness check with its reason; empty when alive."""
+        return _failing(self.live_checks)
 
     async def _livez(self, _: web.Request) -> web.Response:
+        failing = self.not_alive()
+        if failing:
+            return web.json_response({"status": "not alive", "checks": failing}, status=503)
         return web.json_response({"status": "ok"})
 
     async def _readyz(self, _: web.Request) -> web.Response:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 
+from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -19,6 +21,7 @@ from taskfactory_runtime.egress import Egress
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.probes import WorkerProbe, run_worker
 from taskfactory_runtime.producer import renewing_producer
 from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
@@ -29,7 +32,11 @@ log = get_logger(__name__)
 
 
 def build_worker(
-    client: Client, settings: ExecutorSettings, activities: ExecutorActivities
+    client: Client,
+    settings: ExecutorSettings,
+    activities: ExecutorActivities,
+    *,
+    on_fatal_error: Callable[[BaseException], Awaitable[None]] | None = None,
 ) -> Worker:
     """A worker on the executor task queue hosting every executor activity.
 
@@ -42,6 +49,7 @@ def build_worker(
         activities=[activities.run_task, activities.publish_result, activities.publish_run_event],
         max_concurrent_activities=settings.executor.max_concurrent_activities,
         graceful_shutdown_timeout=timedelta(seconds=settings.drain_seconds),
+        on_fatal_error=on_fatal_error,
     )
 
 
@@ -50,6 +58,7 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
     section = settings.executor
     health = HealthServer(settings.http)
     await health.start()
+    health.add_check("temporal", lambda: "not connected yet")  # the probe takes over below
     if section.create_topics:
         await ensure_topics(
             settings.kafka,
@@ -92,7 +101,13 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
             "kafka": SendOnce(producer, section.publish_timeout_seconds),
         },
     )
-    worker = build_worker(client, settings, activities)
+    probe = WorkerProbe(
+        client,
+        task_queue=settings.temporal.executor_task_queue,
+        queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    )
+    probe.register(health)
+    worker = build_worker(client, settings, activities, on_fatal_error=probe.died)
     log.info(
         "executor started",
         task_queue=settings.temporal.executor_task_queue,
@@ -101,9 +116,7 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
         http_port=health.port,
     )
     try:
-        async with worker:
-            await stop.wait()
-            log.info("draining", deadline_seconds=settings.drain_seconds)
+        await run_worker(worker, probe, stop, drain_seconds=settings.drain_seconds)
     finally:
         await http.aclose()
         await publisher.reader.stop()

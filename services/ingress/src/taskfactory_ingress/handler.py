@@ -291,6 +291,7 @@ class RecordHandler:
                         id=workflow_id,
                         task_queue=self.settings.temporal.orchestrator_task_queue,
                         search_attributes=self._search_attributes(definition, envelope),
+                        static_summary=f"{definition.id} v{definition.version} · {envelope.type} · {envelope.subject}",  # noqa: E501
                         **options,
                     )
                 (metrics.SIGNALLED if signal else metrics.STARTED).labels(definition.id).inc()

@@ -6,6 +6,7 @@ steer someone else's schedule through taskfactory by accident.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -81,6 +82,18 @@ class ScheduleOps:
 
     reconciler: ScheduleReconciler
     _missed: dict[str, int] = field(default_factory=dict)
+    #: When each schedule last started a firing, as last seen in Temporal.
+    _last_action: dict[str, datetime] = field(default_factory=dict)
+
+    def refresh_ages(self, now: datetime | None = None) -> None:
+        """Set the last-action age of every schedule seen so far from the clock alone.
+
+        Needs no call to Temporal, so the age keeps growing (and the missed-schedule alert
+        fires) while syncing or describing fails.
+        """
+        now = now or datetime.now(UTC)
+        for schedule_id, last in self._last_action.items():
+            LAST_ACTION_AGE.labels(schedule_id).set(max(0.0, (now - last).total_seconds()))
 
     async def _firing_input(self, description: ScheduleDescription) -> ScheduledFiringInput:
         action = description.schedule.action
@@ -212,15 +225,19 @@ class ScheduleOps:
 
     async def observe(self) -> list[dict[str, Any]]:
         """Update the missed-run metrics of every owned schedule; returns the summaries."""
-        now = datetime.now(UTC)
+        owned = await self.reconciler.owned()
+        for gone in set(self._last_action) - set(owned):
+            del self._last_action[gone]
+            with contextlib.suppress(KeyError):  # deleted: no age to alert on any more
+                LAST_ACTION_AGE.remove(gone)
         summaries = []
-        for schedule_id in await self.reconciler.owned():
+        for schedule_id in owned:
             description = await self.reconciler.describe(schedule_id)
             if description is None:
                 continue
             info = description.info
             last = max((a.started_at for a in info.recent_actions), default=info.created_at)
-            LAST_ACTION_AGE.labels(schedule_id).set(max(0.0, (now - last).total_seconds()))
+            self._last_action[schedule_id] = last
             interval = expected_interval(description)
             if interval is not None:
                 EXPECTED_INTERVAL.labels(schedule_id).set(interval.total_seconds())
@@ -238,4 +255,5 @@ class ScheduleOps:
                 SKIPPED_OBSERVED.labels(schedule_id).inc(missed - previous)
             MISSED_CATCHUP.labels(schedule_id).set(missed)
             summaries.append(self.summary(description))
+        self.refresh_ages()
         return summaries

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 
 from temporalio.client import Client
@@ -17,9 +18,38 @@ from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_runtime.definitions import DefinitionsWatcher
 from taskfactory_runtime.logging import get_logger
 
-__all__ = ["run_schedules"]
+__all__ = ["AGE_REFRESH_SECONDS", "OBSERVE_SECONDS", "run_schedules", "watch_ages"]
 
 log = get_logger(__name__)
+
+#: How often the last-action ages move on by the clock, whatever Temporal does.
+AGE_REFRESH_SECONDS = 15.0
+#: How often the schedules are described again (new firings reset their age).
+OBSERVE_SECONDS = 60.0
+
+
+async def watch_ages(ops: ScheduleOps, stop: asyncio.Event) -> None:
+    """Keep ``taskfactory_schedule_last_action_age_seconds`` current on a timer of its own.
+
+    Before, the age was set only after a successful sync, so a sync failing for good froze
+    it below the alert threshold: the missed-schedule alert stayed silent exactly when the
+    schedules could not be repaired.
+    """
+    loop = asyncio.get_running_loop()
+    observed = loop.time()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=AGE_REFRESH_SECONDS)
+        if stop.is_set():
+            return
+        if loop.time() - observed >= OBSERVE_SECONDS:
+            observed = loop.time()
+            try:
+                await ops.observe()
+                continue
+            except RPCError as exc:
+                log.warning("schedules not described", error=str(exc), status=exc.status.name)
+        ops.refresh_ages()
 
 
 async def run_schedules(
@@ -47,6 +77,7 @@ async def run_schedules(
     await sync(watcher.current)
     period = settings.schedules.sync_interval_seconds
     watching = asyncio.create_task(watcher.run(stop))
+    aging = asyncio.create_task(watch_ages(ops, stop))
     try:
         while period > 0 and not stop.is_set():
             try:
@@ -56,3 +87,4 @@ async def run_schedules(
         await stop.wait()
     finally:
         await watching
+        await aging

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -25,6 +27,7 @@ from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.kafka import make_consumer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.once import PartitionReader, PublishOnce
+from taskfactory_runtime.probes import WorkerProbe, run_worker
 from taskfactory_runtime.producer import RenewingProducer, renewing_producer
 from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
@@ -94,7 +97,11 @@ def build_publisher(
 
 
 def build_worker(
-    client: Client, settings: OrchestratorSettings, publishing: PublishActivities
+    client: Client,
+    settings: OrchestratorSettings,
+    publishing: PublishActivities,
+    *,
+    on_fatal_error: Callable[[BaseException], Awaitable[None]] | None = None,
 ) -> Worker:
     """A worker on the orchestrator task queue hosting every orchestrator workflow."""
     return Worker(
@@ -112,6 +119,7 @@ def build_worker(
         max_concurrent_local_activities=settings.orchestrator.max_concurrent_local_activities,
         max_cached_workflows=settings.orchestrator.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.drain_seconds),
+        on_fatal_error=on_fatal_error,
     )
 
 
@@ -119,22 +127,30 @@ async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
     """Run the worker until ``stop`` is set."""
     health = HealthServer(settings.http)
     await health.start()
+    health.add_check("temporal", lambda: "not connected yet")  # the probe takes over below
     sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
     health.extra_metrics.append(sdk_metrics.text)
     client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
     producer, reader, publishing = build_publisher(settings)
     await producer.start()
-    worker = build_worker(client, settings, publishing)
+    probe = WorkerProbe(
+        client,
+        task_queue=settings.temporal.orchestrator_task_queue,
+        queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    probe.register(health)
+    worker = build_worker(client, settings, publishing, on_fatal_error=probe.died)
     log.info(
         "orchestrator started",
         task_queue=settings.temporal.orchestrator_task_queue,
         http_port=health.port,
     )
     try:
-        async with worker:
-            await asyncio.gather(
-                run_schedules(client, settings, stop), serve_admin(client, settings, stop)
-            )
+        await asyncio.gather(
+            run_worker(worker, probe, stop, drain_seconds=settings.drain_seconds),
+            run_schedules(client, settings, stop),
+            serve_admin(client, settings, stop),
+        )
     finally:
         await reader.stop()
         await producer.stop()
