@@ -52,7 +52,7 @@ async def test_trace_shows_the_events_spans_from_every_service_as_a_tree(
         done = await asyncio.to_thread(_trace, stack.jaeger_ui or "", event.id)
         shown[:] = done.stdout.splitlines()
         text = done.stdout
-        return done.returncode == 0 and "RunActivity:taskfactory.publish_result" in text
+        return done.returncode == 0 and "RunActivity:taskfactory.publish_local" in text
 
     await wait_for(whole_tree, timeout=60, what=f"the trace of {event.id} in Jaeger")
     header, *spans = shown
