@@ -41,7 +41,8 @@ class JaegerComponent(Component):
 
     @property
     def extra(self) -> str:
-        return f"UI http://127.0.0.1:{self.settings.jaeger_ui_port}"
+        # Built from its Go module, Jaeger carries no UI assets: its query API is what answers.
+        return f"API http://127.0.0.1:{self.settings.jaeger_ui_port} (traces: taskfactory trace)"
 
     @property
     def otlp_endpoint(self) -> str:
