@@ -728,7 +728,7 @@ def _finale(settings: StackSettings, stack: Stack, watch: _Watch, topic: str, ev
         f"all after {time.monotonic() - watch.t0:.1f}s.\n"
         f"Temporal UI: http://127.0.0.1:{settings.temporal_ui_port}/namespaces/default/workflows\n"
         + (
-            "Traces:      uv run taskfactory trace EVENT_ID (from Jaeger's API; it has no UI here)\n"
+            "Traces:      uv run taskfactory trace EVENT_ID (Jaeger's API; no UI here)\n"
             if stack.jaeger_ui
             else ""
         )
