@@ -249,18 +249,20 @@ def test_oauth_encryption_and_api_key_are_wired_from_secrets(render: Render) -> 
     assert config["TASKFACTORY_TEMPORAL__ENCRYPTION_KEY_ID"] == "k1"
     for name, spec in rendered.pod_specs():
         env = _env(spec["containers"][0])
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert (
+            env["TASKFACTORY_TEMPORAL__ENCRYPTION_KEYS_FILE"]["value"]
+            == "/etc/taskfactory/temporal-encryption/keys"
+        )
+        assert volumes["temporal-encryption"]["secret"]["secretName"] == "taskfactory-payload-keys"
+        if name == "tf-taskfactory-codec-server":
+            continue  # it reads the keyring, never Kafka (tests/helm/test_codec_server.py)
         assert "TASKFACTORY_KAFKA__SASL_USERNAME" not in env, name
         assert (
             env["TASKFACTORY_KAFKA__SASL_OAUTH_CLIENT_SECRET_FILE"]["value"]
             == "/etc/taskfactory/kafka-oauth/client-secret"
         )
-        assert (
-            env["TASKFACTORY_TEMPORAL__ENCRYPTION_KEYS_FILE"]["value"]
-            == "/etc/taskfactory/temporal-encryption/keys"
-        )
-        volumes = {v["name"]: v for v in spec["volumes"]}
         assert volumes["kafka-oauth"]["secret"]["secretName"] == "taskfactory-kafka-oauth"
-        assert volumes["temporal-encryption"]["secret"]["secretName"] == "taskfactory-payload-keys"
 
 
 def test_a_projected_service_account_token_is_the_oauthbearer_token_file(render: Render) -> None:
@@ -368,6 +370,11 @@ def test_every_rendered_variable_is_one_the_service_reads(
     for deployment in rendered.of_kind("Deployment"):
         service = deployment["metadata"]["labels"]["taskfactory.io/service"]
         container = deployment["spec"]["template"]["spec"]["containers"][0]
+        if service == "codec-server":  # a sub-command of `taskfactory`, on the shared settings
+            assert container["command"] == ["taskfactory", "codec-server"]
+            unknown = set(_env(container)) - shared
+            assert not unknown, f"the codec server does not read {unknown}"
+            continue
         assert container["command"] == [f"taskfactory-{service}"]
         unknown = set(_env(container)) - _env_names(SERVICE_SETTINGS[service])
         assert not unknown, f"{service} does not read {unknown}"

@@ -56,6 +56,7 @@ CHART_SECRET_REFS = {
     "temporal.encryption.existingSecret": {"TASKFACTORY_TEMPORAL__ENCRYPTION_KEYS_FILE"},
     "admin.tokenSecret.existingSecret": {"TASKFACTORY_ADMIN__ADMIN_TOKEN_FILE"},
     "admin.readTokenSecret.existingSecret": {"TASKFACTORY_ADMIN__READ_TOKEN_FILE"},
+    "codecServer.authTokenSecret.existingSecret": {"TASKFACTORY_CODEC_SERVER__AUTH_TOKEN_FILE"},
 }
 
 
@@ -203,6 +204,10 @@ def test_a_secret_reference_renders_as_a_file_setting_never_a_value(
         "temporal.tls.existingSecret": {"temporal": {"tls": {"enabled": True}}},
         "admin.tokenSecret.existingSecret": {"admin": {"enabled": True}},
         "admin.readTokenSecret.existingSecret": {"admin": {"enabled": True}},
+        "codecServer.authTokenSecret.existingSecret": {
+            "codecServer": {"enabled": True, "uiOrigins": ["https://ui.example"]},
+            "temporal": {"encryption": {"existingSecret": "keys"}},
+        },
     }.get(ref, {})
     secret_name = "sentinel-secret-name"
     values: dict[str, Any] = json.loads(json.dumps(enable))
