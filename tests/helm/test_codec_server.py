@@ -15,6 +15,7 @@ import httpx
 import pytest
 from google.protobuf import json_format
 from helm.conftest import CHART, Rendered
+from helm.test_chart import _notes
 from temporalio.api.common.v1 import Payload, Payloads
 
 from taskfactory_runtime.codec import EncryptionCodec, generate_key
@@ -236,3 +237,18 @@ def test_a_ui_origin_with_a_path_is_refused_by_the_schema(
     out = run_template(values=values, tmp=tmp_path)
     assert out.returncode != 0
     assert "uiOrigins" in out.stderr, out.stderr
+
+
+def test_notes_name_the_service_the_origin_and_the_token_secret(helm: str, tmp_path: Path) -> None:
+    sets = {
+        "temporal.encryption.existingSecret": "payload-keys",
+        "codecServer.enabled": "true",
+        "codecServer.authTokenSecret.existingSecret": "codec-token",
+        "codecServer.uiOrigins": "{https://temporal-ui.example.internal}",
+    }
+    notes = _notes(helm, tmp_path, sets)
+    assert "for the Temporal UI at https://temporal-ui.example.internal" in notes
+    assert "Service tf-taskfactory-codec-server, port `codec` (8888)" in notes
+    assert "admits no pod to it (codecServer.allowedFrom)" in notes
+    assert "bearer token of Secret codec-token" in notes
+    assert "port-forward svc/tf-taskfactory-codec-server 8888:8888" in notes
