@@ -34,8 +34,10 @@ from taskfactory_runtime.definitions import check_paths
 __all__ = ["AdminBackend", "create_app", "with_limits"]
 
 # Values end up inside a visibility query string: no quotes, backslashes or control
-# characters (a NUL cuts the query short in the dev server's SQLite: an error, not a match).
-_SAFE = r"^[^'\"\\\x00-\x1f\x7f]*$"
+# characters (a NUL cuts the query short in the dev server's SQLite: an error, not a match),
+# and no "?": Temporal's SQL visibility on PostgreSQL rebinds every "?" of the query as a
+# placeholder, even inside a string literal, and the query fails (found on the cluster profile).
+_SAFE = r"^[^'\"\\?\x00-\x1f\x7f]*$"
 _RPC_TIMEOUT = timedelta(seconds=20)
 
 
