@@ -21,7 +21,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from tf_testing import RunningServices
 
-from taskfactory_runtime.kafka import ensure_topics
+from taskfactory_runtime.kafka import delete_topics, ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
 
 #: The faults only a cluster has need the cluster profile (``make test-cluster``).
@@ -138,16 +138,18 @@ class Topics:
 
 
 @pytest.fixture
-async def topics(stack: StackInfo, kafka_settings: KafkaSettings, uid: str) -> Topics:
-    """Fresh topics for one test (6 partitions each)."""
+async def topics(
+    stack: StackInfo, kafka_settings: KafkaSettings, uid: str
+) -> AsyncIterator[Topics]:
+    """Fresh topics for one test (6 partitions each), deleted afterwards: a suite's worth of
+    dead partitions (thousands) slows a broker's recovery after a crash and costs it heap."""
     t = Topics(f"{uid}.events", f"{uid}.results", f"{uid}.runs", f"{uid}.events.dlq")
+    names = [t.events, t.results, t.runs, t.dead_letter]
     await ensure_topics(
-        kafka_settings,
-        [t.events, t.results, t.runs, t.dead_letter],
-        partitions=6,
-        replication_factor=stack.replication_factor,
+        kafka_settings, names, partitions=6, replication_factor=stack.replication_factor
     )
-    return t
+    yield t
+    await delete_topics(kafka_settings, names)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
