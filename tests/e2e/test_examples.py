@@ -37,7 +37,7 @@ from taskfactory_contracts import (
     TaskStatus,
     names,
 )
-from taskfactory_orchestrator.schedules import ScheduleReconciler, ScheduleTarget
+from taskfactory_orchestrator.schedules.reconciler import ScheduleReconciler, ScheduleTarget
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.demo_steps import ScheduleFirer
 from taskfactory_stack.examples import front_matter, load_example, serve

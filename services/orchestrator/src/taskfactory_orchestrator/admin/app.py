@@ -3,7 +3,7 @@
 Every request needs a principal's bearer token (:mod:`.security`); reads need the read
 scope, approvals the approve scope, changes the admin scope. Runs are only those this
 taskfactory started (its workflow type on its orchestrator task queue), as schedules are
-only those it owns (:class:`~taskfactory_orchestrator.schedules_ops.ScheduleOps`, the same
+only those it owns (:class:`~taskfactory_orchestrator.schedules.ops.ScheduleOps`, the same
 code the CLI uses). Definition checks and explains run off the event loop (:mod:`.checks`).
 """
 
@@ -27,7 +27,7 @@ from taskfactory_orchestrator.admin.checks import CheckRunner
 from taskfactory_orchestrator.admin.errors import install_error_handlers
 from taskfactory_orchestrator.admin.security import Guard, Identity, Scope, TokenAuth, require
 from taskfactory_orchestrator.explain import explain_event
-from taskfactory_orchestrator.schedules_ops import ScheduleOps
+from taskfactory_orchestrator.schedules.ops import ScheduleOps
 from taskfactory_orchestrator.settings import AdminSection
 from taskfactory_runtime.definitions import check_paths
 

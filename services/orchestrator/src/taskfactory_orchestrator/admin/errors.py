@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from taskfactory_contracts import names
 from taskfactory_orchestrator.admin.security import error_body
-from taskfactory_orchestrator.schedules_ops import NotOurs
+from taskfactory_orchestrator.schedules.ops import NotOurs
 from taskfactory_runtime.logging import get_logger
 
 __all__ = ["Busy", "install_error_handlers"]

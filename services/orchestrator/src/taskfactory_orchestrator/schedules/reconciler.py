@@ -36,7 +36,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from taskfactory_contracts import ActivityDefinition
-from taskfactory_orchestrator.schedules_workflow import (
+from taskfactory_orchestrator.workflows.scheduled_firing import (
     WORKFLOW_SCHEDULED_FIRING,
     ScheduledFiringInput,
 )

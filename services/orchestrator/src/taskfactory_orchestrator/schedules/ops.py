@@ -23,8 +23,8 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from taskfactory_contracts import ActivityDefinition
-from taskfactory_orchestrator.schedules import OPERATOR_NOTE, OVERLAP, ScheduleReconciler
-from taskfactory_orchestrator.schedules_workflow import (
+from taskfactory_orchestrator.schedules.reconciler import OPERATOR_NOTE, OVERLAP, ScheduleReconciler
+from taskfactory_orchestrator.workflows.scheduled_firing import (
     WORKFLOW_SCHEDULED_FIRING,
     ScheduledFiringInput,
     format_scheduled_for,

@@ -12,8 +12,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from taskfactory_contracts.errors import DefinitionError
-from taskfactory_orchestrator.schedules import ScheduleReconciler, ScheduleTarget
-from taskfactory_orchestrator.schedules_ops import NotOurs, ScheduleOps
+from taskfactory_orchestrator.schedules.ops import NotOurs, ScheduleOps
+from taskfactory_orchestrator.schedules.reconciler import ScheduleReconciler, ScheduleTarget
 from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_runtime.definitions import load_definitions
 
