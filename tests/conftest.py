@@ -8,9 +8,9 @@ the end only if the tests started it.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from tf_testing import RunningServices
+from tf_testing import RunningServices, end_session_runs, new_uid
 
 from taskfactory_runtime.kafka import delete_topics, ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
@@ -78,6 +78,7 @@ def stack() -> Iterator[StackInfo]:
             os.environ.get("TASKFACTORY_JAEGER_UI"),
             int(os.environ.get("TASKFACTORY_TOPICS__REPLICATION_FACTOR", "1")),
         )
+        asyncio.run(end_session_runs(temporal))
         return
     if os.environ.get("TASKFACTORY_STACK") == "testcontainers":
         yield from _testcontainers_stack()
@@ -94,6 +95,7 @@ def stack() -> Iterator[StackInfo]:
             local.jaeger_ui,
             local.replication_factor,
         )
+        asyncio.run(end_session_runs(local.temporal_address))
     finally:
         if started:
             local.down()
@@ -102,7 +104,7 @@ def stack() -> Iterator[StackInfo]:
 @pytest.fixture
 def uid() -> str:
     """A short id unique to the test: prefixes its topics, groups, queues and workflow ids."""
-    return "t" + uuid.uuid4().hex[:10]
+    return new_uid("t")
 
 
 @pytest.fixture(scope="session")
