@@ -6,7 +6,7 @@ import contextlib
 import ssl
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
@@ -19,10 +19,12 @@ __all__ = [
     "KafkaTlsError",
     "client_kwargs",
     "committed_offsets_total",
+    "delete_topics",
     "ensure_topics",
     "make_admin",
     "make_consumer",
     "make_producer",
+    "topic_partitions",
 ]
 
 
@@ -174,6 +176,17 @@ async def ensure_topics(
         return missing
     finally:
         await admin.close()
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The partitions of ``topic``, asking the cluster when the consumer has no metadata for it
+    yet (``[]`` when the topic does not exist). The one place that reaches into aiokafka's
+    client: its consumer has no public call that refreshes its own metadata."""
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(partitions)]
 
 
 async def delete_topics(settings: KafkaSettings, topics: list[str]) -> None:
