@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import TaskQueueType
@@ -127,35 +128,30 @@ def build_worker(
 
 
 async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
-    """Run the worker until ``stop`` is set."""
-    health = HealthServer(settings.http)
-    await health.start()
-    health.add_check("temporal", lambda: "not connected yet")  # the probe takes over below
-    sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
-    health.extra_metrics.append(sdk_metrics.text)
-    client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
-    producer, reader, publishing = build_publisher(settings)
-    await producer.start()
-    probe = WorkerProbe(
-        client,
-        task_queue=settings.temporal.orchestrator_task_queue,
-        queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    )
-    probe.register(health)
-    worker = build_worker(client, settings, publishing, on_fatal_error=probe.died)
-    log.info(
-        "orchestrator started",
-        task_queue=settings.temporal.orchestrator_task_queue,
-        http_port=health.port,
-    )
-    try:
+    """Run the worker until ``stop`` is set; whatever started is stopped however it ends."""
+    async with AsyncExitStack() as stack:
+        health = await stack.enter_async_context(HealthServer(settings.http))
+        health.add_check("temporal", lambda: "not connected yet")  # the probe takes over below
+        sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
+        health.extra_metrics.append(sdk_metrics.text)
+        client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
+        producer, reader, publishing = build_publisher(settings)
+        await stack.enter_async_context(producer)
+        stack.push_async_callback(reader.stop)
+        probe = WorkerProbe(
+            client,
+            task_queue=settings.temporal.orchestrator_task_queue,
+            queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+        probe.register(health)
+        worker = build_worker(client, settings, publishing, on_fatal_error=probe.died)
+        log.info(
+            "orchestrator started",
+            task_queue=settings.temporal.orchestrator_task_queue,
+            http_port=health.port,
+        )
         await asyncio.gather(
             run_worker(worker, probe, stop, drain_seconds=settings.drain_seconds),
             run_schedules(client, settings, stop),
             serve_admin(client, settings, stop),
         )
-    finally:
-        await reader.stop()
-        await producer.stop()
-    await health.stop()
-    log.info("orchestrator stopped")
