@@ -14,6 +14,8 @@ __all__ = [
     "ACTIVITY_PUBLISH_RUN_EVENT",
     "ACTIVITY_RESOLVE_CONTEXT",
     "ACTIVITY_RUN_TASK",
+    "CLI_PLUGIN_GROUP",
+    "CONTEXT_PLUGIN_GROUP",
     "DEFAULT_DLQ_TOPIC",
     "DEFAULT_EVENTS_TOPIC",
     "DEFAULT_RESULTS_TOPIC",
@@ -43,6 +45,7 @@ __all__ = [
     "SEARCH_ATTRIBUTES",
     "SIGNAL_APPROVAL",
     "SIGNAL_EVENT",
+    "TASK_PLUGIN_GROUP",
     "TASK_QUEUE_EXECUTOR",
     "TASK_QUEUE_ORCHESTRATOR",
     "UPDATE_APPROVAL",
@@ -67,6 +70,11 @@ SIGNAL_EVENT: Final = "taskfactory.event"
 SIGNAL_APPROVAL: Final = "taskfactory.approval"
 # Status of each task finished so far (output: dict[str, TaskStatus]).
 QUERY_TASKS: Final = "taskfactory.tasks"
+
+# Entry-point groups plugins register in (``name = "module:function"``).
+TASK_PLUGIN_GROUP: Final = "taskfactory.tasks"  # task types the executor runs
+CONTEXT_PLUGIN_GROUP: Final = "taskfactory.context"  # context sources a run resolves
+CLI_PLUGIN_GROUP: Final = "taskfactory.cli"  # sub-commands of `taskfactory`
 
 DEFAULT_EVENTS_TOPIC: Final = "taskfactory.events"
 DEFAULT_RESULTS_TOPIC: Final = "taskfactory.results"
