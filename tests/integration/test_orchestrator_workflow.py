@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from tf_testing import consume, wait_for
 
 from taskfactory_contracts import (
-    ApprovalSignal,
+    ApprovalDecision,
     AvroCodec,
     RunActivityInput,
     RunState,
@@ -213,18 +213,18 @@ async def test_approval_granted_by_an_approver_lets_the_run_go_on(
         with pytest.raises(WorkflowUpdateFailedError) as wrong_person:
             await handle.execute_update(
                 names.UPDATE_APPROVAL,
-                ApprovalSignal(task_id="review", approved=True, by="mallory"),
+                ApprovalDecision(task_id="review", approved=True, by="mallory"),
             )
         assert "'mallory' may not decide 'review'" in str(wrong_person.value.cause)
         with pytest.raises(WorkflowUpdateFailedError) as not_waiting:
             await handle.execute_update(
                 names.UPDATE_APPROVAL,
-                ApprovalSignal(task_id="score", approved=True, by="credit-team"),
+                ApprovalDecision(task_id="score", approved=True, by="credit-team"),
             )
         assert "not waiting for approval (it is succeeded)" in str(not_waiting.value.cause)
         await handle.execute_update(
             names.UPDATE_APPROVAL,
-            ApprovalSignal(task_id="review", approved=True, by="credit-team", comment="fine"),
+            ApprovalDecision(task_id="review", approved=True, by="credit-team", comment="fine"),
         )
         outcome = await handle.result()
     assert outcome.tasks["pay-out"] is TaskStatus.SUCCEEDED
@@ -243,7 +243,7 @@ async def test_approval_rejected_fails_the_run_without_paying_out(
         await _wait_for_phase(handle, "review", TaskPhase.WAITING_APPROVAL)
         await handle.execute_update(
             names.UPDATE_APPROVAL,
-            ApprovalSignal(task_id="review", approved=False, by="credit-team", comment="no"),
+            ApprovalDecision(task_id="review", approved=False, by="credit-team", comment="no"),
         )
         with pytest.raises(WorkflowFailureError):
             await handle.result()

@@ -43,7 +43,6 @@ __all__ = [
     "SA_SUBJECT",
     "SA_TENANT",
     "SEARCH_ATTRIBUTES",
-    "SIGNAL_APPROVAL",
     "SIGNAL_EVENT",
     "TASK_PLUGIN_GROUP",
     "TASK_QUEUE_EXECUTOR",
@@ -66,8 +65,6 @@ ACTIVITY_PUBLISH_RESULT: Final = "taskfactory.publish_result"
 ACTIVITY_PUBLISH_RUN_EVENT: Final = "taskfactory.publish_run_event"
 # Later events of a correlated run reach it through signal-with-start (input: TriggerEvent).
 SIGNAL_EVENT: Final = "taskfactory.event"
-# A human decision for a task waiting on approval (input: ApprovalSignal).
-SIGNAL_APPROVAL: Final = "taskfactory.approval"
 # Status of each task finished so far (output: dict[str, TaskStatus]).
 QUERY_TASKS: Final = "taskfactory.tasks"
 
@@ -104,7 +101,7 @@ SA_TENANT: Final = "TaskfactoryTenant"
 SEARCH_ATTRIBUTES: Final = (SA_DEFINITION, SA_EVENT_TYPE, SA_SUBJECT, SA_TENANT)
 # Run state of a RunActivityWorkflow (output: RunStatusView).
 QUERY_STATUS: Final = "taskfactory.status"
-# A human decision on a task waiting for approval (input: ApprovalSignal), validated.
+# A human decision on a task waiting for approval (input: ApprovalDecision), validated.
 UPDATE_APPROVAL: Final = "taskfactory.approve"
 # Why the approval update refuses a decision (ApplicationError types).
 ERROR_NOT_WAITING_FOR_APPROVAL: Final = "NotWaitingForApproval"
