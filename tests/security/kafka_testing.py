@@ -34,10 +34,10 @@ from taskfactory_runtime.kafka import make_admin, make_consumer, make_producer
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.components import KafkaComponent, OAuthBearerListener, SaslSslListener
 from taskfactory_stack.kafka_security import (
+    Acl,
     AclAuthorizer,
     MtlsListener,
     OidcListener,
-    grant,
     service_acls,
 )
 from taskfactory_stack.keycloak import KAFKA_AUDIENCE, SERVICES, KeycloakComponent
@@ -224,7 +224,7 @@ def secure_broker(tmp: Path) -> Iterator[SecureBroker]:
             group=f"{prefix}ingress.",
             prefixed=True,
         )
-        grant(kafka.home / "libs", kafka.address, acls)
+        grant(kafka.address, acls)
         yield SecureBroker(
             address=listener.address,
             oauth_address=oauth.address,
@@ -241,6 +241,38 @@ def secure_broker(tmp: Path) -> Iterator[SecureBroker]:
     finally:
         kafka.down()
         keycloak.down()
+
+
+def grant(bootstrap: str, acls: list[Acl]) -> None:
+    """Add ``acls`` through the super user's PLAINTEXT listener (confluent-kafka's admin)."""
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        AdminClient,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    bindings = [
+        AclBinding(
+            kind,
+            name,
+            ResourcePatternType.PREFIXED if acl.prefixed else ResourcePatternType.LITERAL,
+            f"User:{principal}",
+            "*",
+            AclOperation[operation.upper()],
+            AclPermissionType.ALLOW,
+        )
+        for acl in acls
+        for kind, names in ((ResourceType.TOPIC, acl.topics), (ResourceType.GROUP, acl.groups))
+        for name in names
+        for principal in acl.principals
+        for operation in acl.operations
+    ]
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_acls(bindings, request_timeout=30).values():
+        future.result()
 
 
 def _b64(data: dict[str, Any]) -> str:

@@ -5,12 +5,9 @@ an identity provider's JWKS) and the KRaft ACL authorizer, each added to a
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-
-from taskfactory_stack.process import StackError
 
 __all__ = [
     "Acl",
@@ -19,7 +16,6 @@ __all__ = [
     "Listener",
     "MtlsListener",
     "OidcListener",
-    "grant",
     "service_acls",
 ]
 
@@ -189,21 +185,6 @@ class Acl:
     groups: tuple[str, ...] = ()
     prefixed: bool = False
 
-    def arguments(self) -> list[str]:
-        """The ``kafka-acls --add`` arguments of this rule."""
-        out = ["--add"]
-        for principal in self.principals:
-            out += ["--allow-principal", f"User:{principal}"]
-        for operation in self.operations:
-            out += ["--operation", operation]
-        for topic in self.topics:
-            out += ["--topic", topic]
-        for group in self.groups:
-            out += ["--group", group]
-        if self.prefixed:
-            out += ["--resource-pattern-type", "prefixed"]
-        return out
-
 
 def service_acls(
     *, events: str, dead_letter: str, results: str, runs: str, group: str, prefixed: bool = False
@@ -228,28 +209,3 @@ def service_acls(
             prefixed=prefixed,
         ),
     ]
-
-
-def grant(libs: Path, bootstrap: str, acls: list[Acl]) -> None:
-    """Add ``acls`` with Kafka's own ``AclCommand`` through a super user's listener."""
-    for acl in acls:
-        proc = subprocess.run(
-            [
-                "java",
-                "-Xmx128m",
-                "-cp",
-                str(libs / "*"),
-                "org.apache.kafka.tools.AclCommand",
-                "--bootstrap-server",
-                bootstrap,
-                *acl.arguments(),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise StackError(
-                f"kafka: adding ACLs {' '.join(acl.arguments())} failed: "
-                f"{(proc.stdout + proc.stderr).strip()[-400:]}"
-            )
