@@ -24,7 +24,7 @@ from taskfactory_orchestrator.workflows import (
 )
 from taskfactory_runtime.egress import Egress
 from taskfactory_runtime.http import HealthServer
-from taskfactory_runtime.kafka import make_consumer
+from taskfactory_runtime.kafka import check_topics, make_consumer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.once import PartitionReader, PublishOnce
 from taskfactory_runtime.probes import WorkerProbe, run_worker
@@ -133,6 +133,8 @@ async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
     client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
     producer, reader, publishing = build_publisher(settings)
     await producer.start()
+    # A topic outside this principal's ACLs stops the start with one clear line.
+    await check_topics(settings.kafka, [settings.topics.results, settings.topics.runs])
     probe = WorkerProbe(
         client,
         task_queue=settings.temporal.orchestrator_task_queue,
