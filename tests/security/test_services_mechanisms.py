@@ -148,3 +148,34 @@ def test_a_service_reaching_outside_its_acls_exits_with_one_clear_line(
     assert f"the {resource} '{outside}'" in error
     assert "ACL table" in error
     assert "Traceback" not in done.stderr
+
+
+def test_a_wrong_client_secret_stops_a_service_with_one_line_naming_the_token_endpoint(
+    broker: SecureBroker, acl_services: RunningServices, topics: Topics, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "wrong-secret"
+    wrong.write_text("SENTINEL-not-the-client-secret\n")
+    env = {
+        **os.environ,
+        **acl_services.env,
+        **broker.service_env("OAUTHBEARER", "ingress"),
+        "TASKFACTORY_KAFKA__SASL_OAUTH_CLIENT_SECRET_FILE": str(wrong),
+        "TASKFACTORY_HTTP__PORT": "0",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "taskfactory_ingress"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    ours = [line for line in done.stderr.splitlines() if '"service failed"' in line]
+    assert len(ours) == 1, done.stderr
+    [error] = ours
+    assert broker.keycloak.token_url in error
+    assert "HTTP 401" in error
+    assert "'ingress'" in error
+    assert "SENTINEL-not-the-client-secret" not in done.stderr
