@@ -19,7 +19,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +54,7 @@ __all__ = [
     "PASSWORD",
     "SecureBroker",
     "UnsecuredJwtProvider",
+    "run_to_failure",
     "secure_broker",
     "start_client",
     "unsecured_jwt",
@@ -306,6 +310,29 @@ class UnsecuredJwtProvider(AbstractTokenProvider):  # type: ignore[misc]
 def plugin(settings: KafkaSettings) -> UnsecuredJwtProvider:
     """The ``module:callable`` the settings name."""
     return UnsecuredJwtProvider(settings)
+
+
+def run_to_failure(service: str, env: dict[str, str], cwd: Path) -> tuple[str, str]:
+    """Run ``service`` (with ``env`` over this process's) to its exit, which must be a failure
+    reported in exactly one ``service failed`` line; returns that line and the whole stderr.
+
+    An endless retry fails the test after 120 s instead of ever exiting.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", f"taskfactory_{service}"],
+        env={**os.environ, **env, "TASKFACTORY_HTTP__PORT": "0"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    # aiokafka may log its own connect failure; ours is one line: what failed, what to check.
+    ours = [line for line in done.stderr.splitlines() if '"service failed"' in line]
+    assert len(ours) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    return ours[0], done.stderr
 
 
 async def start_client(kind: str, settings: KafkaSettings, *, group: str) -> None:

@@ -53,16 +53,11 @@ def _keystore(name: str, keystore: Path) -> list[str]:
 
 
 @dataclass(frozen=True)
-class MtlsListener:
-    """An SSL listener (named MTLS) that requires a client certificate signed by ``truststore``.
-
-    The principal is the certificate's common name (``CN=ingress,O=…`` → ``User:ingress``),
-    so ACLs name the same principals as the SASL listeners'.
-    """
+class _TlsListener:
+    """A TLS listener on a loopback port; ``keystore`` holds its key and certificate chain."""
 
     port: int
     keystore: Path
-    truststore: Path
 
     @property
     def address(self) -> str:
@@ -71,6 +66,20 @@ class MtlsListener:
 
     def ports(self) -> tuple[int, ...]:
         return (self.port,)
+
+    def jvm_options(self) -> tuple[str, ...]:
+        return ()
+
+
+@dataclass(frozen=True)
+class MtlsListener(_TlsListener):
+    """An SSL listener (named MTLS) that requires a client certificate signed by ``truststore``.
+
+    The principal is the certificate's common name (``CN=ingress,O=…`` → ``User:ingress``),
+    so ACLs name the same principals as the SASL listeners'.
+    """
+
+    truststore: Path
 
     def listener(self) -> Listener:
         return Listener("MTLS", "SSL", self.address)
@@ -88,12 +97,9 @@ class MtlsListener:
             ]
         )
 
-    def jvm_options(self) -> tuple[str, ...]:
-        return ()
-
 
 @dataclass(frozen=True)
-class OidcListener:
+class OidcListener(_TlsListener):
     """A SASL_SSL listener (named OIDC) with OAUTHBEARER tokens signed by an identity provider.
 
     Kafka's ``OAuthBearerValidatorCallbackHandler`` checks each token's signature against the
@@ -101,20 +107,10 @@ class OidcListener:
     ``principal_claim`` (``azp``: the OAuth client id, so ``User:ingress``).
     """
 
-    port: int
-    keystore: Path
     jwks_url: str
     issuer: str
     audience: str
     principal_claim: str = "azp"
-
-    @property
-    def address(self) -> str:
-        """Where clients reach the listener."""
-        return f"127.0.0.1:{self.port}"
-
-    def ports(self) -> tuple[int, ...]:
-        return (self.port,)
 
     def listener(self) -> Listener:
         return Listener("OIDC", "SASL_SSL", self.address)
