@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,7 +218,12 @@ def secure_broker(tmp: Path) -> Iterator[SecureBroker]:
     secret = secret_dir / "kafka-password"
     secret.write_text(PASSWORD + "\n")  # as a Kubernetes secret mount may carry it
     try:
-        keycloak.up()  # first: the broker fetches the JWKS at start
+        # Keycloak must answer before the broker starts (it fetches the JWKS at start); the
+        # broker's storage is formatted meanwhile.
+        with ThreadPoolExecutor(1) as pool:
+            starting = pool.submit(keycloak.up)
+            kafka.prepare()
+            starting.result()
         kafka.up()
         prefix = ACL_PREFIX
         acls = service_acls(
