@@ -213,9 +213,17 @@ class RunningServices:
         self.definitions.mkdir(exist_ok=True)
         self.replicas: list[ServiceSet] = []
 
-    def start(self, only: tuple[str, ...] = SERVICES) -> None:
-        """Start the services (write definitions into ``self.definitions`` first)."""
-        per_service = {n: {"TASKFACTORY_HTTP__PORT": str(p)} for n, p in self.ports.items()}
+    def start(
+        self, only: tuple[str, ...] = SERVICES, *, own: dict[str, dict[str, str]] | None = None
+    ) -> None:
+        """Start the services (write definitions into ``self.definitions`` first).
+
+        ``own`` adds environment of single services (e.g. each one's Kafka credentials).
+        """
+        per_service = {
+            n: {"TASKFACTORY_HTTP__PORT": str(p), **(own or {}).get(n, {})}
+            for n, p in self.ports.items()
+        }
         self.set.start(self.env, cwd=self.root, per_service=per_service, only=only)
 
     def stop_all(self) -> None:

@@ -46,6 +46,13 @@ class StackSettings(BaseSettings):
     jaeger_otlp_http_port: int = Field(default=4318, ge=1, le=65535)
     jaeger_query_grpc_port: int = Field(default=16685, ge=1, le=65535)
     jaeger_health_port: int = Field(default=13133, ge=1, le=65535)
+    keycloak: bool = Field(
+        default=False,
+        description="Run Keycloak with the taskfactory realm (OAuth client credentials).",
+    )
+    keycloak_version: str = "26.5.6"
+    keycloak_port: int = Field(default=8180, ge=1, le=65535)
+    keycloak_heap: str = Field(default="384m", description="JVM -Xmx of Keycloak.")
     start_timeout: float = Field(default=120.0, gt=0, description="Seconds to wait for ready.")
 
     @property

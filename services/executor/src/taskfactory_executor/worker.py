@@ -20,7 +20,7 @@ from taskfactory_executor.settings import ExecutorSettings
 from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.egress import Egress
 from taskfactory_runtime.http import HealthServer
-from taskfactory_runtime.kafka import ensure_topics
+from taskfactory_runtime.kafka import check_topics, ensure_topics
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.probes import WorkerProbe, run_worker
 from taskfactory_runtime.producer import renewing_producer
@@ -93,6 +93,8 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
             clock_skew_seconds=section.clock_skew_seconds,
         )
         await stack.enter_async_context(producer)
+        # A topic outside this principal's ACLs stops the start with one clear line.
+        await check_topics(settings.kafka, [settings.topics.results, settings.topics.runs])
         stack.push_async_callback(publisher.reader.stop)
         http = Egress(settings.egress, max_connections=section.http_max_connections)
         stack.push_async_callback(http.aclose)

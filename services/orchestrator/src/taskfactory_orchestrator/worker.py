@@ -28,7 +28,7 @@ from taskfactory_orchestrator.workflows.scheduled_firing import (
 )
 from taskfactory_runtime.egress import Egress
 from taskfactory_runtime.http import HealthServer
-from taskfactory_runtime.kafka import make_consumer
+from taskfactory_runtime.kafka import check_topics, make_consumer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.once import PartitionReader, PublishOnce
 from taskfactory_runtime.probes import WorkerProbe, run_worker
@@ -137,6 +137,8 @@ async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
         client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
         producer, reader, publishing = build_publisher(settings)
         await stack.enter_async_context(producer)
+        # A topic outside this principal's ACLs stops the start with one clear line.
+        await check_topics(settings.kafka, [settings.topics.results, settings.topics.runs])
         stack.push_async_callback(reader.stop)
         probe = WorkerProbe(
             client,
