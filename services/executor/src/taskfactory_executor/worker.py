@@ -19,7 +19,7 @@ from taskfactory_executor.sending import SendOnce, result_publisher
 from taskfactory_executor.settings import ExecutorSettings
 from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.egress import Egress
-from taskfactory_runtime.http import HealthServer
+from taskfactory_runtime.health import HealthServer
 from taskfactory_runtime.kafka import check_topics, ensure_topics
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.probes import WorkerProbe, run_worker

@@ -11,7 +11,7 @@ from taskfactory_ingress.dead_letter import producer_request_bytes
 from taskfactory_ingress.handler import RecordHandler
 from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime.definitions import DefinitionsWatcher
-from taskfactory_runtime.http import HealthServer
+from taskfactory_runtime.health import HealthServer
 from taskfactory_runtime.kafka import check_topics, ensure_topics, make_consumer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.producer import renewing_producer

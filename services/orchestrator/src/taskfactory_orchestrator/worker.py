@@ -27,7 +27,7 @@ from taskfactory_orchestrator.workflows.scheduled_firing import (
     ScheduledFiringWorkflow,
 )
 from taskfactory_runtime.egress import Egress
-from taskfactory_runtime.http import HealthServer
+from taskfactory_runtime.health import HealthServer
 from taskfactory_runtime.kafka import check_topics, make_consumer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.once import PartitionReader, PublishOnce
