@@ -1,4 +1,4 @@
-"""Helpers for the encryption tests: keyring files, the codec server as a process, the Temporal CLI."""
+"""Encryption test helpers: keyring files, the codec server as a process, the Temporal CLI."""
 
 from __future__ import annotations
 
@@ -53,7 +53,9 @@ async def temporal_cli(address: str, *args: str, timeout: float = 60) -> str:
     except TimeoutError:
         process.kill()
         await process.wait()
-        raise AssertionError(f"temporal {' '.join(args)}: no answer within {timeout:.0f}s") from None
+        raise AssertionError(
+            f"temporal {' '.join(args)}: no answer within {timeout:.0f}s"
+        ) from None
     assert process.returncode == 0, f"temporal {' '.join(args)} failed: {err.decode()}"
     return out.decode()
 
@@ -138,4 +140,3 @@ async def codec_server(
         yield running
     finally:
         process.stop(timeout=10)
-

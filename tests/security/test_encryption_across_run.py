@@ -215,7 +215,9 @@ async def test_every_payload_of_real_runs_is_ciphertext_and_a_rotation_while_eve
     for workflow_id, raw in zip(ids, raws, strict=True):
         assert SENTINEL not in raw, f"{workflow_id}: clear text in its history"
         payloads = history_payloads(raw, skip=frozenset({"search_attributes"}))
-        clear = [(path, p) for path, p in payloads if not is_sealed(p) and not _bookkeeping(path, p)]
+        clear = [
+            (path, p) for path, p in payloads if not is_sealed(p) and not _bookkeeping(path, p)
+        ]
         assert not clear, f"{workflow_id}: {len(clear)} payloads not encrypted: {clear}"
         history = json_format.Parse(raw, History(), ignore_unknown_fields=True)
         first = history.events[0]
@@ -266,7 +268,9 @@ async def test_every_payload_of_real_runs_is_ciphertext_and_a_rotation_while_eve
             decoded = await show(
                 workflow_id, "--codec-endpoint", server.url, "--codec-auth", f"Bearer {TOKEN}"
             )
-            opened = [p for _, p in history_payloads(decoded, skip=frozenset({"search_attributes"}))]
+            opened = [
+                p for _, p in history_payloads(decoded, skip=frozenset({"search_attributes"}))
+            ]
             assert not [p for p in opened if is_sealed(p)], f"{workflow_id}: left sealed"
             assert any(SENTINEL.encode() in p.data for p in opened), workflow_id
         # With a wrong token the codec server decodes nothing: the CLI gives up, the server
