@@ -154,6 +154,13 @@ async def test_the_temporal_ui_shows_a_decoded_payload_only_with_the_codec_serve
         await expect(page.get_by_text("Codec Server could not connect")).to_have_count(0)
         shot = tmp_path / "codec-decoded.png"
         await page.screenshot(path=shot, full_page=True)
+        # The run's summary (user metadata, sealed too) reads as written.
+        await page.get_by_role("tab", name="User Metadata").click()
+        summary = f"sealed-ui v1 · {event.type} · {event.subject}"
+        # The UI renders the summary as markdown in a sandboxed iframe.
+        shown = page.frame_locator("#content iframe").first.get_by_text(summary)
+        await expect(shown).to_be_visible(timeout=30_000)
+        await page.screenshot(path=tmp_path / "codec-summary.png", full_page=True)
     data = shot.read_bytes()
     assert data.startswith(PNG), f"{shot} is not a PNG"
     assert len(data) > 10_000, f"{shot} is too small to show a page"
