@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["TemporalAuthServer"]
 
+_SERVICES = ("frontend", "internal-frontend", "history", "matching", "worker")
+
 _SQLITE = {
     "sql": {
         "pluginName": "sqlite",
@@ -106,7 +108,6 @@ class TemporalAuthServer(TemporalServerComponent):
                             "keyFile": str(self.key),
                             "requireClientAuth": False,
                         },
-                        "client": {"rootCaFiles": [str(self.ca)], "serverName": "127.0.0.1"},
                     }
                 },
                 "authorization": {
@@ -168,6 +169,8 @@ class TemporalAuthServer(TemporalServerComponent):
             "--config-file",
             str(self.config_file),
             "start",
+            # The internal frontend is not among the default services.
+            *(f"--service={s}" for s in _SERVICES),
         ], dict(os.environ)
 
     async def connect(self) -> Client:
