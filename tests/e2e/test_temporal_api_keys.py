@@ -221,6 +221,23 @@ async def test_events_become_runs_and_results_while_the_key_files_are_rotated(
     assert sorted(r.causation_id for r in results) == sorted(e.id for e in events)
     assert {r.status for r in results} == {TaskStatus.SUCCEEDED}
 
+    # Each event ran once: as many runs as events, all completed (read with the admin's key).
+    admin = await connect_temporal(
+        TemporalSettings(
+            address=auth_temporal.address,
+            tls_server_ca=auth_temporal.ca,
+            api_key=SecretStr(await auth_temporal.token(ADMIN)),
+        )
+    )
+    mine = f"WorkflowId STARTS_WITH '{uid}/'"
+
+    async def all_completed() -> bool:
+        done = await admin.count_workflows(f"{mine} AND ExecutionStatus = 'Completed'")
+        return done.count == len(events)
+
+    await wait_for(all_completed, timeout=60, what=f"{len(events)} completed runs")
+    assert (await admin.count_workflows(mine)).count == len(events)
+
     logs = services.logs()
     for service in SERVICES:
         assert "temporal api key rotated" in logs[service], service
