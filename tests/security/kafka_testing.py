@@ -36,12 +36,14 @@ from tf_testing import free_port
 
 from taskfactory_runtime.kafka import make_admin, make_consumer, make_producer
 from taskfactory_runtime.settings import KafkaSettings
-from taskfactory_stack.components import KafkaComponent, OAuthBearerListener, SaslSslListener
+from taskfactory_stack.components import KafkaComponent
 from taskfactory_stack.kafka_security import (
     Acl,
     AclAuthorizer,
     MtlsListener,
+    OAuthBearerListener,
     OidcListener,
+    SaslSslListener,
     service_acls,
 )
 from taskfactory_stack.keycloak import KAFKA_AUDIENCE, SERVICES, KeycloakComponent

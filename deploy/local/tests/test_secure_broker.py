@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taskfactory_stack.components import KafkaComponent, SaslSslListener, components
-from taskfactory_stack.kafka_security import AclAuthorizer, MtlsListener, OidcListener, service_acls
+from taskfactory_stack.components import KafkaComponent, components
+from taskfactory_stack.kafka_security import (
+    AclAuthorizer,
+    MtlsListener,
+    OidcListener,
+    SaslSslListener,
+    service_acls,
+)
 from taskfactory_stack.keycloak import KAFKA_AUDIENCE, SERVICES, KeycloakComponent, realm
 from taskfactory_stack.settings import StackSettings
 

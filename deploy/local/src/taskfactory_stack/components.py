@@ -3,237 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
-from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from taskfactory_contracts import names
-from taskfactory_stack.kafka_security import BrokerAddition
+from taskfactory_stack.component import Component, packaged_file
+from taskfactory_stack.kafka_security import BrokerAddition, OAuthBearerListener, SaslSslListener
 from taskfactory_stack.maven import copy_dependencies
-from taskfactory_stack.process import StackError, TrackedProcess, port_taken, tail
+from taskfactory_stack.process import StackError
 from taskfactory_stack.settings import StackSettings
 
 __all__ = [
     "Component",
     "KafkaComponent",
-    "OAuthBearerListener",
-    "SaslSslListener",
     "TemporalComponent",
     "components",
 ]
-
-
-def _file(name: str) -> str:
-    return (resources.files("taskfactory_stack") / "files" / name).read_text(encoding="utf-8")
-
-
-@dataclass
-class Component(ABC):
-    """One process of the stack."""
-
-    settings: StackSettings
-    name: str = ""
-
-    @property
-    def process(self) -> TrackedProcess:
-        """The pid-file-tracked process."""
-        root = self.settings.root
-        return TrackedProcess(
-            self.name, root / "run" / f"{self.name}.pid", root / "logs" / f"{self.name}.log"
-        )
-
-    @property
-    @abstractmethod
-    def ports(self) -> tuple[int, ...]:
-        """Loopback ports the component binds."""
-
-    @property
-    @abstractmethod
-    def address(self) -> str:
-        """Where clients reach it."""
-
-    @property
-    def extra(self) -> str:
-        """Other addresses worth showing (UI)."""
-        return ""
-
-    @property
-    def port_setting(self) -> str:
-        """The environment variable that moves the component's port."""
-        return f"TASKFACTORY_STACK_{self.name.upper()}_PORT"
-
-    @abstractmethod
-    def prepare(self) -> None:
-        """Fetch binaries and initialise storage (cached: no download the second time)."""
-
-    @abstractmethod
-    def argv(self) -> tuple[list[str], dict[str, str]]:
-        """Command line and environment of the process."""
-
-    @abstractmethod
-    async def probe(self) -> str | None:
-        """``None`` when a real round trip succeeds, else why not."""
-
-    def up(self) -> bool:
-        """Start unless running; wait until ready. True if it started something."""
-        if self.process.pid() is not None:
-            return False
-        for port in self.ports:
-            if port_taken(port):
-                raise StackError(
-                    f"{self.name}: port {port} on 127.0.0.1 is already taken by another process "
-                    f"(choose another with {self.port_setting} "
-                    "or stop what holds it)"
-                )
-        self.prepare()
-        argv, env = self.argv()
-        self.process.start(argv, env=env, cwd=self.settings.root)
-        self.wait_ready()
-        return True
-
-    def wait_ready(self) -> None:
-        """Probe until ready; raise with the last log lines if the process dies or times out."""
-        deadline = time.monotonic() + self.settings.start_timeout
-        reason: str | None = "not probed"
-        while time.monotonic() < deadline:
-            if self.process.pid() is None:
-                raise StackError(
-                    f"{self.name}: died during start; last log lines "
-                    f"({self.process.log_file}):\n{tail(self.process.log_file)}"
-                )
-            reason = self.probe_now()
-            if reason is None:
-                return
-            time.sleep(0.3)
-        self.process.stop()
-        raise StackError(
-            f"{self.name}: not ready after {self.settings.start_timeout:.0f}s ({reason}); "
-            f"last log lines:\n{tail(self.process.log_file)}"
-        )
-
-    def probe_now(self) -> str | None:
-        """Run :meth:`probe` to completion from synchronous code."""
-        try:
-            return asyncio.run(self.probe())
-        finally:
-            # The Temporal client's native runtime must not outlive the interpreter's
-            # finalization (it aborts the process); collect its reference cycles now.
-            gc.collect()
-
-    def down(self) -> bool:
-        """Stop the process the stack started; True if one was running."""
-        return self.process.stop()
-
-
-Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-
-
-@dataclass(frozen=True)
-class SaslSslListener:
-    """An extra SASL_SSL listener (PLAIN and/or SCRAM) beside PLAINTEXT.
-
-    ``users`` (name → password) are created for every mechanism: SCRAM credentials at format
-    time (stored hashed), PLAIN ones in the listener's JAAS configuration (Kafka's PLAIN keeps
-    them there in clear text); the users of ``scram_only`` get no PLAIN login, so their
-    password is nowhere in clear text. ``keystore`` is a PEM file holding the broker's private
-    key (unencrypted PKCS#8) followed by its certificate chain.
-    """
-
-    port: int
-    keystore: Path
-    users: dict[str, str] = field(repr=False)
-    mechanisms: tuple[Mechanism, ...] = ("SCRAM-SHA-512",)
-    scram_only: tuple[str, ...] = ()
-
-    @property
-    def address(self) -> str:
-        """Where clients reach the listener."""
-        return f"127.0.0.1:{self.port}"
-
-    def properties(self) -> str:
-        """The broker configuration this listener adds."""
-        lines = [
-            "# An extra SASL_SSL listener (PLAIN / SCRAM over TLS).",
-            "listener.name.sasl_ssl.sasl.enabled.mechanisms=" + ",".join(self.mechanisms),
-        ]
-        for mechanism in self.mechanisms:
-            prefix = f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config="
-            if mechanism == "PLAIN":
-                users = "".join(
-                    f' user_{name}="{_jaas_quoted(password)}"'
-                    for name, password in self.users.items()
-                    if name not in self.scram_only
-                )
-                module = "org.apache.kafka.common.security.plain.PlainLoginModule"
-                lines.append(f"{prefix}{module} required{users};")
-            else:
-                module = "org.apache.kafka.common.security.scram.ScramLoginModule"
-                lines.append(f"{prefix}{module} required;")
-        lines += [
-            "listener.name.sasl_ssl.ssl.keystore.type=PEM",
-            f"listener.name.sasl_ssl.ssl.keystore.location={self.keystore.resolve()}",
-            "",
-        ]
-        return "\n".join(lines)
-
-    def scram_arguments(self) -> list[str]:
-        """``kafka-storage format`` arguments creating the SCRAM users."""
-        out: list[str] = []
-        for mechanism in self.mechanisms:
-            if mechanism.startswith("SCRAM-"):
-                for user, password in self.users.items():
-                    out += ["--add-scram", f"{mechanism}=[name={user},password={password}]"]
-        return out
-
-
-def _jaas_quoted(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
-
-
-@dataclass(frozen=True)
-class OAuthBearerListener:
-    """An extra SASL_PLAINTEXT listener (named OAUTH) with OAUTHBEARER, for tests only.
-
-    It uses Kafka's built-in *unsecured* validator: any unsigned JWT (``alg: none``) that names
-    a subject, is not expired and carries ``required_scope`` (if set) is accepted. That shows
-    the client side (token provider, SASL exchange, the broker's refusal of a bad token)
-    without an identity provider; production brokers validate signed tokens against a JWKS.
-    """
-
-    port: int
-    required_scope: str | None = None
-
-    @property
-    def address(self) -> str:
-        """Where clients reach the listener."""
-        return f"127.0.0.1:{self.port}"
-
-    def properties(self) -> str:
-        """The broker configuration this listener adds."""
-        scope = (
-            f' unsecuredValidatorRequiredScope="{self.required_scope}"'
-            if self.required_scope
-            else ""
-        )
-        return "\n".join(
-            [
-                "# An extra SASL_PLAINTEXT listener: OAUTHBEARER, unsecured JWT validation.",
-                "listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER",
-                "listener.name.oauth.oauthbearer.sasl.jaas.config="
-                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required"
-                f' unsecuredLoginStringClaim_sub="broker"{scope};',
-                "",
-            ]
-        )
 
 
 @dataclass
@@ -285,7 +75,7 @@ class KafkaComponent(Component):
         )
         copy_dependencies(
             "kafka",
-            _file("kafka-pom.xml").replace("@KAFKA_VERSION@", self.settings.kafka_version),
+            packaged_file("kafka-pom.xml").replace("@KAFKA_VERSION@", self.settings.kafka_version),
             self.home,
             libs,
             "-DincludeScope=runtime",
@@ -297,7 +87,7 @@ class KafkaComponent(Component):
         self.conf.mkdir(parents=True, exist_ok=True)
         conf = self.conf / "server.properties"
         text = (
-            _file("server.properties")
+            packaged_file("server.properties")
             .replace("@PORT@", str(self.settings.kafka_port))
             .replace("@CONTROLLER_PORT@", str(self.settings.kafka_controller_port))
             .replace("@DATA_DIR@", str(self.data))
@@ -317,7 +107,7 @@ class KafkaComponent(Component):
                 )
             text += addition.properties()
         conf.write_text(text)
-        (self.conf / "log4j2.yaml").write_text(_file("log4j2.yaml"))
+        (self.conf / "log4j2.yaml").write_text(packaged_file("log4j2.yaml"))
         return conf
 
     def _java(self) -> list[str]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from taskfactory_stack.components import Component, _file
+from taskfactory_stack.component import Component, packaged_file
 from taskfactory_stack.gobuild import build_go_command
 from taskfactory_stack.process import TrackedProcess
 
@@ -72,7 +72,7 @@ class JaegerComponent(Component):
         conf.parent.mkdir(parents=True, exist_ok=True)
         s = self.settings
         conf.write_text(
-            _file("jaeger.yaml")
+            packaged_file("jaeger.yaml")
             .replace("@UI_PORT@", str(s.jaeger_ui_port))
             .replace("@OTLP_GRPC_PORT@", str(s.jaeger_otlp_grpc_port))
             .replace("@OTLP_HTTP_PORT@", str(s.jaeger_otlp_http_port))

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskfactory_stack.cluster import BROKERS, ClusterSettings
-from taskfactory_stack.components import KafkaComponent, _cluster_id, _file
+from taskfactory_stack.component import packaged_file
+from taskfactory_stack.components import KafkaComponent, _cluster_id
 
 __all__ = ["KafkaBroker"]
 
@@ -53,7 +54,7 @@ class KafkaBroker(KafkaComponent):
         conf = self.conf / "server.properties"
         client, controller = self.ports
         conf.write_text(
-            _file("cluster-server.properties")
+            packaged_file("cluster-server.properties")
             .replace("@NODE_ID@", str(self.node))
             .replace("@VOTERS@", self.cluster.voters)
             .replace("@PORT@", str(client))
@@ -61,7 +62,7 @@ class KafkaBroker(KafkaComponent):
             .replace("@DATA_DIR@", str(self.data))
             .replace("@MIN_INSYNC@", str(self.cluster.min_insync_replicas))
         )
-        (self.conf / "log4j2.yaml").write_text(_file("log4j2.yaml"))
+        (self.conf / "log4j2.yaml").write_text(packaged_file("log4j2.yaml"))
         return conf
 
     def _java(self) -> list[str]:

@@ -1,21 +1,25 @@
-"""More of a secured broker: an mTLS listener, an OIDC listener (signed tokens checked against
+"""A secured broker's parts: the SASL_SSL listener (PLAIN and SCRAM), the OAUTHBEARER test
+listener, an mTLS listener, an OIDC listener (signed tokens checked against
 an identity provider's JWKS) and the KRaft ACL authorizer, each added to a
 :class:`~taskfactory_stack.components.KafkaComponent` through its ``additions``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 __all__ = [
     "Acl",
     "AclAuthorizer",
     "BrokerAddition",
     "Listener",
+    "Mechanism",
     "MtlsListener",
+    "OAuthBearerListener",
     "OidcListener",
+    "SaslSslListener",
     "service_acls",
 ]
 
@@ -205,3 +209,105 @@ def service_acls(
             prefixed=prefixed,
         ),
     ]
+
+
+Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+@dataclass(frozen=True)
+class SaslSslListener:
+    """An extra SASL_SSL listener (PLAIN and/or SCRAM) beside PLAINTEXT.
+
+    ``users`` (name → password) are created for every mechanism: SCRAM credentials at format
+    time (stored hashed), PLAIN ones in the listener's JAAS configuration (Kafka's PLAIN keeps
+    them there in clear text); the users of ``scram_only`` get no PLAIN login, so their
+    password is nowhere in clear text. ``keystore`` is a PEM file holding the broker's private
+    key (unencrypted PKCS#8) followed by its certificate chain.
+    """
+
+    port: int
+    keystore: Path
+    users: dict[str, str] = field(repr=False)
+    mechanisms: tuple[Mechanism, ...] = ("SCRAM-SHA-512",)
+    scram_only: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        """Where clients reach the listener."""
+        return f"127.0.0.1:{self.port}"
+
+    def properties(self) -> str:
+        """The broker configuration this listener adds."""
+        lines = [
+            "# An extra SASL_SSL listener (PLAIN / SCRAM over TLS).",
+            "listener.name.sasl_ssl.sasl.enabled.mechanisms=" + ",".join(self.mechanisms),
+        ]
+        for mechanism in self.mechanisms:
+            prefix = f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config="
+            if mechanism == "PLAIN":
+                users = "".join(
+                    f' user_{name}="{_jaas_quoted(password)}"'
+                    for name, password in self.users.items()
+                    if name not in self.scram_only
+                )
+                module = "org.apache.kafka.common.security.plain.PlainLoginModule"
+                lines.append(f"{prefix}{module} required{users};")
+            else:
+                module = "org.apache.kafka.common.security.scram.ScramLoginModule"
+                lines.append(f"{prefix}{module} required;")
+        lines += [
+            "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+            f"listener.name.sasl_ssl.ssl.keystore.location={self.keystore.resolve()}",
+            "",
+        ]
+        return "\n".join(lines)
+
+    def scram_arguments(self) -> list[str]:
+        """``kafka-storage format`` arguments creating the SCRAM users."""
+        out: list[str] = []
+        for mechanism in self.mechanisms:
+            if mechanism.startswith("SCRAM-"):
+                for user, password in self.users.items():
+                    out += ["--add-scram", f"{mechanism}=[name={user},password={password}]"]
+        return out
+
+
+def _jaas_quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+@dataclass(frozen=True)
+class OAuthBearerListener:
+    """An extra SASL_PLAINTEXT listener (named OAUTH) with OAUTHBEARER, for tests only.
+
+    It uses Kafka's built-in *unsecured* validator: any unsigned JWT (``alg: none``) that names
+    a subject, is not expired and carries ``required_scope`` (if set) is accepted. That shows
+    the client side (token provider, SASL exchange, the broker's refusal of a bad token)
+    without an identity provider; production brokers validate signed tokens against a JWKS.
+    """
+
+    port: int
+    required_scope: str | None = None
+
+    @property
+    def address(self) -> str:
+        """Where clients reach the listener."""
+        return f"127.0.0.1:{self.port}"
+
+    def properties(self) -> str:
+        """The broker configuration this listener adds."""
+        scope = (
+            f' unsecuredValidatorRequiredScope="{self.required_scope}"'
+            if self.required_scope
+            else ""
+        )
+        return "\n".join(
+            [
+                "# An extra SASL_PLAINTEXT listener: OAUTHBEARER, unsecured JWT validation.",
+                "listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER",
+                "listener.name.oauth.oauthbearer.sasl.jaas.config="
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required"
+                f' unsecuredLoginStringClaim_sub="broker"{scope};',
+                "",
+            ]
+        )

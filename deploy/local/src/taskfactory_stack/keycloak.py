@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taskfactory_stack.components import Component
+from taskfactory_stack.component import Component
 from taskfactory_stack.maven import cache_root, copy_dependencies, pom
 from taskfactory_stack.process import StackError
 from taskfactory_stack.settings import StackSettings

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskfactory_stack.cluster import ClusterSettings
-from taskfactory_stack.components import Component
+from taskfactory_stack.component import Component
 from taskfactory_stack.process import StackError
 
 __all__ = ["POSTGRES_USER", "PostgresComponent"]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taskfactory_stack.cluster import cluster_stack_settings
-from taskfactory_stack.components import _file
+from taskfactory_stack.component import packaged_file
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.temporal_server import TemporalServerComponent
 
@@ -156,7 +156,7 @@ class TemporalAuthServer(TemporalServerComponent):
         """Render the configuration and the cluster profile's dynamic configuration."""
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
         self.config_file.with_name("dynamic.yaml").write_text(
-            _file("cluster-temporal-dynamic.yaml")
+            packaged_file("cluster-temporal-dynamic.yaml")
         )
         self.config_file.write_text(json.dumps(self.config(), indent=2))
 

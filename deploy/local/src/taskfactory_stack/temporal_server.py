@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from taskfactory_contracts import names
 from taskfactory_stack.cluster import ClusterSettings
-from taskfactory_stack.components import Component, _file
+from taskfactory_stack.component import Component, packaged_file
 from taskfactory_stack.gobuild import build_go_command
 from taskfactory_stack.postgres import POSTGRES_USER, PostgresComponent
 from taskfactory_stack.process import StackError, tail
@@ -92,7 +92,7 @@ class TemporalServerComponent(Component):
         """Render the server's configuration and dynamic configuration."""
         dynamic = self.config_file.with_name("dynamic.yaml")
         dynamic.parent.mkdir(parents=True, exist_ok=True)
-        dynamic.write_text(_file("cluster-temporal-dynamic.yaml"))
+        dynamic.write_text(packaged_file("cluster-temporal-dynamic.yaml"))
         c = self.cluster
         grpc, member = c.temporal_port, c.temporal_membership_port
         values = {
@@ -110,7 +110,7 @@ class TemporalServerComponent(Component):
             "WORKER_MEMBERSHIP_PORT": member + 3,
             "DYNAMIC_CONFIG": dynamic,
         }
-        text = _file("cluster-temporal.yaml")
+        text = packaged_file("cluster-temporal.yaml")
         for key, value in values.items():
             text = text.replace(f"@{key}@", str(value))
         self.config_file.write_text(text)
