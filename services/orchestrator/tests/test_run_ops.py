@@ -29,7 +29,9 @@ def test_a_value_is_refused_or_stays_one_literal(value: str) -> None:
         assert "TaskfactoryDefinition" not in query
 
 
-@pytest.mark.parametrize("value", ["x' OR '1'='1", 'a"b', "back\\slash", "why?", "nul\x00"])
+@pytest.mark.parametrize(
+    "value", ["x' OR '1'='1", 'a"b', "back\\slash", "why?", "nul\x00", "ends with a newline\n"]
+)
 def test_the_shapes_that_break_a_query_are_refused(value: str) -> None:
     with pytest.raises(UnsafeValue):
         literal(value)

@@ -46,7 +46,7 @@ RunStatusName = Literal[
 
 def literal(value: str) -> str:
     """``value`` as a quoted visibility-query literal; :class:`UnsafeValue` if it cannot be one."""
-    if not _SAFE.match(value):
+    if not _SAFE.fullmatch(value):  # (match would let a final newline through `$`)
         raise UnsafeValue(
             f"{value!r} holds a quote, backslash, '?' or control character, "
             "which a visibility query cannot take"
