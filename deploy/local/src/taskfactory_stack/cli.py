@@ -54,7 +54,9 @@ def _fail(exc: StackError) -> None:
 def up(
     only: Annotated[
         list[str] | None,
-        typer.Option(help="Start only this component (kafka, temporal, jaeger); repeatable."),
+        typer.Option(
+            help="Start only this component (kafka, temporal, registry, jaeger); repeatable."
+        ),
     ] = None,
     profile: Profile | None = PROFILE,
 ) -> None:
@@ -78,7 +80,7 @@ def up(
 
 @app.command()
 def prepare(profile: Profile | None = PROFILE) -> None:
-    """Fetch and build what the stack and tests need (Kafka jars, Jaeger, test server, promtool)."""
+    """Fetch and build what the stack and tests need (jars, registry, Jaeger, promtool)."""
     stack = Stack(_settings(profile))
     try:
         for component in stack.components:

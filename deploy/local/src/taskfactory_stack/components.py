@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from taskfactory_contracts import names
+from taskfactory_stack.maven import copy_dependencies
 from taskfactory_stack.process import StackError, TrackedProcess, port_taken, tail
 from taskfactory_stack.settings import StackSettings
 
@@ -243,9 +244,6 @@ class KafkaComponent(Component):
         marker = libs / ".complete"
         if marker.exists():
             return libs
-        for tool in ("java", "mvn"):
-            if shutil.which(tool) is None:
-                raise StackError(f"kafka: `{tool}` is missing; install a JDK 17+ and Maven")
         self.home.mkdir(parents=True, exist_ok=True)
         pom = self.home / "pom.xml"
         pom.write_text(
@@ -255,27 +253,7 @@ class KafkaComponent(Component):
             f"kafka: fetching Apache Kafka {self.settings.kafka_version} jars with mvn …",
             flush=True,
         )
-        proc = subprocess.run(
-            [
-                "mvn",
-                "-q",
-                "-B",
-                "-f",
-                str(pom),
-                "dependency:copy-dependencies",
-                f"-DoutputDirectory={libs}",
-                "-DincludeScope=runtime",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            last = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
-            raise StackError(
-                f"kafka: download of the broker jars failed (mvn exit {proc.returncode}): "
-                + " | ".join(last)
-            )
+        copy_dependencies("kafka", "the broker jars", pom, libs)
         marker.write_text(self.settings.kafka_version)
         return libs
 
@@ -482,6 +460,10 @@ def components(settings: StackSettings) -> list[Component]:
 
         return cluster_components(settings)
     out: list[Component] = [KafkaComponent(settings), TemporalComponent(settings)]
+    if settings.registry:
+        from taskfactory_stack.registry import RegistryComponent
+
+        out.append(RegistryComponent(settings))
     if settings.jaeger:
         out.append(JaegerComponent(settings))
     return out

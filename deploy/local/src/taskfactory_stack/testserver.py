@@ -7,11 +7,9 @@ The Python SDK's ``WorkflowEnvironment.start_time_skipping()`` would download a 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
-from taskfactory_stack.process import StackError
+from taskfactory_stack.maven import copy_dependencies
 from taskfactory_stack.settings import StackSettings
 
 __all__ = ["TEST_SERVER_VERSION", "ensure_test_server"]
@@ -33,31 +31,9 @@ def ensure_test_server(settings: StackSettings, version: str = TEST_SERVER_VERSI
     wrapper = home / "temporal-test-server"
     if wrapper.exists():
         return wrapper
-    for tool in ("java", "mvn"):
-        if shutil.which(tool) is None:
-            raise StackError(f"temporal-test-server: `{tool}` is missing; install a JDK and Maven")
     home.mkdir(parents=True, exist_ok=True)
     (home / "pom.xml").write_text(_POM.format(version=version))
-    proc = subprocess.run(
-        [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(home / "pom.xml"),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={home / 'libs'}",
-            "-DincludeScope=runtime",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        last = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
-        raise StackError(
-            f"temporal-test-server: download failed (mvn exit {proc.returncode}): {last}"
-        )
+    copy_dependencies("temporal-test-server", "the jars", home / "pom.xml", home / "libs")
     wrapper.write_text(
         "#!/usr/bin/env bash\n"
         f'exec java -Xmx256m -cp "{home / "libs"}/*" io.temporal.testserver.TestServer "$@"\n'
