@@ -89,6 +89,40 @@ class KafkaSettings(BaseModel):
     request_timeout_ms: int = Field(
         default=30_000, ge=1_000, description="Kafka request timeout in milliseconds."
     )
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="Confluent Schema Registry API (comma-separated URLs; Apicurio: "
+        "http://host:port/apis/ccompat/v7); set = Confluent-framed events are read.",
+    )
+    schema_registry_username: str | None = Field(
+        default=None, description="Schema registry basic-auth user."
+    )
+    schema_registry_password: SecretStr | None = Field(
+        default=None, description="Schema registry basic-auth password (secret)."
+    )
+    schema_registry_password_file: Path | None = Field(
+        default=None, description="File holding the schema registry password."
+    )
+    schema_registry_bearer_token: SecretStr | None = Field(
+        default=None, description="Bearer token sent to the schema registry (secret)."
+    )
+    schema_registry_bearer_token_file: Path | None = Field(
+        default=None,
+        description="File holding the schema registry bearer token, re-read for every request "
+        "(projected tokens rotate).",
+    )
+    schema_registry_ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle for the schema registry's TLS."
+    )
+    schema_registry_ssl_certfile: Path | None = Field(
+        default=None, description="Client certificate for the schema registry (mTLS)."
+    )
+    schema_registry_ssl_keyfile: Path | None = Field(
+        default=None, description="Client private key for the schema registry (mTLS)."
+    )
+    schema_registry_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one schema registry request."
+    )
 
     @model_validator(mode="after")
     def _coherent_security(self) -> KafkaSettings:
@@ -107,6 +141,20 @@ class KafkaSettings(BaseModel):
             raise ValueError("set sasl_password or sasl_password_file, not both")
         if self.sasl_oauth_client_secret is not None and self.sasl_oauth_client_secret_file:
             raise ValueError("set sasl_oauth_client_secret or sasl_oauth_client_secret_file")
+        return self
+
+    @model_validator(mode="after")
+    def _coherent_registry(self) -> KafkaSettings:
+        # Basic auth and bearer together are refused where the client is built (a value and
+        # its file here): a service that never talks to the registry starts either way.
+        if self.schema_registry_password and self.schema_registry_password_file:
+            raise ValueError("set schema_registry_password or schema_registry_password_file")
+        if self.schema_registry_bearer_token and self.schema_registry_bearer_token_file:
+            raise ValueError(
+                "set schema_registry_bearer_token or schema_registry_bearer_token_file"
+            )
+        if self.schema_registry_ssl_keyfile and not self.schema_registry_ssl_certfile:
+            raise ValueError("schema_registry_ssl_keyfile needs schema_registry_ssl_certfile")
         return self
 
 

@@ -15,6 +15,7 @@ from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.kafka import ensure_topics, make_consumer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.producer import renewing_producer
+from taskfactory_runtime.schema_registry import RegistryLookup
 from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
@@ -58,7 +59,8 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
         settings.kafka, name="ingress-dlq", max_request_size=producer_request_bytes(settings)
     )
     await producer.start()
-    handler = RecordHandler(settings, producer, client, definitions)
+    registry = RegistryLookup.from_settings(settings.kafka)
+    handler = RecordHandler(settings, producer, client, definitions, registry=registry)
     ingress = IngressConsumer(settings, consumer, handler, stop)
     if section.topic_pattern:
         consumer.subscribe(pattern=section.topic_pattern, listener=ingress)
@@ -66,7 +68,10 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
         consumer.subscribe([topics.events], listener=ingress)
     await consumer.start()
     health.add_check("kafka", lambda: None if consumer.assignment() else "no partition assigned")
-    health.add_check("temporal", lambda: "temporal unavailable" if handler.outage else None)
+    health.add_check(
+        "temporal",
+        lambda: "temporal or the schema registry unavailable" if handler.outage else None,
+    )
     health.add_check(
         "dead-letter",
         lambda: "dead-letter topic unavailable" if handler.dead_letters.unavailable else None,
@@ -86,6 +91,8 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
         reloader.cancel()
         await consumer.stop()
         await producer.stop()
+        if registry is not None:
+            await registry.aclose()
         await health.stop()
         log.info("ingress stopped")
 
