@@ -21,6 +21,7 @@ __all__ = [
     "HttpSettings",
     "KafkaSettings",
     "LoggingSettings",
+    "ResultsSettings",
     "ServiceSettings",
     "TemporalSettings",
     "TopicSettings",
@@ -238,6 +239,25 @@ class TopicSettings(BaseModel):
     )
 
 
+class ResultsSettings(BaseModel):
+    """The wire format of the task results and run events taskfactory publishes."""
+
+    model_config = _SECTION
+
+    format: Literal["single-object", "confluent", "cloudevents"] = Field(
+        default="single-object",
+        description="single-object (Avro single-object encoding), confluent (Avro with the "
+        "schema registry's id; needs kafka.schema_registry_url) or cloudevents (binary "
+        "mode: ce_* headers, JSON data).",
+    )
+    subject_strategy: Literal["topic", "record"] = Field(
+        default="topic",
+        description="confluent: the subject the schema is registered under: topic = "
+        "<topic>-value (TopicNameStrategy), record = the record's full name "
+        "(RecordNameStrategy).",
+    )
+
+
 class LoggingSettings(BaseModel):
     """Log level and format."""
 
@@ -313,6 +333,7 @@ class ServiceSettings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     temporal: TemporalSettings = TemporalSettings()
     topics: TopicSettings = TopicSettings()
+    results: ResultsSettings = ResultsSettings()
     logging: LoggingSettings = LoggingSettings()
     tracing: TracingSettings = TracingSettings()
     http: HttpSettings = HttpSettings()

@@ -18,11 +18,13 @@ from taskfactory_executor.sending import SendOnce, result_publisher
 from taskfactory_executor.settings import ExecutorSettings
 from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.egress import Egress
+from taskfactory_runtime.formats import RecordFormat
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.probes import WorkerProbe, run_worker
 from taskfactory_runtime.producer import renewing_producer
+from taskfactory_runtime.schema_registry import RegistryLookup
 from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
@@ -92,9 +94,11 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
     sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
     health.extra_metrics.append(sdk_metrics.text)
     client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
+    schema_registry = RegistryLookup.from_settings(settings.kafka)
     activities = ExecutorActivities(
         registry=registry,
         publisher=publisher,
+        format=RecordFormat(settings.results, schema_registry),
         max_output_bytes=section.max_output_bytes,
         resources={
             "http": http,
@@ -121,6 +125,8 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
         await http.aclose()
         await publisher.reader.stop()
         await producer.stop()
+        if schema_registry is not None:
+            await schema_registry.aclose()
         threads.shutdown(wait=False, cancel_futures=True)
         if processes is not None:
             processes.shutdown(wait=False, cancel_futures=True)

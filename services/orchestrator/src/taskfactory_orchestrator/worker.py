@@ -23,12 +23,14 @@ from taskfactory_orchestrator.workflows import (
     TaskBatchWorkflow,
 )
 from taskfactory_runtime.egress import Egress
+from taskfactory_runtime.formats import RecordFormat
 from taskfactory_runtime.http import HealthServer
 from taskfactory_runtime.kafka import make_consumer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.once import PartitionReader, PublishOnce
 from taskfactory_runtime.probes import WorkerProbe, run_worker
 from taskfactory_runtime.producer import RenewingProducer, renewing_producer
+from taskfactory_runtime.schema_registry import RegistryLookup
 from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
@@ -93,7 +95,12 @@ def build_publisher(
         lease=lease,
         clock_skew=timedelta(seconds=section.clock_skew_seconds),
     )
-    return producer, reader, PublishActivities(once, max_record_bytes=MAX_REQUEST_BYTES)
+    record_format = RecordFormat(settings.results, RegistryLookup.from_settings(settings.kafka))
+    return (
+        producer,
+        reader,
+        PublishActivities(once, max_record_bytes=MAX_REQUEST_BYTES, format=record_format),
+    )
 
 
 def build_worker(
@@ -154,5 +161,7 @@ async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
     finally:
         await reader.stop()
         await producer.stop()
+        if publishing.format.registry is not None:
+            await publishing.format.registry.aclose()
     await health.stop()
     log.info("orchestrator stopped")
