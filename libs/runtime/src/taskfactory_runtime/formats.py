@@ -41,6 +41,7 @@ CE_RUN_EVENT_TYPES = {
 }
 
 Format = Literal["single-object", "confluent", "cloudevents"]
+Strategy = Literal["topic", "record"]
 
 
 @dataclass
@@ -65,11 +66,23 @@ class RecordFormat:
         )
 
     async def result(
-        self, result: TaskResult, *, topic: str, traceparent: str | None
+        self,
+        result: TaskResult,
+        *,
+        topic: str,
+        traceparent: str | None,
+        format: Format | None = None,
+        subject_strategy: Strategy | None = None,
     ) -> OnceRecord:
-        """The record of ``result`` for ``topic``."""
+        """The record of ``result`` for ``topic``; ``format`` and ``subject_strategy`` are the
+        definition's choice (``None``: the deployment's)."""
         encoded = await self._encode(
-            TASK_RESULT, result, topic, CE_RESULT_TYPE, result.result_id, result.definition_id
+            TASK_RESULT,
+            result,
+            topic,
+            (CE_RESULT_TYPE, result.result_id, result.definition_id),
+            format or self.settings.format,
+            subject_strategy or self.settings.subject_strategy,
         )
         return result_record(
             self.codec, result, topic=topic, traceparent=traceparent, encoded=encoded
@@ -83,9 +96,9 @@ class RecordFormat:
             RUN_EVENT,
             event,
             topic,
-            CE_RUN_EVENT_TYPES[event.kind.value],
-            event.event_id,
-            event.definition_id,
+            (CE_RUN_EVENT_TYPES[event.kind.value], event.event_id, event.definition_id),
+            self.settings.format,
+            self.settings.subject_strategy,
         )
         return run_event_record(
             self.codec, event, topic=topic, traceparent=traceparent, encoded=encoded
@@ -96,20 +109,20 @@ class RecordFormat:
         name: str,
         record: TaskResult | RunEvent,
         topic: str,
-        ce_type: str,
-        record_id: str,
-        definition: str,
+        cloudevent: tuple[str, str, str],
+        kind: Format,
+        strategy: Strategy,
     ) -> Encoded | None:
-        kind: Format = self.settings.format
         if kind == "single-object":
             return None
         if kind == "cloudevents":
-            return _cloudevent(record, ce_type, record_id, definition)
-        subject = (
-            topic_name_subject(topic)
-            if self.settings.subject_strategy == "topic"
-            else record_name_subject(name)
-        )
+            return _cloudevent(record, *cloudevent)
+        if self.registry is None:
+            raise ConfigurationError(
+                f"a definition asks for confluent results on {topic}, but no schema registry "
+                "is configured (TASKFACTORY_KAFKA__SCHEMA_REGISTRY_URL)"
+            )
+        subject = topic_name_subject(topic) if strategy == "topic" else record_name_subject(name)
         schema = self.codec.store.get(name)
 
         def encode() -> bytes:

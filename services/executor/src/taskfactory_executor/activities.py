@@ -109,7 +109,13 @@ class ExecutorActivities:
                 task_id=result.task_id,
                 size=size,
             )
-        record = await self.format.result(result, topic=arg.topic, traceparent=arg.traceparent)
+        record = await self.format.result(
+            result,
+            topic=arg.topic,
+            traceparent=arg.traceparent,
+            format=arg.results_format,
+            subject_strategy=arg.subject_strategy,
+        )
         published = await self._publish(record)
         log.info(
             "result published",

@@ -112,7 +112,11 @@ class PublishActivities:
                 shrunk, _ = shrink_result(self.codec, result, max_bytes=len(record.value))
                 RESULTS_TOO_LARGE.inc()
                 record = await self.format.result(
-                    shrunk, topic=record.topic, traceparent=arg.traceparent
+                    shrunk,
+                    topic=record.topic,
+                    traceparent=arg.traceparent,
+                    format=arg.results_format,
+                    subject_strategy=arg.subject_strategy,
                 )
                 published = await self.once.publish(
                     record, may_have_sent=may_have_sent, since=arg.since, send_before=send_before
@@ -138,5 +142,9 @@ class PublishActivities:
                 limit=self.max_record_bytes,
             )
         return await self.format.result(
-            shrunk, topic=arg.results_topic, traceparent=arg.traceparent
+            shrunk,
+            topic=arg.results_topic,
+            traceparent=arg.traceparent,
+            format=arg.results_format,
+            subject_strategy=arg.subject_strategy,
         )

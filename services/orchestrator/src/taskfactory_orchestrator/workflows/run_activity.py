@@ -282,6 +282,7 @@ class RunActivityWorkflow:
                 traceparent=self._traceparent,
                 since=since,
                 freshness=self._freshness,
+                spec=self._definition.results,
             )
         finally:
             self._flushing = False
@@ -610,6 +611,7 @@ class RunActivityWorkflow:
                 topic=self._arg.results_topic,
                 task_queue=self._arg.executor_task_queue,
                 traceparent=trigger.traceparent,
+                spec=self._definition.results,
             )
         if compensation:
             return
