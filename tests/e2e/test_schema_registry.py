@@ -7,6 +7,7 @@ results come back. The outage test runs a registry of its own so it can stop it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from conftest import Topics
 from tf_testing import (
@@ -30,7 +31,7 @@ from tf_testing import (
     wait_for,
 )
 
-from taskfactory_contracts import ENVELOPE, AvroCodec, Envelope, TaskStatus, default_store, names
+from taskfactory_contracts import ENVELOPE, AvroCodec, Envelope, default_store, names
 from taskfactory_contracts.confluent import confluent_frame
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.registry import RegistryComponent
@@ -53,15 +54,33 @@ def _framed(serializer: AvroSerializer, topic: str, events: list[Envelope]) -> l
     return [serializer(e, context) for e in events]
 
 
-async def test_avro_serializer_events_become_runs_and_an_unknown_id_is_dead_lettered(
+CONFLUENT_RESULTS = """
+id: registry-echo
+version: 1
+trigger:
+  event_types: [com.example.test.requested]
+correlation:
+  workflow_id: "{uid}/{{subject}}/{{id}}"
+tasks:
+  - id: echo-it
+    type: echo
+    params: {{greeting: hello}}
+results:
+  format: confluent
+"""
+
+
+async def test_avro_serializer_events_become_runs_read_back_by_the_avro_deserializer(
     services: RunningServices,
     topics: Topics,
     kafka_settings: KafkaSettings,
     schema_registry_url: str,
     uid: str,
 ) -> None:
+    """In: confluent-kafka's AvroSerializer. Out (the definition's results.format: confluent):
+    its AvroDeserializer. An id the registry does not know is dead-lettered as such."""
     services.env["TASKFACTORY_KAFKA__SCHEMA_REGISTRY_URL"] = schema_registry_url
-    (services.definitions / "echo.yaml").write_text(echo_definition("registry-echo", uid))
+    (services.definitions / "echo.yaml").write_text(CONFLUENT_RESULTS.format(uid=uid))
     services.start()
 
     events = [envelope(i, uid=uid) for i in range(10)]
@@ -76,9 +95,16 @@ async def test_avro_serializer_events_become_runs_and_an_unknown_id_is_dead_lett
     )
 
     records = await consume(kafka_settings, topics.results, at_least=10, timeout=120)
-    results = [AvroCodec().decode_task_result(r.value) for r in records]
-    assert sorted(r.causation_id for r in results) == sorted(e.id for e in events)
-    assert {r.status for r in results} == {TaskStatus.SUCCEEDED}
+    deserializer = AvroDeserializer(SchemaRegistryClient({"url": schema_registry_url}))
+    context = SerializationContext(topics.results, MessageField.VALUE)
+    results = [deserializer(r.value, context) for r in records]
+    assert sorted(r["causation_id"] for r in results) == sorted(e.id for e in events)
+    assert {r["status"] for r in results} == {"succeeded"}
+    assert {r["output_json"] for r in results} == {'{"greeting":"hello"}'}
+    assert (
+        f"{topics.results}-value"
+        in SchemaRegistryClient({"url": schema_registry_url}).get_subjects()
+    )  # TopicNameStrategy
 
     dead = await consume(kafka_settings, topics.dead_letter, at_least=1, timeout=60)
     assert len(dead) == 1
@@ -86,9 +112,12 @@ async def test_avro_serializer_events_become_runs_and_an_unknown_id_is_dead_lett
     assert dict(dead[0].headers)[names.HEADER_ERROR_TYPE] == b"unknown_schema_id"
 
 
-async def test_cloudevents_sdk_binary_mode_events_become_runs(
+async def test_cloudevents_sdk_events_become_runs_and_cloudevents_results(
     services: RunningServices, topics: Topics, kafka_settings: KafkaSettings, uid: str
 ) -> None:
+    """In and out through the CloudEvents SDK's Kafka binding (binary mode), the results'
+    format set for the whole deployment."""
+    services.env["TASKFACTORY_RESULTS__FORMAT"] = "cloudevents"
     (services.definitions / "echo.yaml").write_text(echo_definition("ce-echo", uid))
     services.start()
     messages = [
@@ -113,8 +142,20 @@ async def test_cloudevents_sdk_binary_mode_events_become_runs(
         [(m.key, m.value, list(m.headers.items())) for m in messages],
     )
     records = await consume(kafka_settings, topics.results, at_least=5, timeout=120)
-    results = [AvroCodec().decode_task_result(r.value) for r in records]
-    assert sorted(r.causation_id for r in results) == [f"{uid}-ce-{i}" for i in range(5)]
+    results = [
+        ce_kafka.from_binary_event(ce_kafka.KafkaMessage(dict(r.headers), r.key, r.value))
+        for r in records
+    ]
+    assert {e.get_type() for e in results} == {"io.taskfactory.task.result"}
+    data = [e.get_data() for e in results]
+    data = [d if isinstance(d, dict) else json.loads(d) for d in data]
+    assert sorted(d["causation_id"] for d in data) == [f"{uid}-ce-{i}" for i in range(5)]
+    assert {d["status"] for d in data} == {"succeeded"}
+    runs = await consume(kafka_settings, topics.runs, at_least=10, timeout=60)
+    assert {dict(r.headers)["ce_type"] for r in runs} == {
+        b"io.taskfactory.run.started",
+        b"io.taskfactory.run.finished",
+    }
     assert await end_offsets_total(kafka_settings, topics.dead_letter) == 0
 
 

@@ -151,19 +151,40 @@ class RegistryComponent(Component):
             f"-Dapicurio.datasource.url={db}",
             "-Dquarkus.log.level=WARN",
             "-jar",
-            str(self.home / "quarkus-run.jar"),
+            str(self._jar()),
         ]
         return argv, dict(os.environ)
+
+    def _jar(self) -> Path:
+        """The runnable jar: a fast-jar's launcher (3.1+) or a legacy runner jar (3.0)."""
+        fast = self.home / "quarkus-run.jar"
+        if fast.exists():
+            return fast
+        runner = next(iter(sorted(self.home.glob("*-runner.jar"))), None)
+        if runner is None:
+            raise StackError(
+                f"registry: no runnable jar in {self.home}; remove that folder to fetch it again"
+            )
+        return runner
 
     async def probe(self) -> str | None:
         import httpx
 
         s = self.settings
+        # 3.1+ serve health on Quarkus's management interface; 3.0 on the main port.
+        ports = (s.registry_management_port, s.registry_port)
         try:
             async with httpx.AsyncClient(timeout=3) as http:
-                ready = await http.get(
-                    f"http://127.0.0.1:{s.registry_management_port}/health/ready"
-                )
+                ready: httpx.Response | None = None
+                for port in ports:
+                    try:
+                        ready = await http.get(f"http://127.0.0.1:{port}/health/ready")
+                    except httpx.ConnectError:
+                        continue
+                    if ready.status_code != 404:
+                        break
+                if ready is None:
+                    return "not listening yet"
                 if ready.status_code != 200:
                     return f"readiness {ready.status_code}"
                 subjects = await http.get(f"{self.url}/subjects")
