@@ -7,6 +7,7 @@ results come back. The outage test runs a registry of its own so it can stop it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -200,7 +201,7 @@ async def test_a_registry_outage_pauses_the_ingress_and_nothing_is_dead_lettered
     await produce(kafka_settings, topics.events, [(None, v, []) for v in first])
     await consume(kafka_settings, topics.results, at_least=5, timeout=120)
 
-    assert private_registry.down()
+    assert await asyncio.to_thread(private_registry.down)
     await produce(kafka_settings, topics.events, [(None, v, []) for v in second])
 
     async def paused() -> bool:
@@ -217,7 +218,7 @@ async def test_a_registry_outage_pauses_the_ingress_and_nothing_is_dead_lettered
 
     await hold_for(3, nothing_lost)
 
-    private_registry.up()  # same data folder: the same ids
+    assert await asyncio.to_thread(private_registry.up)  # same data folder: the same ids
     records = await consume(kafka_settings, topics.results, at_least=10, timeout=120)
     results = [AvroCodec().decode_task_result(r.value) for r in records]
     assert sorted(r.causation_id for r in results) == sorted(e.id for e in before + during)
