@@ -158,14 +158,8 @@ class RegistryComponent(Component):
     def _jar(self) -> Path:
         """The runnable jar: a fast-jar's launcher (3.1+) or a legacy runner jar (3.0)."""
         fast = self.home / "quarkus-run.jar"
-        if fast.exists():
-            return fast
         runner = next(iter(sorted(self.home.glob("*-runner.jar"))), None)
-        if runner is None:
-            raise StackError(
-                f"registry: no runnable jar in {self.home}; remove that folder to fetch it again"
-            )
-        return runner
+        return runner if runner is not None and not fast.exists() else fast
 
     async def probe(self) -> str | None:
         import httpx
