@@ -55,20 +55,8 @@ def _framed(serializer: AvroSerializer, topic: str, events: list[Envelope]) -> l
     return [serializer(e, context) for e in events]
 
 
-CONFLUENT_RESULTS = """
-id: registry-echo
-version: 1
-trigger:
-  event_types: [com.example.test.requested]
-correlation:
-  workflow_id: "{uid}/{{subject}}/{{id}}"
-tasks:
-  - id: echo-it
-    type: echo
-    params: {{greeting: hello}}
-results:
-  format: confluent
-"""
+#: The definition asks for its results in the Confluent format (the deployment's is the default).
+CONFLUENT_RESULTS = "results:\n  format: confluent\n"
 
 
 async def test_avro_serializer_events_become_runs_read_back_by_the_avro_deserializer(
@@ -81,7 +69,9 @@ async def test_avro_serializer_events_become_runs_read_back_by_the_avro_deserial
     """In: confluent-kafka's AvroSerializer. Out (the definition's results.format: confluent):
     its AvroDeserializer. An id the registry does not know is dead-lettered as such."""
     services.env["TASKFACTORY_KAFKA__SCHEMA_REGISTRY_URL"] = schema_registry_url
-    (services.definitions / "echo.yaml").write_text(CONFLUENT_RESULTS.format(uid=uid))
+    (services.definitions / "echo.yaml").write_text(
+        echo_definition("registry-echo", uid) + CONFLUENT_RESULTS
+    )
     services.start()
 
     events = [envelope(i, uid=uid) for i in range(10)]
@@ -101,7 +91,6 @@ async def test_avro_serializer_events_become_runs_read_back_by_the_avro_deserial
     results = [deserializer(r.value, context) for r in records]
     assert sorted(r["causation_id"] for r in results) == sorted(e.id for e in events)
     assert {r["status"] for r in results} == {"succeeded"}
-    assert {r["output_json"] for r in results} == {'{"greeting":"hello"}'}
     assert (
         f"{topics.results}-value"
         in SchemaRegistryClient({"url": schema_registry_url}).get_subjects()

@@ -24,6 +24,7 @@ __all__ = [
     "ConfluentSchemaRegistry",
     "InMemorySchemaRegistry",
     "SchemaRegistry",
+    "avro_schema_text",
     "confluent_frame",
     "confluent_schema_id",
     "record_name_subject",
@@ -99,6 +100,19 @@ def registry_error(exc: Exception, what: str) -> TaskFactoryError:
     return TransientError(f"schema registry call for {what} failed: {type(exc).__name__}: {exc}")
 
 
+def avro_schema_text(schema: Any, schema_id: int) -> str:
+    """The text of a registry ``Schema``; ``UnknownSchemaError`` unless it is Avro."""
+    kind = getattr(schema, "schema_type", None) or "AVRO"
+    if kind != "AVRO":
+        raise UnknownSchemaError(
+            f"schema id {schema_id} is a {kind} schema, not Avro", where="value"
+        )
+    text = schema.schema_str
+    if not isinstance(text, str):
+        raise UnknownSchemaError(f"schema id {schema_id} has no schema text", where="value")
+    return text
+
+
 def confluent_frame(schema_id: int, body: bytes) -> bytes:
     """``body`` prefixed with the Confluent magic byte and ``schema_id``."""
     return bytes((CONFLUENT_MAGIC,)) + schema_id.to_bytes(4, "big") + body
@@ -135,14 +149,7 @@ class ConfluentSchemaRegistry:
     def schema_text(self, schema_id: int) -> str:
         """The schema registered under ``schema_id``."""
         schema = self._call(lambda: self.client.get_schema(schema_id), f"schema id {schema_id}")
-        if getattr(schema, "schema_type", "AVRO") not in (None, "AVRO"):
-            raise UnknownSchemaError(
-                f"schema id {schema_id} is a {schema.schema_type} schema, not Avro", where="value"
-            )
-        text = schema.schema_str
-        if not isinstance(text, str):
-            raise UnknownSchemaError(f"schema id {schema_id} has no schema text", where="value")
-        return text
+        return avro_schema_text(schema, schema_id)
 
     def register(self, subject: str, schema_text: str) -> int:
         """Register ``schema_text`` under ``subject`` (idempotent) and return its id."""

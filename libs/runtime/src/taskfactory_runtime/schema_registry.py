@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from taskfactory_contracts.confluent import registry_error
+from taskfactory_contracts.confluent import avro_schema_text, registry_error
 from taskfactory_runtime.secrets import ConfigurationError, read_secret, resolve_secret
 from taskfactory_runtime.settings import KafkaSettings
 
@@ -174,7 +174,7 @@ class RegistryLookup:
         try:
             if miss.schema_id is not None:
                 schema = await self.client.get_schema(miss.schema_id)
-                self.cache.texts[miss.schema_id] = _avro_text(schema, miss.schema_id)
+                self.cache.texts[miss.schema_id] = avro_schema_text(schema, miss.schema_id)
             else:
                 schema_id = await self.client.register_schema(
                     miss.subject, Schema(miss.schema_text, "AVRO")
@@ -188,20 +188,6 @@ class RegistryLookup:
     async def aclose(self) -> None:
         """Close the HTTP client."""
         await self.client.aclose()
-
-
-def _avro_text(schema: Any, schema_id: int) -> str:
-    from taskfactory_contracts.errors import UnknownSchemaError
-
-    kind = getattr(schema, "schema_type", None) or "AVRO"
-    if kind != "AVRO":
-        raise UnknownSchemaError(
-            f"schema id {schema_id} is a {kind} schema, not Avro", where="value"
-        )
-    text = schema.schema_str
-    if not isinstance(text, str):
-        raise UnknownSchemaError(f"schema id {schema_id} has no schema text", where="value")
-    return text
 
 
 async def with_registry(fn: Callable[[], T], lookup: RegistryLookup | None) -> T:
