@@ -76,8 +76,8 @@ typecheck: install ## mypy --strict over every package
 	@$(RUN) mypy libs/*/src services/*/src deploy/local/src
 
 .PHONY: schemas-check
-schemas-check: install ## every schema version is backward and forward compatible with the previous one
-	@$(RUN) python -m taskfactory_contracts.compat schemas/avro
+schemas-check: install ## every schema version is backward and forward compatible with the previous one (and the registry agrees, if TASKFACTORY_KAFKA__SCHEMA_REGISTRY_URL is set)
+	@$(RUN) python -m taskfactory_runtime.schemas_check schemas/avro
 
 .PHONY: check
 check: lint typecheck schemas-check test-unit ## ruff, mypy --strict, schema compatibility, unit tests
