@@ -50,7 +50,7 @@ fuzz: install ## longer hostile-input property run of the ingress's record handl
 		services/ingress/tests/test_handler_property.py services/ingress/tests/test_partition.py $(PYTEST_ARGS)
 
 # The shared stack's addresses must not leak in: the tests would use it instead of the cluster.
-CLUSTER_ENV := env -u TASKFACTORY_KAFKA_BOOTSTRAP -u TASKFACTORY_TEMPORAL_ADDRESS \
+CLUSTER_ENV := env -u TASKFACTORY_KAFKA_BOOTSTRAP -u TASKFACTORY_TEMPORAL_ADDRESS -u TASKFACTORY_SCHEMA_REGISTRY_URL \
 	-u TASKFACTORY_OTLP_ENDPOINT -u TASKFACTORY_JAEGER_UI -u TASKFACTORY_STACK \
 	TASKFACTORY_STACK_PROFILE=cluster
 
