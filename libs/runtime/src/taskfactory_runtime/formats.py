@@ -12,12 +12,12 @@ publishing stays exactly-once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from pydantic import BaseModel
 
 from taskfactory_contracts import RUN_EVENT, TASK_RESULT, AvroCodec, RunEvent, TaskResult
 from taskfactory_contracts.confluent import record_name_subject, topic_name_subject
+from taskfactory_contracts.definition import ResultsFormatName, SubjectStrategy
 from taskfactory_runtime.once import OnceRecord
 from taskfactory_runtime.outbound import Encoded, result_record, run_event_record
 from taskfactory_runtime.schema_registry import RegistryLookup, with_registry
@@ -40,8 +40,8 @@ CE_RUN_EVENT_TYPES = {
     "finished": "io.taskfactory.run.finished",
 }
 
-Format = Literal["single-object", "confluent", "cloudevents"]
-Strategy = Literal["topic", "record"]
+Format = ResultsFormatName
+Strategy = SubjectStrategy
 
 
 @dataclass

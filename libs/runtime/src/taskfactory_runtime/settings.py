@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taskfactory_contracts import names
+from taskfactory_contracts.definition import ResultsFormatName, SubjectStrategy
 from taskfactory_runtime.secrets import register_secrets_of
 
 __all__ = [
@@ -244,13 +245,13 @@ class ResultsSettings(BaseModel):
 
     model_config = _SECTION
 
-    format: Literal["single-object", "confluent", "cloudevents"] = Field(
+    format: ResultsFormatName = Field(
         default="single-object",
         description="single-object (Avro single-object encoding), confluent (Avro with the "
         "schema registry's id; needs kafka.schema_registry_url) or cloudevents (binary "
         "mode: ce_* headers, JSON data).",
     )
-    subject_strategy: Literal["topic", "record"] = Field(
+    subject_strategy: SubjectStrategy = Field(
         default="topic",
         description="confluent: the subject the schema is registered under: topic = "
         "<topic>-value (TopicNameStrategy), record = the record's full name "
