@@ -16,7 +16,7 @@ from pathlib import Path
 from taskfactory_contracts import AvroCodec
 from taskfactory_runtime.kafka import make_producer
 from taskfactory_runtime.settings import ServiceSettings
-from taskfactory_stack.demo import load_example_events
+from taskfactory_stack.examples import load_example_events
 
 
 async def main(folders: list[Path]) -> None:

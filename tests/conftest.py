@@ -8,9 +8,9 @@ the end only if the tests started it.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +19,9 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from tf_testing import RunningServices
+from tf_testing import RunningServices, end_session_runs, new_uid
 
-from taskfactory_runtime.kafka import ensure_topics
+from taskfactory_runtime.kafka import delete_topics, ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
 
 #: The faults only a cluster has need the cluster profile (``make test-cluster``).
@@ -89,6 +89,7 @@ def stack() -> Iterator[StackInfo]:
             int(os.environ.get("TASKFACTORY_TOPICS__REPLICATION_FACTOR", "1")),
             os.environ.get("TASKFACTORY_SCHEMA_REGISTRY_URL") or _default_registry_url(),
         )
+        asyncio.run(end_session_runs(temporal))
         return
     if os.environ.get("TASKFACTORY_STACK") == "testcontainers":
         yield from _testcontainers_stack()
@@ -106,6 +107,7 @@ def stack() -> Iterator[StackInfo]:
             local.replication_factor,
             local.schema_registry_url,
         )
+        asyncio.run(end_session_runs(local.temporal_address))
     finally:
         if started:
             local.down()
@@ -121,7 +123,7 @@ def schema_registry_url(stack: StackInfo) -> str:
 @pytest.fixture
 def uid() -> str:
     """A short id unique to the test: prefixes its topics, groups, queues and workflow ids."""
-    return "t" + uuid.uuid4().hex[:10]
+    return new_uid("t")
 
 
 @pytest.fixture(scope="session")
@@ -157,16 +159,18 @@ class Topics:
 
 
 @pytest.fixture
-async def topics(stack: StackInfo, kafka_settings: KafkaSettings, uid: str) -> Topics:
-    """Fresh topics for one test (6 partitions each)."""
+async def topics(
+    stack: StackInfo, kafka_settings: KafkaSettings, uid: str
+) -> AsyncIterator[Topics]:
+    """Fresh topics for one test (6 partitions each), deleted afterwards: a suite's worth of
+    dead partitions (thousands) slows a broker's recovery after a crash and costs it heap."""
     t = Topics(f"{uid}.events", f"{uid}.results", f"{uid}.runs", f"{uid}.events.dlq")
+    names = [t.events, t.results, t.runs, t.dead_letter]
     await ensure_topics(
-        kafka_settings,
-        [t.events, t.results, t.runs, t.dead_letter],
-        partitions=6,
-        replication_factor=stack.replication_factor,
+        kafka_settings, names, partitions=6, replication_factor=stack.replication_factor
     )
-    return t
+    yield t
+    await delete_topics(kafka_settings, names)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

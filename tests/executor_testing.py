@@ -31,7 +31,7 @@ from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.egress import Egress, EgressSettings
 from taskfactory_runtime.kafka import client_kwargs, make_producer
 from taskfactory_runtime.settings import KafkaSettings
-from taskfactory_stack.demo import pip_install_target
+from taskfactory_stack.plugins import pip_install_target
 from taskfactory_stack.services import LOOPBACK_EGRESS_ENV
 
 __all__ = [

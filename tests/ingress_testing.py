@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from temporalio.client import Client
 from temporalio.service import RPCError
 from tf_testing import free_port
+from tf_testing import new_uid as tf_new_uid
 
 from taskfactory_contracts import names
 from taskfactory_ingress import app
@@ -128,7 +128,7 @@ def _fill_in_uid(folder: Path, uid: str) -> None:
 
 def new_uid() -> str:
     """A unique prefix for one ingress's topics, group, queues and workflow ids."""
-    return "h" + uuid.uuid4().hex[:10]
+    return tf_new_uid("h")
 
 
 @contextlib.asynccontextmanager

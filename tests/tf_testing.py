@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,13 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from temporalio.api.batch.v1 import BatchOperationTermination
+from temporalio.api.enums.v1 import BatchOperationState
+from temporalio.api.workflowservice.v1 import (
+    DescribeBatchOperationRequest,
+    StartBatchOperationRequest,
+)
+from temporalio.client import Client
 
 from taskfactory_contracts import AvroCodec, Envelope
 from taskfactory_runtime.kafka import client_kwargs
@@ -34,6 +42,50 @@ __all__ = [
     "produce_envelopes",
     "wait_for",
 ]
+
+
+#: This test session's mark: every test's uid starts with a letter and it, so whatever the
+#: session leaves running (runs whose test stopped their workers, approvals nobody gave) is
+#: found by one visibility query and ended when the session ends.
+SESSION = uuid.uuid4().hex[:4]
+UID_LETTERS = ("t", "h")
+
+
+def new_uid(letter: str = "t") -> str:
+    """A short id unique to one test: prefixes its topics, groups, queues and workflow ids."""
+    assert letter in UID_LETTERS
+    return letter + SESSION + uuid.uuid4().hex[:6]
+
+
+async def end_session_runs(temporal_address: str, *, namespace: str = "default") -> int:
+    """Terminate the runs this session's tests left running (one batch operation, awaited),
+    so the Temporal that ``make run`` shows next holds none of them; returns how many."""
+    client = await Client.connect(temporal_address, namespace=namespace)
+    mine = " OR ".join(f"TaskQueue STARTS_WITH '{letter}{SESSION}'" for letter in UID_LETTERS)
+    query = f"ExecutionStatus = 'Running' AND ({mine})"
+    left = (await client.count_workflows(query)).count
+    if left == 0:
+        return 0
+    job = f"test-session-{SESSION}-{uuid.uuid4().hex[:6]}"
+    service = client.workflow_service
+    await service.start_batch_operation(
+        StartBatchOperationRequest(
+            namespace=namespace,
+            job_id=job,
+            visibility_query=query,
+            reason="the test session that started these runs ended",
+            termination_operation=BatchOperationTermination(),
+        )
+    )
+
+    async def finished() -> bool:
+        described = await service.describe_batch_operation(
+            DescribeBatchOperationRequest(namespace=namespace, job_id=job)
+        )
+        return described.state != BatchOperationState.BATCH_OPERATION_STATE_RUNNING
+
+    await wait_for(finished, timeout=300, what=f"terminating {left} runs left running", interval=1)
+    return left
 
 
 async def wait_for(

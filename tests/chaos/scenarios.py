@@ -41,7 +41,7 @@ from tf_testing import (
 )
 
 from taskfactory_contracts import AvroCodec
-from taskfactory_runtime.kafka import ensure_topics, make_admin
+from taskfactory_runtime.kafka import delete_topics, ensure_topics, make_admin
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.components import Component, KafkaComponent, TemporalComponent
 from taskfactory_stack.process import TrackedProcess
@@ -236,11 +236,16 @@ class World:
             self._client = await Client.connect(self.target.temporal_address)
         return self._client
 
+    @property
+    def topics(self) -> list[str]:
+        """The scenario's own topics."""
+        return [self.events, self.results, f"{self.uid}.runs", self.dead_letter]
+
     async def start(self) -> None:
         """Create the topics and start the three services."""
         await ensure_topics(
             self.kafka,
-            [self.events, self.results, f"{self.uid}.runs", self.dead_letter],
+            self.topics,
             partitions=6,
             replication_factor=self.target.replication_factor,
         )
@@ -447,6 +452,7 @@ async def _scenario(
         return outcome
     finally:
         world.close(show_logs=failed)
+        await delete_topics(world.kafka, world.topics)
 
 
 # ---- the faults --------------------------------------------------------------------------------

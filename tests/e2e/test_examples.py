@@ -37,15 +37,11 @@ from taskfactory_contracts import (
     TaskStatus,
     names,
 )
-from taskfactory_orchestrator.schedules import ScheduleReconciler, ScheduleTarget
+from taskfactory_orchestrator.schedules.reconciler import ScheduleReconciler, ScheduleTarget
 from taskfactory_runtime.settings import KafkaSettings
-from taskfactory_stack.demo import (
-    ScheduleFirer,
-    front_matter,
-    load_example,
-    pip_install_target,
-    serve,
-)
+from taskfactory_stack.demo_steps import ScheduleFirer
+from taskfactory_stack.examples import front_matter, load_example, serve
+from taskfactory_stack.plugins import pip_install_target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -33,8 +33,8 @@ from tf_testing import wait_for
 
 from taskfactory_contracts import ActivityDefinition, RunActivityInput, names
 from taskfactory_orchestrator.admin.app import AdminBackend, create_app, with_limits
-from taskfactory_orchestrator.schedules import ScheduleReconciler, ScheduleTarget
-from taskfactory_orchestrator.schedules_ops import ScheduleOps
+from taskfactory_orchestrator.schedules.ops import ScheduleOps
+from taskfactory_orchestrator.schedules.reconciler import ScheduleReconciler, ScheduleTarget
 from taskfactory_orchestrator.settings import AdminSection, Principal
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

@@ -32,16 +32,16 @@ from taskfactory_contracts import (
     TaskOutput,
     names,
 )
-from taskfactory_orchestrator.schedules import ScheduleReconciler, ScheduleTarget
-from taskfactory_orchestrator.schedules_cli import schedules_app
-from taskfactory_orchestrator.schedules_ops import ScheduleOps
-from taskfactory_orchestrator.schedules_workflow import (
+from taskfactory_orchestrator.schedules.cli import schedules_app
+from taskfactory_orchestrator.schedules.ops import ScheduleOps
+from taskfactory_orchestrator.schedules.reconciler import ScheduleReconciler, ScheduleTarget
+from taskfactory_orchestrator.worker import SANDBOX, WORKFLOWS
+from taskfactory_orchestrator.workflows.scheduled_firing import (
     FiringActivities,
     FiringOutcome,
     format_scheduled_for,
     run_workflow_id,
 )
-from taskfactory_orchestrator.worker import SANDBOX, WORKFLOWS
 from taskfactory_runtime.definitions import load_definitions
 
 pytestmark = pytest.mark.integration

@@ -35,7 +35,7 @@ from taskfactory_contracts import (
     TaskPhase,
     names,
 )
-from taskfactory_orchestrator.schedules_workflow import (
+from taskfactory_orchestrator.workflows.scheduled_firing import (
     WORKFLOW_SCHEDULED_FIRING,
     FiringOutcome,
     ScheduledFiringInput,

@@ -22,7 +22,7 @@ from tf_testing import RunningServices, consume, produce, produce_envelopes
 from taskfactory_contracts import AvroCodec, RunStatus, TaskStatus
 from taskfactory_runtime.definitions import load_definitions
 from taskfactory_runtime.kafka import ensure_topics
-from taskfactory_stack.demo import load_example_events, runs_unattended
+from taskfactory_stack.examples import load_example_events, runs_unattended
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 

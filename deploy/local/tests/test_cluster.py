@@ -85,7 +85,9 @@ def test_the_brokers_form_one_quorum_with_replicated_durable_topics(tmp_path: Pa
         assert p["offsets.topic.replication.factor"] == "3"
         assert p["transaction.state.log.min.isr"] == "2"
         assert p["unclean.leader.election.enable"] == "false"
-    assert all(b._java()[1] == "-Xmx256m" for b in brokers)
+    # Enough heap to recover a suite's worth of partitions after a SIGKILL; out of it, exit.
+    assert all(b._java()[1] == "-Xmx512m" for b in brokers)
+    assert all("-XX:+ExitOnOutOfMemoryError" in b._java() for b in brokers)
 
 
 def test_the_temporal_server_uses_postgres_for_persistence_and_visibility(

@@ -9,13 +9,13 @@ import pytest
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 
 from taskfactory_contracts import ActivityDefinition
-from taskfactory_orchestrator.schedules import (
+from taskfactory_orchestrator.schedules.reconciler import (
     MIN_CATCHUP_WINDOW,
     ScheduleTarget,
     build_schedule,
     fingerprint,
 )
-from taskfactory_orchestrator.schedules_workflow import (
+from taskfactory_orchestrator.workflows.scheduled_firing import (
     firing_envelope,
     run_workflow_id,
     scheduled_for_from_id,

@@ -36,7 +36,11 @@ class ClusterSettings(BaseSettings):
     kafka_controller_port: int = Field(
         default=19192, ge=1, le=65533, description="KRaft controller port of broker 1 (+1, +2)."
     )
-    kafka_heap: str = Field(default="256m", description="JVM -Xmx of each broker.")
+    kafka_heap: str = Field(
+        # 256m ran out of heap recovering ~2 600 partitions after a SIGKILL.
+        default="512m",
+        description="JVM -Xmx of each broker.",
+    )
     min_insync_replicas: int = Field(default=2, ge=1, le=BROKERS)
     postgres_port: int = Field(default=5442, ge=1, le=65535)
     postgres_dir: Path | None = Field(

@@ -284,6 +284,8 @@ class KafkaComponent(Component):
             "-Xms128m",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
+            # A broker out of heap exits (and shows as stopped) instead of limping on.
+            "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.conf / 'log4j2.yaml'}",
             "-cp",

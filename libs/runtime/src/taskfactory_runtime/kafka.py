@@ -176,6 +176,20 @@ async def ensure_topics(
         await admin.close()
 
 
+async def delete_topics(settings: KafkaSettings, topics: list[str]) -> None:
+    """Delete the topics that exist (a broker holding thousands of dead partitions recovers
+    slowly after a crash and needs heap for each)."""
+    admin = make_admin(settings)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [t for t in dict.fromkeys(topics) if t in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+
+
 async def committed_offsets_total(settings: KafkaSettings, group: str, topic: str) -> int:
     """Sum of the offsets ``group`` committed on ``topic`` (its progress)."""
     admin = make_admin(settings)

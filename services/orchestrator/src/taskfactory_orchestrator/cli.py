@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast, get_args
 
 import typer
 
-from taskfactory_contracts import ActivityDefinition, ApprovalSignal, RunStatusView, names
+from taskfactory_contracts import ActivityDefinition, ApprovalSignal
+from taskfactory_orchestrator.errors import UnsafeValue
 from taskfactory_orchestrator.explain import explain_event, format_explanation, load_event
+from taskfactory_orchestrator.runs.ops import RunFilter, RunOps, RunStatusName, literal
 from taskfactory_runtime.cli import describe_error
 from taskfactory_runtime.definitions import check_paths, known_task_types
 
@@ -83,33 +85,46 @@ def explain(
         typer.echo(format_explanation(explain_event(envelope, loaded)))
 
 
-async def _client() -> Any:
+async def _ops() -> RunOps:
     from taskfactory_orchestrator.settings import OrchestratorSettings
     from taskfactory_runtime.temporal import connect_temporal
 
-    return await connect_temporal(OrchestratorSettings().temporal)
+    settings = OrchestratorSettings().temporal
+    return RunOps(await connect_temporal(settings), settings.orchestrator_task_queue)
+
+
+def _checked(value: str | None, option: str) -> str | None:
+    if value is not None:
+        try:
+            literal(value)
+        except UnsafeValue as exc:
+            raise typer.BadParameter(str(exc), param_hint=option) from None
+    return value
 
 
 @runs_app.command("list")
 def runs_list(
     definition: Annotated[str | None, typer.Option(help="Only runs of this definition.")] = None,
-    limit: int = 20,
+    subject: Annotated[str | None, typer.Option(help="Only runs of this subject.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only runs in this state (Running, Completed, Failed …).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
 ) -> None:
-    """Recent runs, newest first."""
+    """This taskfactory's runs, newest first (the same query as the admin API's /v1/runs)."""
+    if status is not None and status not in get_args(RunStatusName):
+        raise typer.BadParameter(
+            f"{status!r} is not one of {', '.join(get_args(RunStatusName))}", param_hint="--status"
+        )
+    where = RunFilter(
+        definition=_checked(definition, "--definition"),
+        subject=_checked(subject, "--subject"),
+        status=cast("RunStatusName | None", status),
+    )
 
     async def go() -> None:
-        client = await _client()
-        # Runs of both types: the fast path's and those started before it.
-        types = f"'{names.WORKFLOW_RUN_ACTIVITY}', '{names.WORKFLOW_RUN_ACTIVITY_V1}'"
-        query = f"WorkflowType IN ({types})"
-        if definition:
-            query += f" AND {names.SA_DEFINITION} = '{definition}'"
-        count = 0
-        async for wf in client.list_workflows(query):
-            typer.echo(f"{wf.id}  {wf.status.name if wf.status else '?'}  {wf.start_time}")
-            count += 1
-            if count >= limit:
-                break
+        for run in await (await _ops()).list(where, limit=limit):
+            typer.echo(f"{run['workflow_id']}  {run['status'] or '?'}  {run['start_time']}")
 
     asyncio.run(go())
 
@@ -119,10 +134,7 @@ def runs_show(workflow_id: str) -> None:
     """The status query of one run: each task's phase, attempts and last error."""
 
     async def go() -> None:
-        client = await _client()
-        view = await client.get_workflow_handle(workflow_id).query(
-            names.QUERY_STATUS, result_type=RunStatusView
-        )
+        view = await (await _ops()).status(workflow_id)
         typer.echo(view.model_dump_json(indent=2))
 
     asyncio.run(go())
@@ -139,11 +151,8 @@ def runs_approve(
     """Approve (or ``--reject``) a task waiting for a human decision."""
 
     async def go() -> None:
-        client = await _client()
         decision = ApprovalSignal(task_id=task_id, approved=not reject, by=by, comment=comment)
-        state = await client.get_workflow_handle(workflow_id).execute_update(
-            names.UPDATE_APPROVAL, decision
-        )
+        state = await (await _ops()).decide(workflow_id, decision)
         typer.echo(json.dumps(state, default=str))
 
     asyncio.run(go())
@@ -154,8 +163,7 @@ def runs_cancel(workflow_id: str) -> None:
     """Cancel a run: running tasks are cancelled, completed ones compensated."""
 
     async def go() -> None:
-        client = await _client()
-        await client.get_workflow_handle(workflow_id).cancel()
+        await (await _ops()).cancel(workflow_id)
         typer.echo(f"cancellation requested for {workflow_id}")
 
     asyncio.run(go())

@@ -14,13 +14,16 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from taskfactory_orchestrator.activities import ContextActivities
 from taskfactory_orchestrator.admin.server import serve_admin
 from taskfactory_orchestrator.publishing import PublishActivities
-from taskfactory_orchestrator.schedules_runner import run_schedules
-from taskfactory_orchestrator.schedules_workflow import FiringActivities, ScheduledFiringWorkflow
+from taskfactory_orchestrator.schedules.runner import run_schedules
 from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_orchestrator.workflows import (
     LegacyRunActivityWorkflow,
     RunActivityWorkflow,
     TaskBatchWorkflow,
+)
+from taskfactory_orchestrator.workflows.scheduled_firing import (
+    FiringActivities,
+    ScheduledFiringWorkflow,
 )
 from taskfactory_runtime.egress import Egress
 from taskfactory_runtime.formats import RecordFormat

@@ -3,7 +3,7 @@
 Every request needs a principal's bearer token (:mod:`.security`); reads need the read
 scope, approvals the approve scope, changes the admin scope. Runs are only those this
 taskfactory started (its workflow type on its orchestrator task queue), as schedules are
-only those it owns (:class:`~taskfactory_orchestrator.schedules_ops.ScheduleOps`, the same
+only those it owns (:class:`~taskfactory_orchestrator.schedules.ops.ScheduleOps`, the same
 code the CLI uses). Definition checks and explains run off the event loop (:mod:`.checks`).
 """
 
@@ -13,32 +13,26 @@ import dataclasses
 import json
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client
 
-from taskfactory_contracts import ApprovalSignal, Envelope, RunStatusView, names
+from taskfactory_contracts import ApprovalSignal, Envelope, names
 from taskfactory_orchestrator.admin.checks import CheckRunner
 from taskfactory_orchestrator.admin.errors import install_error_handlers
 from taskfactory_orchestrator.admin.security import Guard, Identity, Scope, TokenAuth, require
 from taskfactory_orchestrator.explain import explain_event
-from taskfactory_orchestrator.schedules_ops import ScheduleOps
+from taskfactory_orchestrator.runs.ops import SAFE_PATTERN, RunFilter, RunOps, RunStatusName
+from taskfactory_orchestrator.schedules.ops import ScheduleOps
 from taskfactory_orchestrator.settings import AdminSection
 from taskfactory_runtime.definitions import check_paths
 
 __all__ = ["AdminBackend", "create_app", "with_limits"]
-
-# Values end up inside a visibility query string: no quotes, backslashes or control
-# characters (a NUL cuts the query short in the dev server's SQLite: an error, not a match),
-# and no "?": Temporal's SQL visibility on PostgreSQL rebinds every "?" of the query as a
-# placeholder, even inside a string literal, and the query fails (found on the cluster profile).
-_SAFE = r"^[^'\"\\?\x00-\x1f\x7f]*$"
-_RPC_TIMEOUT = timedelta(seconds=20)
 
 
 @dataclass
@@ -51,20 +45,10 @@ class AdminBackend:
     #: The orchestrator task queue: a run is taskfactory's when it runs there.
     task_queue: str = names.TASK_QUEUE_ORCHESTRATOR
 
-    async def run(self, workflow_id: str, *, running: bool = False) -> WorkflowHandle[Any, Any]:
-        """The handle of a run this taskfactory started (404 otherwise; 409 if not running)."""
-        handle = self.client.get_workflow_handle(workflow_id)
-        described = await handle.describe(rpc_timeout=_RPC_TIMEOUT)
-        if (
-            described.workflow_type
-            not in (names.WORKFLOW_RUN_ACTIVITY, names.WORKFLOW_RUN_ACTIVITY_V1)
-            or described.task_queue != self.task_queue
-        ):
-            raise HTTPException(404, f"no taskfactory run {workflow_id!r}")
-        if running and described.status != WorkflowExecutionStatus.RUNNING:
-            status = described.status.name.lower() if described.status else "closed"
-            raise HTTPException(409, f"run {workflow_id!r} is {status}")
-        return handle
+    @property
+    def runs(self) -> RunOps:
+        """The run operations (the same as ``taskfactory runs``)."""
+        return RunOps(self.client, self.task_queue)
 
 
 class Ok(BaseModel):
@@ -165,51 +149,19 @@ def create_app(backend: AdminBackend, settings: AdminSection) -> FastAPI:
 
     @app.get("/v1/runs", dependencies=read)
     async def list_runs(
-        definition: Annotated[str | None, Query(pattern=_SAFE, max_length=200)] = None,
-        status: Literal[
-            "Running", "Completed", "Failed", "Canceled", "Terminated", "TimedOut", "ContinuedAsNew"
-        ]
-        | None = None,
-        subject: Annotated[str | None, Query(pattern=_SAFE, max_length=500)] = None,
+        definition: Annotated[str | None, Query(pattern=SAFE_PATTERN, max_length=200)] = None,
+        status: RunStatusName | None = None,
+        subject: Annotated[str | None, Query(pattern=SAFE_PATTERN, max_length=500)] = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> list[dict[str, Any]]:
-        # Runs of both types: the fast path's and those started before it.
-        types = f"'{names.WORKFLOW_RUN_ACTIVITY}', '{names.WORKFLOW_RUN_ACTIVITY_V1}'"
-        query = [f"WorkflowType IN ({types})", f"TaskQueue = '{backend.task_queue}'"]
-        if definition:
-            query.append(f"{names.SA_DEFINITION} = '{definition}'")
-        if subject:
-            query.append(f"{names.SA_SUBJECT} = '{subject}'")
-        if status:
-            query.append(f"ExecutionStatus = '{status}'")
-        if since:
-            query.append(f"StartTime >= '{since.isoformat()}'")
-        if until:
-            query.append(f"StartTime <= '{until.isoformat()}'")
-        out: list[dict[str, Any]] = []
-        async for wf in backend.client.list_workflows(
-            " AND ".join(query), limit=limit, rpc_timeout=_RPC_TIMEOUT
-        ):
-            out.append(
-                {
-                    "workflow_id": wf.id,
-                    "run_id": wf.run_id,
-                    "status": wf.status.name if wf.status else None,
-                    "start_time": wf.start_time.isoformat(),
-                    "close_time": wf.close_time.isoformat() if wf.close_time else None,
-                }
-            )
-        return out
+        where = RunFilter(definition, subject, status, since, until)
+        return await backend.runs.list(where, limit=limit)
 
     @app.get("/v1/runs/{workflow_id:path}/status", dependencies=read)
     async def show_run(workflow_id: str) -> dict[str, Any]:
-        handle = await backend.run(workflow_id)
-        view: RunStatusView = await handle.query(
-            names.QUERY_STATUS, result_type=RunStatusView, rpc_timeout=_RPC_TIMEOUT
-        )
-        return view.model_dump(mode="json")
+        return (await backend.runs.status(workflow_id)).model_dump(mode="json")
 
     @app.post("/v1/runs/{workflow_id:path}/approve")
     async def approve_run(
@@ -218,9 +170,8 @@ def create_app(backend: AdminBackend, settings: AdminSection) -> FastAPI:
         who: Annotated[Identity, Depends(require(Scope.APPROVE))],
     ) -> dict[str, Any]:
         """Decide a waiting task as the caller; 403 unless the template's approvers name them."""
-        handle = await backend.run(workflow_id, running=True)
-        state = await handle.execute_update(
-            names.UPDATE_APPROVAL,
+        state = await backend.runs.decide(
+            workflow_id,
             ApprovalSignal(
                 task_id=decision.task_id,
                 approved=decision.approved,
@@ -228,14 +179,12 @@ def create_app(backend: AdminBackend, settings: AdminSection) -> FastAPI:
                 groups=who.groups,
                 comment=decision.comment,
             ),
-            rpc_timeout=_RPC_TIMEOUT,
         )
         return {"ok": True, "state": json.loads(json.dumps(state, default=str))}
 
     @app.post("/v1/runs/{workflow_id:path}/cancel", dependencies=admin)
     async def cancel_run(workflow_id: str) -> Ok:
-        handle = await backend.run(workflow_id, running=True)
-        await handle.cancel(rpc_timeout=_RPC_TIMEOUT)
+        await backend.runs.cancel(workflow_id)
         return Ok(detail=f"cancellation requested for {workflow_id}")
 
     @app.get("/v1/schedules", dependencies=read)

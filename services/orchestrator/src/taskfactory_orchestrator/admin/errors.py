@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from taskfactory_contracts import names
 from taskfactory_orchestrator.admin.security import error_body
-from taskfactory_orchestrator.schedules_ops import NotOurs
+from taskfactory_orchestrator.errors import NotOurs, NotRunning, UnsafeValue
 from taskfactory_runtime.logging import get_logger
 
 __all__ = ["Busy", "install_error_handlers"]
@@ -78,6 +78,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotOurs)
     async def not_ours(_: Request, exc: NotOurs) -> JSONResponse:
         return _json(404, "not_found", str(exc))
+
+    @app.exception_handler(NotRunning)
+    async def not_running(_: Request, exc: NotRunning) -> JSONResponse:
+        return _json(409, "conflict", str(exc))
+
+    @app.exception_handler(UnsafeValue)
+    async def unsafe(_: Request, exc: UnsafeValue) -> JSONResponse:
+        return _json(422, "invalid_request", str(exc))
 
     @app.exception_handler(Busy)
     async def busy(_: Request, exc: Busy) -> JSONResponse:

@@ -8,9 +8,8 @@ import uvicorn
 from temporalio.client import Client
 
 from taskfactory_orchestrator.admin.app import AdminBackend, create_app, with_limits
-from taskfactory_orchestrator.schedules import ScheduleReconciler
-from taskfactory_orchestrator.schedules_cli import target_from
-from taskfactory_orchestrator.schedules_ops import ScheduleOps
+from taskfactory_orchestrator.schedules.ops import ScheduleOps
+from taskfactory_orchestrator.schedules.reconciler import ScheduleReconciler, target_from
 from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_runtime.logging import get_logger
 

@@ -11,9 +11,8 @@ from temporalio.service import RPCError
 
 from taskfactory_contracts import ActivityDefinition
 from taskfactory_contracts.errors import DefinitionError
-from taskfactory_orchestrator.schedules import ScheduleReconciler
-from taskfactory_orchestrator.schedules_cli import target_from
-from taskfactory_orchestrator.schedules_ops import ScheduleOps
+from taskfactory_orchestrator.schedules.ops import ScheduleOps
+from taskfactory_orchestrator.schedules.reconciler import ScheduleReconciler, target_from
 from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_runtime.definitions import DefinitionsWatcher
 from taskfactory_runtime.logging import get_logger

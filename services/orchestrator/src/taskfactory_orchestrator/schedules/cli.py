@@ -12,30 +12,18 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from taskfactory_contracts.errors import DefinitionError
-from taskfactory_orchestrator.schedules import ScheduleReconciler, ScheduleTarget
-from taskfactory_orchestrator.schedules_ops import NotOurs, ScheduleOps
+from taskfactory_orchestrator.errors import NotOurs
+from taskfactory_orchestrator.schedules.ops import ScheduleOps
+from taskfactory_orchestrator.schedules.reconciler import ScheduleReconciler, target_from
 from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_runtime.definitions import load_definitions
 
-__all__ = ["schedules_app", "target_from"]
+__all__ = ["schedules_app"]
 
 schedules_app = typer.Typer(
     help="Temporal Schedules of the schedule-triggered definitions.", no_args_is_help=True
 )
 T = TypeVar("T")
-
-
-def target_from(settings: OrchestratorSettings) -> ScheduleTarget:
-    """The reconciler's target as the orchestrator settings describe it."""
-    return ScheduleTarget(
-        orchestrator_task_queue=settings.temporal.orchestrator_task_queue,
-        executor_task_queue=settings.temporal.executor_task_queue,
-        results_topic=settings.topics.results,
-        runs_topic=settings.topics.runs,
-        id_prefix=settings.schedules.id_prefix,
-        owner=settings.schedules.owner or settings.temporal.orchestrator_task_queue,
-        search_attributes=settings.schedules.search_attributes,
-    )
 
 
 def _run(action: Callable[[ScheduleOps, OrchestratorSettings], Awaitable[T]]) -> T:

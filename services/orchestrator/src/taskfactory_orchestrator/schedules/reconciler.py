@@ -36,7 +36,8 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from taskfactory_contracts import ActivityDefinition
-from taskfactory_orchestrator.schedules_workflow import (
+from taskfactory_orchestrator.settings import OrchestratorSettings
+from taskfactory_orchestrator.workflows.scheduled_firing import (
     WORKFLOW_SCHEDULED_FIRING,
     ScheduledFiringInput,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "ScheduleTarget",
     "build_schedule",
     "fingerprint",
+    "target_from",
 ]
 
 log = get_logger(__name__)
@@ -295,3 +297,16 @@ def _summary(definition: ActivityDefinition) -> str:
     when = ", ".join(spec.cron) if spec.cron else f"every {spec.every}"
     state = "paused" if _desired_paused(definition) else "active"
     return f"{when} {spec.timezone} misfire={spec.misfire} overlap={spec.overlap} {state}"
+
+
+def target_from(settings: OrchestratorSettings) -> ScheduleTarget:
+    """The reconciler's target as the orchestrator settings describe it."""
+    return ScheduleTarget(
+        orchestrator_task_queue=settings.temporal.orchestrator_task_queue,
+        executor_task_queue=settings.temporal.executor_task_queue,
+        results_topic=settings.topics.results,
+        runs_topic=settings.topics.runs,
+        id_prefix=settings.schedules.id_prefix,
+        owner=settings.schedules.owner or settings.temporal.orchestrator_task_queue,
+        search_attributes=settings.schedules.search_attributes,
+    )

@@ -23,8 +23,9 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from taskfactory_contracts import ActivityDefinition
-from taskfactory_orchestrator.schedules import OPERATOR_NOTE, OVERLAP, ScheduleReconciler
-from taskfactory_orchestrator.schedules_workflow import (
+from taskfactory_orchestrator.errors import NotOurs
+from taskfactory_orchestrator.schedules.reconciler import OPERATOR_NOTE, OVERLAP, ScheduleReconciler
+from taskfactory_orchestrator.workflows.scheduled_firing import (
     WORKFLOW_SCHEDULED_FIRING,
     ScheduledFiringInput,
     format_scheduled_for,
@@ -62,10 +63,6 @@ SKIPPED_OBSERVED = Counter(
     "Firings found dropped (Temporal's catch-up window) since this process started.",
     ["schedule"],
 )
-
-
-class NotOurs(LookupError):
-    """The schedule does not exist or was not created by this taskfactory."""
 
 
 def expected_interval(description: ScheduleDescription) -> timedelta | None:

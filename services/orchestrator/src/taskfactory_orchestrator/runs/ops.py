@@ -1,0 +1,140 @@
+"""What a person does to runs, for ``taskfactory runs`` and the admin API alike.
+
+A run is this taskfactory's when it has one of the run workflow types and runs on the
+orchestrator's task queue; every other workflow id is :class:`NotOurs`, whatever Temporal holds.
+Filters go into a visibility query only through :func:`literal`, the one safe way in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+
+from taskfactory_contracts import ApprovalSignal, RunStatusView, names
+from taskfactory_orchestrator.errors import NotOurs, NotRunning, UnsafeValue
+
+__all__ = [
+    "RPC_TIMEOUT",
+    "SAFE_PATTERN",
+    "NotOurs",
+    "NotRunning",
+    "RunFilter",
+    "RunOps",
+    "RunStatusName",
+    "UnsafeValue",
+    "literal",
+    "runs_query",
+]
+
+#: Values end up inside a visibility query string: no quotes, backslashes or control
+#: characters (a NUL cuts the query short in the dev server's SQLite: an error, not a match),
+#: and no "?": Temporal's SQL visibility on PostgreSQL rebinds every "?" of the query as a
+#: placeholder, even inside a string literal, and the query fails (found on the cluster profile).
+SAFE_PATTERN = r"^[^'\"\\?\x00-\x1f\x7f]*$"
+_SAFE = re.compile(SAFE_PATTERN)
+RPC_TIMEOUT = timedelta(seconds=20)
+_TYPES = (names.WORKFLOW_RUN_ACTIVITY, names.WORKFLOW_RUN_ACTIVITY_V1)
+
+RunStatusName = Literal[
+    "Running", "Completed", "Failed", "Canceled", "Terminated", "TimedOut", "ContinuedAsNew"
+]
+
+
+def literal(value: str) -> str:
+    """``value`` as a quoted visibility-query literal; :class:`UnsafeValue` if it cannot be one."""
+    if not _SAFE.match(value):
+        raise UnsafeValue(
+            f"{value!r} holds a quote, backslash, '?' or control character, "
+            "which a visibility query cannot take"
+        )
+    return f"'{value}'"
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs to list: every field narrows (``None``: any)."""
+
+    definition: str | None = None
+    subject: str | None = None
+    status: RunStatusName | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def runs_query(task_queue: str, where: RunFilter) -> str:
+    """The visibility query for this taskfactory's runs on ``task_queue`` that match ``where``
+    (every value through :func:`literal`)."""
+    # Runs of both types: the fast path's and those started before it.
+    types = ", ".join(literal(t) for t in _TYPES)
+    query = [f"WorkflowType IN ({types})", f"TaskQueue = {literal(task_queue)}"]
+    if where.definition:
+        query.append(f"{names.SA_DEFINITION} = {literal(where.definition)}")
+    if where.subject:
+        query.append(f"{names.SA_SUBJECT} = {literal(where.subject)}")
+    if where.status:
+        query.append(f"ExecutionStatus = {literal(where.status)}")
+    if where.since:
+        query.append(f"StartTime >= {literal(where.since.isoformat())}")
+    if where.until:
+        query.append(f"StartTime <= {literal(where.until.isoformat())}")
+    return " AND ".join(query)
+
+
+@dataclass
+class RunOps:
+    """The operations on this taskfactory's runs."""
+
+    client: Client
+    #: The orchestrator task queue: a run is taskfactory's when it runs there.
+    task_queue: str = names.TASK_QUEUE_ORCHESTRATOR
+
+    async def list(self, where: RunFilter, *, limit: int) -> list[dict[str, Any]]:
+        """The matching runs, newest first: id, run id, status, start and close times."""
+        out: list[dict[str, Any]] = []
+        async for wf in self.client.list_workflows(
+            runs_query(self.task_queue, where), limit=limit, rpc_timeout=RPC_TIMEOUT
+        ):
+            out.append(
+                {
+                    "workflow_id": wf.id,
+                    "run_id": wf.run_id,
+                    "status": wf.status.name if wf.status else None,
+                    "start_time": wf.start_time.isoformat(),
+                    "close_time": wf.close_time.isoformat() if wf.close_time else None,
+                }
+            )
+        return out
+
+    async def run(self, workflow_id: str, *, running: bool = False) -> WorkflowHandle[Any, Any]:
+        """The handle of a run this taskfactory started (:class:`NotOurs` otherwise;
+        :class:`NotRunning` if ``running`` is asked and it has closed)."""
+        handle = self.client.get_workflow_handle(workflow_id)
+        described = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+        if described.workflow_type not in _TYPES or described.task_queue != self.task_queue:
+            raise NotOurs(f"no taskfactory run {workflow_id!r}")
+        if running and described.status != WorkflowExecutionStatus.RUNNING:
+            status = described.status.name.lower() if described.status else "closed"
+            raise NotRunning(f"run {workflow_id!r} is {status}")
+        return handle
+
+    async def status(self, workflow_id: str) -> RunStatusView:
+        """The run's state and each task's phase, attempts and last error."""
+        handle = await self.run(workflow_id)
+        view: RunStatusView = await handle.query(
+            names.QUERY_STATUS, result_type=RunStatusView, rpc_timeout=RPC_TIMEOUT
+        )
+        return view
+
+    async def decide(self, workflow_id: str, decision: ApprovalSignal) -> Any:
+        """Give a waiting task a person's decision; the task's state once it took effect."""
+        handle = await self.run(workflow_id, running=True)
+        return await handle.execute_update(names.UPDATE_APPROVAL, decision, rpc_timeout=RPC_TIMEOUT)
+
+    async def cancel(self, workflow_id: str) -> None:
+        """Ask the run to cancel: running tasks are cancelled, completed ones compensated."""
+        handle = await self.run(workflow_id, running=True)
+        await handle.cancel(rpc_timeout=RPC_TIMEOUT)
