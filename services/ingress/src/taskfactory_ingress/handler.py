@@ -40,7 +40,7 @@ from taskfactory_ingress.routing import route, workflow_id_for
 from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.producer import RenewingProducer
-from taskfactory_runtime.schema_registry import RegistryLookup, with_registry
+from taskfactory_runtime.schema_registry import RegistryLookup, RegistryMiss
 
 __all__ = ["FilterTimeoutError", "Outcome", "RecordHandler", "RejectedByTemporal"]
 
@@ -249,16 +249,19 @@ class RecordHandler:
     async def _decode(self, value: bytes, headers: list[tuple[str, bytes]]) -> Envelope:
         # A schema registry that does not answer is transient (pause, back off and retry, as
         # for Temporal); an id it does not know, and every other contract error, is final and
-        # goes to the dead-letter topic. New ids are looked up on the loop, never blocking it.
+        # goes to the dead-letter topic. New ids are looked up on the loop, never blocking it;
+        # every other record decodes without leaving this call.
         attempt = 0
         while True:
             try:
-                envelope = await with_registry(
-                    lambda: self.codec.decode_envelope(value, headers=headers), self.registry
-                )
-            except TransientError as exc:
-                attempt += 1
-                await self._backoff(attempt, f"schema registry: {exc}")
+                envelope = self.codec.decode_envelope(value, headers=headers)
+            except RegistryMiss as miss:
+                assert self.registry is not None  # only a registry-backed codec misses
+                try:
+                    await self.registry.load(miss)
+                except TransientError as exc:
+                    attempt += 1
+                    await self._backoff(attempt, f"schema registry: {exc}")
                 continue
             if attempt and self.outage:
                 log.info("schema registry reachable again, resuming")
