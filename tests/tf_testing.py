@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from temporalio.api.batch.v1 import BatchOperationTermination
 from temporalio.api.enums.v1 import BatchOperationState
@@ -23,7 +23,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 
 from taskfactory_contracts import AvroCodec, Envelope
-from taskfactory_runtime.kafka import client_kwargs
+from taskfactory_runtime.kafka import client_kwargs, topic_partitions
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.process import TrackedProcess
 from taskfactory_stack.services import LOOPBACK_EGRESS_ENV, SERVICES, ServiceSet
@@ -174,11 +174,7 @@ async def end_offsets_total(kafka: KafkaSettings, topic: str) -> int:
     consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in partitions]
+        tps = await topic_partitions(consumer, topic)
         ends = await consumer.end_offsets(tps)
         return int(sum(ends.values()))
     finally:
@@ -217,9 +213,17 @@ class RunningServices:
         self.definitions.mkdir(exist_ok=True)
         self.replicas: list[ServiceSet] = []
 
-    def start(self, only: tuple[str, ...] = SERVICES) -> None:
-        """Start the services (write definitions into ``self.definitions`` first)."""
-        per_service = {n: {"TASKFACTORY_HTTP__PORT": str(p)} for n, p in self.ports.items()}
+    def start(
+        self, only: tuple[str, ...] = SERVICES, *, own: dict[str, dict[str, str]] | None = None
+    ) -> None:
+        """Start the services (write definitions into ``self.definitions`` first).
+
+        ``own`` adds environment of single services (e.g. each one's Kafka credentials).
+        """
+        per_service = {
+            n: {"TASKFACTORY_HTTP__PORT": str(p), **(own or {}).get(n, {})}
+            for n, p in self.ports.items()
+        }
         self.set.start(self.env, cwd=self.root, per_service=per_service, only=only)
 
     def stop_all(self) -> None:

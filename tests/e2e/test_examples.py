@@ -141,12 +141,17 @@ def sample_loan(event_id: str, *, uid: str) -> Envelope:
     return Envelope(time=datetime.now(UTC), data=data, **item)
 
 
-def approve_cli(stack: StackInfo, run_id: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """``taskfactory runs approve <run> review …`` as a user types it."""
+def approve_cli(loan: LoanRig, run_id: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``taskfactory runs approve <run> review …`` as a user types it, configured as the
+    orchestrator is (its Temporal and task queue: the runs it answers for)."""
     command = Path(sys.executable).with_name("taskfactory")
     return subprocess.run(
         [str(command), "runs", "approve", run_id, "review", *args],
-        env={**os.environ, "TASKFACTORY_TEMPORAL__ADDRESS": stack.temporal_address},
+        env={
+            **os.environ,
+            "TASKFACTORY_TEMPORAL__ADDRESS": loan.stack.temporal_address,
+            "TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE": f"{loan.uid}-orchestrator",
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -200,7 +205,7 @@ async def test_loan_above_threshold_waits_for_approval_via_the_cli_then_disburse
     assert loan.bank.paths() == ["/reservations"]
     assert output((await loan.results(4))["decide"])["decision"] == "refer"
 
-    done = approve_cli(loan.stack, run_id, "--by", "credit-team", "--comment", "income verified")
+    done = approve_cli(loan, run_id, "--by", "credit-team", "--comment", "income verified")
     assert done.returncode == 0, done.stderr
 
     results = await loan.results(7)
@@ -216,7 +221,7 @@ async def test_loan_above_threshold_waits_for_approval_via_the_cli_then_disburse
 async def test_loan_rejected_by_the_reviewer_releases_the_reservation(loan: LoanRig) -> None:
     request, run_id = await loan.request("loan-1002", review=True)
     rejected = approve_cli(
-        loan.stack, run_id, "--by", "credit-team", "--reject", "--comment", "income unverified"
+        loan, run_id, "--by", "credit-team", "--reject", "--comment", "income unverified"
     )
     assert rejected.returncode == 0, rejected.stderr
 

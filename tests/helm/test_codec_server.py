@@ -18,8 +18,8 @@ from helm.conftest import CHART, Rendered
 from helm.test_chart import _notes
 from temporalio.api.common.v1 import Payload, Payloads
 
-from taskfactory_runtime.codec import EncryptionCodec, generate_key
 from taskfactory_runtime.codec_server import CodecServer
+from taskfactory_runtime.encryption import EncryptionCodec, generate_key
 from taskfactory_runtime.settings import ServiceSettings
 from taskfactory_runtime.temporal import keyring
 

@@ -18,8 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from tf_testing import consume, wait_for
 
 from taskfactory_contracts import (
-    ApprovalSignal,
+    ApprovalDecision,
     AvroCodec,
+    RunActivityInput,
     RunState,
     RunStatusView,
     TaskInput,
@@ -212,18 +213,18 @@ async def test_approval_granted_by_an_approver_lets_the_run_go_on(
         with pytest.raises(WorkflowUpdateFailedError) as wrong_person:
             await handle.execute_update(
                 names.UPDATE_APPROVAL,
-                ApprovalSignal(task_id="review", approved=True, by="mallory"),
+                ApprovalDecision(task_id="review", approved=True, by="mallory"),
             )
         assert "'mallory' may not decide 'review'" in str(wrong_person.value.cause)
         with pytest.raises(WorkflowUpdateFailedError) as not_waiting:
             await handle.execute_update(
                 names.UPDATE_APPROVAL,
-                ApprovalSignal(task_id="score", approved=True, by="credit-team"),
+                ApprovalDecision(task_id="score", approved=True, by="credit-team"),
             )
         assert "not waiting for approval (it is succeeded)" in str(not_waiting.value.cause)
         await handle.execute_update(
             names.UPDATE_APPROVAL,
-            ApprovalSignal(task_id="review", approved=True, by="credit-team", comment="fine"),
+            ApprovalDecision(task_id="review", approved=True, by="credit-team", comment="fine"),
         )
         outcome = await handle.result()
     assert outcome.tasks["pay-out"] is TaskStatus.SUCCEEDED
@@ -242,7 +243,7 @@ async def test_approval_rejected_fails_the_run_without_paying_out(
         await _wait_for_phase(handle, "review", TaskPhase.WAITING_APPROVAL)
         await handle.execute_update(
             names.UPDATE_APPROVAL,
-            ApprovalSignal(task_id="review", approved=False, by="credit-team", comment="no"),
+            ApprovalDecision(task_id="review", approved=False, by="credit-team", comment="no"),
         )
         with pytest.raises(WorkflowFailureError):
             await handle.result()
@@ -579,3 +580,50 @@ async def test_a_result_too_large_for_kafka_is_published_as_a_failed_result_nami
     assert too_large.error_type == "ResultTooLarge"
     assert too_large.output_json is None
     assert "bytes, more than Kafka accepts" in (too_large.error_message or "")
+
+
+@pytest.mark.parametrize(
+    ("timeouts", "kind"),
+    [
+        ({"start_to_close_timeout": "PT1S"}, "StartToClose"),
+        ({"start_to_close_timeout": "PT30S", "heartbeat_timeout": "PT1S"}, "Heartbeat"),
+        (
+            {"start_to_close_timeout": "PT30S", "schedule_to_close_timeout": "PT2S"},
+            "ScheduleToClose",
+        ),
+        ({"schedule_to_start_timeout": "PT1S"}, "ScheduleToStart"),
+    ],
+    ids=["start-to-close", "heartbeat", "schedule-to-close", "schedule-to-start"],
+)
+async def test_each_timeout_kind_ends_the_task_timed_out_naming_the_kind(
+    temporal_client: Client, uid: str, timeouts: dict[str, str], kind: str
+) -> None:
+    executor = FakeExecutor()
+    executor.gates["hang"] = asyncio.Event()  # never set: the task never answers
+    retry = {**FAST_RETRY, "maximum_attempts": 1 if kind != "ScheduleToClose" else 0}
+    defn = definition({"tasks": [{"id": "slow", "type": "hang", "retry": retry, **timeouts}]})
+    async with harness(temporal_client, uid, executor) as h:
+        if kind == "ScheduleToStart":
+            # Nothing polls the executor's queue: the task is never picked up.
+            handle = await temporal_client.start_workflow(
+                names.WORKFLOW_RUN_ACTIVITY,
+                RunActivityInput(
+                    definition=defn,
+                    trigger=trigger(),
+                    results_topic="results",
+                    executor_task_queue=f"{uid}-no-executor",
+                ),
+                id=f"{uid}/no-executor",
+                task_queue=uid,
+            )
+        else:
+            handle = await h.start(defn)
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        status = await _status(handle)
+    result = executor.result("slow")
+    assert result.status is TaskStatus.TIMED_OUT
+    assert result.error_type == "TimeoutError"
+    assert kind.lower() in (result.error_message or "").replace("_", "").lower()
+    assert status.tasks["slow"].phase is TaskPhase.TIMED_OUT
+    assert status.state is RunState.FAILED

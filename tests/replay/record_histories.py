@@ -30,7 +30,7 @@ from tf_testing import wait_for
 
 from taskfactory_contracts import (
     ActivityDefinition,
-    ApprovalSignal,
+    ApprovalDecision,
     RunStatusView,
     TaskPhase,
     names,
@@ -145,7 +145,7 @@ async def _approval_runs(h: Harness, name: str) -> list[tuple[str, WorkflowHandl
     print("recorded approval-waiting")
     await handle.execute_update(
         names.UPDATE_APPROVAL,
-        ApprovalSignal(task_id="review", approved=True, by="credit-team", comment="fine"),
+        ApprovalDecision(task_id="review", approved=True, by="credit-team", comment="fine"),
     )
     await _finish(handle)
     return [("approval-granted", handle)]

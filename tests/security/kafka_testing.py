@@ -1,8 +1,17 @@
-"""A private Kafka broker with secured listeners, for the security tests.
+"""A private Kafka broker with secured listeners and Keycloak, for the security tests.
 
-The broker keeps its PLAINTEXT listener (the stack probes it; nothing of taskfactory uses it
-here) and adds a SASL_SSL listener (SCRAM-SHA-512, certificates made by the test) and a
-SASL_PLAINTEXT listener with OAUTHBEARER (Kafka's unsecured JWT validator).
+The broker keeps its PLAINTEXT listener (the stack probes it and the tests set up topics and
+ACLs through it as a super user; nothing of taskfactory uses it here) and adds:
+
+- SASL_SSL with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (certificates made by the test),
+- SASL_PLAINTEXT ``OAUTH`` with OAUTHBEARER (Kafka's unsecured JWT validator),
+- SSL ``MTLS`` requiring a client certificate (principal = its common name),
+- SASL_SSL ``OIDC`` with OAUTHBEARER tokens signed by Keycloak, checked against its JWKS,
+
+and KRaft's ACL authorizer: each service's principal (``ingress``, ``orchestrator``,
+``executor``, the same name on every listener) gets only what :func:`service_acls` grants,
+on topics and groups named with :data:`ACL_PREFIX`. ``svc``, the user of the older tests, is
+a super user.
 """
 
 from __future__ import annotations
@@ -10,8 +19,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,14 +37,25 @@ from tf_testing import free_port
 from taskfactory_runtime.kafka import make_admin, make_consumer, make_producer
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.components import KafkaComponent, OAuthBearerListener, SaslSslListener
+from taskfactory_stack.kafka_security import (
+    Acl,
+    AclAuthorizer,
+    MtlsListener,
+    OidcListener,
+    service_acls,
+)
+from taskfactory_stack.keycloak import KAFKA_AUDIENCE, SERVICES, KeycloakComponent
 from taskfactory_stack.settings import StackSettings
-from taskfactory_stack.tls import CertificateAuthority
+from taskfactory_stack.tls import CertificateAuthority, IssuedCert
 
 __all__ = [
+    "ACL_PREFIX",
+    "MECHANISMS",
     "OAUTH_SCOPE",
     "PASSWORD",
     "SecureBroker",
     "UnsecuredJwtProvider",
+    "run_to_failure",
     "secure_broker",
     "start_client",
     "unsecured_jwt",
@@ -39,11 +64,15 @@ __all__ = [
 PASSWORD = "SENTINEL-scram-password-31337"
 OAUTH_SCOPE = "taskfactory"
 JARS = Path(__file__).resolve().parents[2] / ".stack" / "kafka"
+#: Topics and groups the service principals may use start with this (prefixed ACLs).
+ACL_PREFIX = "acl."
+#: How a service authenticates, end to end: the SASL mechanisms, client certs, OAuth.
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "MTLS", "OAUTHBEARER")
 
 
 @dataclass(frozen=True)
 class SecureBroker:
-    """The private broker's secured listeners and the files a client needs."""
+    """The private broker's secured listeners, Keycloak, and the files a client needs."""
 
     address: str
     oauth_address: str
@@ -51,6 +80,59 @@ class SecureBroker:
     password_file: Path
     tmp: Path
     component: KafkaComponent
+    mtls_address: str
+    oidc_address: str
+    keycloak: KeycloakComponent
+    #: Each service's password file (PLAIN and SCRAM) and client certificate (mTLS).
+    service_passwords: dict[str, Path]
+    service_certs: dict[str, IssuedCert]
+
+    def service_env(self, mechanism: str, service: str) -> dict[str, str]:
+        """``service``'s TASKFACTORY_KAFKA__* environment, authenticating with ``mechanism``."""
+        env = {"TASKFACTORY_KAFKA__SSL_CAFILE": str(self.ca)}
+        if mechanism == "MTLS":
+            cert = self.service_certs[service]
+            return {
+                **env,
+                "TASKFACTORY_KAFKA__BOOTSTRAP_SERVERS": self.mtls_address,
+                "TASKFACTORY_KAFKA__SECURITY_PROTOCOL": "SSL",
+                "TASKFACTORY_KAFKA__SSL_CERTFILE": str(cert.cert),
+                "TASKFACTORY_KAFKA__SSL_KEYFILE": str(cert.key),
+            }
+        if mechanism == "OAUTHBEARER":
+            return {
+                **env,
+                "TASKFACTORY_KAFKA__BOOTSTRAP_SERVERS": self.oidc_address,
+                "TASKFACTORY_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+                "TASKFACTORY_KAFKA__SASL_MECHANISM": "OAUTHBEARER",
+                "TASKFACTORY_KAFKA__SASL_OAUTH_TOKEN_URL": self.keycloak.token_url,
+                "TASKFACTORY_KAFKA__SASL_OAUTH_CLIENT_ID": service,
+                "TASKFACTORY_KAFKA__SASL_OAUTH_CLIENT_SECRET_FILE": str(
+                    self.keycloak.secret_file(service)
+                ),
+            }
+        return {
+            **env,
+            "TASKFACTORY_KAFKA__BOOTSTRAP_SERVERS": self.address,
+            "TASKFACTORY_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+            "TASKFACTORY_KAFKA__SASL_MECHANISM": mechanism,
+            "TASKFACTORY_KAFKA__SASL_USERNAME": service,
+            "TASKFACTORY_KAFKA__SASL_PASSWORD_FILE": str(self.service_passwords[service]),
+        }
+
+    def service_settings(self, mechanism: str, service: str) -> KafkaSettings:
+        """The same as client settings (what the service's own clients are built from)."""
+        prefix = "TASKFACTORY_KAFKA__"
+        values = {
+            k.removeprefix(prefix).lower(): v
+            for k, v in self.service_env(mechanism, service).items()
+        }
+        return KafkaSettings(**values, request_timeout_ms=5000)
+
+    @property
+    def plaintext(self) -> KafkaSettings:
+        """The PLAINTEXT listener: a super user, for a test's setup (topics, reading results)."""
+        return KafkaSettings(bootstrap_servers=self.component.address)
 
     def settings(self, **overrides: Any) -> KafkaSettings:
         """Client settings for the SASL_SSL listener as user ``svc`` (password from a file)."""
@@ -91,30 +173,116 @@ class SecureBroker:
 
 @contextmanager
 def secure_broker(tmp: Path) -> Iterator[SecureBroker]:
-    """Start the private broker in ``tmp``; stop it on exit."""
+    """Start Keycloak and the private broker in ``tmp``; stop both on exit."""
+    settings = StackSettings(
+        dir=tmp / "stack",
+        jars_dir=JARS,
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        kafka_heap="256m",
+        keycloak_port=free_port(),
+        keycloak_heap="320m",
+        start_timeout=300,
+    )
+    keycloak = KeycloakComponent(settings)
     ca = CertificateAuthority(tmp / "certs")
     cert = ca.issue("broker", hosts=("127.0.0.1", "localhost"))
-    listener = SaslSslListener(port=free_port(), keystore=cert.bundle, users={"svc": PASSWORD})
+    secret_dir = tmp / "secrets"
+    secret_dir.mkdir()
+    passwords: dict[str, Path] = {}
+    for service in SERVICES:
+        passwords[service] = secret_dir / f"{service}-password"
+        passwords[service].write_text(secrets.token_urlsafe(18) + "\n")
+    users = {"svc": PASSWORD, **{s: p.read_text().strip() for s, p in passwords.items()}}
+    listener = SaslSslListener(
+        port=free_port(),
+        keystore=cert.bundle,
+        users=users,
+        mechanisms=("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+    )
     oauth = OAuthBearerListener(port=free_port(), required_scope=OAUTH_SCOPE)
+    mtls = MtlsListener(port=free_port(), keystore=cert.bundle, truststore=ca.cert)
+    oidc = OidcListener(
+        port=free_port(),
+        keystore=cert.bundle,
+        jwks_url=keycloak.jwks_url,
+        issuer=keycloak.issuer,
+        audience=KAFKA_AUDIENCE,
+    )
     kafka = KafkaComponent(
-        StackSettings(
-            dir=tmp / "stack",
-            jars_dir=JARS,
-            kafka_port=free_port(),
-            kafka_controller_port=free_port(),
-            kafka_heap="256m",
-        ),
+        settings,
         sasl_ssl=listener,
         oauth=oauth,
+        additions=(mtls, oidc, AclAuthorizer(super_users=("svc",))),
     )
-    secret = tmp / "secrets" / "kafka-password"
-    secret.parent.mkdir()
+    secret = secret_dir / "kafka-password"
     secret.write_text(PASSWORD + "\n")  # as a Kubernetes secret mount may carry it
     try:
+        # Keycloak must answer before the broker starts (it fetches the JWKS at start); the
+        # broker's storage is formatted meanwhile.
+        with ThreadPoolExecutor(1) as pool:
+            starting = pool.submit(keycloak.up)
+            kafka.prepare()
+            starting.result()
         kafka.up()
-        yield SecureBroker(listener.address, oauth.address, ca.cert, secret, tmp, kafka)
+        prefix = ACL_PREFIX
+        acls = service_acls(
+            events=f"{prefix}events.",
+            dead_letter=f"{prefix}dlq.",
+            results=f"{prefix}results.",
+            runs=f"{prefix}runs.",
+            group=f"{prefix}ingress.",
+            prefixed=True,
+        )
+        grant(kafka.address, acls)
+        yield SecureBroker(
+            address=listener.address,
+            oauth_address=oauth.address,
+            ca=ca.cert,
+            password_file=secret,
+            tmp=tmp,
+            component=kafka,
+            mtls_address=mtls.address,
+            oidc_address=oidc.address,
+            keycloak=keycloak,
+            service_passwords=passwords,
+            service_certs={s: ca.issue(s, client=True) for s in SERVICES},
+        )
     finally:
         kafka.down()
+        keycloak.down()
+
+
+def grant(bootstrap: str, acls: list[Acl]) -> None:
+    """Add ``acls`` through the super user's PLAINTEXT listener (confluent-kafka's admin)."""
+    from confluent_kafka.admin import (
+        AclBinding,
+        AclOperation,
+        AclPermissionType,
+        AdminClient,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    bindings = [
+        AclBinding(
+            kind,
+            name,
+            ResourcePatternType.PREFIXED if acl.prefixed else ResourcePatternType.LITERAL,
+            f"User:{principal}",
+            "*",
+            AclOperation[operation.upper()],
+            AclPermissionType.ALLOW,
+        )
+        for acl in acls
+        for kind, names in ((ResourceType.TOPIC, acl.topics), (ResourceType.GROUP, acl.groups))
+        for name in names
+        for principal in acl.principals
+        for operation in acl.operations
+    ]
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_acls(bindings, request_timeout=30).values():
+        future.result()
 
 
 def _b64(data: dict[str, Any]) -> str:
@@ -148,6 +316,29 @@ class UnsecuredJwtProvider(AbstractTokenProvider):  # type: ignore[misc]
 def plugin(settings: KafkaSettings) -> UnsecuredJwtProvider:
     """The ``module:callable`` the settings name."""
     return UnsecuredJwtProvider(settings)
+
+
+def run_to_failure(service: str, env: dict[str, str], cwd: Path) -> tuple[str, str]:
+    """Run ``service`` (with ``env`` over this process's) to its exit, which must be a failure
+    reported in exactly one ``service failed`` line; returns that line and the whole stderr.
+
+    An endless retry fails the test after 120 s instead of ever exiting.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", f"taskfactory_{service}"],
+        env={**os.environ, **env, "TASKFACTORY_HTTP__PORT": "0"},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    # aiokafka may log its own connect failure; ours is one line: what failed, what to check.
+    ours = [line for line in done.stderr.splitlines() if '"service failed"' in line]
+    assert len(ours) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    return ours[0], done.stderr
 
 
 async def start_client(kind: str, settings: KafkaSettings, *, group: str) -> None:

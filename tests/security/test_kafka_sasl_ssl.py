@@ -63,10 +63,15 @@ async def test_a_wrong_password_is_a_clear_error_naming_the_listener_not_a_hang(
     assert PASSWORD not in message
 
 
-async def test_a_mechanism_the_listener_does_not_enable_is_named(broker: SecureBroker) -> None:
-    settings = broker.settings(sasl_mechanism="SCRAM-SHA-256")
+async def test_a_mechanism_the_listener_does_not_enable_is_named(
+    broker: SecureBroker, tmp_path: Path
+) -> None:
+    # The listener enables PLAIN and both SCRAMs; OAUTHBEARER is another listener's.
+    token = tmp_path / "token"
+    token.write_text("a-token")
+    settings = broker.settings(sasl_mechanism="OAUTHBEARER", sasl_oauth_token_file=token)
     with pytest.raises(
-        KafkaAuthenticationError, match="does not enable SASL mechanism SCRAM-SHA-256"
+        KafkaAuthenticationError, match="does not enable SASL mechanism OAUTHBEARER"
     ):
         await asyncio.wait_for(make_admin(settings).start(), 30)
 

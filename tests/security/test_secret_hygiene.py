@@ -19,7 +19,7 @@ from security.kafka_testing import PASSWORD, SecureBroker
 
 from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_runtime import secrets as secrets_module
-from taskfactory_runtime.codec import Keyring, generate_key
+from taskfactory_runtime.encryption import Keyring, generate_key
 from taskfactory_runtime.kafka import client_kwargs
 from taskfactory_runtime.logging import configure_logging, get_logger
 from taskfactory_runtime.oauth import token_provider

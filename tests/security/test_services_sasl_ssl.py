@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Topics
-from security.kafka_testing import PASSWORD, SecureBroker
+from security.kafka_testing import PASSWORD, SecureBroker, run_to_failure
 from tf_testing import RunningServices, consume, produce, produce_envelopes
 
 from taskfactory_contracts import AvroCodec, RunStatus, TaskStatus
@@ -124,29 +124,10 @@ def test_a_service_with_a_wrong_password_exits_with_a_one_line_authentication_er
 ) -> None:
     wrong = tmp_path / "wrong-password"
     wrong.write_text("SENTINEL-not-the-password\n")
-    env = {
-        **os.environ,
-        **secure_services.env,
-        "TASKFACTORY_KAFKA__SASL_PASSWORD_FILE": str(wrong),
-        "TASKFACTORY_HTTP__PORT": "0",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", f"taskfactory_{service}"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode != 0
-    # aiokafka logs its own connect failure; ours is one line: what failed and what to check.
-    ours = [line for line in done.stderr.splitlines() if '"service failed"' in line]
-    assert len(ours) == 1, done.stderr
-    [error] = ours
+    env = {**secure_services.env, "TASKFACTORY_KAFKA__SASL_PASSWORD_FILE": str(wrong)}
+    error, stderr = run_to_failure(service, env, tmp_path)
     assert '"reason": "kafka_auth"' in error
     assert f"SASL authentication failed at the SASL_SSL listener {broker.address}" in error
     assert "SCRAM-SHA-512" in error
-    assert "Traceback" not in done.stderr
-    assert "SENTINEL-not-the-password" not in done.stderr
-    assert PASSWORD not in done.stderr
+    assert "SENTINEL-not-the-password" not in stderr
+    assert PASSWORD not in stderr

@@ -41,7 +41,12 @@ def test_package_reexports_exist() -> None:
 def test_names_are_unique_constants() -> None:
     constants = {n: getattr(names, n) for n in names.__all__ if isinstance(getattr(names, n), str)}
     assert set(names.__all__) == set(constants) | {"SEARCH_ATTRIBUTES"}
-    signals_and_queries = [names.SIGNAL_EVENT, names.SIGNAL_APPROVAL, names.QUERY_TASKS]
+    signals_and_queries = [
+        names.SIGNAL_EVENT,
+        names.UPDATE_APPROVAL,
+        names.QUERY_TASKS,
+        names.QUERY_STATUS,
+    ]
     assert len(set(signals_and_queries)) == len(signals_and_queries)
     activities = [
         names.ACTIVITY_RUN_TASK,

@@ -11,8 +11,8 @@ from google.protobuf import json_format
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload, Payloads
 
-from taskfactory_runtime.codec import EncryptionCodec, Keyring, generate_key
 from taskfactory_runtime.codec_server import CodecServer
+from taskfactory_runtime.encryption import EncryptionCodec, Keyring, generate_key
 from taskfactory_runtime.settings import CodecServerSettings
 
 TOKEN = "codec-token-SENTINEL-77"

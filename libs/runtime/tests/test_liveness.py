@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from taskfactory_runtime.http import HealthServer
+from taskfactory_runtime.health import HealthServer
 from taskfactory_runtime.settings import HttpSettings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from taskfactory_runtime.http import HealthServer
+from taskfactory_runtime.health import HealthServer
 from taskfactory_runtime.kafka import client_kwargs
 from taskfactory_runtime.settings import HttpSettings, ServiceSettings
 

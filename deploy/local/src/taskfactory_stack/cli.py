@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from taskfactory_stack.keycloak import ensure_keycloak
 from taskfactory_stack.process import StackError, tail
 from taskfactory_stack.promtool import ensure_promtool
 from taskfactory_stack.settings import StackSettings
@@ -80,17 +81,19 @@ def up(
 
 @app.command()
 def prepare(profile: Profile | None = PROFILE) -> None:
-    """Fetch and build what the stack and tests need (jars, registry, Jaeger, promtool)."""
+    """Fetch and build what the stack and tests need (Kafka, registry, Jaeger, Keycloak, …)."""
     stack = Stack(_settings(profile))
     try:
         for component in stack.components:
             component.prepare()
         ensure_test_server(stack.settings)
         ensure_promtool(stack.settings)
+        ensure_keycloak(stack.settings)
     except StackError as exc:
         _fail(exc)
         return
-    done = ", ".join([*(c.name for c in stack.components), "temporal-test-server", "promtool"])
+    names = [c.name for c in stack.components]
+    done = ", ".join([*names, "temporal-test-server", "promtool", *{"keycloak"} - set(names)])
     typer.echo(f"prepared: {done} (cached in {stack.settings.root})")
 
 

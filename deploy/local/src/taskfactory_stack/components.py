@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from taskfactory_contracts import names
+from taskfactory_stack.kafka_security import BrokerAddition
 from taskfactory_stack.maven import copy_dependencies
 from taskfactory_stack.process import StackError, TrackedProcess, port_taken, tail
 from taskfactory_stack.settings import StackSettings
@@ -133,18 +134,22 @@ class Component(ABC):
         return self.process.stop()
 
 
+Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
 @dataclass(frozen=True)
 class SaslSslListener:
-    """An extra SASL_SSL listener (SCRAM) beside PLAINTEXT; its users are created at format time.
+    """An extra SASL_SSL listener (PLAIN and/or SCRAM) beside PLAINTEXT.
 
-    ``keystore`` is a PEM file holding the broker's private key (unencrypted PKCS#8) followed by
-    its certificate chain.
+    ``users`` (name → password) are created for every mechanism: SCRAM credentials at format
+    time, PLAIN ones in the listener's JAAS configuration. ``keystore`` is a PEM file holding
+    the broker's private key (unencrypted PKCS#8) followed by its certificate chain.
     """
 
     port: int
     keystore: Path
     users: dict[str, str] = field(repr=False)
-    mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    mechanisms: tuple[Mechanism, ...] = ("SCRAM-SHA-512",)
 
     @property
     def address(self) -> str:
@@ -153,18 +158,41 @@ class SaslSslListener:
 
     def properties(self) -> str:
         """The broker configuration this listener adds."""
-        mech = self.mechanism.lower()
-        return "\n".join(
-            [
-                "# An extra SASL_SSL listener (SCRAM over TLS).",
-                "listener.name.sasl_ssl.sasl.enabled.mechanisms=" + self.mechanism,
-                f"listener.name.sasl_ssl.{mech}.sasl.jaas.config="
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-                "listener.name.sasl_ssl.ssl.keystore.type=PEM",
-                f"listener.name.sasl_ssl.ssl.keystore.location={self.keystore.resolve()}",
-                "",
-            ]
-        )
+        lines = [
+            "# An extra SASL_SSL listener (PLAIN / SCRAM over TLS).",
+            "listener.name.sasl_ssl.sasl.enabled.mechanisms=" + ",".join(self.mechanisms),
+        ]
+        for mechanism in self.mechanisms:
+            prefix = f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config="
+            if mechanism == "PLAIN":
+                users = "".join(
+                    f' user_{name}="{_jaas_quoted(password)}"'
+                    for name, password in self.users.items()
+                )
+                module = "org.apache.kafka.common.security.plain.PlainLoginModule"
+                lines.append(f"{prefix}{module} required{users};")
+            else:
+                module = "org.apache.kafka.common.security.scram.ScramLoginModule"
+                lines.append(f"{prefix}{module} required;")
+        lines += [
+            "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+            f"listener.name.sasl_ssl.ssl.keystore.location={self.keystore.resolve()}",
+            "",
+        ]
+        return "\n".join(lines)
+
+    def scram_arguments(self) -> list[str]:
+        """``kafka-storage format`` arguments creating the SCRAM users."""
+        out: list[str] = []
+        for mechanism in self.mechanisms:
+            if mechanism.startswith("SCRAM-"):
+                for user, password in self.users.items():
+                    out += ["--add-scram", f"{mechanism}=[name={user},password={password}]"]
+        return out
+
+
+def _jaas_quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 @dataclass(frozen=True)
@@ -213,10 +241,13 @@ class KafkaComponent(Component):
     sasl_ssl: SaslSslListener | None = None
     #: Off in the default stack; the OAUTHBEARER tests add one (unsecured JWT validation).
     oauth: OAuthBearerListener | None = None
+    #: More listeners and settings: mTLS, OIDC (JWKS), the ACL authorizer (kafka_security).
+    additions: tuple[BrokerAddition, ...] = ()
 
     @property
     def ports(self) -> tuple[int, ...]:
         extra = tuple(x.port for x in (self.sasl_ssl, self.oauth) if x is not None)
+        extra += tuple(port for addition in self.additions for port in addition.ports())
         return (self.settings.kafka_port, self.settings.kafka_controller_port, *extra)
 
     @property
@@ -244,16 +275,17 @@ class KafkaComponent(Component):
         marker = libs / ".complete"
         if marker.exists():
             return libs
-        self.home.mkdir(parents=True, exist_ok=True)
-        pom = self.home / "pom.xml"
-        pom.write_text(
-            _file("kafka-pom.xml").replace("@KAFKA_VERSION@", self.settings.kafka_version)
-        )
         print(
             f"kafka: fetching Apache Kafka {self.settings.kafka_version} jars with mvn …",
             flush=True,
         )
-        copy_dependencies("kafka", "the broker jars", pom, libs)
+        copy_dependencies(
+            "kafka",
+            _file("kafka-pom.xml").replace("@KAFKA_VERSION@", self.settings.kafka_version),
+            self.home,
+            libs,
+            "-DincludeScope=runtime",
+        )
         marker.write_text(self.settings.kafka_version)
         return libs
 
@@ -273,6 +305,13 @@ class KafkaComponent(Component):
         if self.oauth is not None:
             text = _with_listener(text, port, "OAUTH", "SASL_PLAINTEXT", self.oauth.address)
             text += self.oauth.properties()
+        for addition in self.additions:
+            listener = addition.listener()
+            if listener is not None:
+                text = _with_listener(
+                    text, port, listener.name, listener.protocol, listener.address
+                )
+            text += addition.properties()
         conf.write_text(text)
         (self.conf / "log4j2.yaml").write_text(_file("log4j2.yaml"))
         return conf
@@ -288,6 +327,7 @@ class KafkaComponent(Component):
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.conf / 'log4j2.yaml'}",
+            *(option for addition in self.additions for option in addition.jvm_options()),
             "-cp",
             str(self.home / "libs" / "*"),
         ]
@@ -299,10 +339,7 @@ class KafkaComponent(Component):
             return
         self.data.mkdir(parents=True, exist_ok=True)
         cluster_id = self._new_cluster_id()
-        scram: list[str] = []
-        for user, password in (self.sasl_ssl.users if self.sasl_ssl else {}).items():
-            mechanism = self.sasl_ssl.mechanism if self.sasl_ssl else ""
-            scram += ["--add-scram", f"{mechanism}=[name={user},password={password}]"]
+        scram = self.sasl_ssl.scram_arguments() if self.sasl_ssl else []
         proc = subprocess.run(
             [
                 *self._java(),
@@ -468,4 +505,8 @@ def components(settings: StackSettings) -> list[Component]:
         out.append(RegistryComponent(settings))
     if settings.jaeger:
         out.append(JaegerComponent(settings))
+    if settings.keycloak:
+        from taskfactory_stack.keycloak import KeycloakComponent
+
+        out.append(KeycloakComponent(settings))
     return out

@@ -18,6 +18,7 @@ from taskfactory_contracts import (
     AvroCodec,
     TaskResult,
 )
+from taskfactory_runtime.kafka import topic_partitions
 from taskfactory_stack.screen import Screen
 
 __all__ = [
@@ -84,11 +85,9 @@ class Watch:
 
 
 async def assign_at_end(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    partitions = consumer.partitions_for_topic(topic)
-    while not partitions:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic)
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    tps = await topic_partitions(consumer, topic)
+    while not tps:  # just created: its metadata is on its way
+        tps = await topic_partitions(consumer, topic)
     consumer.assign(tps)
     await consumer.seek_to_end(*tps)
     for tp in tps:

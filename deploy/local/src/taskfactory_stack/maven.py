@@ -1,4 +1,4 @@
-"""Artifacts from Maven Central through ``mvn`` (the one place the stack runs Maven)."""
+"""Artifacts from Maven Central, fetched once with ``mvn`` into the stack's cache."""
 
 from __future__ import annotations
 
@@ -7,43 +7,65 @@ import subprocess
 from pathlib import Path
 
 from taskfactory_stack.process import StackError
+from taskfactory_stack.settings import StackSettings
 
-__all__ = ["copy_dependencies", "run_mvn", "unpack"]
+__all__ = ["cache_root", "copy_dependencies", "pom", "unpack"]
 
 
-def run_mvn(component: str, what: str, args: list[str]) -> None:
-    """Run ``mvn -q -B args``; raise a one-line ``StackError`` naming ``what`` on failure."""
+def cache_root(settings: StackSettings) -> Path:
+    """Where downloads are cached: beside Kafka's jars when they live elsewhere, else ``<dir>``."""
+    return settings.jars_dir.resolve().parent if settings.jars_dir else settings.root
+
+
+def pom(artifact: str, *, version: str, group: str, kind: str = "jar") -> str:
+    """A POM whose only dependency is ``group:artifact:version`` of type ``kind``."""
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+        f"<groupId>io.taskfactory.stack</groupId><artifactId>{artifact}-fetch</artifactId>"
+        "<version>1</version><packaging>pom</packaging><dependencies><dependency>"
+        f"<groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
+        f"<version>{version}</version><type>{kind}</type></dependency></dependencies></project>\n"
+    )
+
+
+def copy_dependencies(who: str, pom_text: str, home: Path, output: Path, *args: str) -> None:
+    """``mvn dependency:copy-dependencies`` of ``pom_text`` (written to ``home``) into ``output``.
+
+    ``args`` add Maven properties (``-DincludeScope=runtime``); a failure raises a
+    :class:`StackError` naming ``who`` with Maven's last lines.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    pom_file = home / "pom.xml"
+    pom_file.write_text(pom_text)
+    _mvn(
+        who,
+        "-f",
+        str(pom_file),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={output}",
+        *args,
+    )
+
+
+def unpack(who: str, artifact: str, into: Path) -> None:
+    """``mvn dependency:unpack`` of the archive ``artifact`` into ``into``.
+
+    ``artifact`` is ``group:name:version:type[:classifier]``.
+    """
+    into.mkdir(parents=True, exist_ok=True)
+    _mvn(who, "dependency:unpack", f"-Dartifact={artifact}", f"-DoutputDirectory={into}")
+
+
+def _mvn(who: str, *args: str) -> None:
+    """``mvn -q -B args``; a failure raises a :class:`StackError` naming ``who`` with Maven's
+    last lines."""
     for tool in ("java", "mvn"):
         if shutil.which(tool) is None:
-            raise StackError(f"{component}: `{tool}` is missing; install a JDK and Maven")
+            raise StackError(f"{who}: `{tool}` is missing; install a JDK 17+ and Maven")
     proc = subprocess.run(["mvn", "-q", "-B", *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        last = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
+        last = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
         raise StackError(
-            f"{component}: download of {what} failed (mvn exit {proc.returncode}): {last}"
+            f"{who}: download from Maven Central failed (mvn exit {proc.returncode}): "
+            + " | ".join(last)
         )
-
-
-def copy_dependencies(component: str, what: str, pom: Path, libs: Path) -> None:
-    """Copy the runtime dependencies of ``pom`` into ``libs``."""
-    run_mvn(
-        component,
-        what,
-        [
-            "-f",
-            str(pom),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={libs}",
-            "-DincludeScope=runtime",
-        ],
-    )
-
-
-def unpack(component: str, artifact: str, into: Path) -> None:
-    """Unpack the archive ``artifact`` (``group:name:version:type[:classifier]``) into ``into``."""
-    into.mkdir(parents=True, exist_ok=True)
-    run_mvn(
-        component,
-        artifact,
-        ["dependency:unpack", f"-Dartifact={artifact}", f"-DoutputDirectory={into}"],
-    )

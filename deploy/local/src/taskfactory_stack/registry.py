@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskfactory_stack.components import Component
-from taskfactory_stack.maven import unpack
+from taskfactory_stack.maven import cache_root, unpack
 from taskfactory_stack.process import StackError
 
 __all__ = ["CCOMPAT_PATH", "RegistryComponent", "find_java"]
@@ -117,8 +117,7 @@ class RegistryComponent(Component):
     @property
     def home(self) -> Path:
         """The unpacked server (cached across `down`/`up`, shared by private test registries)."""
-        jars = self.settings.jars_dir.resolve().parent if self.settings.jars_dir else None
-        return (jars or self.settings.root) / "registry" / self.version
+        return cache_root(self.settings) / "registry" / self.version
 
     @property
     def data(self) -> Path:

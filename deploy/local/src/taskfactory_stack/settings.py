@@ -60,6 +60,13 @@ class StackSettings(BaseSettings):
     registry_port: int = Field(default=8085, ge=1, le=65535)
     registry_management_port: int = Field(default=8086, ge=1, le=65535)
     registry_heap: str = Field(default="256m", description="JVM -Xmx of the schema registry.")
+    keycloak: bool = Field(
+        default=False,
+        description="Run Keycloak with the taskfactory realm (OAuth client credentials).",
+    )
+    keycloak_version: str = "26.5.6"
+    keycloak_port: int = Field(default=8180, ge=1, le=65535)
+    keycloak_heap: str = Field(default="384m", description="JVM -Xmx of Keycloak.")
     start_timeout: float = Field(default=120.0, gt=0, description="Seconds to wait for ready.")
 
     @property

@@ -65,7 +65,7 @@ from taskfactory_contracts.runs import (
 )
 from taskfactory_contracts.schemas import SchemaStore, default_store
 from taskfactory_contracts.workflow import (
-    ApprovalSignal,
+    ApprovalDecision,
     PublishResultInput,
     PublishRunEventInput,
     RunActivityInput,
@@ -83,7 +83,7 @@ __all__ = [
     "SINGLE_OBJECT_MARKER",
     "TASK_RESULT",
     "ActivityDefinition",
-    "ApprovalSignal",
+    "ApprovalDecision",
     "ApprovalSpec",
     "AvroCodec",
     "CompensateSpec",

@@ -14,6 +14,8 @@ __all__ = [
     "ACTIVITY_PUBLISH_RUN_EVENT",
     "ACTIVITY_RESOLVE_CONTEXT",
     "ACTIVITY_RUN_TASK",
+    "CLI_PLUGIN_GROUP",
+    "CONTEXT_PLUGIN_GROUP",
     "DEFAULT_DLQ_TOPIC",
     "DEFAULT_EVENTS_TOPIC",
     "DEFAULT_RESULTS_TOPIC",
@@ -41,8 +43,8 @@ __all__ = [
     "SA_SUBJECT",
     "SA_TENANT",
     "SEARCH_ATTRIBUTES",
-    "SIGNAL_APPROVAL",
     "SIGNAL_EVENT",
+    "TASK_PLUGIN_GROUP",
     "TASK_QUEUE_EXECUTOR",
     "TASK_QUEUE_ORCHESTRATOR",
     "UPDATE_APPROVAL",
@@ -63,10 +65,13 @@ ACTIVITY_PUBLISH_RESULT: Final = "taskfactory.publish_result"
 ACTIVITY_PUBLISH_RUN_EVENT: Final = "taskfactory.publish_run_event"
 # Later events of a correlated run reach it through signal-with-start (input: TriggerEvent).
 SIGNAL_EVENT: Final = "taskfactory.event"
-# A human decision for a task waiting on approval (input: ApprovalSignal).
-SIGNAL_APPROVAL: Final = "taskfactory.approval"
 # Status of each task finished so far (output: dict[str, TaskStatus]).
 QUERY_TASKS: Final = "taskfactory.tasks"
+
+# Entry-point groups plugins register in (``name = "module:function"``).
+TASK_PLUGIN_GROUP: Final = "taskfactory.tasks"  # task types the executor runs
+CONTEXT_PLUGIN_GROUP: Final = "taskfactory.context"  # context sources a run resolves
+CLI_PLUGIN_GROUP: Final = "taskfactory.cli"  # sub-commands of `taskfactory`
 
 DEFAULT_EVENTS_TOPIC: Final = "taskfactory.events"
 DEFAULT_RESULTS_TOPIC: Final = "taskfactory.results"
@@ -96,7 +101,7 @@ SA_TENANT: Final = "TaskfactoryTenant"
 SEARCH_ATTRIBUTES: Final = (SA_DEFINITION, SA_EVENT_TYPE, SA_SUBJECT, SA_TENANT)
 # Run state of a RunActivityWorkflow (output: RunStatusView).
 QUERY_STATUS: Final = "taskfactory.status"
-# A human decision on a task waiting for approval (input: ApprovalSignal), validated.
+# A human decision on a task waiting for approval (input: ApprovalDecision), validated.
 UPDATE_APPROVAL: Final = "taskfactory.approve"
 # Why the approval update refuses a decision (ApplicationError types).
 ERROR_NOT_WAITING_FOR_APPROVAL: Final = "NotWaitingForApproval"

@@ -12,7 +12,7 @@ from taskfactory_contracts.names import TASK_QUEUE_EXECUTOR
 from taskfactory_contracts.records import Envelope, RunEvent, TaskResult, TaskStatus
 
 __all__ = [
-    "ApprovalSignal",
+    "ApprovalDecision",
     "PublishResultInput",
     "PublishRunEventInput",
     "RunActivityInput",
@@ -102,8 +102,8 @@ class PublishRunEventInput(BaseModel):
     traceparent: str | None = None
 
 
-class ApprovalSignal(BaseModel):
-    """Input of the ``taskfactory.approval`` signal: a person's decision on one task."""
+class ApprovalDecision(BaseModel):
+    """Input of the ``taskfactory.approve`` update: a person's decision on one task."""
 
     model_config = _MODEL
 

@@ -20,6 +20,7 @@ from importlib.metadata import entry_points
 import typer
 from pydantic import ValidationError
 
+from taskfactory_contracts import names
 from taskfactory_contracts.errors import TaskFactoryError
 from taskfactory_runtime.secrets import known_secrets
 
@@ -38,7 +39,7 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    for ep in sorted(entry_points(group="taskfactory.cli"), key=lambda e: e.name):
+    for ep in sorted(entry_points(group=names.CLI_PLUGIN_GROUP), key=lambda e: e.name):
         sub = ep.load()
         if isinstance(sub, typer.Typer):
             app.add_typer(sub, name=ep.name)

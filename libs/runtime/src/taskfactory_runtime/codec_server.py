@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
-from taskfactory_runtime.codec import EncryptionCodec, PayloadDecryptionError
+from taskfactory_runtime.encryption import EncryptionCodec, PayloadDecryptionError
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.secrets import ConfigurationError, resolve_secret
 from taskfactory_runtime.settings import CodecServerSettings, ServiceSettings

@@ -26,6 +26,7 @@ from taskfactory_contracts import (
     ActivityDefinition,
     DefinitionError,
     definition_problems,
+    names,
 )
 from taskfactory_runtime.bounded_yaml import (
     MAX_YAML_DEPTH,
@@ -52,7 +53,6 @@ __all__ = [
 
 log = get_logger(__name__)
 _SUFFIXES = (".yaml", ".yml", ".md")
-TASK_PLUGIN_GROUP = "taskfactory.tasks"
 #: Default of ``TASKFACTORY_DEFINITIONS_MAX_BYTES``: a larger file is refused before it is read.
 MAX_DEFINITION_BYTES = 1024 * 1024
 
@@ -82,7 +82,7 @@ class DefinitionSetError(DefinitionError):
 
 def known_task_types() -> frozenset[str]:
     """Built-in task types plus those task plugins register as entry points."""
-    plugins = {ep.name for ep in entry_points(group=TASK_PLUGIN_GROUP)}
+    plugins = {ep.name for ep in entry_points(group=names.TASK_PLUGIN_GROUP)}
     return frozenset({*BUILTIN_TASK_TYPES, *plugins})
 
 

@@ -2,28 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
 
-from taskfactory_runtime.kafka_errors import KafkaAuthenticationError, KafkaTlsError, explain
+from taskfactory_runtime.kafka_errors import (
+    AUTHORIZATION_ERRORS,
+    KafkaAuthenticationError,
+    KafkaAuthorizationError,
+    KafkaTlsError,
+    denied,
+    explain,
+)
 from taskfactory_runtime.secrets import ConfigurationError, read_secret
 from taskfactory_runtime.settings import KafkaSettings
 
 __all__ = [
     "KafkaAuthenticationError",
+    "KafkaAuthorizationError",
     "KafkaTlsError",
+    "check_topics",
     "client_kwargs",
     "committed_offsets_total",
+    "delete_topics",
     "ensure_topics",
     "make_admin",
     "make_consumer",
     "make_producer",
+    "topic_partitions",
 ]
+
+#: How long the start-time topic check waits for a topic's metadata.
+CHECK_SECONDS = 5.0
 
 
 def ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
@@ -81,7 +96,7 @@ def client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
 
 
 class _ExplainedStart:
-    """Turns aiokafka's bare "Unable to bootstrap" into the reason (auth, TLS) when it can."""
+    """Turns a failed start into its reason: authentication, TLS, an ACL refusal."""
 
     _tf_settings: KafkaSettings
 
@@ -92,6 +107,10 @@ class _ExplainedStart:
             with contextlib.suppress(Exception):
                 await self.close_quietly()
             raise await explain(self._tf_settings, exc) from None
+        except AUTHORIZATION_ERRORS as exc:
+            with contextlib.suppress(Exception):
+                await self.close_quietly()
+            raise denied(self._tf_settings, exc) from None
 
     async def close_quietly(self) -> None:
         closer = getattr(self, "stop", None) or getattr(self, "close", None)
@@ -174,6 +193,40 @@ async def ensure_topics(
         return missing
     finally:
         await admin.close()
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The partitions of ``topic``, asking the cluster when the consumer has no metadata for it
+    yet (``[]`` when the topic does not exist). The one place that reaches into aiokafka's
+    client: its consumer has no public call that refreshes its own metadata."""
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(partitions)]
+
+
+async def check_topics(settings: KafkaSettings, topics: list[str]) -> None:
+    """Fail with one clear error when the broker's ACLs hide one of ``topics`` from us.
+
+    Run at start, so a service whose principal lacks a topic stops at once, naming it, rather
+    than retrying its first send for ever. (An ACL that grants Read or Write grants Describe.)
+    """
+    producer = _Producer(
+        **client_kwargs(settings), client_id=f"{settings.client_id}-check", enable_idempotence=False
+    )
+    producer._tf_settings = settings
+    await producer.start()
+    try:
+        for topic in dict.fromkeys(topics):
+            try:
+                await asyncio.wait_for(producer.partitions_for(topic), CHECK_SECONDS)
+            except AUTHORIZATION_ERRORS as exc:
+                raise denied(settings, exc) from None
+            except (KafkaTimeoutError, TimeoutError):
+                pass  # not there yet (no auto-creation): the first send waits for it
+    finally:
+        await producer.stop()
 
 
 async def delete_topics(settings: KafkaSettings, topics: list[str]) -> None:

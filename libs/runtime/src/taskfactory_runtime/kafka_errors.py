@@ -13,21 +13,53 @@ import ssl
 
 from aiokafka.conn import create_conn
 from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
     KafkaConnectionError,
     SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
     UnsupportedSaslMechanismError,
 )
 
 from taskfactory_contracts.errors import TaskFactoryError, TransientError
 from taskfactory_runtime.settings import KafkaSettings
 
-__all__ = ["KafkaAuthenticationError", "KafkaTlsError", "KafkaUnavailableError", "explain"]
+__all__ = [
+    "AUTHORIZATION_ERRORS",
+    "KafkaAuthenticationError",
+    "KafkaAuthorizationError",
+    "KafkaTlsError",
+    "KafkaUnavailableError",
+    "denied",
+    "explain",
+]
+
+#: What a broker answers when its ACLs deny the request; retrying cannot help.
+AUTHORIZATION_ERRORS = (
+    TopicAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    ClusterAuthorizationFailedError,
+    TransactionalIdAuthorizationFailed,
+)
+_RESOURCE = {
+    TopicAuthorizationFailedError: "topic",
+    GroupAuthorizationFailedError: "consumer group",
+    ClusterAuthorizationFailedError: "cluster",
+    TransactionalIdAuthorizationFailed: "transactional id",
+}
 
 
 class KafkaAuthenticationError(TaskFactoryError):
     """The broker refused our credentials or SASL mechanism; retrying will not help."""
 
     reason = "kafka_auth"
+
+
+class KafkaAuthorizationError(TaskFactoryError):
+    """The broker's ACLs deny our principal a topic, group or id; retrying will not help."""
+
+    reason = "kafka_acl"
 
 
 class KafkaTlsError(TaskFactoryError):
@@ -44,6 +76,33 @@ class KafkaUnavailableError(TransientError):
 
 def _listener(settings: KafkaSettings, host: str, port: int) -> str:
     return f"the {settings.security_protocol} listener {host}:{port}"
+
+
+def _principal(settings: KafkaSettings) -> str:
+    if settings.sasl_mechanism == "OAUTHBEARER":
+        client = settings.sasl_oauth_client_id
+        return (
+            f"the OAUTHBEARER token's subject (client id {client!r})"
+            if client
+            else ("the OAUTHBEARER token's subject")
+        )
+    if settings.sasl_mechanism is not None:
+        return f"user {settings.sasl_username!r} ({settings.sasl_mechanism})"
+    if settings.ssl_certfile is not None:
+        return f"the client certificate {settings.ssl_certfile}"
+    return f"the {settings.security_protocol} client"
+
+
+def denied(settings: KafkaSettings, exc: Exception) -> KafkaAuthorizationError:
+    """The ACL refusal ``exc`` (one of :data:`AUTHORIZATION_ERRORS`) in plain words."""
+    resource = next((r for t, r in _RESOURCE.items() if isinstance(exc, t)), "resource")
+    # aiokafka puts the topic or group name in the first argument, when it knows it.
+    name = f" {exc.args[0]!r}" if exc.args and isinstance(exc.args[0], str) else ""
+    return KafkaAuthorizationError(
+        f"kafka: the broker's ACLs deny {_principal(settings)} the {resource}{name} at "
+        f"{settings.bootstrap_servers} ({type(exc).__name__}); grant the principal the ACLs "
+        "its service needs (the chart README's ACL table) or fix the name in the settings"
+    )
 
 
 def _hosts(settings: KafkaSettings) -> list[tuple[str, int]]:

@@ -22,7 +22,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
-from taskfactory_runtime.http import HealthServer
+from taskfactory_runtime.health import HealthServer
 from taskfactory_runtime.logging import get_logger
 
 __all__ = ["WorkerProbe", "run_worker"]

@@ -53,6 +53,13 @@ class RenewingProducer:
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
+    async def __aenter__(self) -> RenewingProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
     async def partitions_for(self, topic: str) -> set[int]:
         """The partition ids of ``topic`` (from the current producer's metadata)."""
         partitions: set[int] = await self._producer.partitions_for(topic)

@@ -20,7 +20,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, TLSConfig
 
-from taskfactory_runtime.codec import EncryptionCodec, Keyring
+from taskfactory_runtime.encryption import EncryptionCodec, Keyring
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.secrets import ConfigurationError, read_secret, resolve_secret
 from taskfactory_runtime.settings import TemporalSettings

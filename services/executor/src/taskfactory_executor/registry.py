@@ -23,11 +23,10 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import to_jsonable_python
 from temporalio.exceptions import ApplicationError
 
-from taskfactory_contracts import TaskInput
+from taskfactory_contracts import TaskInput, names
 from taskfactory_runtime.logging import get_logger
 
 __all__ = [
-    "PLUGIN_GROUP",
     "TaskContext",
     "TaskKind",
     "TaskRegistry",
@@ -38,8 +37,6 @@ __all__ = [
 
 log = get_logger(__name__)
 
-#: The entry-point group user task types register in (``name = "module:function"``).
-PLUGIN_GROUP = "taskfactory.tasks"
 TaskKind = Literal["async", "sync", "cpu-bound"]
 _KIND_ATTRIBUTE = "__taskfactory_kind__"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -162,7 +159,7 @@ class TaskRegistry:
         cls,
         builtins: Iterable[TaskType],
         *,
-        group: str = PLUGIN_GROUP,
+        group: str = names.TASK_PLUGIN_GROUP,
         threads: Executor | None = None,
         processes: Executor | None = None,
     ) -> TaskRegistry:

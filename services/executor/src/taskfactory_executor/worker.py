@@ -6,6 +6,7 @@ import asyncio
 import multiprocessing
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import TaskQueueType
@@ -19,8 +20,8 @@ from taskfactory_executor.settings import ExecutorSettings
 from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.egress import Egress
 from taskfactory_runtime.formats import RecordFormat
-from taskfactory_runtime.http import HealthServer
-from taskfactory_runtime.kafka import ensure_topics
+from taskfactory_runtime.health import HealthServer
+from taskfactory_runtime.kafka import check_topics, ensure_topics
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.probes import WorkerProbe, run_worker
 from taskfactory_runtime.producer import renewing_producer
@@ -56,79 +57,77 @@ def build_worker(
 
 
 async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
-    """Run the worker until ``stop`` is set."""
+    """Run the worker until ``stop`` is set; whatever started is stopped however it ends."""
     section = settings.executor
-    health = HealthServer(settings.http)
-    await health.start()
-    health.add_check("temporal", lambda: "not connected yet")  # the probe takes over below
-    if section.create_topics:
-        await ensure_topics(
-            settings.kafka,
-            [settings.topics.results, settings.topics.runs],
-            partitions=settings.topics.partitions,
-            replication_factor=settings.topics.replication_factor,
+    async with AsyncExitStack() as stack:
+        stack.callback(log.info, "executor stopped")
+        health = await stack.enter_async_context(HealthServer(settings.http))
+        health.add_check("temporal", lambda: "not connected yet")  # the probe takes over below
+        if section.create_topics:
+            await ensure_topics(
+                settings.kafka,
+                [settings.topics.results, settings.topics.runs],
+                partitions=settings.topics.partitions,
+                replication_factor=settings.topics.replication_factor,
+            )
+        threads = ThreadPoolExecutor(section.thread_pool_size, thread_name_prefix="task")
+        stack.callback(threads.shutdown, wait=False, cancel_futures=True)
+        # spawn, not fork: the Temporal runtime's threads must not be forked.
+        spawn = multiprocessing.get_context("spawn")
+        processes = (
+            ProcessPoolExecutor(section.process_pool_size, mp_context=spawn)
+            if section.process_pool_size
+            else None
         )
-    threads = ThreadPoolExecutor(section.thread_pool_size, thread_name_prefix="task")
-    # spawn, not fork: the Temporal runtime's threads must not be forked.
-    spawn = multiprocessing.get_context("spawn")
-    processes = (
-        ProcessPoolExecutor(section.process_pool_size, mp_context=spawn)
-        if section.process_pool_size
-        else None
-    )
-    registry = TaskRegistry.discover(builtin_tasks(), threads=threads, processes=processes)
-    # A send is written or failed within two request timeouts: the publish lease.
-    producer = renewing_producer(
-        settings.kafka,
-        name="executor",
-        request_timeout_ms=int(section.publish_lease_seconds * 500),
-    )
-    publisher = result_publisher(
-        producer,
-        settings.kafka,
-        lease_seconds=section.publish_lease_seconds,
-        clock_skew_seconds=section.clock_skew_seconds,
-    )
-    await producer.start()
-    http = Egress(settings.egress, max_connections=section.http_max_connections)
-    sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
-    health.extra_metrics.append(sdk_metrics.text)
-    client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
-    schema_registry = RegistryLookup.from_settings(settings.kafka)
-    activities = ExecutorActivities(
-        registry=registry,
-        publisher=publisher,
-        format=RecordFormat(settings.results, schema_registry),
-        max_output_bytes=section.max_output_bytes,
-        resources={
-            "http": http,
-            "kafka": SendOnce(producer, section.publish_timeout_seconds),
-        },
-    )
-    probe = WorkerProbe(
-        client,
-        task_queue=settings.temporal.executor_task_queue,
-        queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-    )
-    probe.register(health)
-    worker = build_worker(client, settings, activities, on_fatal_error=probe.died)
-    log.info(
-        "executor started",
-        task_queue=settings.temporal.executor_task_queue,
-        task_types=sorted(registry.types),
-        plugins={n: t.origin for n, t in registry.types.items() if t.origin != "builtin"},
-        http_port=health.port,
-    )
-    try:
-        await run_worker(worker, probe, stop, drain_seconds=settings.drain_seconds)
-    finally:
-        await http.aclose()
-        await publisher.reader.stop()
-        await producer.stop()
-        if schema_registry is not None:
-            await schema_registry.aclose()
-        threads.shutdown(wait=False, cancel_futures=True)
         if processes is not None:
-            processes.shutdown(wait=False, cancel_futures=True)
-        await health.stop()
-        log.info("executor stopped")
+            stack.callback(processes.shutdown, wait=False, cancel_futures=True)
+        registry = TaskRegistry.discover(builtin_tasks(), threads=threads, processes=processes)
+        # A send is written or failed within two request timeouts: the publish lease.
+        producer = renewing_producer(
+            settings.kafka,
+            name="executor",
+            request_timeout_ms=int(section.publish_lease_seconds * 500),
+        )
+        publisher = result_publisher(
+            producer,
+            settings.kafka,
+            lease_seconds=section.publish_lease_seconds,
+            clock_skew_seconds=section.clock_skew_seconds,
+        )
+        await stack.enter_async_context(producer)
+        # A topic outside this principal's ACLs stops the start with one clear line.
+        await check_topics(settings.kafka, [settings.topics.results, settings.topics.runs])
+        stack.push_async_callback(publisher.reader.stop)
+        http = Egress(settings.egress, max_connections=section.http_max_connections)
+        stack.push_async_callback(http.aclose)
+        sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
+        health.extra_metrics.append(sdk_metrics.text)
+        client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
+        schema_registry = RegistryLookup.from_settings(settings.kafka)
+        if schema_registry is not None:
+            stack.push_async_callback(schema_registry.aclose)
+        activities = ExecutorActivities(
+            registry=registry,
+            publisher=publisher,
+            format=RecordFormat(settings.results, schema_registry),
+            max_output_bytes=section.max_output_bytes,
+            resources={
+                "http": http,
+                "kafka": SendOnce(producer, section.publish_timeout_seconds),
+            },
+        )
+        probe = WorkerProbe(
+            client,
+            task_queue=settings.temporal.executor_task_queue,
+            queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        )
+        probe.register(health)
+        worker = build_worker(client, settings, activities, on_fatal_error=probe.died)
+        log.info(
+            "executor started",
+            task_queue=settings.temporal.executor_task_queue,
+            task_types=sorted(registry.types),
+            plugins={n: t.origin for n, t in registry.types.items() if t.origin != "builtin"},
+            http_port=health.port,
+        )
+        await run_worker(worker, probe, stop, drain_seconds=settings.drain_seconds)

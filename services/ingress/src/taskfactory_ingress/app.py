@@ -11,8 +11,8 @@ from taskfactory_ingress.dead_letter import producer_request_bytes
 from taskfactory_ingress.handler import RecordHandler
 from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime.definitions import DefinitionsWatcher
-from taskfactory_runtime.http import HealthServer
-from taskfactory_runtime.kafka import ensure_topics, make_consumer
+from taskfactory_runtime.health import HealthServer
+from taskfactory_runtime.kafka import check_topics, ensure_topics, make_consumer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.producer import renewing_producer
 from taskfactory_runtime.schema_registry import RegistryLookup
@@ -59,6 +59,9 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
         settings.kafka, name="ingress-dlq", max_request_size=producer_request_bytes(settings)
     )
     await producer.start()
+    # A topic outside this principal's ACLs stops the start with one clear line (the events
+    # topic's and the group's at the consumer's start).
+    await check_topics(settings.kafka, [topics.dead_letter])
     registry = RegistryLookup.from_settings(settings.kafka)
     handler = RecordHandler(settings, producer, client, definitions, registry=registry)
     ingress = IngressConsumer(settings, consumer, handler, stop)

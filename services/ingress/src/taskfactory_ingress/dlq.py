@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import typer
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from taskfactory_contracts import names
 from taskfactory_ingress.dead_letter import HEADER_ERROR_CLASS, HEADER_NULL_VALUE, HEADER_STUB
 from taskfactory_ingress.settings import IngressSettings
-from taskfactory_runtime.kafka import client_kwargs, make_producer
+from taskfactory_runtime.kafka import client_kwargs, make_producer, topic_partitions
 
 __all__ = ["DeadLetter", "app", "read_dead_letters"]
 
@@ -86,11 +86,7 @@ async def read_dead_letters(settings: IngressSettings, topic: str) -> list[DeadL
     consumer = AIOKafkaConsumer(**client_kwargs(settings.kafka), enable_auto_commit=False)
     try:
         await consumer.start()
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await topic_partitions(consumer, topic)
         if not tps:
             return []
         consumer.assign(tps)

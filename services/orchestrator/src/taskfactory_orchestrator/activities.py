@@ -22,9 +22,7 @@ from taskfactory_runtime.egress import (
     redact_url,
 )
 
-__all__ = ["CONTEXT_PLUGIN_GROUP", "ContextActivities"]
-
-CONTEXT_PLUGIN_GROUP = "taskfactory.context"
+__all__ = ["ContextActivities"]
 
 
 class ContextActivities:
@@ -69,11 +67,13 @@ class ContextActivities:
 
     async def _plugin(self, name: str, source: PluginContext) -> Any:
         found = [
-            ep for ep in entry_points(group=CONTEXT_PLUGIN_GROUP) if ep.name == source.entry_point
+            ep
+            for ep in entry_points(group=names.CONTEXT_PLUGIN_GROUP)
+            if ep.name == source.entry_point
         ]
         if not found:
             raise ApplicationError(
-                f"context {name}: no plugin {source.entry_point!r} in {CONTEXT_PLUGIN_GROUP}",
+                f"context {name}: no plugin {source.entry_point!r} in {names.CONTEXT_PLUGIN_GROUP}",
                 type="UnknownContextPlugin",
                 non_retryable=True,
             )

@@ -9,7 +9,7 @@ from typing import Annotated, Any, cast, get_args
 
 import typer
 
-from taskfactory_contracts import ActivityDefinition, ApprovalSignal
+from taskfactory_contracts import ActivityDefinition, ApprovalDecision
 from taskfactory_orchestrator.errors import UnsafeValue
 from taskfactory_orchestrator.explain import explain_event, format_explanation, load_event
 from taskfactory_orchestrator.runs.ops import RunFilter, RunOps, RunStatusName, literal
@@ -151,7 +151,7 @@ def runs_approve(
     """Approve (or ``--reject``) a task waiting for a human decision."""
 
     async def go() -> None:
-        decision = ApprovalSignal(task_id=task_id, approved=not reject, by=by, comment=comment)
+        decision = ApprovalDecision(task_id=task_id, approved=not reject, by=by, comment=comment)
         state = await (await _ops()).decide(workflow_id, decision)
         typer.echo(json.dumps(state, default=str))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import TaskQueueType
@@ -27,8 +28,8 @@ from taskfactory_orchestrator.workflows.scheduled_firing import (
 )
 from taskfactory_runtime.egress import Egress
 from taskfactory_runtime.formats import RecordFormat
-from taskfactory_runtime.http import HealthServer
-from taskfactory_runtime.kafka import make_consumer
+from taskfactory_runtime.health import HealthServer
+from taskfactory_runtime.kafka import check_topics, make_consumer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.once import PartitionReader, PublishOnce
 from taskfactory_runtime.probes import WorkerProbe, run_worker
@@ -134,37 +135,34 @@ def build_worker(
 
 
 async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
-    """Run the worker until ``stop`` is set."""
-    health = HealthServer(settings.http)
-    await health.start()
-    health.add_check("temporal", lambda: "not connected yet")  # the probe takes over below
-    sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
-    health.extra_metrics.append(sdk_metrics.text)
-    client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
-    producer, reader, publishing = build_publisher(settings)
-    await producer.start()
-    probe = WorkerProbe(
-        client,
-        task_queue=settings.temporal.orchestrator_task_queue,
-        queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    )
-    probe.register(health)
-    worker = build_worker(client, settings, publishing, on_fatal_error=probe.died)
-    log.info(
-        "orchestrator started",
-        task_queue=settings.temporal.orchestrator_task_queue,
-        http_port=health.port,
-    )
-    try:
+    """Run the worker until ``stop`` is set; whatever started is stopped however it ends."""
+    async with AsyncExitStack() as stack:
+        health = await stack.enter_async_context(HealthServer(settings.http))
+        health.add_check("temporal", lambda: "not connected yet")  # the probe takes over below
+        sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
+        health.extra_metrics.append(sdk_metrics.text)
+        client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
+        producer, reader, publishing = build_publisher(settings)
+        if publishing.format.registry is not None:
+            stack.push_async_callback(publishing.format.registry.aclose)
+        await stack.enter_async_context(producer)
+        # A topic outside this principal's ACLs stops the start with one clear line.
+        await check_topics(settings.kafka, [settings.topics.results, settings.topics.runs])
+        stack.push_async_callback(reader.stop)
+        probe = WorkerProbe(
+            client,
+            task_queue=settings.temporal.orchestrator_task_queue,
+            queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+        probe.register(health)
+        worker = build_worker(client, settings, publishing, on_fatal_error=probe.died)
+        log.info(
+            "orchestrator started",
+            task_queue=settings.temporal.orchestrator_task_queue,
+            http_port=health.port,
+        )
         await asyncio.gather(
             run_worker(worker, probe, stop, drain_seconds=settings.drain_seconds),
             run_schedules(client, settings, stop),
             serve_admin(client, settings, stop),
         )
-    finally:
-        await reader.stop()
-        await producer.stop()
-        if publishing.format.registry is not None:
-            await publishing.format.registry.aclose()
-    await health.stop()
-    log.info("orchestrator stopped")

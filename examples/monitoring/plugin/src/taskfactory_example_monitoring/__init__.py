@@ -19,14 +19,14 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import BaseModel, ConfigDict, Field
 
 from taskfactory_executor.registry import TaskContext
 from taskfactory_executor.sending import SendOnce
-from taskfactory_runtime.kafka import client_kwargs, make_admin
+from taskfactory_runtime.kafka import client_kwargs, make_admin, topic_partitions
 from taskfactory_runtime.settings import KafkaSettings, ServiceSettings
 
 __all__ = [
@@ -100,11 +100,7 @@ async def latest_state(kafka: KafkaSettings, topic: str, key: str) -> StateRecor
     consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = await topic_partitions(consumer, topic)
         if not tps:
             return None
         consumer.assign(tps)

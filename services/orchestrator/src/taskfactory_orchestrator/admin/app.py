@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.client import Client
 
-from taskfactory_contracts import ApprovalSignal, Envelope, names
+from taskfactory_contracts import ApprovalDecision, Envelope, names
 from taskfactory_orchestrator.admin.checks import CheckRunner
 from taskfactory_orchestrator.admin.errors import install_error_handlers
 from taskfactory_orchestrator.admin.security import Guard, Identity, Scope, TokenAuth, require
@@ -172,7 +172,7 @@ def create_app(backend: AdminBackend, settings: AdminSection) -> FastAPI:
         """Decide a waiting task as the caller; 403 unless the template's approvers name them."""
         state = await backend.runs.decide(
             workflow_id,
-            ApprovalSignal(
+            ApprovalDecision(
                 task_id=decision.task_id,
                 approved=decision.approved,
                 by=who.name,

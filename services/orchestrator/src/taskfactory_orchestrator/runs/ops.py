@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
-from taskfactory_contracts import ApprovalSignal, RunStatusView, names
+from taskfactory_contracts import ApprovalDecision, RunStatusView, names
 from taskfactory_orchestrator.errors import NotOurs, NotRunning, UnsafeValue
 
 __all__ = [
@@ -129,7 +129,7 @@ class RunOps:
         )
         return view
 
-    async def decide(self, workflow_id: str, decision: ApprovalSignal) -> Any:
+    async def decide(self, workflow_id: str, decision: ApprovalDecision) -> Any:
         """Give a waiting task a person's decision; the task's state once it took effect."""
         handle = await self.run(workflow_id, running=True)
         return await handle.execute_update(names.UPDATE_APPROVAL, decision, rpc_timeout=RPC_TIMEOUT)

@@ -9,7 +9,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts import (
-        ApprovalSignal,
+        ApprovalDecision,
         TaskPhase,
         TaskState,
         TaskTemplate,
@@ -23,7 +23,7 @@ __all__ = ["Approvals"]
 class Approvals(RunCore):
     """Tasks that wait for a person's decision (an update), with approvers and a deadline."""
 
-    async def _await_approval(self, template: TaskTemplate) -> ApprovalSignal | None:
+    async def _await_approval(self, template: TaskTemplate) -> ApprovalDecision | None:
         spec = template.approval
         assert spec is not None
         self._set(
@@ -39,7 +39,7 @@ class Approvals(RunCore):
                 timeout_summary=f"approval deadline of {template.id}",
             )
         except TimeoutError:
-            decision = ApprovalSignal(
+            decision = ApprovalDecision(
                 task_id=template.id,
                 approved=spec.default == "approve",
                 by="deadline",
@@ -59,14 +59,14 @@ class Approvals(RunCore):
         return decision
 
     @workflow.update(name=names.UPDATE_APPROVAL)
-    async def approve(self, decision: ApprovalSignal) -> TaskState:
+    async def approve(self, decision: ApprovalDecision) -> TaskState:
         """Record a person's decision; returns the task's state once the decision took effect."""
         self._decisions[decision.task_id] = decision
         await workflow.wait_condition(lambda: decision.task_id not in self._waiting)
         return self._states[decision.task_id]
 
     @approve.validator
-    def _validate_approval(self, decision: ApprovalSignal) -> None:
+    def _validate_approval(self, decision: ApprovalDecision) -> None:
         # Validators never run on replay: their rules can change without a patch. The error
         # types are what the admin API maps to 409 (not waiting) and 403 (not an approver).
         if decision.task_id not in self._waiting:

@@ -15,7 +15,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts import (
         ActivityDefinition,
-        ApprovalSignal,
+        ApprovalDecision,
         RunActivityInput,
         RunEvent,
         RunEventKind,
@@ -90,7 +90,7 @@ class RunCore:
         self._failure: str | None = None
         self._cancelled = False
         self._waiting: set[str] = set()
-        self._decisions: dict[str, ApprovalSignal] = {}
+        self._decisions: dict[str, ApprovalDecision] = {}
         self._queue: deque[TriggerEvent] = deque(arg.pending)
         self._seen: deque[str] = deque(arg.seen_event_ids, maxlen=SEEN_KEPT)
         self._handled = arg.events_handled

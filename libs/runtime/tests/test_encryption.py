@@ -7,7 +7,7 @@ import base64
 import pytest
 from temporalio.api.common.v1 import Payload
 
-from taskfactory_runtime.codec import (
+from taskfactory_runtime.encryption import (
     ENCODING,
     KEY_ID_METADATA,
     EncryptionCodec,
