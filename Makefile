@@ -32,6 +32,7 @@ run: install ## bring up Kafka + Temporal, start the three services, send exampl
 test: install ## the full suite: unit + integration + e2e against a real Kafka and Temporal
 	@$(RUN) taskfactory-stack prepare
 	@bash deploy/helm/install-helm.sh >/dev/null
+	@bash deploy/local/install-chromium.sh >/dev/null
 	@$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit

@@ -199,6 +199,8 @@ def secure_broker(tmp: Path) -> Iterator[SecureBroker]:
         keystore=cert.bundle,
         users=users,
         mechanisms=("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+        # The tests' super user logs in with SCRAM only: its password is stored hashed.
+        scram_only=("svc",),
     )
     oauth = OAuthBearerListener(port=free_port(), required_scope=OAUTH_SCOPE)
     mtls = MtlsListener(port=free_port(), keystore=cert.bundle, truststore=ca.cert)

@@ -142,14 +142,17 @@ class SaslSslListener:
     """An extra SASL_SSL listener (PLAIN and/or SCRAM) beside PLAINTEXT.
 
     ``users`` (name → password) are created for every mechanism: SCRAM credentials at format
-    time, PLAIN ones in the listener's JAAS configuration. ``keystore`` is a PEM file holding
-    the broker's private key (unencrypted PKCS#8) followed by its certificate chain.
+    time (stored hashed), PLAIN ones in the listener's JAAS configuration (Kafka's PLAIN keeps
+    them there in clear text); the users of ``scram_only`` get no PLAIN login, so their
+    password is nowhere in clear text. ``keystore`` is a PEM file holding the broker's private
+    key (unencrypted PKCS#8) followed by its certificate chain.
     """
 
     port: int
     keystore: Path
     users: dict[str, str] = field(repr=False)
     mechanisms: tuple[Mechanism, ...] = ("SCRAM-SHA-512",)
+    scram_only: tuple[str, ...] = ()
 
     @property
     def address(self) -> str:
@@ -168,6 +171,7 @@ class SaslSslListener:
                 users = "".join(
                     f' user_{name}="{_jaas_quoted(password)}"'
                     for name, password in self.users.items()
+                    if name not in self.scram_only
                 )
                 module = "org.apache.kafka.common.security.plain.PlainLoginModule"
                 lines.append(f"{prefix}{module} required{users};")

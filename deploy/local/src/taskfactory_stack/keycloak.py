@@ -8,6 +8,10 @@ confidential client per service with the client-credentials grant, whose tokens 
 ``azp`` = the client id, the audience ``kafka`` and the scope ``kafka``. Each client's secret
 is generated once and kept in ``<dir>/keycloak/secrets/<client>`` (mode 0600), the file a
 service's ``TASKFACTORY_KAFKA__SASL_OAUTH_CLIENT_SECRET_FILE`` names.
+
+Each client's tokens also carry Temporal's ``permissions`` claim (``<namespace>:<role>``, what
+the Temporal server's default JWT claim mapper reads), so the same tokens serve as Temporal
+API keys.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from taskfactory_stack.settings import StackSettings
 __all__ = [
     "KAFKA_AUDIENCE",
     "KAFKA_SCOPE",
+    "PERMISSIONS_CLAIM",
     "REALM",
     "SERVICES",
     "KeycloakComponent",
@@ -42,6 +47,10 @@ REALM = "taskfactory"
 SERVICES = ("ingress", "orchestrator", "executor")
 KAFKA_AUDIENCE = "kafka"
 KAFKA_SCOPE = "kafka"
+#: The claim Temporal's default claim mapper reads (``global.authorization.permissionsClaimName``).
+PERMISSIONS_CLAIM = "permissions"
+#: What a service may do in Temporal: start and signal runs, poll its task queue.
+SERVICE_PERMISSIONS = ("default:write",)
 
 
 def _dist(settings: StackSettings) -> Path:
@@ -90,8 +99,34 @@ def ensure_keycloak(settings: StackSettings) -> Path:
     return dist
 
 
-def realm(secrets_by_client: dict[str, str], *, token_seconds: int = 300) -> dict[str, Any]:
-    """The realm import: a ``kafka`` client scope and one service-account client per service."""
+def _permissions(values: tuple[str, ...]) -> dict[str, Any]:
+    """A hardcoded ``permissions`` claim: a JSON list, as Temporal's claim mapper wants it."""
+    return {
+        "name": PERMISSIONS_CLAIM,
+        "protocol": "openid-connect",
+        "protocolMapper": "oidc-hardcoded-claim-mapper",
+        "config": {
+            "claim.name": PERMISSIONS_CLAIM,
+            "claim.value": json.dumps(list(values)),
+            "jsonType.label": "JSON",
+            "access.token.claim": "true",
+            "id.token.claim": "false",
+            "introspection.token.claim": "true",
+        },
+    }
+
+
+def realm(
+    secrets_by_client: dict[str, str],
+    *,
+    token_seconds: int = 300,
+    permissions: dict[str, tuple[str, ...]] | None = None,
+) -> dict[str, Any]:
+    """The realm import: a ``kafka`` client scope and one service-account client per service.
+
+    ``permissions``: each client's Temporal permissions (default :data:`SERVICE_PERMISSIONS`).
+    """
+    permissions = permissions or {}
     audience = {
         "name": "kafka-audience",
         "protocol": "openid-connect",
@@ -116,6 +151,7 @@ def realm(secrets_by_client: dict[str, str], *, token_seconds: int = 300) -> dic
             "directAccessGrantsEnabled": False,
             "defaultClientScopes": [KAFKA_SCOPE],
             "optionalClientScopes": [],
+            "protocolMappers": [_permissions(permissions.get(client, SERVICE_PERMISSIONS))],
         }
         for client, secret in secrets_by_client.items()
     ]
@@ -143,6 +179,10 @@ class KeycloakComponent(Component):
     name: str = "keycloak"
     #: Client ids of the realm; each gets a generated secret.
     clients: tuple[str, ...] = field(default=SERVICES)
+    #: Temporal permissions of clients that need other than :data:`SERVICE_PERMISSIONS`.
+    permissions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Access-token lifespan of the realm.
+    token_seconds: int = 300
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -202,7 +242,16 @@ class KeycloakComponent(Component):
         imports.mkdir(parents=True, exist_ok=True)
         realm_file = imports / f"{REALM}-realm.json"
         realm_file.touch(mode=0o600)
-        realm_file.write_text(json.dumps(realm(self._secrets()), indent=2))
+        realm_file.write_text(
+            json.dumps(
+                realm(
+                    self._secrets(),
+                    token_seconds=self.token_seconds,
+                    permissions=self.permissions,
+                ),
+                indent=2,
+            )
+        )
         # The build lives in the shared distribution; only data is this stack's own.
         (self.home / "providers").mkdir(exist_ok=True)
         lib = self.home / "lib"

@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from taskfactory_contracts import names
 from taskfactory_stack.cluster import ClusterSettings
@@ -23,6 +24,9 @@ from taskfactory_stack.components import Component, _file
 from taskfactory_stack.gobuild import build_go_command
 from taskfactory_stack.postgres import POSTGRES_USER, PostgresComponent
 from taskfactory_stack.process import StackError, tail
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 __all__ = ["TEMPORAL_MODULE", "TemporalServerComponent"]
 
@@ -210,6 +214,12 @@ class TemporalServerComponent(Component):
             )
         super().wait_ready()
 
+    async def connect(self) -> Client:
+        """A client on the namespace, as the stack's own tooling connects."""
+        from temporalio.client import Client
+
+        return await Client.connect(self.address, namespace=self.cluster.namespace)
+
     async def register(self) -> None:
         """The namespace (retention = the dedupe horizon) and taskfactory's search attributes."""
         from google.protobuf.duration_pb2 import Duration
@@ -222,11 +232,10 @@ class TemporalServerComponent(Component):
             DescribeNamespaceRequest,
             RegisterNamespaceRequest,
         )
-        from temporalio.client import Client
         from temporalio.service import RPCError, RPCStatusCode
 
         ns = self.cluster.namespace
-        client = await asyncio.wait_for(Client.connect(self.address, namespace=ns), 5)
+        client = await asyncio.wait_for(self.connect(), 5)
         try:
             await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=ns))
         except RPCError as exc:
@@ -255,13 +264,10 @@ class TemporalServerComponent(Component):
     async def probe(self) -> str | None:
         """A visibility query on a taskfactory search attribute (needs advanced visibility)."""
         from temporalio.api.workflowservice.v1 import CountWorkflowExecutionsRequest
-        from temporalio.client import Client
 
         query = f"{names.SEARCH_ATTRIBUTES[0]} = 'stack-probe'"
         try:
-            client = await asyncio.wait_for(
-                Client.connect(self.address, namespace=self.cluster.namespace), 5
-            )
+            client = await asyncio.wait_for(self.connect(), 5)
             await asyncio.wait_for(
                 client.workflow_service.count_workflow_executions(
                     CountWorkflowExecutionsRequest(namespace=self.cluster.namespace, query=query)

@@ -132,6 +132,13 @@ def _explain(settings: TemporalSettings, exc: Exception) -> TemporalConnectError
         "frontend wants a client certificate",
         "plaintext": "set TASKFACTORY_TEMPORAL__TLS=true if the frontend speaks TLS",
     }[mode]
+    if settings.api_key is not None or settings.api_key_file is not None:
+        mode += ", API key"
+        # The frontend answers a bad key with a bare "Request unauthorized."
+        hint = (
+            "check the key in TASKFACTORY_TEMPORAL__API_KEY_FILE (or _API_KEY) is valid, not "
+            f"expired, and grants namespace {settings.namespace}; {hint}"
+        )
     return TemporalConnectError(
         f"temporal: cannot connect to {settings.address} (namespace {settings.namespace}, "
         f"{mode}): {exc}; {hint}"
