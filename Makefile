@@ -51,7 +51,7 @@ fuzz: install ## longer hostile-input property run of the ingress's record handl
 		services/ingress/tests/test_handler_property.py services/ingress/tests/test_partition.py $(PYTEST_ARGS)
 
 # The shared stack's addresses must not leak in: the tests would use it instead of the cluster.
-CLUSTER_ENV := env -u TASKFACTORY_KAFKA_BOOTSTRAP -u TASKFACTORY_TEMPORAL_ADDRESS \
+CLUSTER_ENV := env -u TASKFACTORY_KAFKA_BOOTSTRAP -u TASKFACTORY_TEMPORAL_ADDRESS -u TASKFACTORY_SCHEMA_REGISTRY_URL \
 	-u TASKFACTORY_OTLP_ENDPOINT -u TASKFACTORY_JAEGER_UI -u TASKFACTORY_STACK \
 	TASKFACTORY_STACK_PROFILE=cluster
 
@@ -77,8 +77,8 @@ typecheck: install ## mypy --strict over every package
 	@$(RUN) mypy libs/*/src services/*/src deploy/local/src
 
 .PHONY: schemas-check
-schemas-check: install ## every schema version is backward and forward compatible with the previous one
-	@$(RUN) python -m taskfactory_contracts.compat schemas/avro
+schemas-check: install ## every schema version is backward and forward compatible with the previous one (and the registry agrees, if TASKFACTORY_KAFKA__SCHEMA_REGISTRY_URL is set)
+	@$(RUN) python -m taskfactory_runtime.schemas_check schemas/avro
 
 .PHONY: check
 check: lint typecheck schemas-check test-unit ## ruff, mypy --strict, schema compatibility, unit tests

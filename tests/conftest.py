@@ -43,6 +43,8 @@ class StackInfo:
     jaeger_ui: str | None = None
     #: Of the topics the tests create: 3 on the cluster profile (min.insync.replicas=2).
     replication_factor: int = 1
+    #: The schema registry's Confluent-compatible API (the stack's Apicurio Registry).
+    schema_registry_url: str | None = None
 
 
 def _testcontainers_stack() -> Iterator[StackInfo]:
@@ -66,6 +68,14 @@ def _testcontainers_stack() -> Iterator[StackInfo]:
         )
 
 
+def _default_registry_url() -> str:
+    """Where an existing local stack (default profile) serves its schema registry."""
+    from taskfactory_stack.registry import RegistryComponent
+    from taskfactory_stack.settings import StackSettings
+
+    return RegistryComponent(StackSettings()).url
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackInfo]:
     """The real Kafka + Temporal the integration and e2e tests run against."""
@@ -78,6 +88,7 @@ def stack() -> Iterator[StackInfo]:
             os.environ.get("TASKFACTORY_OTLP_ENDPOINT"),
             os.environ.get("TASKFACTORY_JAEGER_UI"),
             int(os.environ.get("TASKFACTORY_TOPICS__REPLICATION_FACTOR", "1")),
+            os.environ.get("TASKFACTORY_SCHEMA_REGISTRY_URL") or _default_registry_url(),
         )
         asyncio.run(end_session_runs(temporal))
         return
@@ -95,11 +106,19 @@ def stack() -> Iterator[StackInfo]:
             local.otlp_endpoint,
             local.jaeger_ui,
             local.replication_factor,
+            local.schema_registry_url,
         )
         asyncio.run(end_session_runs(local.temporal_address))
     finally:
         if started:
             local.down()
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url(stack: StackInfo) -> str:
+    """The stack's schema registry (``TASKFACTORY_SCHEMA_REGISTRY_URL`` moves it)."""
+    assert stack.schema_registry_url, "this stack runs no schema registry"
+    return stack.schema_registry_url
 
 
 @pytest.fixture

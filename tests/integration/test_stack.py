@@ -21,7 +21,8 @@ def _env(tmp_path: Path, **ports: int) -> dict[str, str]:
     env["TASKFACTORY_STACK_DIR"] = str(tmp_path / "stack")
     # Share the jars the session stack already fetched, so this test downloads nothing.
     env["TASKFACTORY_STACK_JARS_DIR"] = str(Path(".stack/kafka").resolve())
-    # Kafka and Temporal are what this test is about; Jaeger is covered by the tracing e2e.
+    # Kafka, Temporal and the registry are what this test is about; Jaeger is covered by the
+    # tracing e2e.
     env["TASKFACTORY_STACK_JAEGER"] = "false"
     for name, port in ports.items():
         env[f"TASKFACTORY_STACK_{name.upper()}"] = str(port)
@@ -74,16 +75,18 @@ def test_up_is_idempotent_down_leaves_no_process_and_jars_are_reused(
         kafka_controller_port=free_port(),
         temporal_port=free_port(),
         temporal_ui_port=free_port(),
+        registry_port=free_port(),
+        registry_management_port=free_port(),
     )
     first = _stack(env, "up")
     assert first.returncode == 0, first.stderr
-    assert "started: kafka, temporal" in first.stdout
+    assert "started: kafka, temporal, registry" in first.stdout
     assert "fetching" not in first.stdout  # the cached jars were used
     pids = {
         p.stem: int(p.read_text().split()[0]) for p in (tmp_path / "stack" / "run").glob("*.pid")
     }
     try:
-        assert set(pids) == {"kafka", "temporal"}
+        assert set(pids) == {"kafka", "temporal", "registry"}
         assert all(_alive(pid) for pid in pids.values())
 
         second = _stack(env, "up")
@@ -98,12 +101,12 @@ def test_up_is_idempotent_down_leaves_no_process_and_jars_are_reused(
 
         status = _stack(env, "status")
         assert status.returncode == 0
-        assert status.stdout.count("healthy") == 2
+        assert status.stdout.count("healthy") == 3
     finally:
         down = _stack(env, "down")
     assert down.returncode == 0
-    assert "stopped: temporal, kafka" in down.stdout
+    assert "stopped: registry, temporal, kafka" in down.stdout
     assert not any(_alive(pid) for pid in pids.values())
     after = _stack(env, "status")
     assert after.returncode == 3
-    assert after.stdout.count("stopped") == 2
+    assert after.stdout.count("stopped") == 3

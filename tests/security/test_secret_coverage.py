@@ -34,6 +34,8 @@ VALUE_SENTINELS = {
     **SENTINELS,
     "TASKFACTORY_ADMIN__ADMIN_TOKEN": "SENTINEL-admin-token-6",
     "TASKFACTORY_ADMIN__READ_TOKEN": "SENTINEL-read-token-7",
+    "TASKFACTORY_KAFKA__SCHEMA_REGISTRY_PASSWORD": "SENTINEL-registry-password-8",
+    "TASKFACTORY_KAFKA__SCHEMA_REGISTRY_BEARER_TOKEN": "SENTINEL-registry-token-9",
 }
 #: Each ``*_file`` setting (secret files; certificates and keys are files too, not named so).
 FILE_SETTINGS = {
@@ -45,6 +47,8 @@ FILE_SETTINGS = {
     "TASKFACTORY_CODEC_SERVER__AUTH_TOKEN_FILE",
     "TASKFACTORY_ADMIN__ADMIN_TOKEN_FILE",
     "TASKFACTORY_ADMIN__READ_TOKEN_FILE",
+    "TASKFACTORY_KAFKA__SCHEMA_REGISTRY_PASSWORD_FILE",
+    "TASKFACTORY_KAFKA__SCHEMA_REGISTRY_BEARER_TOKEN_FILE",
 }
 #: Each Secret reference of the chart -> the ``*_FILE`` settings it is mounted for.
 CHART_SECRET_REFS = {

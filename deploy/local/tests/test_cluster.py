@@ -33,11 +33,20 @@ def test_the_cluster_profile_is_postgres_three_brokers_temporal_and_jaeger(
 ) -> None:
     stack = _cluster(tmp_path)
     names = [c.name for c in stack.components]
-    assert names == ["postgres", "kafka-1", "kafka-2", "kafka-3", "temporal-server", "jaeger"]
+    assert names == [
+        "postgres",
+        "kafka-1",
+        "kafka-2",
+        "kafka-3",
+        "temporal-server",
+        "registry",
+        "jaeger",
+    ]
     assert stack.kafka_bootstrap == "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094"
     assert stack.temporal_address == "127.0.0.1:7243"
     assert stack.replication_factor == 3
     assert stack.otlp_endpoint == "http://127.0.0.1:4327"
+    assert stack.schema_registry_url == "http://127.0.0.1:8095/apis/ccompat/v7"
     # Its pids and logs live in a folder of its own.
     assert all(
         c.process.pid_file.parent == tmp_path / "stack" / "cluster" / "run"
@@ -47,8 +56,9 @@ def test_the_cluster_profile_is_postgres_three_brokers_temporal_and_jaeger(
 
 def test_the_default_profile_is_unchanged(tmp_path: Path) -> None:
     stack = Stack(StackSettings(dir=tmp_path / "stack"))
-    assert [c.name for c in stack.components] == ["kafka", "temporal", "jaeger"]
+    assert [c.name for c in stack.components] == ["kafka", "temporal", "registry", "jaeger"]
     assert stack.kafka_bootstrap == "127.0.0.1:9092"
+    assert stack.schema_registry_url == "http://127.0.0.1:8085/apis/ccompat/v7"
     assert stack.temporal_address == "127.0.0.1:7233"
     assert stack.replication_factor == 1
 
@@ -131,8 +141,16 @@ def test_status_of_a_cluster_not_running_lists_every_component_stopped(tmp_path:
     done = _stack_cli(tmp_path, "status", "--profile", "cluster")
     assert done.returncode == 3
     rows = [line.split()[0] for line in done.stdout.splitlines()]
-    assert rows == ["postgres", "kafka-1", "kafka-2", "kafka-3", "temporal-server", "jaeger"]
-    assert done.stdout.count("stopped") == 6
+    assert rows == [
+        "postgres",
+        "kafka-1",
+        "kafka-2",
+        "kafka-3",
+        "temporal-server",
+        "registry",
+        "jaeger",
+    ]
+    assert done.stdout.count("stopped") == 7
 
 
 def test_a_taken_broker_port_names_the_cluster_setting_that_moves_it(

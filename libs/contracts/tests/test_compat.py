@@ -71,7 +71,54 @@ def test_narrowed_type_fails_backward_naming_field(
     assert main([str(_fixture(tmp_path, changed))]) == 1
     err = capsys.readouterr().err
     assert "not backward compatible" in err
-    assert "field 'time': writer type long cannot be read as int" in err
+    assert "field 'time': reader type: int not compatible with writer type: long" in err
+
+
+def test_timestamp_micros_to_millis_fails_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Same underlying long, so the checker (and a registry) would pass it: the values would
+    be read a thousand times too far in the future."""
+    changed = {"name": "time", "type": {"type": "long", "logicalType": "timestamp-millis"}}
+    assert main([str(_fixture(tmp_path, changed))]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "not backward compatible (v3 reading v2): field 'time': logical type timestamp-micros "
+        "read as timestamp-millis" in err
+    )
+    assert "not forward compatible (v2 reading v3): field 'time'" in err
+
+
+@pytest.mark.parametrize(
+    ("writer", "reader", "ok"),
+    [
+        (
+            ["null", {"type": "long", "logicalType": "timestamp-micros"}],
+            ["null", {"type": "long", "logicalType": "timestamp-micros"}],
+            True,
+        ),
+        (
+            ["null", {"type": "long", "logicalType": "timestamp-micros"}],
+            ["null", {"type": "long", "logicalType": "timestamp-millis"}],
+            False,
+        ),
+        ({"type": "long", "logicalType": "timestamp-micros"}, "long", False),
+        (
+            {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 2},
+            {"type": "bytes", "logicalType": "decimal", "precision": 9, "scale": 3},
+            False,
+        ),
+        (
+            {"type": "array", "items": {"type": "int", "logicalType": "date"}},
+            {"type": "array", "items": {"type": "int", "logicalType": "time-millis"}},
+            False,
+        ),
+    ],
+)
+def test_logical_types_are_compared(writer: Any, reader: Any, ok: bool) -> None:
+    problems = resolution_problems(writer, reader)
+    assert (problems == []) is ok, problems
+    assert all("logical type" in p for p in problems)
 
 
 def test_command_line_exit_code(tmp_path: Path) -> None:

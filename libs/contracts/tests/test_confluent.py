@@ -16,6 +16,7 @@ from taskfactory_contracts import (
     TaskResult,
     TransientError,
     UnknownSchemaError,
+    UnknownSchemaIdError,
 )
 from taskfactory_contracts.confluent import confluent_frame, confluent_schema_id
 
@@ -136,27 +137,30 @@ def test_unreachable_registry_is_transient() -> None:
 class FailingClient:
     """A confluent-kafka client stand-in whose every call fails with one HTTP status."""
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, code: int) -> None:
         self.status = status
+        self.code = code
 
     def get_schema(self, schema_id: int) -> Any:
         from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-        raise SchemaRegistryError(self.status, self.status * 100, "registry said no")
+        raise SchemaRegistryError(self.status, self.code, "registry said no")
 
 
 @pytest.mark.parametrize(
-    ("status", "error"),
+    ("status", "code", "error"),
     [
-        (404, UnknownSchemaError),
-        (401, TransientError),
-        (403, TransientError),
-        (503, TransientError),
+        (404, 40403, UnknownSchemaIdError),
+        # A 404 without "schema not found" is a wrong URL or path: every record would fail.
+        (404, -1, TransientError),
+        (401, 40100, TransientError),
+        (403, 40300, TransientError),
+        (503, 50300, TransientError),
     ],
 )
 def test_registry_status_maps_to_dead_letter_or_backoff(
-    status: int, error: type[Exception]
+    status: int, code: int, error: type[Exception]
 ) -> None:
-    codec = AvroCodec(registry=ConfluentSchemaRegistry(FailingClient(status)))
+    codec = AvroCodec(registry=ConfluentSchemaRegistry(FailingClient(status, code)))
     with pytest.raises(error, match="registry said no"):
         codec.decode_envelope(confluent_frame(3, b"\x02x"))

@@ -69,18 +69,16 @@ def test_apache_fingerprint_differs_from_spec_and_both_are_known() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(default_store().names()))
-def test_canonical_forms_match_both_implementations(name: str) -> None:
-    from fastavro import parse_schema
-    from fastavro.schema import to_parsing_canonical_form
-
+def test_canonical_forms_differ_only_by_the_logical_type_wrappers(name: str) -> None:
+    """The spec's form (fastavro) and the Apache package's differ in one way only, which is
+    why the store knows two fingerprints for a schema with logical types."""
     for stored in default_store().versions(name):
-        assert parsing_canonical_form(stored.raw) == to_parsing_canonical_form(
-            parse_schema(stored.raw, _write_hint=False)
-        )
-        apache = avro.schema.parse(stored.path.read_text())
-        assert parsing_canonical_form(stored.raw, keep_logical_wrappers=True) == (
-            apache.canonical_form
-        )
+        spec = parsing_canonical_form(stored.raw)
+        apache = avro.schema.parse(stored.path.read_text()).canonical_form
+        assert parsing_canonical_form(stored.raw, keep_logical_wrappers=True) == apache
+        for base in ("long", "int", "bytes", "string", "fixed"):
+            apache = apache.replace(f'{{"type":"{base}"}}', f'"{base}"')
+        assert spec == apache
 
 
 def test_apache_avro_reads_what_we_write(codec: AvroCodec, envelope: Envelope) -> None:

@@ -1,15 +1,18 @@
 """Property: whatever record arrives, the real record handler gives it exactly one outcome.
 
-Generated records (Avro mutations, structured CloudEvents JSON and binary-mode headers with
-hostile values, sizes at the limits) meet generated definitions (filters, optional id fields).
-No exception escapes ``RecordHandler.handle``; a dead-lettered record is on the dead-letter
-topic exactly once (whole, or as a stub when too large even there); a started one reached
-Temporal's payload converter; a skipped one touched neither.
+Generated records (Avro mutations, single-object and Confluent-framed with any schema id,
+structured CloudEvents JSON and binary-mode headers with hostile values, sizes at the limits)
+meet generated definitions (filters, optional id fields). No exception escapes
+``RecordHandler.handle``; a dead-lettered record is on the dead-letter topic exactly once
+(whole, or as a stub when too large even there); a started one reached Temporal's payload
+converter; a skipped one touched neither; a registry outage is waited out, never
+dead-lettered.
 
-Temporal and the producer are stand-ins that enforce what the real ones do on the way out
-(the pydantic payload conversion of the start, aiokafka's size and key/value checks, a broker
-message limit), so this runs thousands of cases a minute; ``tests/integration/
-test_ingress_hostile.py`` runs each known shape through the real broker and Temporal.
+Temporal, the producer and the schema registry are stand-ins that enforce what the real ones
+do on the way out (the pydantic payload conversion of the start, aiokafka's size and key/value
+checks, a broker message limit, the registry's error codes), so this runs thousands of cases a
+minute; ``tests/integration/test_ingress_hostile.py`` and ``tests/e2e/test_schema_registry.py``
+run known shapes through the real broker, Temporal and registry.
 ``make fuzz`` runs it longer (``TASKFACTORY_FUZZ_EXAMPLES``).
 """
 
@@ -19,20 +22,32 @@ import asyncio
 import json
 import os
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from confluent_kafka.schema_registry import Schema
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from taskfactory_contracts import ActivityDefinition, AvroCodec, Envelope, names
+from taskfactory_contracts import (
+    ENVELOPE,
+    TASK_RESULT,
+    ActivityDefinition,
+    AvroCodec,
+    Envelope,
+    default_store,
+    names,
+)
+from taskfactory_contracts.confluent import confluent_frame
 from taskfactory_ingress.dead_letter import HEADER_STUB, producer_request_bytes
 from taskfactory_ingress.handler import RecordHandler
 from taskfactory_ingress.settings import IngressSection, IngressSettings
+from taskfactory_runtime.schema_registry import RegistryLookup
 
 EXAMPLES = int(os.environ.get("TASKFACTORY_FUZZ_EXAMPLES", "300"))
 MAX_RECORD = 4096
@@ -253,10 +268,48 @@ def avro(draw: st.DrawFn) -> tuple[list[tuple[str, bytes | None]], bytes]:
     return [], bytes(value)
 
 
+class Registry:
+    """A schema registry's answers (confluent-kafka's async client interface): the shipped
+    envelope versions, another record, a JSON schema; unknown ids answer 404 / 40403; the
+    first call fails now and then (an outage the handler must wait out, not dead-letter)."""
+
+    SCHEMAS: ClassVar[dict[int, tuple[str, str]]] = {
+        1: (default_store().get(ENVELOPE, 1).json, "AVRO"),
+        2: (default_store().get(ENVELOPE, 2).json, "AVRO"),
+        3: (default_store().get(TASK_RESULT).json, "AVRO"),
+        4: ('{"type": "object"}', "JSON"),
+        5: ('{"type": "record", "name": "taskfactory.Envelope", "fields": 7}', "AVRO"),
+    }
+
+    def __init__(self, *, flaky: bool) -> None:
+        self.flaky = flaky
+
+    async def get_schema(self, schema_id: int) -> Schema:
+        if self.flaky:
+            self.flaky = False
+            raise SchemaRegistryError(503, 50301, "registry unavailable")
+        if schema_id not in self.SCHEMAS:
+            raise SchemaRegistryError(404, 40403, f"Schema {schema_id} not found.")
+        text, kind = self.SCHEMAS[schema_id]
+        return Schema(text, kind)
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+
+@st.composite
+def confluent(draw: st.DrawFn) -> tuple[list[tuple[str, bytes | None]], bytes]:
+    _, single = draw(avro())
+    schema_id = draw(
+        st.one_of(st.sampled_from(sorted(Registry.SCHEMAS)), st.integers(0, 2**32 - 1))
+    )
+    return [], confluent_frame(schema_id, single[10:])
+
+
 sized = st.sampled_from([MAX_RECORD - 1, MAX_RECORD, MAX_RECORD + 1]).map(lambda n: ([], b"x" * n))
 records = st.tuples(
     st.one_of(st.none(), st.binary(max_size=40), st.just(b"k" * 3000)),
-    st.one_of(structured(), binary(), avro(), sized, st.just(([], None))),
+    st.one_of(structured(), binary(), avro(), confluent(), sized, st.just(([], None))),
     st.lists(st.tuples(hostile_text.map(lambda t: t[:10]), st.binary(max_size=1500)), max_size=3),
 )
 
@@ -289,7 +342,8 @@ def check_one(
     """One generated record through the real handler: exactly one outcome, nothing raised."""
     key, (headers, value), extra_headers = record
     temporal, producer = Temporal(), Producer(flaky=flaky)
-    handler = RecordHandler(SETTINGS, producer, temporal, defs)  # type: ignore[arg-type]
+    registry = RegistryLookup(Registry(flaky=flaky))
+    handler = RecordHandler(SETTINGS, producer, temporal, defs, registry=registry)  # type: ignore[arg-type]
     outcome = asyncio.run(
         asyncio.wait_for(handler.handle(_record(key, value, headers + extra_headers)), 30)
     )
@@ -302,9 +356,40 @@ def check_one(
         assert found[names.HEADER_SOURCE_OFFSET] == b"7"
         if HEADER_STUB not in found:
             assert sent_value == (value if (value, key) != (None, None) else b"")
+        # The registry's outage is waited out; only the record's own faults end here.
+        assert found[names.HEADER_ERROR_TYPE] != b"transient", "a registry outage dead-lettered"
     else:
         assert not producer.sent
     if outcome == "skipped":
         assert temporal.starts == 0
     if outcome in ("started", "duplicate"):
         assert temporal.starts >= 1
+
+
+def _one_confluent(schema_id: int, *, flaky: bool) -> tuple[str, list[Any]]:
+    envelope = Envelope(
+        id="e1", source="/s", type=TYPES[0], subject="s", time=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    value = confluent_frame(schema_id, AvroCodec().encode_envelope(envelope)[10:])
+    definition = ActivityDefinition.model_validate(
+        {
+            "id": "d",
+            "version": 1,
+            "trigger": {"event_types": [TYPES[0]]},
+            "tasks": [{"id": "x", "type": "echo"}],
+        }
+    )
+    producer = Producer(flaky=False)
+    registry = RegistryLookup(Registry(flaky=flaky))
+    handler = RecordHandler(SETTINGS, producer, Temporal(), [definition], registry=registry)  # type: ignore[arg-type]
+    outcome = asyncio.run(handler.handle(_record(b"k", value, [])))
+    return outcome, producer.sent
+
+
+def test_a_confluent_record_starts_after_a_registry_outage_and_an_unknown_id_is_dead_lettered() -> (
+    None
+):
+    assert _one_confluent(2, flaky=True) == ("started", [])
+    outcome, sent = _one_confluent(99, flaky=False)
+    assert outcome == "dead_lettered"
+    assert dict(sent[0][2])[names.HEADER_ERROR_TYPE] == b"unknown_schema_id"

@@ -55,7 +55,9 @@ def _fail(exc: StackError) -> None:
 def up(
     only: Annotated[
         list[str] | None,
-        typer.Option(help="Start only this component (kafka, temporal, jaeger); repeatable."),
+        typer.Option(
+            help="Start only this component (kafka, temporal, registry, jaeger); repeatable."
+        ),
     ] = None,
     profile: Profile | None = PROFILE,
 ) -> None:
@@ -79,7 +81,7 @@ def up(
 
 @app.command()
 def prepare(profile: Profile | None = PROFILE) -> None:
-    """Fetch and build what the stack and tests need (Kafka, Jaeger, promtool, Keycloak, …)."""
+    """Fetch and build what the stack and tests need (Kafka, registry, Jaeger, Keycloak, …)."""
     stack = Stack(_settings(profile))
     try:
         for component in stack.components:

@@ -65,7 +65,9 @@ class ClusterSettings(BaseSettings):
         default=24, ge=1, description="Namespace retention: the dedupe horizon of closed runs."
     )
     jaeger_port_offset: int = Field(
-        default=10, ge=1, description="Jaeger's ports are the default profile's plus this."
+        default=10,
+        ge=1,
+        description="Jaeger's and the registry's ports are the default profile's plus this.",
     )
 
     def broker_ports(self, node: int) -> tuple[int, int]:
@@ -96,6 +98,8 @@ def cluster_stack_settings(settings: StackSettings) -> StackSettings:
             "jaeger_otlp_http_port": settings.jaeger_otlp_http_port + offset,
             "jaeger_query_grpc_port": settings.jaeger_query_grpc_port + offset,
             "jaeger_health_port": settings.jaeger_health_port + offset,
+            "registry_port": settings.registry_port + offset,
+            "registry_management_port": settings.registry_management_port + offset,
             # Three JVMs, the Go build and the schema setup share two cores.
             "start_timeout": max(settings.start_timeout, 240.0),
         }
@@ -103,7 +107,7 @@ def cluster_stack_settings(settings: StackSettings) -> StackSettings:
 
 
 def cluster_components(settings: StackSettings) -> list[Component]:
-    """PostgreSQL, the three brokers, the Temporal server and Jaeger, in start order."""
+    """PostgreSQL, the three brokers, the Temporal server, the registry and Jaeger, in order."""
     from taskfactory_stack.jaeger import JaegerComponent
     from taskfactory_stack.kafka_cluster import KafkaBroker
     from taskfactory_stack.postgres import PostgresComponent
@@ -114,6 +118,10 @@ def cluster_components(settings: StackSettings) -> list[Component]:
     out: list[Component] = [PostgresComponent(inner, cluster=cluster)]
     out += [KafkaBroker(inner, node=n, cluster=cluster) for n in range(1, BROKERS + 1)]
     out.append(TemporalServerComponent(inner, cluster=cluster))
+    if settings.registry:
+        from taskfactory_stack.registry import RegistryComponent
+
+        out.append(RegistryComponent(inner))
     if settings.jaeger:
         out.append(JaegerComponent(inner))
     return out

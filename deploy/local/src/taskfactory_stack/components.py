@@ -293,6 +293,10 @@ def components(settings: StackSettings) -> list[Component]:
 
         return cluster_components(settings)
     out: list[Component] = [KafkaComponent(settings), TemporalComponent(settings)]
+    if settings.registry:
+        from taskfactory_stack.registry import RegistryComponent
+
+        out.append(RegistryComponent(settings))
     if settings.jaeger:
         out.append(JaegerComponent(settings))
     if settings.keycloak:

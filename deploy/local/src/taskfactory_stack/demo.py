@@ -154,6 +154,12 @@ async def _demo(
                     if stack.otlp_endpoint
                     else {}
                 ),
+                # Confluent-framed events (confluent-kafka's AvroSerializer) are read too.
+                **(
+                    {"TASKFACTORY_KAFKA__SCHEMA_REGISTRY_URL": stack.schema_registry_url}
+                    if stack.schema_registry_url
+                    else {}
+                ),
             }
             services.start(env, cwd=Path.cwd())
             say(

@@ -9,7 +9,7 @@ from pathlib import Path
 from taskfactory_stack.process import StackError
 from taskfactory_stack.settings import StackSettings
 
-__all__ = ["cache_root", "copy_dependencies", "pom"]
+__all__ = ["cache_root", "copy_dependencies", "pom", "unpack"]
 
 
 def cache_root(settings: StackSettings) -> Path:
@@ -34,27 +34,35 @@ def copy_dependencies(who: str, pom_text: str, home: Path, output: Path, *args: 
     ``args`` add Maven properties (``-DincludeScope=runtime``); a failure raises a
     :class:`StackError` naming ``who`` with Maven's last lines.
     """
-    for tool in ("java", "mvn"):
-        if shutil.which(tool) is None:
-            raise StackError(f"{who}: `{tool}` is missing; install a JDK 17+ and Maven")
     home.mkdir(parents=True, exist_ok=True)
     pom_file = home / "pom.xml"
     pom_file.write_text(pom_text)
-    proc = subprocess.run(
-        [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(pom_file),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={output}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    _mvn(
+        who,
+        "-f",
+        str(pom_file),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={output}",
+        *args,
     )
+
+
+def unpack(who: str, artifact: str, into: Path) -> None:
+    """``mvn dependency:unpack`` of the archive ``artifact`` into ``into``.
+
+    ``artifact`` is ``group:name:version:type[:classifier]``.
+    """
+    into.mkdir(parents=True, exist_ok=True)
+    _mvn(who, "dependency:unpack", f"-Dartifact={artifact}", f"-DoutputDirectory={into}")
+
+
+def _mvn(who: str, *args: str) -> None:
+    """``mvn -q -B args``; a failure raises a :class:`StackError` naming ``who`` with Maven's
+    last lines."""
+    for tool in ("java", "mvn"):
+        if shutil.which(tool) is None:
+            raise StackError(f"{who}: `{tool}` is missing; install a JDK 17+ and Maven")
+    proc = subprocess.run(["mvn", "-q", "-B", *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         last = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
         raise StackError(

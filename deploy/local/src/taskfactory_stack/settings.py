@@ -46,6 +46,20 @@ class StackSettings(BaseSettings):
     jaeger_otlp_http_port: int = Field(default=4318, ge=1, le=65535)
     jaeger_query_grpc_port: int = Field(default=16685, ge=1, le=65535)
     jaeger_health_port: int = Field(default=13133, ge=1, le=65535)
+    registry: bool = Field(
+        default=True,
+        description="Run a schema registry (Apicurio Registry, Confluent-compatible API).",
+    )
+    registry_version: str = Field(
+        default="3.3.3", description="Apicurio Registry version (needs a JDK 21+)."
+    )
+    registry_fallback_version: str = Field(
+        default="3.0.9",
+        description="Apicurio Registry version run when the machine has no JDK 21+ (runs on 17).",
+    )
+    registry_port: int = Field(default=8085, ge=1, le=65535)
+    registry_management_port: int = Field(default=8086, ge=1, le=65535)
+    registry_heap: str = Field(default="256m", description="JVM -Xmx of the schema registry.")
     keycloak: bool = Field(
         default=False,
         description="Run Keycloak with the taskfactory realm (OAuth client credentials).",

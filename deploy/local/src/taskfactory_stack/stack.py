@@ -87,6 +87,14 @@ class Stack:
         return min(3, sum(isinstance(c, KafkaComponent) for c in self.components))
 
     @property
+    def schema_registry_url(self) -> str | None:
+        """The schema registry's Confluent-compatible API, if the stack runs one."""
+        from taskfactory_stack.registry import RegistryComponent
+
+        found = next((c for c in self.components if isinstance(c, RegistryComponent)), None)
+        return found.url if found else None
+
+    @property
     def _jaeger(self) -> JaegerComponent | None:
         return next((c for c in self.components if isinstance(c, JaegerComponent)), None)
 

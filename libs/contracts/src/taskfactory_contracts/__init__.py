@@ -41,6 +41,7 @@ from taskfactory_contracts.errors import (
     TaskFactoryError,
     TransientError,
     UnknownSchemaError,
+    UnknownSchemaIdError,
 )
 from taskfactory_contracts.expressions import ExpressionError
 from taskfactory_contracts.ids import derive_workflow_id, template_fields
@@ -131,6 +132,7 @@ __all__ = [
     "TransientError",
     "TriggerEvent",
     "UnknownSchemaError",
+    "UnknownSchemaIdError",
     "default_store",
     "definition_problems",
     "derive_workflow_id",

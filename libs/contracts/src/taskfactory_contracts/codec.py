@@ -123,6 +123,10 @@ class AvroCodec:
             self._schema_ids[key] = schema_id
         return confluent_frame(schema_id, _body(schema, record))
 
+    def encode_with_schema_id(self, name: str, record: BaseModel, schema_id: int) -> bytes:
+        """Confluent wire-format bytes of ``record`` (latest ``name``) under ``schema_id``."""
+        return confluent_frame(schema_id, _body(self.store.get(name), record))
+
     # -- decoding ---------------------------------------------------------------------------
 
     def decode_dict(self, name: str, value: bytes) -> dict[str, Any]:

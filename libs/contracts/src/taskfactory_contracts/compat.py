@@ -2,19 +2,26 @@
 the previous one. ``python -m taskfactory_contracts.compat schemas/avro`` exits 1 naming the
 record, the versions and the offending field.
 
-Two checks agree: the Avro spec's resolution rules applied to the two schemas (which name the
-field), and fastavro actually resolving a sample record written with one and read with the other.
+Two checks agree: Apache avro's reader/writer compatibility checker (the reference
+implementation's rules, applied field by field so each problem names its field, plus a
+comparison of logical types, which it does not look at), and fastavro actually resolving a
+sample record written with one and read with the other.
 """
 
 from __future__ import annotations
 
 import io
 import itertools
+import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import avro.compatibility
+import avro.errors
+import avro.schema
 import fastavro
 from fastavro.schema import expand_schema
 
@@ -22,13 +29,105 @@ from taskfactory_contracts.schemas import SchemaStore, StoredSchema
 
 __all__ = ["check_pair", "check_store", "main", "resolution_problems"]
 
-_PROMOTIONS = {
-    "int": {"long", "float", "double"},
-    "long": {"float", "double"},
-    "float": {"double"},
-    "string": {"bytes"},
-    "bytes": {"string"},
-}
+_LOGICAL_KEYS = ("logicalType", "precision", "scale", "size")
+
+
+def _parse(schema: Any) -> avro.schema.Schema:
+    with warnings.catch_warnings():  # an unknown logical type is compared as written
+        warnings.simplefilter("ignore", avro.errors.IgnoredLogicalType)
+        return avro.schema.parse(json.dumps(schema))
+
+
+def resolution_problems(writer: Any, reader: Any, where: str = "") -> list[str]:
+    """Why data written with ``writer`` cannot be read with ``reader`` (empty when it can).
+
+    The rules are Apache avro's reader/writer compatibility checker's; a record's fields are
+    checked one by one so that each problem names its field. Logical types are compared on
+    top (the checker looks at the underlying types only): a ``timestamp-micros`` read as
+    ``timestamp-millis`` resolves, but every value would change meaning.
+    """
+    return _problems(_parse(writer), _parse(reader), where)
+
+
+def _problems(writer: avro.schema.Schema, reader: avro.schema.Schema, where: str) -> list[str]:
+    if not (
+        isinstance(writer, avro.schema.RecordSchema)
+        and isinstance(reader, avro.schema.RecordSchema)
+        and writer.fullname in {reader.fullname, *_aliases(reader)}
+    ):
+        return _pair_problems(writer, reader, where)
+    problems: list[str] = []
+    for field in reader.fields:
+        path = f"{where}.{field.name}" if where else field.name
+        source = avro.compatibility.lookup_writer_field(writer, field)
+        if source is None:
+            if not field.has_default:
+                problems.append(f"field {path!r}: missing from the writer and has no default")
+            continue
+        problems += _pair_problems(source.type, field.type, path)
+    return problems
+
+
+def _aliases(schema: avro.schema.NamedSchema) -> list[str]:
+    aliases = schema.props.get("aliases")
+    return list(aliases) if isinstance(aliases, list) else []
+
+
+def _pair_problems(writer: avro.schema.Schema, reader: avro.schema.Schema, path: str) -> list[str]:
+    at = f"field {path!r}: " if path else ""
+    checker = avro.compatibility.ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]
+    result = checker.get_compatibility(reader, writer)
+    problems: list[str] = []
+    if result.compatibility is avro.compatibility.SchemaCompatibilityType.incompatible:
+        inner = sorted(loc for loc in result.locations if loc not in {"", "/"})
+        within = f" (at {', '.join(inner)})" if inner else ""
+        problems += [f"{at}{message}{within}" for message in sorted(result.messages)]
+    return problems + [f"{at}{p}" for p in _logical_problems(writer, reader)]
+
+
+def _logical(schema: avro.schema.Schema) -> tuple[Any, ...] | None:
+    if schema.props.get("logicalType") is None:
+        return None
+    return tuple(schema.props.get(key) for key in _LOGICAL_KEYS)
+
+
+def _logical_problems(writer: avro.schema.Schema, reader: avro.schema.Schema) -> list[str]:
+    """Logical types that differ where the checker pairs the two schemas."""
+    if isinstance(writer, avro.schema.UnionSchema) or isinstance(reader, avro.schema.UnionSchema):
+        wb = writer.schemas if isinstance(writer, avro.schema.UnionSchema) else [writer]
+        rb = reader.schemas if isinstance(reader, avro.schema.UnionSchema) else [reader]
+        problems: list[str] = []
+        for w in wb:
+            same = next((r for r in rb if r.type == w.type), None)
+            if same is not None:
+                problems += _logical_problems(w, same)
+        return problems
+    if writer.type != reader.type:
+        return []
+    if isinstance(writer, avro.schema.ArraySchema):
+        return _logical_problems(writer.items, reader.items)  # type: ignore[attr-defined]
+    if isinstance(writer, avro.schema.MapSchema):
+        return _logical_problems(writer.values, reader.values)  # type: ignore[attr-defined]
+    if isinstance(writer, avro.schema.RecordSchema):
+        nested: list[str] = []
+        for field in reader.fields:  # type: ignore[attr-defined]
+            source = avro.compatibility.lookup_writer_field(writer, field)
+            if source is not None:
+                nested += [f"{field.name}: {p}" for p in _logical_problems(source.type, field.type)]
+        return nested
+    w, r = _logical(writer), _logical(reader)
+    if w == r:
+        return []
+
+    def name(logical: tuple[Any, ...] | None) -> str:
+        if logical is None:
+            return f"plain {writer.type}"
+        extra = ", ".join(
+            f"{k} {v}" for k, v in zip(_LOGICAL_KEYS[1:], logical[1:], strict=True) if v is not None
+        )
+        return f"{logical[0]}" + (f" ({extra})" if extra else "")
+
+    return [f"logical type {name(w)} read as {name(r)}: every value would change meaning"]
 
 
 def _kind(schema: Any) -> str:
@@ -44,66 +143,6 @@ def _unwrap(schema: Any) -> Any:
     while isinstance(schema, dict) and not isinstance(schema["type"], str):
         schema = schema["type"]
     return schema
-
-
-def _matches(writer: Any, reader: Any, where: str) -> list[str]:
-    return [] if not resolution_problems(writer, reader, where) else ["x"]
-
-
-def resolution_problems(writer: Any, reader: Any, where: str = "") -> list[str]:
-    """Why data written with ``writer`` cannot be read with ``reader`` (empty when it can)."""
-    writer, reader = _unwrap(writer), _unwrap(reader)
-    wk, rk = _kind(writer), _kind(reader)
-    at = f"{where}: " if where else ""
-    if wk == "union":
-        problems: list[str] = []
-        for branch in writer:
-            problems += resolution_problems(branch, reader, where)
-        return problems
-    if rk == "union":
-        if any(not _matches(writer, branch, where) for branch in reader):
-            return []
-        return [f"{at}writer type {wk} matches no branch of the reader's union"]
-    if wk != rk:
-        if rk in _PROMOTIONS.get(wk, set()):
-            return []
-        return [f"{at}writer type {wk} cannot be read as {rk}"]
-    if wk == "record":
-        return _record_problems(writer, reader, where)
-    if wk == "enum":
-        missing = [s for s in writer["symbols"] if s not in reader["symbols"]]
-        if missing and "default" not in reader:
-            return [f"{at}enum symbols {missing} unknown to the reader, which has no default"]
-        return []
-    if wk == "array":
-        return resolution_problems(writer["items"], reader["items"], f"{where}[]")
-    if wk == "map":
-        return resolution_problems(writer["values"], reader["values"], f"{where}{{}}")
-    if wk == "fixed" and writer["size"] != reader["size"]:
-        return [f"{at}fixed size {writer['size']} read as size {reader['size']}"]
-    return []
-
-
-def _record_problems(writer: dict[str, Any], reader: dict[str, Any], where: str) -> list[str]:
-    at = f"{where}: " if where else ""
-    if writer["name"] != reader["name"] and writer["name"] not in reader.get("aliases", []):
-        return [f"{at}record {writer['name']} read as {reader['name']}"]
-    written = {f["name"]: f for f in writer["fields"]}
-    problems: list[str] = []
-    for field in reader["fields"]:
-        name = field["name"]
-        path = f"{where}.{name}" if where else name
-        source = written.get(name) or next(
-            (written[a] for a in field.get("aliases", []) if a in written), None
-        )
-        if source is None:
-            if "default" not in field:
-                problems.append(f"field {path!r}: missing from the writer and has no default")
-            continue
-        problems += [
-            f"field {path!r}: {p}" for p in resolution_problems(source["type"], field["type"], "")
-        ]
-    return problems
 
 
 def _sample(schema: Any) -> Any:

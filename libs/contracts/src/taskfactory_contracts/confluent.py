@@ -11,22 +11,31 @@ from typing import Any, Protocol
 
 from taskfactory_contracts.errors import (
     MalformedRecordError,
+    TaskFactoryError,
     TransientError,
     UnknownSchemaError,
+    UnknownSchemaIdError,
 )
 
 __all__ = [
     "CONFLUENT_HEADER_LEN",
     "CONFLUENT_MAGIC",
+    "SCHEMA_NOT_FOUND",
     "ConfluentSchemaRegistry",
     "InMemorySchemaRegistry",
     "SchemaRegistry",
+    "avro_schema_text",
     "confluent_frame",
     "confluent_schema_id",
     "record_name_subject",
+    "registry_error",
+    "topic_name_subject",
 ]
 
 CONFLUENT_MAGIC = 0
+#: The Confluent Schema Registry API's error codes for an unknown schema id: 40403 (Confluent's
+#: server, Apicurio) and 40400 (confluent-kafka's in-process mock registry).
+SCHEMA_NOT_FOUND = frozenset({40403, 40400})
 CONFLUENT_HEADER_LEN = 5
 
 
@@ -51,7 +60,7 @@ class InMemorySchemaRegistry:
     def schema_text(self, schema_id: int) -> str:
         """The schema registered under ``schema_id``."""
         if not 1 <= schema_id <= len(self.schemas):
-            raise UnknownSchemaError(f"no schema with id {schema_id}", where="value")
+            raise UnknownSchemaIdError(f"no schema with id {schema_id}", where="value")
         return self.schemas[schema_id - 1]
 
     def register(self, subject: str, schema_text: str) -> int:
@@ -64,6 +73,44 @@ class InMemorySchemaRegistry:
 def record_name_subject(record_name: str) -> str:
     """RecordNameStrategy: the subject is the record's full name, whatever the topic."""
     return record_name
+
+
+def topic_name_subject(topic: str) -> str:
+    """TopicNameStrategy (the Confluent serializers' default): ``<topic>-value``."""
+    return f"{topic}-value"
+
+
+def registry_error(exc: Exception, what: str) -> TaskFactoryError:
+    """What a failed schema-registry call means for the record that needed it.
+
+    A schema id the registry does not know (HTTP 404 with the API's error code for it) is the
+    record's fault: ``UnknownSchemaIdError``, dead-letter it. Anything else, a 404 without that
+    code included (a wrong registry URL or path answers so), auth, 5xx, rate limits and
+    transport errors, is the registry's or the operator's problem: ``TransientError``, back
+    off rather than dead-letter every record.
+    """
+    from confluent_kafka.schema_registry.error import SchemaRegistryError  # optional extra
+
+    if isinstance(exc, SchemaRegistryError):
+        if exc.http_status_code == 404 and exc.error_code in SCHEMA_NOT_FOUND:
+            return UnknownSchemaIdError(
+                f"the schema registry does not know {what}: {exc}", where="value"
+            )
+        return TransientError(f"schema registry failed on {what}: {exc}")
+    return TransientError(f"schema registry call for {what} failed: {type(exc).__name__}: {exc}")
+
+
+def avro_schema_text(schema: Any, schema_id: int) -> str:
+    """The text of a registry ``Schema``; ``UnknownSchemaError`` unless it is Avro."""
+    kind = getattr(schema, "schema_type", None) or "AVRO"
+    if kind != "AVRO":
+        raise UnknownSchemaError(
+            f"schema id {schema_id} is a {kind} schema, not Avro", where="value"
+        )
+    text = schema.schema_str
+    if not isinstance(text, str):
+        raise UnknownSchemaError(f"schema id {schema_id} has no schema text", where="value")
+    return text
 
 
 def confluent_frame(schema_id: int, body: bytes) -> bytes:
@@ -102,14 +149,7 @@ class ConfluentSchemaRegistry:
     def schema_text(self, schema_id: int) -> str:
         """The schema registered under ``schema_id``."""
         schema = self._call(lambda: self.client.get_schema(schema_id), f"schema id {schema_id}")
-        if getattr(schema, "schema_type", "AVRO") not in (None, "AVRO"):
-            raise UnknownSchemaError(
-                f"schema id {schema_id} is a {schema.schema_type} schema, not Avro", where="value"
-            )
-        text = schema.schema_str
-        if not isinstance(text, str):
-            raise UnknownSchemaError(f"schema id {schema_id} has no schema text", where="value")
-        return text
+        return avro_schema_text(schema, schema_id)
 
     def register(self, subject: str, schema_text: str) -> int:
         """Register ``schema_text`` under ``subject`` (idempotent) and return its id."""
@@ -123,19 +163,7 @@ class ConfluentSchemaRegistry:
 
     @staticmethod
     def _call(fn: Callable[[], Any], what: str) -> Any:
-        from confluent_kafka.schema_registry.error import SchemaRegistryError
-
         try:
             return fn()
-        except SchemaRegistryError as exc:
-            if exc.http_status_code == 404:
-                raise UnknownSchemaError(
-                    f"schema registry does not know {what}: {exc}", where="value"
-                ) from exc
-            # Anything else (auth, 5xx, rate limits) is the registry's or the operator's
-            # problem, not the record's: back off rather than dead-letter every record.
-            raise TransientError(f"schema registry failed on {what}: {exc}") from exc
-        except Exception as exc:  # transport errors (httpx, TLS, DNS): the registry may come back
-            raise TransientError(
-                f"schema registry call for {what} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+        except Exception as exc:  # mapped: unknown id → dead-letter, the rest → back off
+            raise registry_error(exc, what) from exc

@@ -298,6 +298,12 @@ class TaskTemplate(BaseModel):
         return self
 
 
+#: The wire formats of published results (see taskfactory_runtime.formats).
+ResultsFormatName = Literal["single-object", "confluent", "cloudevents"]
+#: Where a Confluent-format schema is registered: TopicNameStrategy or RecordNameStrategy.
+SubjectStrategy = Literal["topic", "record"]
+
+
 class ResultsSpec(BaseModel):
     """Where task results go; ``None`` topic means the service's default results topic."""
 
@@ -305,6 +311,16 @@ class ResultsSpec(BaseModel):
 
     topic: str | None = None
     include_output: bool = Field(default=True, description="Put each task's output in its result.")
+    format: ResultsFormatName | None = Field(
+        default=None,
+        description="single-object, confluent (Avro + schema registry id) or cloudevents "
+        "(binary mode); unset = the deployment's TASKFACTORY_RESULTS__FORMAT.",
+    )
+    subject_strategy: SubjectStrategy | None = Field(
+        default=None,
+        description="confluent: topic (<topic>-value) or record (the record's full name); "
+        "unset = the deployment's TASKFACTORY_RESULTS__SUBJECT_STRATEGY.",
+    )
 
 
 class ActivityDefinition(BaseModel):

@@ -12,6 +12,7 @@ __all__ = [
     "TaskFactoryError",
     "TransientError",
     "UnknownSchemaError",
+    "UnknownSchemaIdError",
 ]
 
 
@@ -51,6 +52,12 @@ class UnknownSchemaError(ContractError):
     """The record names a schema (fingerprint or id) taskfactory does not know."""
 
     reason = "unknown_schema"
+
+
+class UnknownSchemaIdError(UnknownSchemaError):
+    """A Confluent-framed record names a schema id the schema registry does not know."""
+
+    reason = "unknown_schema_id"
 
 
 class SchemaValidationError(ContractError):

@@ -8,7 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from taskfactory_contracts.definition import ActivityDefinition, HttpContext, PluginContext
+from taskfactory_contracts.definition import (
+    ActivityDefinition,
+    HttpContext,
+    PluginContext,
+    ResultsFormatName,
+    SubjectStrategy,
+)
 from taskfactory_contracts.records import RunEvent, TaskResult
 from taskfactory_contracts.workflow import TriggerEvent
 
@@ -132,3 +138,7 @@ class PublishRecordInput(BaseModel):
     may_have_sent: bool = False
     #: The earliest moment (Temporal time) any attempt could have sent one of them.
     since: datetime
+    #: The definition's ``results.format`` and subject strategy (results only: run events
+    #: share one topic, in the deployment's format); ``None`` = the deployment's.
+    results_format: ResultsFormatName | None = None
+    subject_strategy: SubjectStrategy | None = None

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import avro.errors
+import avro.schema
 import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 __all__ = [
     "SchemaStore",
@@ -22,79 +26,26 @@ __all__ = [
 ]
 
 _FILE = re.compile(r"^(?P<name>[A-Za-z_][\w.]*)\.v(?P<version>\d+)\.avsc$")
-_EMPTY64 = 0xC15D213AA4D7A795
-_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
-_NAMED = frozenset({"record", "error", "enum", "fixed"})
-
-
-def _crc64_table() -> tuple[int, ...]:
-    table = []
-    for i in range(256):
-        fp = i
-        for _ in range(8):
-            fp = (fp >> 1) ^ (_EMPTY64 & -(fp & 1))
-        table.append(fp)
-    return tuple(table)
-
-
-_TABLE = _crc64_table()
 
 
 def crc64_avro(data: bytes) -> bytes:
     """The Avro spec's CRC-64-AVRO (Rabin) fingerprint of ``data``, as 8 little-endian bytes."""
-    fp = _EMPTY64
-    for byte in data:
-        fp = (fp >> 8) ^ _TABLE[(fp ^ byte) & 0xFF]
-    return fp.to_bytes(8, "little")
-
-
-def _fullname(name: str, namespace: str) -> str:
-    return name if "." in name or not namespace else f"{namespace}.{name}"
-
-
-def _canonical(schema: Any, namespace: str, seen: set[str], keep_logical: bool) -> Any:
-    if isinstance(schema, list):
-        return [_canonical(s, namespace, seen, keep_logical) for s in schema]
-    if isinstance(schema, str):
-        return schema if schema in _PRIMITIVES else _fullname(schema, namespace)
-    kind = schema["type"]
-    if not isinstance(kind, str):  # {"type": {...}} or {"type": [...]}
-        return _canonical(kind, namespace, seen, keep_logical)
-    if kind in _PRIMITIVES:
-        # The Apache Python package keeps the object form of a logical type's base type.
-        return {"type": kind} if keep_logical and "logicalType" in schema else kind
-    if kind == "array":
-        return {"type": kind, "items": _canonical(schema["items"], namespace, seen, keep_logical)}
-    if kind == "map":
-        return {"type": kind, "values": _canonical(schema["values"], namespace, seen, keep_logical)}
-    if kind not in _NAMED:
-        return _fullname(kind, namespace)
-    name = _fullname(schema["name"], schema.get("namespace", namespace))
-    if name in seen:
-        return name
-    seen.add(name)
-    inner = name.rpartition(".")[0]
-    out: dict[str, Any] = {"name": name, "type": kind}
-    if kind in ("record", "error"):
-        out["fields"] = [
-            {"name": f["name"], "type": _canonical(f["type"], inner, seen, keep_logical)}
-            for f in schema["fields"]
-        ]
-    elif kind == "enum":
-        out["symbols"] = list(schema["symbols"])
-    else:
-        out["size"] = int(schema["size"])
-    return out
+    return bytes.fromhex(fingerprint(data.decode("utf-8"), "CRC-64-AVRO"))
 
 
 def parsing_canonical_form(schema: Any, *, keep_logical_wrappers: bool = False) -> str:
-    """The spec's Parsing Canonical Form of a raw (JSON-loaded) schema.
+    """The spec's Parsing Canonical Form of a raw (JSON-loaded) schema (fastavro's).
 
-    ``keep_logical_wrappers`` reproduces the Apache ``avro`` Python package, which keeps
-    ``{"type":"long"}`` for a logical-type field where the spec (and fastavro) write ``"long"``.
+    ``keep_logical_wrappers`` gives the Apache ``avro`` Python package's form instead, which
+    keeps ``{"type":"long"}`` for a logical-type field where the spec (and fastavro) write
+    ``"long"``: its producers fingerprint that form, so the store knows both.
     """
-    canonical = _canonical(schema, "", set(), keep_logical_wrappers)
-    return json.dumps(canonical, separators=(",", ":"), ensure_ascii=False)
+    if keep_logical_wrappers:
+        with warnings.catch_warnings():  # an unknown logical type changes no canonical form
+            warnings.simplefilter("ignore", avro.errors.IgnoredLogicalType)
+            form: str = avro.schema.parse(json.dumps(schema)).canonical_form
+        return form
+    return str(to_parsing_canonical_form(schema))
 
 
 def _without_micros(raw: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -169,7 +120,7 @@ class SchemaStore:
                 fast_parsed=parse_schema(plain),
                 micros_fields=micros,
             )
-            full = _fullname(raw["name"], raw.get("namespace", ""))
+            full = stored.parsed["name"]  # fastavro gives the full name
             if full != stored.name:
                 raise ValueError(f"{path}: file is named for {stored.name} but defines {full}")
             for fp in fingerprints:

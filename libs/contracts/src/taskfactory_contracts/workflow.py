@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from taskfactory_contracts.definition import ActivityDefinition
+from taskfactory_contracts.definition import ActivityDefinition, ResultsFormatName, SubjectStrategy
 from taskfactory_contracts.names import TASK_QUEUE_EXECUTOR
 from taskfactory_contracts.records import Envelope, RunEvent, TaskResult, TaskStatus
 
@@ -87,6 +87,9 @@ class PublishResultInput(BaseModel):
     result: TaskResult
     topic: str
     traceparent: str | None = None
+    #: The definition's ``results.format`` and subject strategy; ``None`` = the deployment's.
+    results_format: ResultsFormatName | None = None
+    subject_strategy: SubjectStrategy | None = None
 
 
 class PublishRunEventInput(BaseModel):

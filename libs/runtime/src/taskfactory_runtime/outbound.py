@@ -9,9 +9,17 @@ from __future__ import annotations
 from taskfactory_contracts import AvroCodec, RunEvent, TaskResult, TaskStatus, names
 from taskfactory_runtime.once import OnceRecord
 
-__all__ = ["AVRO_CONTENT_TYPE", "result_record", "run_event_record", "shrink_result"]
+__all__ = [
+    "AVRO_CONTENT_TYPE",
+    "Encoded",
+    "result_record",
+    "run_event_record",
+    "shrink_result",
+]
 
 AVRO_CONTENT_TYPE = b"application/vnd.apache.avro+single-object"
+#: A record's value in a chosen format: (bytes, content type, extra headers).
+Encoded = tuple[bytes, bytes, tuple[tuple[str, bytes], ...]]
 #: Room left under the producer's largest request for the record's headers and batch framing.
 _FRAMING = 16 * 1024
 
@@ -27,6 +35,8 @@ def _record(
     run_id: str,
     definition: str,
     traceparent: str | None,
+    content_type: bytes = AVRO_CONTENT_TYPE,
+    extra_headers: tuple[tuple[str, bytes], ...] = (),
 ) -> OnceRecord:
     id_header, rid = record_id
     headers = [
@@ -34,7 +44,8 @@ def _record(
         (names.HEADER_RUN_ID, run_id.encode()),
         (id_header, rid.encode()),
         (names.HEADER_DEFINITION, definition.encode()),
-        (names.HEADER_CONTENT_TYPE, AVRO_CONTENT_TYPE),
+        (names.HEADER_CONTENT_TYPE, content_type),
+        *extra_headers,
     ]
     if traceparent:
         headers.append((names.HEADER_TRACEPARENT, traceparent.encode()))
@@ -42,14 +53,30 @@ def _record(
 
 
 def result_record(
-    codec: AvroCodec, result: TaskResult, *, topic: str, traceparent: str | None
+    codec: AvroCodec,
+    result: TaskResult,
+    *,
+    topic: str,
+    traceparent: str | None,
+    encoded: Encoded | None = None,
 ) -> OnceRecord:
-    """The result record: key = subject, the result id in ``taskfactory-result-id``."""
+    """The result record: key = subject, the result id in ``taskfactory-result-id``.
+
+    ``encoded`` is the value in another format (:mod:`taskfactory_runtime.formats`); the
+    default is Avro single-object encoding.
+    """
+    value, content_type, extra = encoded or (
+        codec.encode_task_result(result),
+        AVRO_CONTENT_TYPE,
+        (),
+    )
     return _record(
         "result",
         topic=topic,
         subject=result.subject,
-        value=codec.encode_task_result(result),
+        value=value,
+        content_type=content_type,
+        extra_headers=extra,
         record_id=(names.HEADER_RESULT_ID, result.result_id),
         causation_id=result.causation_id,
         run_id=result.run_id,
@@ -59,14 +86,22 @@ def result_record(
 
 
 def run_event_record(
-    codec: AvroCodec, event: RunEvent, *, topic: str, traceparent: str | None
+    codec: AvroCodec,
+    event: RunEvent,
+    *,
+    topic: str,
+    traceparent: str | None,
+    encoded: Encoded | None = None,
 ) -> OnceRecord:
     """The run event record: key = subject, the event id in ``taskfactory-run-event-id``."""
+    value, content_type, extra = encoded or (codec.encode_run_event(event), AVRO_CONTENT_TYPE, ())
     return _record(
         "run_event",
         topic=topic,
         subject=event.subject,
-        value=codec.encode_run_event(event),
+        value=value,
+        content_type=content_type,
+        extra_headers=extra,
         record_id=(names.HEADER_RUN_EVENT_ID, event.event_id),
         causation_id=event.causation_id,
         run_id=event.run_id,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taskfactory_contracts import names
+from taskfactory_contracts.definition import ResultsFormatName, SubjectStrategy
 from taskfactory_runtime.secrets import register_secrets_of
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "HttpSettings",
     "KafkaSettings",
     "LoggingSettings",
+    "ResultsSettings",
     "ServiceSettings",
     "TemporalSettings",
     "TopicSettings",
@@ -89,6 +91,40 @@ class KafkaSettings(BaseModel):
     request_timeout_ms: int = Field(
         default=30_000, ge=1_000, description="Kafka request timeout in milliseconds."
     )
+    schema_registry_url: str | None = Field(
+        default=None,
+        description="Confluent Schema Registry API (comma-separated URLs; Apicurio: "
+        "http://host:port/apis/ccompat/v7); set = Confluent-framed events are read.",
+    )
+    schema_registry_username: str | None = Field(
+        default=None, description="Schema registry basic-auth user."
+    )
+    schema_registry_password: SecretStr | None = Field(
+        default=None, description="Schema registry basic-auth password (secret)."
+    )
+    schema_registry_password_file: Path | None = Field(
+        default=None, description="File holding the schema registry password."
+    )
+    schema_registry_bearer_token: SecretStr | None = Field(
+        default=None, description="Bearer token sent to the schema registry (secret)."
+    )
+    schema_registry_bearer_token_file: Path | None = Field(
+        default=None,
+        description="File holding the schema registry bearer token, re-read for every request "
+        "(projected tokens rotate).",
+    )
+    schema_registry_ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle for the schema registry's TLS."
+    )
+    schema_registry_ssl_certfile: Path | None = Field(
+        default=None, description="Client certificate for the schema registry (mTLS)."
+    )
+    schema_registry_ssl_keyfile: Path | None = Field(
+        default=None, description="Client private key for the schema registry (mTLS)."
+    )
+    schema_registry_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one schema registry request."
+    )
 
     @model_validator(mode="after")
     def _coherent_security(self) -> KafkaSettings:
@@ -107,6 +143,20 @@ class KafkaSettings(BaseModel):
             raise ValueError("set sasl_password or sasl_password_file, not both")
         if self.sasl_oauth_client_secret is not None and self.sasl_oauth_client_secret_file:
             raise ValueError("set sasl_oauth_client_secret or sasl_oauth_client_secret_file")
+        return self
+
+    @model_validator(mode="after")
+    def _coherent_registry(self) -> KafkaSettings:
+        # Basic auth and bearer together are refused where the client is built (a value and
+        # its file here): a service that never talks to the registry starts either way.
+        if self.schema_registry_password and self.schema_registry_password_file:
+            raise ValueError("set schema_registry_password or schema_registry_password_file")
+        if self.schema_registry_bearer_token and self.schema_registry_bearer_token_file:
+            raise ValueError(
+                "set schema_registry_bearer_token or schema_registry_bearer_token_file"
+            )
+        if self.schema_registry_ssl_keyfile and not self.schema_registry_ssl_certfile:
+            raise ValueError("schema_registry_ssl_keyfile needs schema_registry_ssl_certfile")
         return self
 
 
@@ -190,6 +240,25 @@ class TopicSettings(BaseModel):
     )
 
 
+class ResultsSettings(BaseModel):
+    """The wire format of the task results and run events taskfactory publishes."""
+
+    model_config = _SECTION
+
+    format: ResultsFormatName = Field(
+        default="single-object",
+        description="single-object (Avro single-object encoding), confluent (Avro with the "
+        "schema registry's id; needs kafka.schema_registry_url) or cloudevents (binary "
+        "mode: ce_* headers, JSON data).",
+    )
+    subject_strategy: SubjectStrategy = Field(
+        default="topic",
+        description="confluent: the subject the schema is registered under: topic = "
+        "<topic>-value (TopicNameStrategy), record = the record's full name "
+        "(RecordNameStrategy).",
+    )
+
+
 class LoggingSettings(BaseModel):
     """Log level and format."""
 
@@ -265,6 +334,7 @@ class ServiceSettings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     temporal: TemporalSettings = TemporalSettings()
     topics: TopicSettings = TopicSettings()
+    results: ResultsSettings = ResultsSettings()
     logging: LoggingSettings = LoggingSettings()
     tracing: TracingSettings = TracingSettings()
     http: HttpSettings = HttpSettings()

@@ -27,9 +27,10 @@ from taskfactory_contracts import (
 )
 from taskfactory_executor import metrics
 from taskfactory_executor.registry import TaskContext, TaskRegistry
+from taskfactory_runtime.formats import RecordFormat
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.once import LeaseExpired, OnceRecord, Published, PublishOnce
-from taskfactory_runtime.outbound import result_record, run_event_record, shrink_result
+from taskfactory_runtime.outbound import shrink_result
 
 __all__ = ["ExecutorActivities"]
 
@@ -48,6 +49,8 @@ class ExecutorActivities:
     #: Shared clients tasks reach through ``TaskContext.resource`` (``http``, ``kafka``).
     resources: Mapping[str, Any] = field(default_factory=dict)
     codec: AvroCodec = field(default_factory=AvroCodec)
+    #: The wire format of results and run events (``TASKFACTORY_RESULTS__*``).
+    format: RecordFormat = field(default_factory=RecordFormat)
     #: A task output larger than this once serialized fails the task (``PayloadTooLarge``).
     max_output_bytes: int = 1024 * 1024
 
@@ -106,7 +109,13 @@ class ExecutorActivities:
                 task_id=result.task_id,
                 size=size,
             )
-        record = result_record(self.codec, result, topic=arg.topic, traceparent=arg.traceparent)
+        record = await self.format.result(
+            result,
+            topic=arg.topic,
+            traceparent=arg.traceparent,
+            format=arg.results_format,
+            subject_strategy=arg.subject_strategy,
+        )
         published = await self._publish(record)
         log.info(
             "result published",
@@ -123,7 +132,7 @@ class ExecutorActivities:
     async def publish_run_event(self, arg: PublishRunEventInput) -> None:
         """Publish a run's started/finished event to the runs topic (key = subject)."""
         event = arg.event
-        record = run_event_record(self.codec, event, topic=arg.topic, traceparent=arg.traceparent)
+        record = await self.format.run_event(event, topic=arg.topic, traceparent=arg.traceparent)
         await self._publish(record)
         log.info("run event published", run_id=event.run_id, kind=event.kind.value)
 

@@ -19,11 +19,13 @@ from taskfactory_executor.sending import SendOnce, result_publisher
 from taskfactory_executor.settings import ExecutorSettings
 from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.egress import Egress
+from taskfactory_runtime.formats import RecordFormat
 from taskfactory_runtime.health import HealthServer
 from taskfactory_runtime.kafka import check_topics, ensure_topics
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.probes import WorkerProbe, run_worker
 from taskfactory_runtime.producer import renewing_producer
+from taskfactory_runtime.schema_registry import RegistryLookup
 from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
@@ -101,9 +103,13 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
         sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
         health.extra_metrics.append(sdk_metrics.text)
         client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
+        schema_registry = RegistryLookup.from_settings(settings.kafka)
+        if schema_registry is not None:
+            stack.push_async_callback(schema_registry.aclose)
         activities = ExecutorActivities(
             registry=registry,
             publisher=publisher,
+            format=RecordFormat(settings.results, schema_registry),
             max_output_bytes=section.max_output_bytes,
             resources={
                 "http": http,

@@ -15,6 +15,7 @@ from taskfactory_runtime.health import HealthServer
 from taskfactory_runtime.kafka import check_topics, ensure_topics, make_consumer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.producer import renewing_producer
+from taskfactory_runtime.schema_registry import RegistryLookup
 from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
@@ -61,7 +62,8 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
     # A topic outside this principal's ACLs stops the start with one clear line (the events
     # topic's and the group's at the consumer's start).
     await check_topics(settings.kafka, [topics.dead_letter])
-    handler = RecordHandler(settings, producer, client, definitions)
+    registry = RegistryLookup.from_settings(settings.kafka)
+    handler = RecordHandler(settings, producer, client, definitions, registry=registry)
     ingress = IngressConsumer(settings, consumer, handler, stop)
     if section.topic_pattern:
         consumer.subscribe(pattern=section.topic_pattern, listener=ingress)
@@ -69,7 +71,10 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
         consumer.subscribe([topics.events], listener=ingress)
     await consumer.start()
     health.add_check("kafka", lambda: None if consumer.assignment() else "no partition assigned")
-    health.add_check("temporal", lambda: "temporal unavailable" if handler.outage else None)
+    health.add_check(
+        "temporal",
+        lambda: "temporal or the schema registry unavailable" if handler.outage else None,
+    )
     health.add_check(
         "dead-letter",
         lambda: "dead-letter topic unavailable" if handler.dead_letters.unavailable else None,
@@ -89,6 +94,8 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
         reloader.cancel()
         await consumer.stop()
         await producer.stop()
+        if registry is not None:
+            await registry.aclose()
         await health.stop()
         log.info("ingress stopped")
 

@@ -40,6 +40,7 @@ from taskfactory_ingress.routing import route, workflow_id_for
 from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.producer import RenewingProducer
+from taskfactory_runtime.schema_registry import RegistryLookup, RegistryMiss
 
 __all__ = ["FilterTimeoutError", "Outcome", "RecordHandler", "RejectedByTemporal"]
 
@@ -93,6 +94,8 @@ class RecordHandler:
     producer: AIOKafkaProducer | RenewingProducer
     client: Client
     definitions: list[ActivityDefinition]
+    #: The schema registry, when one is configured (Confluent-framed events need it).
+    registry: RegistryLookup | None = None
     codec: AvroCodec = field(init=False)
     dead_letters: DeadLetterSender = field(init=False)
     outage: bool = False
@@ -103,7 +106,10 @@ class RecordHandler:
     _named_types: tuple[object, frozenset[str]] = (None, frozenset())
 
     def __post_init__(self) -> None:
-        self.codec = AvroCodec(max_bytes=self.settings.ingress.max_record_bytes)
+        self.codec = AvroCodec(
+            max_bytes=self.settings.ingress.max_record_bytes,
+            registry=self.registry.cache if self.registry else None,
+        )
         self.dead_letters = DeadLetterSender(self.settings, self.producer)
         self._slots = asyncio.Semaphore(self.settings.ingress.max_in_flight)
         # Bounded separately: thousands of records may wait in flight, but thousands of
@@ -241,15 +247,26 @@ class RecordHandler:
         return event_type if event_type in self._named_types[1] else "other"
 
     async def _decode(self, value: bytes, headers: list[tuple[str, bytes]]) -> Envelope:
-        # A schema registry that does not answer is transient (back off and retry); every
-        # other contract error is final and goes to the dead-letter topic.
+        # A schema registry that does not answer is transient (pause, back off and retry, as
+        # for Temporal); an id it does not know, and every other contract error, is final and
+        # goes to the dead-letter topic. New ids are looked up on the loop, never blocking it;
+        # every other record decodes without leaving this call.
         attempt = 0
         while True:
             try:
-                return self.codec.decode_envelope(value, headers=headers)
-            except TransientError as exc:
-                attempt += 1
-                await self._backoff(attempt, f"schema registry: {exc}")
+                envelope = self.codec.decode_envelope(value, headers=headers)
+            except RegistryMiss as miss:
+                assert self.registry is not None  # only a registry-backed codec misses
+                try:
+                    await self.registry.load(miss)
+                except TransientError as exc:
+                    attempt += 1
+                    await self._backoff(attempt, f"schema registry: {exc}")
+                continue
+            if attempt and self.outage:
+                log.info("schema registry reachable again, resuming")
+                self._set_outage(False)
+            return envelope
 
     async def _start(
         self, definition: ActivityDefinition, workflow_id: str, trigger: TriggerEvent
@@ -315,7 +332,7 @@ class RecordHandler:
 
     async def _backoff(self, attempt: int, reason: str) -> None:
         if not self.outage:
-            log.warning("temporal unavailable, pausing", reason=reason)
+            log.warning("dependency unavailable, pausing", reason=reason)
             self._set_outage(True)
         metrics.START_RETRIES.inc()
         await asyncio.sleep(self.settings.ingress.backoff_seconds(attempt))

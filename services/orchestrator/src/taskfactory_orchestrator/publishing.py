@@ -16,9 +16,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from taskfactory_contracts import AvroCodec, PublishRecordInput, TaskResult, names
+from taskfactory_runtime.formats import RecordFormat
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.once import LeaseExpired, OnceRecord, PublishOnce
-from taskfactory_runtime.outbound import result_record, run_event_record, shrink_result
+from taskfactory_runtime.outbound import shrink_result
 
 __all__ = [
     "PUBLISHED",
@@ -63,6 +64,8 @@ class PublishActivities:
     #: The producer's largest request (``max_request_size``): larger results are replaced.
     max_record_bytes: int
     codec: AvroCodec = field(default_factory=AvroCodec)
+    #: The wire format of results and run events (``TASKFACTORY_RESULTS__*``).
+    format: RecordFormat = field(default_factory=RecordFormat)
 
     @activity.defn(name=names.ACTIVITY_PUBLISH_LOCAL)
     async def publish_local(self, arg: PublishRecordInput) -> None:
@@ -77,12 +80,12 @@ class PublishActivities:
         may_have_sent = arg.may_have_sent or info.attempt > 1
         for result in arg.results:
             await self._one(
-                "result", self._result(result, arg), arg, may_have_sent, send_before, result
+                "result", await self._result(result, arg), arg, may_have_sent, send_before, result
             )
         for event in arg.events:
             assert arg.runs_topic is not None
-            record = run_event_record(
-                self.codec, event, topic=arg.runs_topic, traceparent=arg.traceparent
+            record = await self.format.run_event(
+                event, topic=arg.runs_topic, traceparent=arg.traceparent
             )
             await self._one("run_event", record, arg, may_have_sent, send_before, None)
 
@@ -108,8 +111,12 @@ class PublishActivities:
                 # The broker's limit is below the producer's: publish the failure instead.
                 shrunk, _ = shrink_result(self.codec, result, max_bytes=len(record.value))
                 RESULTS_TOO_LARGE.inc()
-                record = result_record(
-                    self.codec, shrunk, topic=record.topic, traceparent=arg.traceparent
+                record = await self.format.result(
+                    shrunk,
+                    topic=record.topic,
+                    traceparent=arg.traceparent,
+                    format=arg.results_format,
+                    subject_strategy=arg.subject_strategy,
                 )
                 published = await self.once.publish(
                     record, may_have_sent=may_have_sent, since=arg.since, send_before=send_before
@@ -123,7 +130,7 @@ class PublishActivities:
         if published.sent:
             PUBLISHED.labels(kind).inc()
 
-    def _result(self, result: TaskResult, arg: PublishRecordInput) -> OnceRecord:
+    async def _result(self, result: TaskResult, arg: PublishRecordInput) -> OnceRecord:
         shrunk, size = shrink_result(self.codec, result, max_bytes=self.max_record_bytes)
         if size is not None:
             RESULTS_TOO_LARGE.inc()
@@ -134,6 +141,10 @@ class PublishActivities:
                 size=size,
                 limit=self.max_record_bytes,
             )
-        return result_record(
-            self.codec, shrunk, topic=arg.results_topic, traceparent=arg.traceparent
+        return await self.format.result(
+            shrunk,
+            topic=arg.results_topic,
+            traceparent=arg.traceparent,
+            format=arg.results_format,
+            subject_strategy=arg.subject_strategy,
         )

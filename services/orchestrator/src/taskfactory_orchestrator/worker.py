@@ -27,12 +27,14 @@ from taskfactory_orchestrator.workflows.scheduled_firing import (
     ScheduledFiringWorkflow,
 )
 from taskfactory_runtime.egress import Egress
+from taskfactory_runtime.formats import RecordFormat
 from taskfactory_runtime.health import HealthServer
 from taskfactory_runtime.kafka import check_topics, make_consumer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.once import PartitionReader, PublishOnce
 from taskfactory_runtime.probes import WorkerProbe, run_worker
 from taskfactory_runtime.producer import RenewingProducer, renewing_producer
+from taskfactory_runtime.schema_registry import RegistryLookup
 from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
@@ -97,7 +99,12 @@ def build_publisher(
         lease=lease,
         clock_skew=timedelta(seconds=section.clock_skew_seconds),
     )
-    return producer, reader, PublishActivities(once, max_record_bytes=MAX_REQUEST_BYTES)
+    record_format = RecordFormat(settings.results, RegistryLookup.from_settings(settings.kafka))
+    return (
+        producer,
+        reader,
+        PublishActivities(once, max_record_bytes=MAX_REQUEST_BYTES, format=record_format),
+    )
 
 
 def build_worker(
@@ -136,6 +143,8 @@ async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
         health.extra_metrics.append(sdk_metrics.text)
         client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
         producer, reader, publishing = build_publisher(settings)
+        if publishing.format.registry is not None:
+            stack.push_async_callback(publishing.format.registry.aclose)
         await stack.enter_async_context(producer)
         # A topic outside this principal's ACLs stops the start with one clear line.
         await check_topics(settings.kafka, [settings.topics.results, settings.topics.runs])

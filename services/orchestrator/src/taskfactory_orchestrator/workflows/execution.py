@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         PublishRecordInput,
         PublishResultInput,
         PublishRunEventInput,
+        ResultsSpec,
         RetrySpec,
         RunEvent,
         TaskInput,
@@ -186,12 +187,23 @@ def task_result(
 
 
 async def publish(
-    result: TaskResult, *, topic: str, task_queue: str, traceparent: str | None
+    result: TaskResult,
+    *,
+    topic: str,
+    task_queue: str,
+    traceparent: str | None,
+    spec: ResultsSpec | None = None,
 ) -> None:
     """Publish one task result through the executor's publish activity."""
     await workflow.execute_activity(
         names.ACTIVITY_PUBLISH_RESULT,
-        PublishResultInput(result=result, topic=topic, traceparent=traceparent),
+        PublishResultInput(
+            result=result,
+            topic=topic,
+            traceparent=traceparent,
+            results_format=spec.format if spec else None,
+            subject_strategy=spec.subject_strategy if spec else None,
+        ),
         task_queue=task_queue,
         start_to_close_timeout=timedelta(seconds=30),
         retry_policy=_PUBLISH_RETRY,
@@ -220,6 +232,7 @@ async def publish_local(
     traceparent: str | None,
     since: datetime,
     freshness: Freshness,
+    spec: ResultsSpec | None = None,
 ) -> None:
     """Publish results, then run events, in one local activity of the orchestrator."""
     if not results and not (events and runs_topic):
@@ -234,6 +247,8 @@ async def publish_local(
             traceparent=traceparent,
             may_have_sent=freshness.may_have_sent(),
             since=since,
+            results_format=spec.format if spec else None,
+            subject_strategy=spec.subject_strategy if spec else None,
         ),
         start_to_close_timeout=_LOCAL_PUBLISH_TIMEOUT,
         retry_policy=_PUBLISH_RETRY,

@@ -205,6 +205,7 @@ class RunCore:
                 traceparent=self._traceparent,
                 since=since,
                 freshness=self._freshness,
+                spec=self._definition.results,
             )
         finally:
             self._flushing = False

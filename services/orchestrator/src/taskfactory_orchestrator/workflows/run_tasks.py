@@ -200,6 +200,7 @@ class RunTasks(RunCore):
                 topic=self._arg.results_topic,
                 task_queue=self._arg.executor_task_queue,
                 traceparent=trigger.traceparent,
+                spec=self._definition.results,
             )
         if compensation:
             return

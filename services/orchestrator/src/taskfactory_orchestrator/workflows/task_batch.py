@@ -97,6 +97,7 @@ class TaskBatchWorkflow:
                     traceparent=arg.trigger.traceparent,
                     since=since,
                     freshness=self._freshness,
+                    spec=arg.definition.results,
                 )
             else:
                 await publish(
@@ -104,6 +105,7 @@ class TaskBatchWorkflow:
                     topic=arg.results_topic,
                     task_queue=arg.executor_task_queue,
                     traceparent=arg.trigger.traceparent,
+                    spec=arg.definition.results,
                 )
             ok = finished.status is TaskStatus.SUCCEEDED
             self._out = self._out.model_copy(
