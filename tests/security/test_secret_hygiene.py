@@ -129,8 +129,9 @@ def _sentinel_env(tmp_path: Path) -> dict[str, str]:
 
 # Commands that read the secret settings, and what their output shows only if they did.
 SECRET_READING_COMMANDS: dict[str, tuple[list[str], str, dict[str, str]]] = {
-    # The API key makes the client speak TLS to the plaintext dev server: refused, naming TLS.
-    "schedules list": (["schedules", "list"], "(namespace default, TLS)", {}),
+    # The API key makes the client speak TLS to the plaintext dev server: refused, naming TLS
+    # and the key.
+    "schedules list": (["schedules", "list"], "(namespace default, TLS, API key)", {}),
     # The password and its file both given: refused, naming both settings (pydantic would
     # echo the start of the password here, were inputs not hidden from its errors).
     "dlq list": (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from taskfactory_stack.process import StackError
@@ -50,19 +51,33 @@ def copy_dependencies(who: str, pom_text: str, home: Path, output: Path, *args: 
 def unpack(who: str, artifact: str, into: Path) -> None:
     """``mvn dependency:unpack`` of the archive ``artifact`` into ``into``.
 
-    ``artifact`` is ``group:name:version:type[:classifier]``.
+    ``artifact`` is ``group:name:version:type[:classifier]``. Outside a project, Maven keeps
+    its "already unpacked" markers under a literal ``${project.basedir}/target`` of the working
+    directory and then skips the unpack for ever; it runs in a throw-away folder instead, and an
+    unpack that left ``into`` empty is an error.
     """
     into.mkdir(parents=True, exist_ok=True)
-    _mvn(who, "dependency:unpack", f"-Dartifact={artifact}", f"-DoutputDirectory={into}")
+    with tempfile.TemporaryDirectory(prefix="taskfactory-mvn-") as scratch:
+        _mvn(
+            who,
+            "dependency:unpack",
+            f"-Dartifact={artifact}",
+            f"-DoutputDirectory={into}",
+            cwd=Path(scratch),
+        )
+    if not any(into.iterdir()):
+        raise StackError(f"{who}: mvn unpacked nothing of {artifact} into {into}")
 
 
-def _mvn(who: str, *args: str) -> None:
+def _mvn(who: str, *args: str, cwd: Path | None = None) -> None:
     """``mvn -q -B args``; a failure raises a :class:`StackError` naming ``who`` with Maven's
     last lines."""
     for tool in ("java", "mvn"):
         if shutil.which(tool) is None:
             raise StackError(f"{who}: `{tool}` is missing; install a JDK 17+ and Maven")
-    proc = subprocess.run(["mvn", "-q", "-B", *args], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["mvn", "-q", "-B", *args], capture_output=True, text=True, check=False, cwd=cwd
+    )
     if proc.returncode != 0:
         last = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
         raise StackError(
