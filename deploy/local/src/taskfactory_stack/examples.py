@@ -22,7 +22,7 @@ from taskfactory_contracts import (
     ActivityDefinition,
     Envelope,
 )
-from taskfactory_contracts.definition import APPROVAL_TASK_TYPE
+from taskfactory_contracts.definition_parts import APPROVAL_TASK_TYPE
 from taskfactory_contracts.triggers import matches
 from taskfactory_runtime.definitions import check_paths, load_definitions
 from taskfactory_stack.process import StackError

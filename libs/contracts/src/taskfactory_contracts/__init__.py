@@ -12,10 +12,10 @@ from taskfactory_contracts.confluent import (
     InMemorySchemaRegistry,
     SchemaRegistry,
 )
-from taskfactory_contracts.definition import (
+from taskfactory_contracts.definition import ActivityDefinition, definition_problems, task_order
+from taskfactory_contracts.definition_parts import (
     APPROVAL_TASK_TYPE,
     BUILTIN_TASK_TYPES,
-    ActivityDefinition,
     ApprovalSpec,
     CompensateSpec,
     ContextSource,
@@ -28,8 +28,6 @@ from taskfactory_contracts.definition import (
     ScheduleSpec,
     StaticContext,
     TaskTemplate,
-    definition_problems,
-    task_order,
 )
 from taskfactory_contracts.errors import (
     ContractError,

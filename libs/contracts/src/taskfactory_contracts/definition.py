@@ -1,10 +1,11 @@
 """The ActivityDefinition model: which events trigger a run, what context it gathers, which tasks.
 
-The pydantic model is the single truth: ``schemas/definition.schema.json`` is generated from it
-(``ActivityDefinition.model_json_schema()``). Structural rules are field validators; the rules
-that relate fields (the task DAG, expressions and the variables they name) are in
-:func:`definition_problems`, which the model runs too, and which names the field of each
-problem so the loader can point at a file and line.
+Its parts (trigger, correlation, context sources, task templates, results) are in
+:mod:`taskfactory_contracts.definition_parts`. The pydantic model is the single truth:
+``schemas/definition.schema.json`` is generated from it (``model_json_schema()``). Structural
+rules are field validators; the rules that relate fields (the task DAG, expressions and the
+variables they name) are in :func:`definition_problems`, which the model runs too, and which
+names the field of each problem so the loader can point at a file and line.
 """
 
 from __future__ import annotations
@@ -16,29 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 
 from taskfactory_contracts.definition_parts import (
     APPROVAL_TASK_TYPE,
-    BUILTIN_TASK_TYPES,
     DEFINITION_FIELDS,
     ENVELOPE_FIELDS,
-    HTTP_TASK_TYPE,
     HTTP_TASK_TYPES,
     ID_PATTERN,
     MAX_TASKS,
     NAME_PATTERN,
-    OPTIONAL_ID_FIELDS,
-    AbsentDefault,
-    ApprovalSpec,
-    CompensateSpec,
     ContextSource,
     Correlation,
     EventTrigger,
     HttpContext,
     PluginContext,
-    ResultsFormatName,
     ResultsSpec,
-    RetrySpec,
-    ScheduleSpec,
-    StaticContext,
-    SubjectStrategy,
     TaskTemplate,
 )
 from taskfactory_contracts.expressions import (
@@ -49,33 +39,7 @@ from taskfactory_contracts.expressions import (
 )
 from taskfactory_contracts.ids import template_fields
 
-__all__ = [
-    "APPROVAL_TASK_TYPE",
-    "BUILTIN_TASK_TYPES",
-    "ENVELOPE_FIELDS",
-    "HTTP_TASK_TYPE",
-    "HTTP_TASK_TYPES",
-    "MAX_TASKS",
-    "OPTIONAL_ID_FIELDS",
-    "AbsentDefault",
-    "ActivityDefinition",
-    "ApprovalSpec",
-    "CompensateSpec",
-    "ContextSource",
-    "Correlation",
-    "EventTrigger",
-    "HttpContext",
-    "PluginContext",
-    "ResultsFormatName",
-    "ResultsSpec",
-    "RetrySpec",
-    "ScheduleSpec",
-    "StaticContext",
-    "SubjectStrategy",
-    "TaskTemplate",
-    "definition_problems",
-    "task_order",
-]
+__all__ = ["ActivityDefinition", "definition_problems", "task_order"]
 
 
 class ActivityDefinition(BaseModel):

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from taskfactory_contracts.definition import (
-    ActivityDefinition,
+from taskfactory_contracts.definition import ActivityDefinition
+from taskfactory_contracts.definition_parts import (
     HttpContext,
     PluginContext,
     ResultsFormatName,

@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from taskfactory_contracts.definition import ActivityDefinition, ResultsFormatName, SubjectStrategy
+from taskfactory_contracts.definition import ActivityDefinition
+from taskfactory_contracts.definition_parts import ResultsFormatName, SubjectStrategy
 from taskfactory_contracts.names import TASK_QUEUE_EXECUTOR
 from taskfactory_contracts.records import Envelope, RunEvent, TaskResult, TaskStatus
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taskfactory_contracts import names
-from taskfactory_contracts.definition import ResultsFormatName, SubjectStrategy
+from taskfactory_contracts.definition_parts import ResultsFormatName, SubjectStrategy
 from taskfactory_runtime.secrets import register_secrets_of
 
 __all__ = [

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from taskfactory_contracts import Envelope, TaskInput, TaskTemplate
-from taskfactory_contracts.definition import HTTP_TASK_TYPES
+from taskfactory_contracts.definition_parts import HTTP_TASK_TYPES
 from taskfactory_contracts.expressions import Scope, evaluate, render, render_http_params
 from taskfactory_contracts.triggers import event_view, matches, variables, workflow_id_for
 
