@@ -26,7 +26,7 @@ from temporalio.workflow import NondeterminismError
 
 from taskfactory_contracts import RunActivityInput, names
 from taskfactory_orchestrator.worker import SANDBOX, WORKFLOWS
-from taskfactory_orchestrator.workflows import TaskBatchWorkflow
+from taskfactory_orchestrator.workflows.task_batch import TaskBatchWorkflow
 
 HERE = Path(__file__).parent / "histories"
 HISTORIES = sorted(p for p in HERE.glob("*.json") if p.name != "workflow-ids.json")

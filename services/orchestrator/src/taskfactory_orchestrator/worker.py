@@ -17,15 +17,15 @@ from taskfactory_orchestrator.admin.server import serve_admin
 from taskfactory_orchestrator.publishing import PublishActivities
 from taskfactory_orchestrator.schedules.runner import run_schedules
 from taskfactory_orchestrator.settings import OrchestratorSettings
-from taskfactory_orchestrator.workflows import (
+from taskfactory_orchestrator.workflows.run_activity import (
     LegacyRunActivityWorkflow,
     RunActivityWorkflow,
-    TaskBatchWorkflow,
 )
 from taskfactory_orchestrator.workflows.scheduled_firing import (
     FiringActivities,
     ScheduledFiringWorkflow,
 )
+from taskfactory_orchestrator.workflows.task_batch import TaskBatchWorkflow
 from taskfactory_runtime.egress import Egress
 from taskfactory_runtime.formats import RecordFormat
 from taskfactory_runtime.health import HealthServer
