@@ -17,10 +17,8 @@ from taskfactory_orchestrator.admin.server import serve_admin
 from taskfactory_orchestrator.publishing import PublishActivities
 from taskfactory_orchestrator.schedules.runner import run_schedules
 from taskfactory_orchestrator.settings import OrchestratorSettings
-from taskfactory_orchestrator.workflows.run_activity import (
-    LegacyRunActivityWorkflow,
-    RunActivityWorkflow,
-)
+from taskfactory_orchestrator.workflows.run_activity import RunActivityWorkflow
+from taskfactory_orchestrator.workflows.run_legacy import LegacyRunActivityWorkflow
 from taskfactory_orchestrator.workflows.scheduled_firing import (
     FiringActivities,
     ScheduledFiringWorkflow,
