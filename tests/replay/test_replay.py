@@ -25,7 +25,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from taskfactory_contracts import RunActivityInput, names
-from taskfactory_orchestrator.worker import SANDBOX, SHARED_SANDBOX, WORKFLOWS
+from taskfactory_orchestrator.worker import NO_SANDBOX, SANDBOX, WORKFLOWS
 from taskfactory_orchestrator.workflows.task_batch import TaskBatchWorkflow
 
 HERE = Path(__file__).parent / "histories"
@@ -57,14 +57,14 @@ def test_histories_are_recorded() -> None:
     }
 
 
-@pytest.mark.parametrize("runner", ["strict", "shared"])
+@pytest.mark.parametrize("runner", ["strict", "off"])
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_current_code_replays_recorded_history(path: Path, runner: str) -> None:
     # Strict: a restricted (non-deterministic) call on the history's path fails the replay;
-    # shared: what the worker runs by default replays the same.
+    # off: what the worker runs by default replays the same.
     replayer = Replayer(
         workflows=WORKFLOWS,
-        workflow_runner=SANDBOX if runner == "strict" else SHARED_SANDBOX,
+        workflow_runner=SANDBOX if runner == "strict" else NO_SANDBOX,
         data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(_history(path), raise_on_replay_failure=False)

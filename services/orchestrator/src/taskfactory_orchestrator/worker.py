@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from taskfactory_orchestrator.activities import ContextActivities
@@ -36,7 +36,7 @@ from taskfactory_runtime.schema_registry import RegistryLookup
 from taskfactory_runtime.sdk_metrics import SdkMetrics
 from taskfactory_runtime.temporal import connect_temporal
 
-__all__ = ["SANDBOX", "SHARED_SANDBOX", "WORKFLOWS", "build_publisher", "build_worker", "run"]
+__all__ = ["NO_SANDBOX", "SANDBOX", "WORKFLOWS", "build_publisher", "build_worker", "run"]
 
 log = get_logger(__name__)
 
@@ -57,14 +57,12 @@ SANDBOX = SandboxedWorkflowRunner(
         "yaml",
     )
 )
-# Every module of ours a run uses is passed through already; the run's own workflow module is
-# re-imported (and its class re-defined) for every new run unless it is passed through too. Our
-# workflow modules hold no state (constants only), and every recorded history replays under the
-# strict sandbox in tests/replay, which would catch a restricted call on those paths. Shared,
-# a one-task run replays in ~10.5 ms of CPU instead of ~17 (bench/README.md, "Fast path").
-SHARED_SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SANDBOX.restrictions.with_passthrough_modules("taskfactory_orchestrator")
-)
+# Without the sandbox (the default), a one-task run costs ~8 ms of worker CPU instead of ~15:
+# the sandbox re-imports the run's workflow module for every new run and runs each payload's
+# serialisation through its exec. Our workflow modules hold no state (constants only), and
+# every recorded history replays under the strict sandbox in tests/replay, as do the in-process
+# workers of the integration tests, which catch a restricted call on those paths.
+NO_SANDBOX = UnsandboxedWorkflowRunner()
 # The legacy run type stays registered for runs started before the fast path.
 WORKFLOWS = [
     RunActivityWorkflow,
@@ -130,7 +128,7 @@ def build_worker(
             FiringActivities(client).uncovered_firings,
             publishing.publish_local,
         ],
-        workflow_runner=SANDBOX if settings.orchestrator.sandbox == "strict" else SHARED_SANDBOX,
+        workflow_runner=SANDBOX if settings.orchestrator.sandbox == "strict" else NO_SANDBOX,
         max_concurrent_workflow_tasks=settings.orchestrator.max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.orchestrator.max_concurrent_activities,
         max_concurrent_local_activities=settings.orchestrator.max_concurrent_local_activities,
