@@ -31,6 +31,7 @@ from taskfactory_contracts import (
     TaskFactoryError,
     TransientError,
     TriggerEvent,
+    UnknownSchemaIdError,
     names,
 )
 from taskfactory_contracts.event_data import check_event_data
@@ -255,6 +256,10 @@ class RecordHandler:
                 assert self.registry is not None  # only a registry-backed codec misses
                 try:
                     await self.registry.load(miss)
+                except UnknownSchemaIdError:
+                    # The registry answered; the id is the record's fault (dead-lettered).
+                    self.availability.up(SCHEMA_REGISTRY)
+                    raise
                 except TransientError as exc:
                     attempt += 1
                     await self._backoff(attempt, SCHEMA_REGISTRY, str(exc))
@@ -317,6 +322,7 @@ class RecordHandler:
                 break
             except RPCError as exc:
                 if exc.status in _PERMANENT:
+                    self.availability.up(TEMPORAL)  # it answered: the request is at fault
                     raise RejectedByTemporal(f"{exc.status.name}: {exc.message}") from exc
                 attempt += 1
                 await self._backoff(attempt, TEMPORAL, f"{exc.status.name}: {exc.message}")
