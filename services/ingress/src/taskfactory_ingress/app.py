@@ -33,6 +33,7 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
     topics = settings.topics
     section = settings.ingress
     async with AsyncExitStack() as stack:
+        stack.callback(log.info, "ingress stopped")  # last, however the run ends
         health = await stack.enter_async_context(HealthServer(settings.http))
         if section.create_topics:
             await ensure_topics(
@@ -103,7 +104,6 @@ async def run(settings: IngressSettings, stop: asyncio.Event) -> None:
         reloader = asyncio.create_task(watcher.run(stop), name="definitions-reload")
         stack.callback(reloader.cancel)
         await ingress.run()
-    log.info("ingress stopped")
 
 
 def _reloaded(handler: RecordHandler) -> Callable[[list[ActivityDefinition]], None]:
