@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import RequestTimedOutError
 
+from taskfactory_ingress.availability import Availability
 from taskfactory_ingress.consumer import IngressConsumer
 from taskfactory_ingress.settings import IngressSection, IngressSettings
 
@@ -29,11 +29,6 @@ def _records(tp: TopicPartition, count: int) -> list[ConsumerRecord[bytes, bytes
 
 class Handler:
     """Acknowledges every record at once."""
-
-    outage = False
-
-    def on_outage(self, _: Callable[[bool], None]) -> None:
-        pass
 
     async def handle(self, _: ConsumerRecord[bytes, bytes]) -> None:
         await asyncio.sleep(0)
@@ -92,7 +87,7 @@ class Broker:
 
 def _consumer(broker: Broker, stop: asyncio.Event) -> IngressConsumer:
     settings = IngressSettings(ingress=IngressSection(commit_interval_seconds=0.01))
-    return IngressConsumer(settings, broker, Handler(), stop)  # type: ignore[arg-type]
+    return IngressConsumer(settings, broker, Handler(), stop, Availability())  # type: ignore[arg-type]
 
 
 async def test_a_failed_commit_is_retried_although_no_record_arrives_after_it() -> None:
@@ -147,7 +142,7 @@ async def test_a_record_that_cannot_end_anywhere_reports_its_partition_stuck_not
             commit_interval_seconds=0.01, retry_initial_seconds=0.01, retry_max_seconds=0.02
         )
     )
-    consumer = IngressConsumer(settings, broker, handler, stop)  # type: ignore[arg-type]
+    consumer = IngressConsumer(settings, broker, handler, stop, Availability())  # type: ignore[arg-type]
     running = asyncio.create_task(consumer.run())
     await asyncio.wait_for(broker.until({TP0: 4}), timeout=10)  # committed up to the bad one
     await asyncio.wait_for(handler.failed.wait(), timeout=10)
@@ -192,7 +187,7 @@ async def test_a_partition_pauses_on_buffered_bytes_before_its_record_limit() ->
         )
     )
     stop = asyncio.Event()
-    consumer = IngressConsumer(settings, broker, StuckHandler(), stop)  # type: ignore[arg-type]
+    consumer = IngressConsumer(settings, broker, StuckHandler(), stop, Availability())  # type: ignore[arg-type]
     running = asyncio.create_task(consumer.run())
     await asyncio.wait_for(pausing.wait(), timeout=10)
     assert paused == [TP0], "10 MB buffered against a 4 MB bound: fetching stops"
@@ -201,3 +196,27 @@ async def test_a_partition_pauses_on_buffered_bytes_before_its_record_limit() ->
     running.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await running
+
+
+async def test_fetching_pauses_while_a_dependency_is_down_and_resumes_when_all_are_up() -> None:
+    broker = Broker([{TP0: _records(TP0, 3)}])
+    paused: list[TopicPartition] = []
+    resumed: list[TopicPartition] = []
+    broker.pause = lambda *tps: paused.extend(tps)  # type: ignore[method-assign]
+    broker.resume = lambda *tps: resumed.extend(tps)  # type: ignore[method-assign]
+    availability = Availability()
+    stop = asyncio.Event()
+    settings = IngressSettings(ingress=IngressSection(commit_interval_seconds=0.01))
+    consumer = IngressConsumer(settings, broker, Handler(), stop, availability)  # type: ignore[arg-type]
+    running = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(broker.until({TP0: 3}), timeout=10)
+
+    availability.down("temporal", "UNAVAILABLE")
+    availability.down("schema-registry", "refused")
+    assert paused == [TP0]
+    availability.up("temporal")
+    assert resumed == [], "the registry is still down"
+    availability.up("schema-registry")
+    assert resumed == [TP0]
+    stop.set()
+    await running

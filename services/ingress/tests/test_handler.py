@@ -9,6 +9,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 
 from taskfactory_contracts import ActivityDefinition, AvroCodec, Envelope
+from taskfactory_ingress.availability import Availability
 from taskfactory_ingress.handler import RecordHandler
 from taskfactory_ingress.settings import IngressSection, IngressSettings
 
@@ -159,3 +160,38 @@ async def test_a_filter_runs_off_the_event_loop_within_its_time_budget() -> None
     assert outcome == "dead_lettered"
     assert dict(producer.sent[0]["headers"])["taskfactory-error-type"] == b"filter_timeout"
     assert ticks >= 3, "the event loop kept running while the filter was evaluated"
+
+
+class FlakyTemporal(GatedTemporal):
+    """Refuses ``failures`` starts as UNAVAILABLE, then answers at once."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.gate.set()
+
+    async def start_workflow(self, *args: Any, id: str, **kwargs: Any) -> Any:
+        from temporalio.service import RPCError, RPCStatusCode
+
+        if self.failures:
+            self.failures -= 1
+            raise RPCError("frontend away", RPCStatusCode.UNAVAILABLE, b"")
+        return await super().start_workflow(*args, id=id, **kwargs)
+
+
+async def test_a_temporal_outage_is_reported_down_with_its_reason_then_up_when_a_start_lands() -> (
+    None
+):
+    availability = Availability()
+    heard: list[tuple[bool, str | None]] = []
+    availability.subscribe(lambda up: heard.append((up, availability.reason("temporal"))))
+    handler = RecordHandler(
+        IngressSettings(ingress=IngressSection(retry_max_seconds=0.01)),
+        None,  # type: ignore[arg-type]
+        FlakyTemporal(failures=2),  # type: ignore[arg-type]
+        [DEFINITION],
+        availability=availability,
+    )
+    assert await handler.handle(_record(0)) == "started"
+    assert heard == [(False, "temporal unavailable: UNAVAILABLE: frontend away"), (True, None)]
+    assert availability.all_up

@@ -16,16 +16,16 @@ API keys.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
 import subprocess
-import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from taskfactory_stack.component import Component
 from taskfactory_stack.maven import cache_root, copy_dependencies, pom
@@ -277,16 +277,14 @@ class KeycloakComponent(Component):
         return argv, env
 
     async def probe(self) -> str | None:
-        def discovery() -> dict[str, Any]:
-            url = f"{self.issuer}/.well-known/openid-configuration"
-            with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 (loopback http)
-                document: dict[str, Any] = json.load(answer)
-                return document
-
+        url = f"{self.issuer}/.well-known/openid-configuration"
         try:
-            document = await asyncio.to_thread(discovery)
-        except Exception as exc:  # any failure means "not ready yet"
+            async with httpx.AsyncClient(timeout=5, trust_env=False) as http:
+                document: Any = (await http.get(url)).raise_for_status().json()
+        except (httpx.HTTPError, ValueError) as exc:  # any failure means "not ready yet"
             return f"{type(exc).__name__}: {exc}"
+        if not isinstance(document, dict):
+            return f"realm {REALM} answers with a discovery document that is not an object"
         if document.get("issuer") != self.issuer:
             return f"realm {REALM} answers with issuer {document.get('issuer')!r}"
         return None

@@ -13,12 +13,17 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
 from google.protobuf import json_format
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
 from taskfactory_runtime.encryption import EncryptionCodec, PayloadDecryptionError
+from taskfactory_runtime.http_server import HttpServer, read_body
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.secrets import ConfigurationError, resolve_secret
 from taskfactory_runtime.settings import CodecServerSettings, ServiceSettings
@@ -35,7 +40,7 @@ def _origins(settings: CodecServerSettings) -> set[str]:
     return {o.strip().rstrip("/") for o in settings.cors_origins.split(",") if o.strip()}
 
 
-def _cors(request: web.Request, response: web.StreamResponse, origins: set[str]) -> None:
+def _cors(request: Request, response: Response, origins: set[str]) -> None:
     origin = request.headers.get("Origin", "")
     if origin.rstrip("/") in origins:
         response.headers["Access-Control-Allow-Origin"] = origin
@@ -46,7 +51,7 @@ def _cors(request: web.Request, response: web.StreamResponse, origins: set[str])
         response.headers["Vary"] = "Origin"
 
 
-def _authorised(request: web.Request, settings: CodecServerSettings) -> str | None:
+def _authorised(request: Request, settings: CodecServerSettings) -> str | None:
     """``None`` when the bearer token matches, else why not (never echoing what was sent)."""
     expected = resolve_secret(
         settings.auth_token, settings.auth_token_file, setting="codec_server.auth_token"
@@ -61,85 +66,63 @@ def _authorised(request: web.Request, settings: CodecServerSettings) -> str | No
     return None
 
 
-def codec_app(codec: PayloadCodec, settings: CodecServerSettings) -> web.Application:
-    """The aiohttp application serving ``/encode`` and ``/decode`` with CORS and bearer auth."""
+def codec_app(codec: PayloadCodec, settings: CodecServerSettings) -> ASGIApp:
+    """The ASGI application serving ``/encode`` and ``/decode`` with CORS and bearer auth."""
     origins = _origins(settings)
+    limit = settings.max_request_bytes
 
-    @web.middleware
-    async def cors_and_auth(
-        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
+    async def transform(request: Request, *, decode: bool) -> Response:
         if request.method == "OPTIONS":
             # Browsers send the preflight without credentials; it reveals nothing.
-            response: web.StreamResponse = web.Response(status=204)
-        elif request.path == "/livez":
-            response = await handler(request)
-        elif (reason := _authorised(request, settings)) is not None:
-            log.warning("codec server refused a request", path=request.path, why=reason)
-            response = web.json_response({"error": f"unauthorised: {reason}"}, status=401)
-        else:
-            try:
-                response = await handler(request)
-            except web.HTTPException as exc:
-                response = web.json_response({"error": exc.reason}, status=exc.status)
-        _cors(request, response, origins)
-        return response
-
-    async def transform(request: web.Request, *, decode: bool) -> web.Response:
-        body = await request.read()  # over client_max_size → 413
+            return Response(status_code=204)
+        if (reason := _authorised(request, settings)) is not None:
+            log.warning("codec server refused a request", path=request.url.path, why=reason)
+            return _error(401, f"unauthorised: {reason}")
+        declared = request.headers.get("Content-Length", "0")
+        body = await read_body(request.receive, limit) if declared.isdigit() else None
+        if body is None or int(declared) > limit:
+            return _error(413, f"request body over {limit} bytes")
         try:
             payloads = json_format.Parse(body, Payloads(), ignore_unknown_fields=True)
         except (json_format.ParseError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return web.json_response({"error": f"body is not Payloads JSON: {exc}"}, status=400)
+            return _error(400, f"body is not Payloads JSON: {exc}")
         try:
             done = await (codec.decode if decode else codec.encode)(list(payloads.payloads))
         except PayloadDecryptionError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return _error(400, str(exc))
         text = json_format.MessageToJson(Payloads(payloads=done))
-        return web.Response(text=text, content_type="application/json")
+        return Response(text, media_type="application/json")
 
-    async def decode(request: web.Request) -> web.Response:
-        return await transform(request, decode=True)
+    def with_cors(decode: bool) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            response = await transform(request, decode=decode)
+            _cors(request, response, origins)
+            return response
 
-    async def encode(request: web.Request) -> web.Response:
-        return await transform(request, decode=False)
+        return endpoint
 
-    async def livez(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+    async def livez(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
 
-    app = web.Application(middlewares=[cors_and_auth], client_max_size=settings.max_request_bytes)
+    routes = [Route("/livez", livez)]
     for prefix in ("", "/{namespace}"):
-        app.router.add_post(f"{prefix}/decode", decode)
-        app.router.add_post(f"{prefix}/encode", encode)
-        app.router.add_route("OPTIONS", f"{prefix}/decode", livez)
-        app.router.add_route("OPTIONS", f"{prefix}/encode", livez)
-    app.router.add_get("/livez", livez)
-    return app
+        for name, decode in (("decode", True), ("encode", False)):
+            routes.append(Route(f"{prefix}/{name}", with_cors(decode), methods=["POST", "OPTIONS"]))
+    return Starlette(routes=routes)
 
 
-class CodecServer:
+def _error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class CodecServer(HttpServer):
     """Runs :func:`codec_app` on the configured host and port; ``port`` is the bound one."""
 
     def __init__(self, codec: PayloadCodec, settings: CodecServerSettings) -> None:
+        super().__init__(
+            codec_app(codec, settings), host=settings.host, port=settings.port, name="codec"
+        )
         self.settings = settings
-        self._app = codec_app(codec, settings)
-        self._runner: web.AppRunner | None = None
-        self.port = settings.port
-
-    async def start(self) -> None:
-        """Bind and serve."""
-        self._runner = web.AppRunner(self._app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
-
-    async def stop(self) -> None:
-        """Stop serving."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
 
 async def _run(settings: ServiceSettings, stop: asyncio.Event) -> None:

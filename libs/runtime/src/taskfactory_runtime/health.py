@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -13,7 +12,12 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
+from taskfactory_runtime.http_server import HttpServer
 from taskfactory_runtime.settings import HttpSettings
 
 __all__ = ["HealthServer", "ReadinessCheck"]
@@ -42,7 +46,7 @@ class HealthServer:
     live_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     #: More Prometheus text appended to ``/metrics`` (e.g. the Temporal SDK's own metrics).
     extra_metrics: list[Callable[[], Awaitable[str]]] = field(default_factory=list)
-    _runner: web.AppRunner | None = None
+    _server: HttpServer | None = None
     port: int = 0
 
     def add_check(self, name: str, check: ReadinessCheck) -> None:
@@ -61,45 +65,47 @@ class HealthServer:
         """Each failing liveness check with its reason; empty when alive."""
         return _failing(self.live_checks)
 
-    async def _livez(self, _: web.Request) -> web.Response:
+    async def _livez(self, _: Request) -> Response:
         failing = self.not_alive()
         if failing:
-            return web.json_response({"status": "not alive", "checks": failing}, status=503)
-        return web.json_response({"status": "ok"})
+            return JSONResponse({"status": "not alive", "checks": failing}, status_code=503)
+        return JSONResponse({"status": "ok"})
 
-    async def _readyz(self, _: web.Request) -> web.Response:
+    async def _readyz(self, _: Request) -> Response:
         failing = self.not_ready()
         if failing:
-            return web.json_response({"status": "not ready", "checks": failing}, status=503)
-        return web.json_response({"status": "ready"})
+            return JSONResponse({"status": "not ready", "checks": failing}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
-    async def _metrics(self, _: web.Request) -> web.Response:
+    async def _metrics(self, _: Request) -> Response:
         body = generate_latest(self.registry)
         for extra in self.extra_metrics:
             body += (await extra()).encode()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def start(self) -> None:
         """Bind and serve; ``port`` then holds the bound port (useful with port 0)."""
         # `*_created` series double the families for no operational use.
         disable_created_metrics()  # type: ignore[no-untyped-call]
-        # Probes and scrapes carry no body: refuse anything bigger than a small request.
-        app = web.Application(client_max_size=64 * 1024)
-        app.router.add_get("/livez", self._livez)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
-        await site.start()
-        addresses = self._runner.addresses
-        self.port = int(addresses[0][1]) if addresses else self.settings.port
+        # Probes and scrapes carry no body, and none is ever read.
+        app = Starlette(
+            routes=[
+                Route("/livez", self._livez),
+                Route("/readyz", self._readyz),
+                Route("/metrics", self._metrics),
+            ]
+        )
+        self._server = HttpServer(
+            app, host=self.settings.host, port=self.settings.port, name="health"
+        )
+        await self._server.start()
+        self.port = self._server.port
 
     async def stop(self) -> None:
         """Stop serving."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
 
     async def __aenter__(self) -> HealthServer:
         await self.start()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import aiokafka.conn
+import httpx
 from aiokafka.abc import AbstractTokenProvider
 from aiokafka.errors import SaslAuthenticationFailed
 from pydantic import SecretStr
@@ -87,18 +88,20 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):  # type: ignore[mis
         form = {"grant_type": "client_credentials"}
         if self.scope:
             form["scope"] = self.scope
-        auth = aiohttp.BasicAuth(self.client_id, self._client_secret().get_secret_value())
+        auth = httpx.BasicAuth(self.client_id, self._client_secret().get_secret_value())
         try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as http,
-                http.post(self.url, data=form, auth=auth) as response,
-            ):
-                body: dict[str, Any] = await response.json(content_type=None)
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            # The system's trust store and no proxy from the environment, as for the brokers.
+            async with httpx.AsyncClient(
+                timeout=self.timeout, verify=ssl.create_default_context(), trust_env=False
+            ) as http:
+                response = await http.post(self.url, data=form, auth=auth)
+            answer: Any = response.json()
+            status = response.status_code
+        except (httpx.HTTPError, ValueError) as exc:
             raise TokenEndpointError(
                 f"kafka OAUTHBEARER: the token endpoint {self.url} failed: {type(exc).__name__}"
             ) from None
+        body: dict[str, Any] = answer if isinstance(answer, dict) else {}
         if status != 200 or not isinstance(body.get("access_token"), str):
             # `error` is a short code by RFC 6749; the description could echo request data.
             code = body.get("error", "no access_token in the answer")

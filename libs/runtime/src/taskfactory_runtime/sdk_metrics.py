@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 
-import aiohttp
+import httpx
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 __all__ = ["SdkMetrics"]
@@ -35,10 +35,9 @@ class SdkMetrics:
     async def text(self) -> str:
         """The SDK's metrics as Prometheus text ('' if not reachable)."""
         try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session,
-                session.get(self.url) as response,
-            ):
-                return await response.text() if response.status == 200 else ""
-        except (aiohttp.ClientError, TimeoutError):
+            # Loopback: never through a proxy named in the environment.
+            async with httpx.AsyncClient(timeout=2, trust_env=False) as http:
+                response = await http.get(self.url)
+        except httpx.HTTPError:
             return ""
+        return response.text if response.status_code == 200 else ""

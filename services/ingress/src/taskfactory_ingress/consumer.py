@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from taskfactory_ingress import metrics
+from taskfactory_ingress.availability import Availability
 from taskfactory_ingress.handler import RecordHandler
 from taskfactory_ingress.offsets import OffsetTracker
 from taskfactory_ingress.partition import PartitionBuffer
@@ -49,7 +50,11 @@ class _Partition:
 
 
 class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Runs the pipeline on one consumer until ``stop`` is set, then drains and commits."""
+    """Runs the pipeline on one consumer until ``stop`` is set, then drains and commits.
+
+    Fetching pauses while ``availability`` reports a dependency down (the handler reports
+    there) and resumes when all are up again.
+    """
 
     def __init__(
         self,
@@ -57,14 +62,16 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
         consumer: AIOKafkaConsumer,
         handler: RecordHandler,
         stop: asyncio.Event,
+        availability: Availability,
     ) -> None:
         self.settings = settings
         self.consumer = consumer
         self.handler = handler
         self.stop = stop
+        self.availability = availability
         self.partitions: dict[TopicPartition, _Partition] = {}
         self._wake = asyncio.Event()
-        handler.on_outage(self._on_outage)
+        self.availability.subscribe(self._on_availability)
 
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -206,7 +213,7 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def _maybe_resume(self, tp: TopicPartition, state: _Partition) -> None:
         section = self.settings.ingress
-        if not state.paused or self.handler.outage:
+        if not state.paused or not self.availability.all_up:
             return
         buffer = state.buffer
         if (
@@ -221,12 +228,13 @@ class IngressConsumer(ConsumerRebalanceListener):  # type: ignore[misc]
             if tp in self.consumer.assignment():
                 self.consumer.resume(tp)
 
-    def _on_outage(self, outage: bool) -> None:
-        # While Temporal is unreachable nothing more is fetched; records in flight keep
-        # retrying and nothing past them is committed.
+    def _on_availability(self, all_up: bool) -> None:
+        # While Temporal (or the registry) is unreachable nothing more is fetched; records in
+        # flight keep retrying and nothing past them is committed.
+        metrics.PAUSED.set(0 if all_up else 1)
         for tp, state in self.partitions.items():
-            if outage:
-                self._pause(tp, state, reason="temporal unavailable")
+            if not all_up:
+                self._pause(tp, state, reason="a dependency unavailable")
             else:
                 self._maybe_resume(tp, state)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,10 +31,12 @@ from taskfactory_contracts import (
     TaskFactoryError,
     TransientError,
     TriggerEvent,
+    UnknownSchemaIdError,
     names,
 )
 from taskfactory_contracts.event_data import check_event_data
 from taskfactory_ingress import metrics
+from taskfactory_ingress.availability import SCHEMA_REGISTRY, TEMPORAL, Availability
 from taskfactory_ingress.dead_letter import DeadLetterSender
 from taskfactory_ingress.routing import route, workflow_id_for
 from taskfactory_ingress.settings import IngressSettings
@@ -86,8 +88,9 @@ class RecordHandler:
     """Handles one record: decode, route, start (or signal) its runs, or dead-letter it.
 
     Returns only when the record is done: every run acknowledged by Temporal (started or a
-    duplicate), skipped, or on the dead-letter topic. Transient failures are retried here with
-    capped exponential backoff and jitter while ``outage`` is set.
+    duplicate), skipped, or on the dead-letter topic. Transient failures of Temporal or the
+    schema registry are retried here with capped exponential backoff and jitter, and reported
+    to ``availability`` (down, then up again) for the consumer and readiness to follow.
     """
 
     settings: IngressSettings
@@ -96,10 +99,10 @@ class RecordHandler:
     definitions: list[ActivityDefinition]
     #: The schema registry, when one is configured (Confluent-framed events need it).
     registry: RegistryLookup | None = None
+    #: Where Temporal's and the registry's outages are reported (shared with the consumer).
+    availability: Availability = field(default_factory=Availability)
     codec: AvroCodec = field(init=False)
     dead_letters: DeadLetterSender = field(init=False)
-    outage: bool = False
-    _outage_changed: list[Callable[[bool], None]] = field(default_factory=list)
 
     _slots: asyncio.Semaphore = field(init=False)
     _calls: asyncio.Semaphore = field(init=False)
@@ -116,17 +119,11 @@ class RecordHandler:
         # concurrent calls on one connection overload the frontend (HTTP/2 stream errors).
         self._calls = asyncio.Semaphore(self.settings.ingress.max_concurrent_starts)
 
-    def on_outage(self, callback: Callable[[bool], None]) -> None:
-        """Call ``callback(True)`` when Temporal becomes unavailable, ``(False)`` when back."""
-        self._outage_changed.append(callback)
-
-    def _set_outage(self, value: bool) -> None:
-        if self.outage == value:
-            return
-        self.outage = value
-        metrics.PAUSED.set(1 if value else 0)
-        for callback in self._outage_changed:
-            callback(value)
+    def use_definitions(self, definitions: list[ActivityDefinition]) -> None:
+        """Route the next records by ``definitions`` (runs already started keep theirs)."""
+        # Routing reads ``self.definitions`` per record: the next record sees the new set.
+        self.definitions = definitions
+        metrics.DEFINITIONS.set(len(definitions))
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> Outcome:
         """Handle ``record`` until it is done (see the class docstring); its outcome."""
@@ -259,13 +256,16 @@ class RecordHandler:
                 assert self.registry is not None  # only a registry-backed codec misses
                 try:
                     await self.registry.load(miss)
+                except UnknownSchemaIdError:
+                    # The registry answered; the id is the record's fault (dead-lettered).
+                    self.availability.up(SCHEMA_REGISTRY)
+                    raise
                 except TransientError as exc:
                     attempt += 1
-                    await self._backoff(attempt, f"schema registry: {exc}")
+                    await self._backoff(attempt, SCHEMA_REGISTRY, str(exc))
                 continue
-            if attempt and self.outage:
-                log.info("schema registry reachable again, resuming")
-                self._set_outage(False)
+            if attempt:
+                self.availability.up(SCHEMA_REGISTRY)
             return envelope
 
     async def _start(
@@ -322,18 +322,15 @@ class RecordHandler:
                 break
             except RPCError as exc:
                 if exc.status in _PERMANENT:
+                    self.availability.up(TEMPORAL)  # it answered: the request is at fault
                     raise RejectedByTemporal(f"{exc.status.name}: {exc.message}") from exc
                 attempt += 1
-                await self._backoff(attempt, f"{exc.status.name}: {exc.message}")
-        if self.outage:
-            log.info("temporal reachable again, resuming")
-            self._set_outage(False)
+                await self._backoff(attempt, TEMPORAL, f"{exc.status.name}: {exc.message}")
+        self.availability.up(TEMPORAL)
         return outcome
 
-    async def _backoff(self, attempt: int, reason: str) -> None:
-        if not self.outage:
-            log.warning("dependency unavailable, pausing", reason=reason)
-            self._set_outage(True)
+    async def _backoff(self, attempt: int, dependency: str, reason: str) -> None:
+        self.availability.down(dependency, reason)
         metrics.START_RETRIES.inc()
         await asyncio.sleep(self.settings.ingress.backoff_seconds(attempt))
 

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from taskfactory_orchestrator.settings import AdminSection
+from taskfactory_runtime.http_server import read_body
 from taskfactory_runtime.secrets import resolve_secret
 
 __all__ = ["Guard", "Identity", "Scope", "TokenAuth", "error_body", "identity_of", "require"]
@@ -161,7 +162,7 @@ class Guard:
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await _answer(send, 413, _too_large(self.limit))
             return
-        body = await _read_body(receive, self.limit)
+        body = await read_body(receive, self.limit)
         if body is None:
             await _answer(send, 413, _too_large(self.limit))
             return
@@ -175,23 +176,6 @@ class Guard:
             return await receive()  # only http.disconnect is left to come
 
         await self.app({**scope, _IDENTITY: identity}, bounded, send)
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or ``None`` once it passes ``limit`` (the rest is never read)."""
-    chunks: list[bytes] = []
-    seen = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b"".join(chunks)
-        chunk = message.get("body", b"")
-        seen += len(chunk)
-        if seen > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _too_large(limit: int) -> dict[str, object]:
