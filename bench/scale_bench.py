@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,27 +96,35 @@ class Sampler:
         self.peak: dict[str, float] = {}
         self.wall = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._before: dict[int, tuple[str, float]] = {}
+        self._t0 = 0.0
+
+    def _tick(self) -> None:
+        now, t1 = _cpu_by_pid(), time.monotonic()
+        for pid, (role, cpu) in now.items():
+            used = cpu - self._before.get(pid, (role, 0.0))[1]
+            self.total[role] = self.total.get(role, 0.0) + used
+            # A process's share of one core in that interval: 1.0 is a core saturated (not
+            # over a short last interval, where the clock tick's granularity would dominate).
+            if t1 - self._t0 >= 0.5:
+                self.peak[role] = max(self.peak.get(role, 0.0), used / (t1 - self._t0))
+        self.wall += t1 - self._t0
+        self._before, self._t0 = now, t1
 
     async def _run(self) -> None:
-        before, t0 = _cpu_by_pid(), time.monotonic()
         while True:
             await asyncio.sleep(1.0)
-            now, t1 = _cpu_by_pid(), time.monotonic()
-            for pid, (role, cpu) in now.items():
-                used = cpu - before.get(pid, (role, 0.0))[1]
-                self.total[role] = self.total.get(role, 0.0) + used
-                # A process's share of one core in that second: 1.0 is a core saturated.
-                self.peak[role] = max(self.peak.get(role, 0.0), used / (t1 - t0))
-            self.wall += t1 - t0
-            before, t0 = now, t1
+            self._tick()
 
     @contextmanager
     def running(self) -> Iterator[None]:
+        self._before, self._t0 = _cpu_by_pid(), time.monotonic()
         self._task = asyncio.get_running_loop().create_task(self._run())
         try:
             yield
         finally:
             self._task.cancel()
+            self._tick()  # the last, partial interval
 
     def summary(self, runs: int) -> dict[str, Any]:
         busy = {role: cpu / self.wall for role, cpu in self.total.items() if self.wall}
@@ -131,8 +139,11 @@ async def _measure(
     what: Callable[[], Awaitable[float]], events: int
 ) -> tuple[float, dict[str, Any]]:
     sampler = Sampler()
-    with sampler.running():
+    bench.MEASURE = sampler.running  # the burst only: not the services' start or the warm-up
+    try:
         rate = await what()
+    finally:
+        bench.MEASURE = nullcontext
     return rate, sampler.summary(events)
 
 
