@@ -12,7 +12,12 @@ from taskfactory_contracts.confluent import (
     InMemorySchemaRegistry,
     SchemaRegistry,
 )
-from taskfactory_contracts.definition import ActivityDefinition, definition_problems, task_order
+from taskfactory_contracts.definition import (
+    ActivityDefinition,
+    definition_problems,
+    spelling_problems,
+    task_order,
+)
 from taskfactory_contracts.definition_parts import (
     APPROVAL_TASK_TYPE,
     BUILTIN_TASK_TYPES,
@@ -134,6 +139,7 @@ __all__ = [
     "default_store",
     "definition_problems",
     "derive_workflow_id",
+    "spelling_problems",
     "task_order",
     "template_fields",
 ]

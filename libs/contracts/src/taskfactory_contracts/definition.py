@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from taskfactory_contracts import names
 from taskfactory_contracts.definition_parts import (
     APPROVAL_TASK_TYPE,
     DEFINITION_FIELDS,
@@ -39,7 +40,7 @@ from taskfactory_contracts.expressions import (
 )
 from taskfactory_contracts.ids import template_fields
 
-__all__ = ["ActivityDefinition", "definition_problems", "task_order"]
+__all__ = ["ActivityDefinition", "definition_problems", "spelling_problems", "task_order"]
 
 
 class ActivityDefinition(BaseModel):
@@ -138,7 +139,8 @@ def definition_problems(
                 problems.append((("tasks", index, "needs", n), "a task cannot need itself"))
         if known_types is not None:
             for loc, kind in ((("type",), task.type), (("compensate", "type"), _ctype(task))):
-                if kind is not None and kind not in known_types:
+                # An old spelling is reported by spelling_problems, with the one to write.
+                if kind is not None and kind not in known_types | names.LEGACY_TASK_TYPES.keys():
                     problems.append(
                         (
                             ("tasks", index, *loc),
@@ -178,6 +180,26 @@ def definition_problems(
                     problems,
                     ("tasks", index, "compensate", "params", "url"),
                     task.compensate.params.get("url"),
+                )
+    return problems
+
+
+def spelling_problems(definition: ActivityDefinition) -> list[tuple[Loc, str]]:
+    """Task types written in a spelling older releases accepted, each with the one to write.
+
+    The loader refuses them; the model itself accepts them, because a run started before
+    carries its definition (old spelling included) in its workflow input and must still load.
+    """
+    problems: list[tuple[Loc, str]] = []
+    for index, task in enumerate(definition.tasks):
+        for loc, kind in ((("type",), task.type), (("compensate", "type"), _ctype(task))):
+            right = names.LEGACY_TASK_TYPES.get(kind or "")
+            if right is not None:
+                problems.append(
+                    (
+                        ("tasks", index, *loc),
+                        f"task type {kind!r} is an old spelling; write {right!r}",
+                    )
                 )
     return problems
 

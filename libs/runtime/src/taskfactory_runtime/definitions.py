@@ -27,6 +27,7 @@ from taskfactory_contracts import (
     DefinitionError,
     definition_problems,
     names,
+    spelling_problems,
 )
 from taskfactory_runtime.bounded_yaml import (
     MAX_YAML_DEPTH,
@@ -187,7 +188,10 @@ def _check_file(
         return None, out
     problems = [
         DefinitionProblem(where, _line_of(root, loc, offset), _field(loc), reason)
-        for loc, reason in definition_problems(definition, task_types)
+        for loc, reason in [
+            *spelling_problems(definition),
+            *definition_problems(definition, task_types),
+        ]
     ]
     return (None if problems else definition), problems
 

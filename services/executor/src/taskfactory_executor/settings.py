@@ -27,7 +27,7 @@ class ExecutorSection(BaseModel):
     publish_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
-        description="A kafka.publish task's send not acknowledged this fast fails and is "
+        description="A kafka_publish task's send not acknowledged this fast fails and is "
         "retried (results and run events are bounded by publish_lease_seconds).",
     )
     publish_lease_seconds: float = Field(
@@ -42,7 +42,7 @@ class ExecutorSection(BaseModel):
         description="How far the hosts' clocks may be apart (widens the publish check).",
     )
     http_max_connections: int = Field(
-        default=100, ge=1, description="Connection pool of the http.request task type."
+        default=100, ge=1, description="Connection pool of the http task type."
     )
     create_topics: bool = Field(
         default=True, description="Create the results and runs topics at start."
