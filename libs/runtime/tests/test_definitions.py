@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from taskfactory_contracts import ActivityDefinition, DefinitionError
-from taskfactory_runtime.definitions import load_definition, load_definitions
+from taskfactory_runtime.definitions import front_matter, load_definition, load_definitions
 
 GOOD = """
 id: greeting
@@ -148,3 +148,18 @@ def test_a_run_started_before_still_carries_its_old_spelling() -> None:
     """A run's input holds its definition: the model itself must go on accepting it."""
     doc = yaml.safe_load(GOOD.replace("type: echo, params: {message: hi}", "type: kafka.publish"))
     assert ActivityDefinition.model_validate(doc).tasks[0].type == "kafka.publish"
+
+
+def test_front_matter_reads_a_markdown_definition_as_the_loader_does(tmp_path: Path) -> None:
+    path = tmp_path / "greeting.md"
+    path.write_text(f"---{GOOD}---\n# Greeting\n")
+    doc, body = front_matter(path)
+    assert (doc["id"], doc["tasks"][0]["params"], body) == (
+        "greeting",
+        {"message": "hi"},
+        "# Greeting",
+    )
+    path.write_text(GOOD)
+    with pytest.raises(DefinitionError, match="start with '---' front matter") as err:
+        front_matter(path)
+    assert err.value.file == str(path)

@@ -55,6 +55,7 @@ from taskfactory_contracts.records import (
     RunStatus,
     TaskResult,
     TaskStatus,
+    envelope_from_json,
 )
 from taskfactory_contracts.runs import (
     PublishRecordInput,
@@ -139,6 +140,7 @@ __all__ = [
     "default_store",
     "definition_problems",
     "derive_workflow_id",
+    "envelope_from_json",
     "spelling_problems",
     "task_order",
     "template_fields",
