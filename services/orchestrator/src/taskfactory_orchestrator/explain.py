@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 
-
 @dataclass
 class PlannedTask:
     """One task as a run would spawn it, or why it cannot be known before the run."""
