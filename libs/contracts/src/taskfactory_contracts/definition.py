@@ -121,10 +121,16 @@ def definition_problems(
     for name, source in definition.context.items():
         if isinstance(source, HttpContext):
             for field in ("url", "headers", "body"):
-                _check_tpl(problems, ("context", name, field), getattr(source, field), event_vars)
+                _check(
+                    problems,
+                    ("context", name, field),
+                    getattr(source, field),
+                    event_vars,
+                    template=True,
+                )
             _check_url(problems, ("context", name, "url"), source.url)
         elif isinstance(source, PluginContext):
-            _check_tpl(problems, ("context", name, "params"), source.params, event_vars)
+            _check(problems, ("context", name, "params"), source.params, event_vars, template=True)
     known_types = None if known_task_types is None else {*known_task_types, APPROVAL_TASK_TYPE}
     by_id: dict[str, TaskTemplate] = {}
     for index, task in enumerate(definition.tasks):
@@ -164,16 +170,17 @@ def definition_problems(
         if task.for_each is not None:
             _check(problems, ("tasks", index, "for_each"), task.for_each, scope)
             scope = {**scope, "item": None, "index": frozenset()}
-        _check_tpl(problems, ("tasks", index, "params"), task.params, scope)
+        _check(problems, ("tasks", index, "params"), task.params, scope, template=True)
         if task.type in HTTP_TASK_TYPES:
             _check_url(problems, ("tasks", index, "params", "url"), task.params.get("url"))
         if task.compensate is not None:
             item_scope = {**scope, "output": None}
-            _check_tpl(
+            _check(
                 problems,
                 ("tasks", index, "compensate", "params"),
                 task.compensate.params,
                 item_scope,
+                template=True,
             )
             if task.compensate.type in HTTP_TASK_TYPES:
                 _check_url(
@@ -209,19 +216,16 @@ def _ctype(task: TaskTemplate) -> str | None:
 
 
 def _check(
-    problems: list[tuple[Loc, str]], loc: Loc, source: str, known: dict[str, frozenset[str] | None]
+    problems: list[tuple[Loc, str]],
+    loc: Loc,
+    source: Any,
+    known: dict[str, frozenset[str] | None],
+    *,
+    template: bool = False,
 ) -> None:
+    """Record the problem of a CEL expression (or, ``template``, of ``{{ }}`` templates)."""
     try:
-        check_expression(source, known)
-    except ExpressionError as exc:
-        problems.append((loc, str(exc)))
-
-
-def _check_tpl(
-    problems: list[tuple[Loc, str]], loc: Loc, value: Any, known: dict[str, frozenset[str] | None]
-) -> None:
-    try:
-        check_template(value, known)
+        (check_template if template else check_expression)(source, known)
     except ExpressionError as exc:
         problems.append((loc, str(exc)))
 
