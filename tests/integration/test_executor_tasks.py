@@ -206,6 +206,19 @@ async def test_kafka_publish_succeeds(
     assert dict(record.headers)["taskfactory-idempotency-key"] == task.idempotency_key.encode()
 
 
+async def test_a_run_started_before_the_rename_still_runs_kafka_publish_under_its_old_name(
+    executor: InProcessExecutor, kafka_settings: KafkaSettings, uid: str
+) -> None:
+    """Definition files may no longer say ``kafka.publish``; runs that carry it still finish."""
+    topic = f"{uid}.out"
+    await create_topic(kafka_settings, topic)
+    task = task_input(uid, "kafka.publish", {"topic": topic, "value": 7})
+    out = await executor.drive(task, workflow_id=f"{uid}-wf")
+    assert out.status == "succeeded"
+    [record] = await consume(kafka_settings, topic, at_least=1, timeout=30)
+    assert record.value == b"7"
+
+
 async def test_kafka_publish_retries_while_the_topic_is_unavailable_and_writes_once(
     executor: InProcessExecutor, kafka_settings: KafkaSettings, temporal_client: Client, uid: str
 ) -> None:
