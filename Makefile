@@ -129,6 +129,13 @@ chaos-cluster: install ## the faults only a cluster has (leader broker SIGKILL) 
 	@$(CLUSTER_ENV) $(RUN) taskfactory-stack prepare >/dev/null
 	@$(CLUSTER_ENV) $(RUN) python bench/chaos.py --cluster $(CHAOS_ARGS)
 
+SCALE_ARGS ?=
+
+.PHONY: bench-scale
+bench-scale: install ## the scale curve (1/4/16 history shards × 1/2/4 replicas) on the cluster profile; stop the default stack first; table in bench/README.md
+	@$(CLUSTER_ENV) $(RUN) taskfactory-stack prepare >/dev/null
+	@$(CLUSTER_ENV) $(RUN) python bench/scale_bench.py $(SCALE_ARGS)
+
 .PHONY: soak
 soak: install ## 30-minute steady stream through all three services, RSS sampled (SOAK_ARGS="--minutes 30 --rate 3")
 	@$(RUN) taskfactory-stack up >/dev/null

@@ -49,6 +49,8 @@ from taskfactory_stack.services import ServiceSet
 KAFKA = os.environ.get("TASKFACTORY_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 TEMPORAL = os.environ.get("TASKFACTORY_TEMPORAL_ADDRESS", "127.0.0.1:7233")
 CONCURRENCY = 256
+#: Replication factor of the bench topics (the cluster profile's scale bench sets 3).
+REPLICATION = 1
 DEFINITION = """
 id: bench
 version: 1
@@ -199,7 +201,7 @@ class Rig:
             self.kafka,
             [self.topic, f"{self.topic}.dlq", self.results, self.runs],
             partitions=6,
-            replication_factor=1,
+            replication_factor=REPLICATION,
         )
 
     def start(self, only: tuple[str, ...], env: dict[str, str] | None = None) -> list[int]:
@@ -285,18 +287,21 @@ async def e2e(
     *,
     direct: bool = False,
     executors: int = 1,
+    replicas: int = 1,
 ) -> float:
     """Events (or, ``direct``, workflows started straight at Temporal) → results per second.
 
     The one-task definition publishes one result per run, so ``n`` runs are done when the
-    private results topic holds ``n`` records more than after the warm-up.
+    private results topic holds ``n`` records more than after the warm-up. ``replicas`` starts
+    that many of every service (at least ``executors`` executors).
     """
     rig = Rig(kafka, tmp, "dir" if direct else "e2e")
     await rig.topics()
-    rig.start(("orchestrator",))
-    for _ in range(executors):
+    for _ in range(replicas):
+        rig.start(("orchestrator",))
+    for _ in range(max(executors, replicas)):
         rig.start(("executor",))
-    if not direct:
+    for _ in range(0 if direct else replicas):
         rig.start(("ingress",))
     definition = load_definition(rig.defs / "bench.yaml")
     slots = asyncio.Semaphore(CONCURRENCY)
@@ -341,7 +346,7 @@ async def e2e(
 async def _prefilled_topic(kafka: KafkaSettings, prefix: str, n: int) -> str:
     """A fresh 6-partition topic ``<prefix>.events`` holding ``n`` bench envelopes."""
     topic = f"{prefix}.events"
-    await ensure_topics(kafka, [topic], partitions=6, replication_factor=1)
+    await ensure_topics(kafka, [topic], partitions=6, replication_factor=REPLICATION)
     await _publish(kafka, topic, _events(prefix, n))
     return topic
 

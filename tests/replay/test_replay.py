@@ -25,8 +25,8 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from taskfactory_contracts import RunActivityInput, names
-from taskfactory_orchestrator.worker import SANDBOX, WORKFLOWS
-from taskfactory_orchestrator.workflows import TaskBatchWorkflow
+from taskfactory_orchestrator.worker import SANDBOX, SHARED_SANDBOX, WORKFLOWS
+from taskfactory_orchestrator.workflows.task_batch import TaskBatchWorkflow
 
 HERE = Path(__file__).parent / "histories"
 HISTORIES = sorted(p for p in HERE.glob("*.json") if p.name != "workflow-ids.json")
@@ -57,10 +57,15 @@ def test_histories_are_recorded() -> None:
     }
 
 
+@pytest.mark.parametrize("runner", ["strict", "shared"])
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
-async def test_current_code_replays_recorded_history(path: Path) -> None:
+async def test_current_code_replays_recorded_history(path: Path, runner: str) -> None:
+    # Strict: a restricted (non-deterministic) call on the history's path fails the replay;
+    # shared: what the worker runs by default replays the same.
     replayer = Replayer(
-        workflows=WORKFLOWS, workflow_runner=SANDBOX, data_converter=pydantic_data_converter
+        workflows=WORKFLOWS,
+        workflow_runner=SANDBOX if runner == "strict" else SHARED_SANDBOX,
+        data_converter=pydantic_data_converter,
     )
     result = await replayer.replay_workflow(_history(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure

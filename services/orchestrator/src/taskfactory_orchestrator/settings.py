@@ -37,6 +37,12 @@ class OrchestratorSection(WorkerSection):
         description="Runs kept in memory between workflow tasks (at least the runs in flight, "
         "or each of their workflow tasks replays the history).",
     )
+    sandbox: Literal["shared", "strict"] = Field(
+        default="shared",
+        description="Workflow sandbox: 'shared' imports our workflow modules once for all runs "
+        "(they hold no state; ~40 % less worker CPU per run); 'strict' re-imports a run's "
+        "module for every new run, as the SDK does by default.",
+    )
 
 
 class SchedulesSection(BaseModel):

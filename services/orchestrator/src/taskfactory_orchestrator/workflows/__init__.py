@@ -1,9 +1,6 @@
-"""The orchestrator's workflows, one per module."""
+"""The orchestrator's workflows, one per module.
 
-from taskfactory_orchestrator.workflows.run_activity import (
-    LegacyRunActivityWorkflow,
-    RunActivityWorkflow,
-)
-from taskfactory_orchestrator.workflows.task_batch import TaskBatchWorkflow
-
-__all__ = ["LegacyRunActivityWorkflow", "RunActivityWorkflow", "TaskBatchWorkflow"]
+This package imports none of them: the workflow sandbox re-imports a run's workflow module (and
+so this package) for every new run, and importing every workflow here made each run pay for
+all of them. Import a workflow from its own module.
+"""

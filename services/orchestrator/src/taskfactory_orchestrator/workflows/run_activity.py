@@ -9,9 +9,9 @@ The fast path (this type, ``RunActivityWorkflowV2``): results and run events go 
 outbox that the run publishes itself, as local activities, while tasks are running and once
 at the end of each event (the last results together with the ``finished`` run event); context
 sources are resolved by local activities. A one-task run is then two workflow tasks and one
-activity task. ``LegacyRunActivityWorkflow`` (the old type name) serves runs started before,
-on the executor path, unchanged (a new type rather than a patch: a patch costs every new run
-a marker and a search-attribute upsert).
+activity task. ``LegacyRunActivityWorkflow`` (the old type name, in ``run_legacy``) serves
+runs started before, on the executor path, unchanged (a new type rather than a patch: a patch
+costs every new run a marker and a search-attribute upsert).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from taskfactory_orchestrator.workflows.run_saga import Saga
     from taskfactory_orchestrator.workflows.run_tasks import BATCH_SIZE, INLINE_ITEMS
 
-__all__ = ["BATCH_SIZE", "INLINE_ITEMS", "LegacyRunActivityWorkflow", "RunActivityWorkflow"]
+__all__ = ["BATCH_SIZE", "INLINE_ITEMS", "RunActivityWorkflow"]
 
 
 @workflow.defn(name=names.WORKFLOW_RUN_ACTIVITY)
@@ -314,15 +314,3 @@ class RunActivityWorkflow(Saga, Approvals):
         if envelope.tenant:
             pairs.append(SearchAttributeKey.for_keyword(names.SA_TENANT).value_set(envelope.tenant))
         workflow.upsert_search_attributes(pairs)
-
-
-@workflow.defn(name=names.WORKFLOW_RUN_ACTIVITY_V1)
-class LegacyRunActivityWorkflow(RunActivityWorkflow):
-    """Runs started before the fast path: results and run events through the executor."""
-
-    _FAST = False
-
-    @workflow.run
-    async def run(self, arg: RunActivityInput) -> RunOutcome:
-        """As ``RunActivityWorkflow.run``, on the executor path."""
-        return await super().run(arg)

@@ -1,0 +1,285 @@
+"""The scale curve on the cluster profile: history shards x replicas, in one run.
+
+For each history-shard count (``--shards``, default 1,4,16) the local stack's cluster profile
+(three KRaft brokers, topics at replication factor 3, Temporal server on PostgreSQL) is started
+with that ``numHistoryShards`` (its databases re-created), then, for each replica count
+(``--replicas``, default 1,2,4), measured round-robin for ``--repeat`` rounds:
+
+- ``ingress``: starts/s of that many ingress replicas in one consumer group;
+- ``e2e``: one-task runs/s end to end with that many replicas of every service;
+- ``naive`` (once per shard count): consume one record, await its start, commit, repeat.
+
+While each measurement runs, a sampler reads every process's CPU time from ``/proc`` once a
+second and sums it by role (ingress, orchestrator, executor, Temporal server, PostgreSQL, each
+Kafka broker, the bench itself), so the table says which process sits at 100 % of a core. From
+the CPU seconds all processes spend per completed run it gives the model that predicts a bigger
+machine. Writes ``bench/results/scale.json`` and the scale table of ``bench/README.md``. Stops
+the cluster profile at the end if it started it; run it on an otherwise quiet machine with the
+default profile stopped (``make stack-down``): ``make bench-scale``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ingress_bench as bench
+import report
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.settings import StackSettings
+from taskfactory_stack.stack import Stack
+
+SHARDS_ENV = "TASKFACTORY_STACK_CLUSTER_HISTORY_SHARDS"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _role(pid: int, cmdline: str) -> str | None:
+    """Which part of the system process ``pid`` is (None: not ours)."""
+    if pid == os.getpid():
+        return "bench"
+    for needle, role in (
+        ("taskfactory_ingress", "ingress"),
+        ("taskfactory_orchestrator", "orchestrator"),
+        ("taskfactory_executor", "executor"),
+        ("temporal-server", "temporal"),
+        ("start-dev", "temporal"),
+        ("--diy-worker", "diy-worker"),
+        ("postgres", "postgresql"),
+        ("jaeger", "jaeger"),
+    ):
+        if needle in cmdline:
+            return role
+    if "kafka.Kafka" in cmdline:
+        # Each broker's config path names its node: …/cluster/kafka-2/server.properties.
+        node = next((part for part in cmdline.split("/") if part.startswith("kafka-")), "kafka")
+        return node
+    return None
+
+
+def _cpu_by_pid() -> dict[int, tuple[str, float]]:
+    """Role and CPU seconds (user + system) of every process of ours now running."""
+    out: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended while we looked
+            continue
+        role = _role(int(entry.name), cmdline)
+        if role is not None:
+            out[int(entry.name)] = (role, (int(fields[11]) + int(fields[12])) / TICK)
+    return out
+
+
+class Sampler:
+    """CPU use by role over a measurement: the total, and the busiest second of each process."""
+
+    def __init__(self) -> None:
+        self.total: dict[str, float] = {}
+        self.peak: dict[str, float] = {}
+        self.wall = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        before, t0 = _cpu_by_pid(), time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            now, t1 = _cpu_by_pid(), time.monotonic()
+            for pid, (role, cpu) in now.items():
+                used = cpu - before.get(pid, (role, 0.0))[1]
+                self.total[role] = self.total.get(role, 0.0) + used
+                # A process's share of one core in that second: 1.0 is a core saturated.
+                self.peak[role] = max(self.peak.get(role, 0.0), used / (t1 - t0))
+            self.wall += t1 - t0
+            before, t0 = now, t1
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            yield
+        finally:
+            self._task.cancel()
+
+    def summary(self, runs: int) -> dict[str, Any]:
+        busy = {role: cpu / self.wall for role, cpu in self.total.items() if self.wall}
+        return {
+            "cores_busy": {k: round(v, 2) for k, v in sorted(busy.items(), key=lambda kv: -kv[1])},
+            "peak_core_share": {k: round(v, 2) for k, v in sorted(self.peak.items())},
+            "cpu_ms_per_run": round(1000 * sum(self.total.values()) / max(runs, 1), 1),
+        }
+
+
+async def _measure(
+    what: Callable[[], Awaitable[float]], events: int
+) -> tuple[float, dict[str, Any]]:
+    sampler = Sampler()
+    with sampler.running():
+        rate = await what()
+    return rate, sampler.summary(events)
+
+
+def _median(samples: list[tuple[float, dict[str, Any]]]) -> dict[str, Any]:
+    """The median rate and the CPU picture of the run that gave it."""
+    ordered = sorted(samples, key=lambda s: s[0])
+    rate, cpu = ordered[len(ordered) // 2]
+    return {
+        "per_s": round(statistics.median(s[0] for s in samples), 1),
+        "samples": [round(s[0], 1) for s in samples],
+        "median_run": {"per_s": round(rate, 1), **cpu},
+    }
+
+
+async def _one_shard_count(
+    shards: int, replicas: list[int], args: argparse.Namespace, tmp: Path
+) -> dict[str, Any]:
+    os.environ[SHARDS_ENV] = str(shards)
+    stack = Stack(StackSettings(profile="cluster"))
+    print(f"scale: cluster profile with {shards} history shards …", flush=True)
+    # A different shard count re-creates Temporal's databases, which needs the server stopped.
+    await asyncio.to_thread(stack.down)
+    await asyncio.to_thread(stack.up)
+    bench.TEMPORAL = stack.temporal_address
+    bench.REPLICATION = stack.replication_factor
+    kafka = KafkaSettings(bootstrap_servers=stack.kafka_bootstrap)
+    client = await Client.connect(stack.temporal_address, data_converter=pydantic_data_converter)
+    samples: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    for round_ in range(args.repeat):
+        for count in replicas:
+            samples.setdefault(f"ingress-{count}", []).append(
+                await _measure(
+                    lambda c=count: bench.ingress(kafka, client, args.events, tmp, [], replicas=c),
+                    args.events,
+                )
+            )
+            samples.setdefault(f"e2e-{count}", []).append(
+                await _measure(
+                    lambda c=count: bench.e2e(kafka, client, args.e2e_events, tmp, [], replicas=c),
+                    args.e2e_events,
+                )
+            )
+        naive_n = max(100, args.events // 5)
+        samples.setdefault("naive", []).append(
+            await _measure(lambda n=naive_n: bench.naive(kafka, client, n, tmp), naive_n)
+        )
+        print(
+            f"  round {round_ + 1}: "
+            + ", ".join(f"{k} {v[-1][0]:.0f}/s" for k, v in samples.items()),
+            flush=True,
+        )
+    return {k: _median(v) for k, v in samples.items()}
+
+
+def _table(result: dict[str, Any]) -> str:
+    replicas = result["replicas"]
+    lines = [
+        report.heading(result),
+        "",
+        "| history shards | naive starts/s | "
+        + " | ".join(f"ingress x{r} starts/s" for r in replicas)
+        + " | ingress ÷ naive (best) | "
+        + " | ".join(f"e2e x{r} runs/s" for r in replicas)
+        + " |",
+        "|---:|---:|" + "---:|" * (2 * len(replicas) + 1),
+    ]
+    for shards, by in result["curve"].items():
+        ingress = [by[f"ingress-{r}"]["per_s"] for r in replicas]
+        e2e = [by[f"e2e-{r}"]["per_s"] for r in replicas]
+        ratio = max(ingress) / by["naive"]["per_s"]
+        lines.append(
+            f"| {shards} | {by['naive']['per_s']:.0f} | "
+            + " | ".join(f"{v:.0f}" for v in ingress)
+            + f" | {ratio:.1f} | "
+            + " | ".join(f"{v:.1f}" for v in e2e)
+            + " |"
+        )
+    lines += ["", "Where the time goes (median run; share of one core, busiest roles first):", ""]
+    for shards, by in result["curve"].items():
+        for key in (f"ingress-{replicas[-1]}", f"e2e-{replicas[-1]}"):
+            run = by[key]["median_run"]
+            busy = ", ".join(f"{k} {v:.2f}" for k, v in list(run["cores_busy"].items())[:6])
+            lines.append(
+                f"- {shards} shards, {key.replace('-', ' x')}: {busy}; "
+                f"{run['cpu_ms_per_run']:.0f} ms of CPU per run"
+            )
+    model = result["model"]
+    lines += [
+        "",
+        f"Model: an end-to-end one-task run costs {model['cpu_ms_per_run']:.0f} ms of CPU over all "
+        f"processes (median over the e2e runs), so C cores complete about "
+        f"C x {model['runs_per_core_s']:.0f} runs/s while Temporal's history shards keep up; "
+        f"one shard alone gave {model['one_shard_e2e']:.1f} runs/s here.",
+    ]
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shards", default="1,4,16", help="history-shard counts")
+    parser.add_argument("--replicas", default="1,2,4", help="replica counts")
+    parser.add_argument("--events", type=int, default=1500, help="events per ingress run")
+    parser.add_argument("--e2e-events", type=int, default=300, help="events per e2e run")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds per shard count")
+    parser.add_argument("--out", type=Path, default=report.RESULTS / "scale.json")
+    parser.add_argument("--no-readme", action="store_true", help="do not update bench/README.md")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started, load_before = datetime.now(UTC), report.load()
+    shard_counts = [int(s) for s in args.shards.split(",") if s]
+    replicas = [int(r) for r in args.replicas.split(",") if r]
+    was_running = Stack(StackSettings(profile="cluster")).status()
+    curve: dict[str, Any] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmpdir:
+            for shards in shard_counts:
+                curve[str(shards)] = await _one_shard_count(shards, replicas, args, Path(tmpdir))
+    finally:
+        if not any(s.pid for s in was_running):
+            await asyncio.to_thread(Stack(StackSettings(profile="cluster")).down)
+    e2e_cpu = [
+        run["median_run"]["cpu_ms_per_run"]
+        for by in curve.values()
+        for key, run in by.items()
+        if key.startswith("e2e-")
+    ]
+    cpu_ms = statistics.median(e2e_cpu)
+    result: dict[str, Any] = {
+        **report.provenance(started, load_before),
+        "events": args.events,
+        "e2e_events": args.e2e_events,
+        "repeat": args.repeat,
+        "replicas": replicas,
+        "curve": curve,
+        "model": {
+            "cpu_ms_per_run": cpu_ms,
+            "runs_per_core_s": 1000 / cpu_ms,
+            "one_shard_e2e": curve.get("1", {}).get(f"e2e-{replicas[0]}", {}).get("per_s", 0.0),
+        },
+    }
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    table = _table(result)
+    if not args.no_readme:
+        report.write_section("scale-table", table)
+    print(table)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
