@@ -24,10 +24,10 @@ correlation:
   workflow_id: "{prefix}/{{subject}}/{{id}}"
 tasks:
   - id: big-output
-    type: http.request
+    type: http
     params: {{url: "{big}", method: GET}}
   - id: metadata
-    type: http.request
+    type: http
     params: {{url: "{metadata}", method: GET}}
 """
 

@@ -1,4 +1,4 @@
-"""``http.request`` under the egress policy and the output payload guard, through the real
+"""``http`` tasks under the egress policy and the output payload guard, through the real
 executor activities on the real Temporal: each refusal is a task failure a run sees as final
 (non-retryable), named by type, with no credential in it."""
 
@@ -51,7 +51,7 @@ async def test_a_redirect_to_the_metadata_address_is_refused_once(
 ) -> None:
     url = server.url(f"/redirect?to={METADATA}")
     async with executor(egress=_loopback(redirects="any")) as running:
-        out = await running.drive(task_input(uid, "http.request", {"url": url}), workflow_id=uid)
+        out = await running.drive(task_input(uid, "http", {"url": url}), workflow_id=uid)
     assert (out.status, out.error_type, out.non_retryable) == ("failed", "EgressRefused", True)
     assert "169.254.169.254" in (out.message or "")
     assert server.paths() == ["/redirect"]  # not retried
@@ -62,7 +62,7 @@ async def test_redirects_are_not_followed_by_default(
 ) -> None:
     url = server.url(f"/redirect?to={server.url('/json')}")
     async with executor() as running:
-        out = await running.drive(task_input(uid, "http.request", {"url": url}), workflow_id=uid)
+        out = await running.drive(task_input(uid, "http", {"url": url}), workflow_id=uid)
     assert (out.status, out.error_type, out.non_retryable) == ("failed", "EgressRefused", True)
     assert "redirects are off" in (out.message or "")
     assert server.paths() == ["/redirect"]
@@ -72,7 +72,7 @@ async def test_redirects_are_not_followed_by_default(
 async def test_loopback_is_refused_unless_the_deployment_allows_it(
     executor: Runner, server: HostileServer, uid: str, host: str
 ) -> None:
-    task = task_input(uid, "http.request", {"url": server.url("/json", host=host)})
+    task = task_input(uid, "http", {"url": server.url("/json", host=host)})
     async with executor(egress=EgressSettings()) as running:
         out = await running.drive(task, workflow_id=uid)
     assert (out.status, out.error_type, out.non_retryable) == ("failed", "EgressRefused", True)
@@ -84,7 +84,7 @@ async def test_a_300_mb_body_fails_the_task_at_the_limit(
     executor: Runner, server: HostileServer, uid: str
 ) -> None:
     async with executor() as running:
-        task = task_input(uid, "http.request", {"url": server.url("/huge"), "method": "GET"})
+        task = task_input(uid, "http", {"url": server.url("/huge"), "method": "GET"})
         out = await running.drive(task, workflow_id=uid)
     assert (out.status, out.error_type, out.non_retryable) == ("failed", "ResponseTooLarge", True)
     assert "1048576-byte limit" in (out.message or "")
@@ -96,7 +96,7 @@ async def test_a_300_mb_body_fails_the_task_at_the_limit(
 @pytest.mark.parametrize("url", ["ftp://127.0.0.1/file", "file:///etc/passwd"])
 async def test_an_unsupported_scheme_is_non_retryable(executor: Runner, uid: str, url: str) -> None:
     async with executor() as running:
-        out = await running.drive(task_input(uid, "http.request", {"url": url}), workflow_id=uid)
+        out = await running.drive(task_input(uid, "http", {"url": url}), workflow_id=uid)
     assert (out.status, out.error_type, out.non_retryable) == ("failed", "EgressRefused", True)
     assert "scheme" in (out.message or "")
 
@@ -109,7 +109,7 @@ async def test_the_timeout_is_capped_by_the_deployment(
     params = {"url": server.url("/hang"), "method": "GET", "timeout_seconds": 3600}
     async with executor(egress=_loopback(max_timeout_seconds=1)) as running:
         out = await running.drive(
-            task_input(uid, "http.request", params), workflow_id=uid, maximum_attempts=1
+            task_input(uid, "http", params), workflow_id=uid, maximum_attempts=1
         )
     assert (out.status, out.error_type, out.non_retryable) == ("failed", "HttpTimeout", False)
     assert "capped" in (out.message or "")
@@ -126,7 +126,7 @@ async def test_credentials_reach_neither_the_error_nor_the_logs(
     url = f"http://alice:{password}@127.0.0.1:{server.port}/fail?status=422&api_key={key}"
     params = {"url": url, "headers": {"X-Auth-Token": token}}
     async with executor() as running:
-        out = await running.drive(task_input(uid, "http.request", params), workflow_id=uid)
+        out = await running.drive(task_input(uid, "http", params), workflow_id=uid)
     assert (out.status, out.error_type) == ("failed", "HttpStatus422")
     assert "http://***@127.0.0.1" in (out.message or "")
     assert "HTTP Request: POST http://***@127.0.0.1" in caplog.text
@@ -146,7 +146,7 @@ async def test_a_2_5_mb_http_response_output_fails_the_task_non_retryably(
     Temporal would refuse, for ever, on completion)."""
     params = {"url": server.url(f"/sized?bytes={OUTPUT_BYTES}"), "method": "GET"}
     async with executor(egress=_loopback(max_response_bytes=4_000_000)) as running:
-        out = await running.drive(task_input(uid, "http.request", params), workflow_id=uid)
+        out = await running.drive(task_input(uid, "http", params), workflow_id=uid)
     assert (out.status, out.error_type, out.non_retryable) == ("failed", "PayloadTooLarge", True)
     assert "1048576-byte limit" in (out.message or "")
     assert server.paths() == ["/sized"]
@@ -190,6 +190,6 @@ async def test_an_output_below_the_limits_passes_both(
 ) -> None:
     params = {"url": server.url("/sized?bytes=500000"), "method": "GET"}
     async with executor() as running:
-        out = await running.drive(task_input(uid, "http.request", params), workflow_id=uid)
+        out = await running.drive(task_input(uid, "http", params), workflow_id=uid)
     assert out.status == "succeeded"
     assert len(out.output["body"]["blob"]) == 500_000

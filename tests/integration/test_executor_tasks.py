@@ -81,7 +81,7 @@ async def test_unknown_type_fails_at_once_naming_the_installed_types(
     out = await executor.drive(task_input(uid, "nope", {}), workflow_id=f"{uid}-wf")
     assert (out.status, out.error_type, out.non_retryable) == ("failed", "UnknownTaskType", True)
     assert "'nope'" in (out.message or "")
-    for name in ("echo", "http.request", "kafka.publish", "sleep"):
+    for name in ("echo", "http", "kafka_publish", "sleep"):
         assert name in (out.message or "")
 
 
@@ -141,13 +141,13 @@ async def test_sleep_times_out_without_heartbeats_reaching_temporal(
     assert out.status == "timed_out"
 
 
-# ---- http.request ------------------------------------------------------------------------------
+# ---- http ---------------------------------------------------------------------------------------
 async def test_http_request_succeeds_with_the_idempotency_key(
     executor: InProcessExecutor, server: RecordingServer, uid: str
 ) -> None:
     server.scripts["/pay"] = [(201, {}, {"paid": 5})]
     params = {"url": server.url("/pay"), "json": {"amount": 5}}
-    task = task_input(uid, "http.request", params)
+    task = task_input(uid, "http", params)
     out = await executor.drive(task, workflow_id=f"{uid}-wf")
     assert (out.status, out.output) == ("succeeded", {"status": 201, "body": {"paid": 5}})
     [call] = server.calls_to("/pay")
@@ -158,7 +158,7 @@ async def test_http_request_retries_5xx_and_429_honouring_retry_after_with_one_k
     executor: InProcessExecutor, server: RecordingServer, uid: str
 ) -> None:
     server.scripts["/pay"] = [(503, {}, {}), (429, {"Retry-After": "2"}, {}), (200, {}, {})]
-    task = task_input(uid, "http.request", {"url": server.url("/pay")})
+    task = task_input(uid, "http", {"url": server.url("/pay")})
     out = await executor.drive(task, workflow_id=f"{uid}-wf", initial_interval_seconds=0.1)
     assert (out.status, out.attempt) == ("succeeded", 3)
     calls = server.calls_to("/pay")
@@ -172,7 +172,7 @@ async def test_http_request_4xx_is_non_retryable(
     executor: InProcessExecutor, server: RecordingServer, uid: str
 ) -> None:
     server.scripts["/pay"] = [(422, {}, {"error": "account closed"})]
-    task = task_input(uid, "http.request", {"url": server.url("/pay")})
+    task = task_input(uid, "http", {"url": server.url("/pay")})
     out = await executor.drive(task, workflow_id=f"{uid}-wf")
     assert (out.status, out.error_type, out.non_retryable) == ("failed", "HttpStatus422", True)
     assert "account closed" in (out.message or "")
@@ -183,7 +183,7 @@ async def test_http_request_times_out(
     executor: InProcessExecutor, server: RecordingServer, uid: str
 ) -> None:
     server.gates["/slow"] = asyncio.Event()  # never opened while the task runs
-    task = task_input(uid, "http.request", {"url": server.url("/slow")})
+    task = task_input(uid, "http", {"url": server.url("/slow")})
     out = await executor.drive(
         task, workflow_id=f"{uid}-wf", start_to_close_seconds=1, maximum_attempts=1
     )
@@ -191,13 +191,13 @@ async def test_http_request_times_out(
     assert len(server.calls_to("/slow")) == 1
 
 
-# ---- kafka.publish -----------------------------------------------------------------------------
+# ---- kafka_publish -----------------------------------------------------------------------------
 async def test_kafka_publish_succeeds(
     executor: InProcessExecutor, kafka_settings: KafkaSettings, uid: str
 ) -> None:
     topic = f"{uid}.out"
     await create_topic(kafka_settings, topic)
-    task = task_input(uid, "kafka.publish", {"topic": topic, "value": {"x": 1}})
+    task = task_input(uid, "kafka_publish", {"topic": topic, "value": {"x": 1}})
     out = await executor.drive(task, workflow_id=f"{uid}-wf")
     assert out.status == "succeeded"
     assert out.output["topic"] == topic
@@ -206,12 +206,25 @@ async def test_kafka_publish_succeeds(
     assert dict(record.headers)["taskfactory-idempotency-key"] == task.idempotency_key.encode()
 
 
+async def test_a_run_started_before_the_rename_still_runs_kafka_publish_under_its_old_name(
+    executor: InProcessExecutor, kafka_settings: KafkaSettings, uid: str
+) -> None:
+    """Definition files may no longer say ``kafka.publish``; runs that carry it still finish."""
+    topic = f"{uid}.out"
+    await create_topic(kafka_settings, topic)
+    task = task_input(uid, "kafka.publish", {"topic": topic, "value": 7})
+    out = await executor.drive(task, workflow_id=f"{uid}-wf")
+    assert out.status == "succeeded"
+    [record] = await consume(kafka_settings, topic, at_least=1, timeout=30)
+    assert record.value == b"7"
+
+
 async def test_kafka_publish_retries_while_the_topic_is_unavailable_and_writes_once(
     executor: InProcessExecutor, kafka_settings: KafkaSettings, temporal_client: Client, uid: str
 ) -> None:
     topic = f"{uid}.out"
     await create_topic(kafka_settings, topic, configs=REJECT_WRITES)
-    task = task_input(uid, "kafka.publish", {"topic": topic, "value": 7})
+    task = task_input(uid, "kafka_publish", {"topic": topic, "value": 7})
     wid = f"{uid}-wf"
     running = asyncio.create_task(executor.drive(task, workflow_id=wid, maximum_attempts=0))
 
@@ -230,7 +243,7 @@ async def test_kafka_publish_retries_while_the_topic_is_unavailable_and_writes_o
 async def test_kafka_publish_to_an_invalid_topic_is_non_retryable(
     executor: InProcessExecutor, uid: str
 ) -> None:
-    task = task_input(uid, "kafka.publish", {"topic": "not a topic!", "value": 1})
+    task = task_input(uid, "kafka_publish", {"topic": "not a topic!", "value": 1})
     out = await executor.drive(task, workflow_id=f"{uid}-wf")
     assert (out.status, out.error_type, out.non_retryable) == ("failed", "InvalidTaskParams", True)
 
@@ -249,7 +262,7 @@ async def test_kafka_publish_times_out_when_never_acknowledged(
         producer_overrides={"linger_ms": 5_000},
     )
     async with slow.running():
-        task = task_input(uid, "kafka.publish", {"topic": topic, "value": 1})
+        task = task_input(uid, "kafka_publish", {"topic": topic, "value": 1})
         out = await slow.drive(
             task, workflow_id=f"{uid}-wf", start_to_close_seconds=1.5, maximum_attempts=1
         )

@@ -6,7 +6,9 @@ import socket
 import sys
 from pathlib import Path
 
-from taskfactory_stack.process import TrackedProcess, port_taken
+import pytest
+
+from taskfactory_stack.process import StackError, TrackedProcess, port_taken, run_tool
 
 
 def test_a_started_process_is_tracked_and_stopped(tmp_path: Path) -> None:
@@ -34,3 +36,10 @@ def test_port_taken_sees_a_listening_socket() -> None:
         port = sock.getsockname()[1]
         assert port_taken(port)
     assert not port_taken(port)
+
+
+def test_run_tool_returns_the_output_or_names_what_failed_with_its_last_output() -> None:
+    assert run_tool(["sh", "-c", "echo built"], "never") == "built\n"
+    with pytest.raises(StackError) as err:
+        run_tool(["sh", "-c", "echo half; echo broken >&2; exit 3"], "demo: building failed")
+    assert str(err.value) == "demo: building failed (exit 3): half\nbroken"

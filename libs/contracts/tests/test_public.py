@@ -40,7 +40,11 @@ def test_package_reexports_exist() -> None:
 
 def test_names_are_unique_constants() -> None:
     constants = {n: getattr(names, n) for n in names.__all__ if isinstance(getattr(names, n), str)}
-    assert set(names.__all__) == set(constants) | {"SEARCH_ATTRIBUTES"}
+    collections = {"SEARCH_ATTRIBUTES", "BUILTIN_TASK_TYPES", "LEGACY_TASK_TYPES"}
+    assert set(names.__all__) == set(constants) | collections
+    task_types = [*names.BUILTIN_TASK_TYPES, names.TASK_TYPE_APPROVAL, *names.LEGACY_TASK_TYPES]
+    assert len(set(task_types)) == len(task_types)
+    assert set(names.LEGACY_TASK_TYPES.values()) <= set(names.BUILTIN_TASK_TYPES)
     signals_and_queries = [
         names.SIGNAL_EVENT,
         names.UPDATE_APPROVAL,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from taskfactory_contracts import DefinitionError
-from taskfactory_runtime.definitions import load_definition, load_definitions
+from taskfactory_contracts import ActivityDefinition, DefinitionError
+from taskfactory_runtime.definitions import front_matter, load_definition, load_definitions
 
 GOOD = """
 id: greeting
@@ -126,3 +127,39 @@ def test_the_limit_is_a_setting_with_a_sane_default(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("TASKFACTORY_DEFINITIONS_MAX_BYTES", "10")
     with pytest.raises(ValidationError, match="definitions_max_bytes"):
         ServiceSettings()
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [("http.request", "http"), ("kafka.publish", "kafka_publish")]
+)
+def test_an_old_task_type_spelling_is_refused_naming_the_one_to_write(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    path = tmp_path / "old.yaml"
+    path.write_text(GOOD + f"  - {{id: b, type: echo, compensate: {{type: {old}}}}}\n")
+    with pytest.raises(DefinitionError) as err:
+        load_definitions(tmp_path)
+    assert str(err.value) == (
+        f"{path}:7: tasks.1.compensate.type: task type {old!r} is an old spelling; write {new!r}"
+    )
+
+
+def test_a_run_started_before_still_carries_its_old_spelling() -> None:
+    """A run's input holds its definition: the model itself must go on accepting it."""
+    doc = yaml.safe_load(GOOD.replace("type: echo, params: {message: hi}", "type: kafka.publish"))
+    assert ActivityDefinition.model_validate(doc).tasks[0].type == "kafka.publish"
+
+
+def test_front_matter_reads_a_markdown_definition_as_the_loader_does(tmp_path: Path) -> None:
+    path = tmp_path / "greeting.md"
+    path.write_text(f"---{GOOD}---\n# Greeting\n")
+    doc, body = front_matter(path)
+    assert (doc["id"], doc["tasks"][0]["params"], body) == (
+        "greeting",
+        {"message": "hi"},
+        "# Greeting",
+    )
+    path.write_text(GOOD)
+    with pytest.raises(DefinitionError, match="start with '---' front matter") as err:
+        front_matter(path)
+    assert err.value.file == str(path)

@@ -175,3 +175,10 @@ async def test_a_cancelled_attempt_stops_the_task_mid_flight() -> None:
     env.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(running, 10)
+
+
+def test_the_old_spellings_of_built_ins_still_run_what_their_new_ones_do() -> None:
+    """Runs started before the rename ask for the old names; they must still finish."""
+    by_name = {t.name: t.function for t in builtin_tasks()}
+    assert by_name["http.request"] is by_name["http"]
+    assert by_name["kafka.publish"] is by_name["kafka_publish"]

@@ -22,6 +22,7 @@ EXPECTED = [
     "missing-field.md:8: tasks.0.params: 'event.subjekt': event has no field 'subjekt' (has: "
     "causation_id, correlation_id, data, datacontenttype, dataschema, extensions, id, source, "
     "specversion, subject, tenant, time, type)",
+    "old-spelling.yaml:6: tasks.0.type: task type 'http.request' is an old spelling; write 'http'",
     "unknown-field.yaml:7: tasks.0.colour: Extra inputs are not permitted",
     "unknown-task-type.yaml:8: tasks.1.type: unknown task type 'telepathy'; "
     "known: approval, echo, http, kafka_publish, sleep",
@@ -35,7 +36,7 @@ def test_every_broken_file_gets_one_precise_line_and_a_non_zero_exit() -> None:
     assert result.exit_code == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith(str(BROKEN))]
     assert [line.removeprefix(f"{BROKEN}/") for line in lines] == EXPECTED
-    assert "7 problem(s)" in result.stderr
+    assert "8 problem(s)" in result.stderr
     assert "ok " not in result.stdout
 
 

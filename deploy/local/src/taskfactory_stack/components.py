@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from taskfactory_contracts import names
 from taskfactory_stack.component import Component, packaged_file
 from taskfactory_stack.kafka_security import BrokerAddition, OAuthBearerListener, SaslSslListener
 from taskfactory_stack.maven import copy_dependencies
-from taskfactory_stack.process import StackError
+from taskfactory_stack.process import StackError, run_tool
 from taskfactory_stack.settings import StackSettings
 
 __all__ = [
@@ -134,7 +133,7 @@ class KafkaComponent(Component):
         self.data.mkdir(parents=True, exist_ok=True)
         cluster_id = self._new_cluster_id()
         scram = self.sasl_ssl.scram_arguments() if self.sasl_ssl else []
-        proc = subprocess.run(
+        run_tool(
             [
                 *self._java(),
                 "kafka.tools.StorageTool",
@@ -145,15 +144,8 @@ class KafkaComponent(Component):
                 str(conf),
                 *scram,
             ],
-            capture_output=True,
-            text=True,
-            check=False,
+            f"{self.name}: formatting storage failed",
         )
-        if proc.returncode != 0:
-            raise StackError(
-                f"{self.name}: formatting storage failed: "
-                f"{(proc.stdout + proc.stderr).strip()[-400:]}"
-            )
 
     def _new_cluster_id(self) -> str:
         """The cluster id the storage is formatted with."""

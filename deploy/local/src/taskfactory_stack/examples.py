@@ -13,18 +13,14 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import yaml
 from aiohttp import web
 
-from taskfactory_contracts import (
-    ActivityDefinition,
-    Envelope,
-)
+from taskfactory_contracts import ActivityDefinition, Envelope, envelope_from_json
 from taskfactory_contracts.definition_parts import APPROVAL_TASK_TYPE
 from taskfactory_contracts.triggers import matches
-from taskfactory_runtime.definitions import check_paths, load_definitions
+from taskfactory_runtime.definitions import check_paths, front_matter, load_definitions
 from taskfactory_stack.process import StackError
 
 __all__ = [
@@ -60,19 +56,11 @@ def load_example_events(
     out = []
     for path in sorted(folder.glob("*.json")):
         for item in json.loads(path.read_text(encoding="utf-8")):
-            data = json.dumps(item.pop("data", {})).encode()
             item["id"] = f"{item['id']}-{nonce}"
             if unique_subjects:
                 item["subject"] = f"{item['subject']}-{nonce}"
-            out.append(Envelope(time=datetime.now(UTC), data=data, **item))
+            out.append(envelope_from_json(item, time=datetime.now(UTC)))
     return out
-
-
-def front_matter(path: Path) -> tuple[dict[str, Any], str]:
-    """The YAML front matter of a Markdown definition, and the text after it."""
-    _, source, body = path.read_text(encoding="utf-8").split("---\n", 2)
-    doc: dict[str, Any] = yaml.safe_load(source)
-    return doc, body.strip()
 
 
 def load_example(path: Path) -> ModuleType:

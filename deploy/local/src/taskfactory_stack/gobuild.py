@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
-from taskfactory_stack.process import StackError
+from taskfactory_stack.process import StackError, run_tool
 
 __all__ = ["build_go_command"]
 
@@ -43,18 +42,11 @@ def build_go_command(
     """Build ``package`` (e.g. ``./cmd/promtool``) of ``module@version`` as ``output``."""
     go = _go()
     print(f"{name}: building {module}@{version} {package} (first time only, minutes) …", flush=True)
-    download = subprocess.run(
+    download = run_tool(
         [go, "mod", "download", "-json", f"{module}@{version}"],
-        capture_output=True,
-        text=True,
-        check=False,
+        f"{name}: download of {module}@{version} failed",
     )
-    if download.returncode != 0:
-        raise StackError(
-            f"{name}: download of {module}@{version} failed: "
-            f"{(download.stdout + download.stderr).strip()[-300:]}"
-        )
-    source = Path(json.loads(download.stdout)["Dir"])
+    source = Path(json.loads(download)["Dir"])
     output.parent.mkdir(parents=True, exist_ok=True)
     work = output.parent / f".{output.name}-src"
     _remove_tree(work)
@@ -62,14 +54,12 @@ def build_go_command(
     shutil.copytree(source, work, copy_function=shutil.copy)
     for path in [work, *work.rglob("*")]:
         path.chmod(path.stat().st_mode | 0o200)
-    build = subprocess.run(
-        [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(output), package],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "CGO_ENABLED": "0"},
-    )
-    _remove_tree(work)
-    if build.returncode != 0:
-        raise StackError(f"{name}: build failed: {(build.stdout + build.stderr).strip()[-400:]}")
+    try:
+        run_tool(
+            [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(output), package],
+            f"{name}: build failed",
+            cwd=work,
+            env={**os.environ, "CGO_ENABLED": "0"},
+        )
+    finally:
+        _remove_tree(work)

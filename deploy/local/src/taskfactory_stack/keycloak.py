@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ import httpx
 
 from taskfactory_stack.component import Component
 from taskfactory_stack.maven import cache_root, copy_dependencies, pom
-from taskfactory_stack.process import StackError
+from taskfactory_stack.process import run_tool
 from taskfactory_stack.settings import StackSettings
 
 __all__ = [
@@ -82,18 +81,11 @@ def ensure_keycloak(settings: StackSettings) -> Path:
         script.chmod(0o755)
     print("keycloak: building the server (dev-file database) …", flush=True)
     # The build step (Quarkus augmentation) fixes the database kind; every start is --optimized.
-    proc = subprocess.run(
+    run_tool(
         [str(dist / "bin" / "kc.sh"), "build", "--db=dev-file"],
+        "keycloak: `kc.sh build` failed",
         env={**os.environ, "JAVA_OPTS_KC_HEAP": f"-Xmx{settings.keycloak_heap}"},
-        capture_output=True,
-        text=True,
-        check=False,
     )
-    if proc.returncode != 0:
-        raise StackError(
-            f"keycloak: `kc.sh build` failed (exit {proc.returncode}): "
-            f"{(proc.stdout + proc.stderr).strip()[-400:]}"
-        )
     zip_file.unlink()
     marker.write_text(version)
     return dist

@@ -6,13 +6,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from taskfactory_stack.examples import PLUGINS
-from taskfactory_stack.process import StackError
+from taskfactory_stack.process import StackError, run_tool
 
 __all__ = [
     "install_plugins",
@@ -25,7 +24,7 @@ def pip_install_target(target: Path, sources: Sequence[Path]) -> None:
     uv = os.environ.get("UV") or shutil.which("uv")
     if uv is None:
         raise StackError("uv not found on PATH: the example plugins are installed with uv")
-    done = subprocess.run(
+    run_tool(
         [
             uv,
             "pip",
@@ -38,12 +37,8 @@ def pip_install_target(target: Path, sources: Sequence[Path]) -> None:
             str(target),
             *(str(s) for s in sources),
         ],
-        capture_output=True,
-        text=True,
-        check=False,
+        f"installing {', '.join(map(str, sources))} failed",
     )
-    if done.returncode != 0:
-        raise StackError(f"installing {', '.join(map(str, sources))} failed:\n{done.stderr}")
 
 
 def _digest(sources: Sequence[Path]) -> str:

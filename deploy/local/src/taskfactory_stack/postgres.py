@@ -15,13 +15,12 @@ import os
 import pwd
 import shutil
 import signal
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskfactory_stack.cluster import ClusterSettings
 from taskfactory_stack.component import Component
-from taskfactory_stack.process import StackError
+from taskfactory_stack.process import StackError, run_tool
 
 __all__ = ["POSTGRES_USER", "PostgresComponent"]
 
@@ -54,11 +53,7 @@ def _install() -> Path:
         ["apt-get", "update", "-qq"],
         ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
     ):
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
-        if proc.returncode != 0:
-            raise StackError(
-                f"postgres: `{' '.join(argv)}` failed: {(proc.stdout + proc.stderr)[-300:]}"
-            )
+        run_tool(argv, f"postgres: `{' '.join(argv)}` failed", env=env)
     found = _bin_dir()
     if found is None:
         raise StackError("postgres: installed `postgresql` but found no `postgres` binary")
@@ -136,7 +131,7 @@ class PostgresComponent(Component):
             return
         self._own_data_dir()
         print(f"postgres: initdb {self.data} …", flush=True)
-        proc = subprocess.run(
+        run_tool(
             [
                 *self._as_server_user(),
                 initdb,
@@ -150,13 +145,9 @@ class PostgresComponent(Component):
                 "--no-locale",
                 "--no-sync",
             ],
-            capture_output=True,
-            text=True,
-            check=False,
+            "postgres: initdb failed",
             cwd="/",
         )
-        if proc.returncode != 0:
-            raise StackError(f"postgres: initdb failed: {(proc.stdout + proc.stderr)[-400:]}")
 
     def argv(self) -> tuple[list[str], dict[str, str]]:
         settings = {

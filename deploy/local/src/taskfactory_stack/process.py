@@ -8,14 +8,31 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["StackError", "TrackedProcess", "port_taken", "tail"]
+__all__ = ["StackError", "TrackedProcess", "port_taken", "run_tool", "tail"]
 
 
 class StackError(Exception):
     """A one-line, user-facing reason the stack cannot do what was asked."""
+
+
+def run_tool(
+    argv: Sequence[str],
+    failed: str,
+    *,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Run ``argv`` to its end and return its standard output; a non-zero exit raises
+    :class:`StackError` ``failed`` followed by the exit status and the end of its output."""
+    proc = subprocess.run(list(argv), capture_output=True, text=True, check=False, cwd=cwd, env=env)
+    if proc.returncode != 0:
+        output = (proc.stdout + proc.stderr).strip()[-400:]
+        raise StackError(f"{failed} (exit {proc.returncode}): {output}")
+    return proc.stdout
 
 
 def _start_ticks(pid: int) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from taskfactory_stack.cluster import ClusterSettings
 from taskfactory_stack.component import Component, packaged_file
 from taskfactory_stack.gobuild import build_go_command
 from taskfactory_stack.postgres import POSTGRES_USER, PostgresComponent
-from taskfactory_stack.process import StackError, tail
+from taskfactory_stack.process import StackError, run_tool, tail
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -132,12 +131,7 @@ class TemporalServerComponent(Component):
             database,
             *args,
         ]
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise StackError(
-                f"{self.name}: temporal-sql-tool {' '.join(args)} on {database} failed: "
-                f"{(proc.stdout + proc.stderr).strip()[-400:]}"
-            )
+        run_tool(argv, f"{self.name}: temporal-sql-tool {' '.join(args)} on {database} failed")
 
     def _schema_marker(self) -> tuple[Path, dict[str, object]]:
         pg = PostgresComponent(self.settings, cluster=self.cluster)

@@ -12,7 +12,12 @@ from taskfactory_contracts.confluent import (
     InMemorySchemaRegistry,
     SchemaRegistry,
 )
-from taskfactory_contracts.definition import ActivityDefinition, definition_problems, task_order
+from taskfactory_contracts.definition import (
+    ActivityDefinition,
+    definition_problems,
+    spelling_problems,
+    task_order,
+)
 from taskfactory_contracts.definition_parts import (
     APPROVAL_TASK_TYPE,
     BUILTIN_TASK_TYPES,
@@ -50,6 +55,7 @@ from taskfactory_contracts.records import (
     RunStatus,
     TaskResult,
     TaskStatus,
+    envelope_from_json,
 )
 from taskfactory_contracts.runs import (
     PublishRecordInput,
@@ -134,6 +140,8 @@ __all__ = [
     "default_store",
     "definition_problems",
     "derive_workflow_id",
+    "envelope_from_json",
+    "spelling_problems",
     "task_order",
     "template_fields",
 ]

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from taskfactory_contracts import names
 from taskfactory_contracts.definition_parts import (
     APPROVAL_TASK_TYPE,
     DEFINITION_FIELDS,
@@ -39,7 +40,7 @@ from taskfactory_contracts.expressions import (
 )
 from taskfactory_contracts.ids import template_fields
 
-__all__ = ["ActivityDefinition", "definition_problems", "task_order"]
+__all__ = ["ActivityDefinition", "definition_problems", "spelling_problems", "task_order"]
 
 
 class ActivityDefinition(BaseModel):
@@ -120,10 +121,16 @@ def definition_problems(
     for name, source in definition.context.items():
         if isinstance(source, HttpContext):
             for field in ("url", "headers", "body"):
-                _check_tpl(problems, ("context", name, field), getattr(source, field), event_vars)
+                _check(
+                    problems,
+                    ("context", name, field),
+                    getattr(source, field),
+                    event_vars,
+                    template=True,
+                )
             _check_url(problems, ("context", name, "url"), source.url)
         elif isinstance(source, PluginContext):
-            _check_tpl(problems, ("context", name, "params"), source.params, event_vars)
+            _check(problems, ("context", name, "params"), source.params, event_vars, template=True)
     known_types = None if known_task_types is None else {*known_task_types, APPROVAL_TASK_TYPE}
     by_id: dict[str, TaskTemplate] = {}
     for index, task in enumerate(definition.tasks):
@@ -138,7 +145,8 @@ def definition_problems(
                 problems.append((("tasks", index, "needs", n), "a task cannot need itself"))
         if known_types is not None:
             for loc, kind in ((("type",), task.type), (("compensate", "type"), _ctype(task))):
-                if kind is not None and kind not in known_types:
+                # An old spelling is reported by spelling_problems, with the one to write.
+                if kind is not None and kind not in known_types | names.LEGACY_TASK_TYPES.keys():
                     problems.append(
                         (
                             ("tasks", index, *loc),
@@ -162,16 +170,17 @@ def definition_problems(
         if task.for_each is not None:
             _check(problems, ("tasks", index, "for_each"), task.for_each, scope)
             scope = {**scope, "item": None, "index": frozenset()}
-        _check_tpl(problems, ("tasks", index, "params"), task.params, scope)
+        _check(problems, ("tasks", index, "params"), task.params, scope, template=True)
         if task.type in HTTP_TASK_TYPES:
             _check_url(problems, ("tasks", index, "params", "url"), task.params.get("url"))
         if task.compensate is not None:
             item_scope = {**scope, "output": None}
-            _check_tpl(
+            _check(
                 problems,
                 ("tasks", index, "compensate", "params"),
                 task.compensate.params,
                 item_scope,
+                template=True,
             )
             if task.compensate.type in HTTP_TASK_TYPES:
                 _check_url(
@@ -182,24 +191,41 @@ def definition_problems(
     return problems
 
 
+def spelling_problems(definition: ActivityDefinition) -> list[tuple[Loc, str]]:
+    """Task types written in a spelling older releases accepted, each with the one to write.
+
+    The loader refuses them; the model itself accepts them, because a run started before
+    carries its definition (old spelling included) in its workflow input and must still load.
+    """
+    problems: list[tuple[Loc, str]] = []
+    for index, task in enumerate(definition.tasks):
+        for loc, kind in ((("type",), task.type), (("compensate", "type"), _ctype(task))):
+            right = names.LEGACY_TASK_TYPES.get(kind or "")
+            if right is not None:
+                problems.append(
+                    (
+                        ("tasks", index, *loc),
+                        f"task type {kind!r} is an old spelling; write {right!r}",
+                    )
+                )
+    return problems
+
+
 def _ctype(task: TaskTemplate) -> str | None:
     return task.compensate.type if task.compensate is not None else None
 
 
 def _check(
-    problems: list[tuple[Loc, str]], loc: Loc, source: str, known: dict[str, frozenset[str] | None]
+    problems: list[tuple[Loc, str]],
+    loc: Loc,
+    source: Any,
+    known: dict[str, frozenset[str] | None],
+    *,
+    template: bool = False,
 ) -> None:
+    """Record the problem of a CEL expression (or, ``template``, of ``{{ }}`` templates)."""
     try:
-        check_expression(source, known)
-    except ExpressionError as exc:
-        problems.append((loc, str(exc)))
-
-
-def _check_tpl(
-    problems: list[tuple[Loc, str]], loc: Loc, value: Any, known: dict[str, frozenset[str] | None]
-) -> None:
-    try:
-        check_template(value, known)
+        (check_template if template else check_expression)(source, known)
     except ExpressionError as exc:
         problems.append((loc, str(exc)))
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from taskfactory_contracts import names
 from taskfactory_contracts.ids import template_fields
 from taskfactory_contracts.records import Envelope
 
@@ -45,13 +46,18 @@ STRICT = ConfigDict(frozen=True, extra="forbid")
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
 #: A task of this type runs no executor activity: it is a human decision (see ``approval``).
-APPROVAL_TASK_TYPE = "approval"
+APPROVAL_TASK_TYPE = names.TASK_TYPE_APPROVAL
 #: Task types the executor ships; plugins add more through ``taskfactory.tasks`` entry points.
-BUILTIN_TASK_TYPES = ("echo", "http", "kafka_publish", "sleep")
+BUILTIN_TASK_TYPES = names.BUILTIN_TASK_TYPES
 #: Its ``url`` param is rendered as a URL (values percent-encoded, host never templated).
-HTTP_TASK_TYPE = "http"
-#: Both spellings the executor serves for it.
-HTTP_TASK_TYPES = frozenset({HTTP_TASK_TYPE, "http.request"})
+HTTP_TASK_TYPE = names.TASK_TYPE_HTTP
+#: It and its old spelling: runs started before still carry the old one and render its URL.
+HTTP_TASK_TYPES = frozenset(
+    {
+        HTTP_TASK_TYPE,
+        *(old for old, new in names.LEGACY_TASK_TYPES.items() if new == HTTP_TASK_TYPE),
+    }
+)
 #: Tasks one definition may declare: the DAG checks and every run's plan grow with it, and a
 #: definition file is outside input (a ConfigMap, a validate request).
 MAX_TASKS = 100

@@ -6,6 +6,7 @@ in :mod:`taskfactory_contracts.workflow`.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Final
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "ACTIVITY_PUBLISH_RUN_EVENT",
     "ACTIVITY_RESOLVE_CONTEXT",
     "ACTIVITY_RUN_TASK",
+    "BUILTIN_TASK_TYPES",
     "CLI_PLUGIN_GROUP",
     "CONTEXT_PLUGIN_GROUP",
     "DEFAULT_DLQ_TOPIC",
@@ -36,6 +38,7 @@ __all__ = [
     "HEADER_SOURCE_TOPIC",
     "HEADER_TRACEPARENT",
     "HEADER_TRACESTATE",
+    "LEGACY_TASK_TYPES",
     "QUERY_STATUS",
     "QUERY_TASKS",
     "SA_DEFINITION",
@@ -47,6 +50,11 @@ __all__ = [
     "TASK_PLUGIN_GROUP",
     "TASK_QUEUE_EXECUTOR",
     "TASK_QUEUE_ORCHESTRATOR",
+    "TASK_TYPE_APPROVAL",
+    "TASK_TYPE_ECHO",
+    "TASK_TYPE_HTTP",
+    "TASK_TYPE_KAFKA_PUBLISH",
+    "TASK_TYPE_SLEEP",
     "UPDATE_APPROVAL",
     "WORKFLOW_RUN_ACTIVITY",
     "WORKFLOW_RUN_ACTIVITY_V1",
@@ -72,6 +80,27 @@ QUERY_TASKS: Final = "taskfactory.tasks"
 TASK_PLUGIN_GROUP: Final = "taskfactory.tasks"  # task types the executor runs
 CONTEXT_PLUGIN_GROUP: Final = "taskfactory.context"  # context sources a run resolves
 CLI_PLUGIN_GROUP: Final = "taskfactory.cli"  # sub-commands of `taskfactory`
+
+# Task types (a definition's ``tasks[].type``), one spelling each. The executor ships these;
+# plugins add more through TASK_PLUGIN_GROUP.
+TASK_TYPE_ECHO: Final = "echo"
+TASK_TYPE_HTTP: Final = "http"  # one HTTP call carrying the task's Idempotency-Key
+TASK_TYPE_KAFKA_PUBLISH: Final = "kafka_publish"
+TASK_TYPE_SLEEP: Final = "sleep"
+# Runs no executor activity: a human decision (the task's ``approval`` block).
+TASK_TYPE_APPROVAL: Final = "approval"
+BUILTIN_TASK_TYPES: Final = (
+    TASK_TYPE_ECHO,
+    TASK_TYPE_HTTP,
+    TASK_TYPE_KAFKA_PUBLISH,
+    TASK_TYPE_SLEEP,
+)
+# Spellings older releases also accepted → the one to write now. A definition file using one
+# is refused with the right spelling; the executor still runs them, because runs started
+# before carry their definition (and so the old name) in their workflow input.
+LEGACY_TASK_TYPES: Final = MappingProxyType(
+    {"http.request": TASK_TYPE_HTTP, "kafka.publish": TASK_TYPE_KAFKA_PUBLISH}
+)
 
 DEFAULT_EVENTS_TOPIC: Final = "taskfactory.events"
 DEFAULT_RESULTS_TOPIC: Final = "taskfactory.results"

@@ -10,7 +10,9 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -22,6 +24,7 @@ __all__ = [
     "RunStatus",
     "TaskResult",
     "TaskStatus",
+    "envelope_from_json",
 ]
 
 _EDGE = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
@@ -200,3 +203,16 @@ class RunEvent(BaseModel):
         if finished != (self.outcome is not None):
             raise ValueError("outcome is required when kind is finished, and only then")
         return self
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def envelope_from_json(document: Mapping[str, Any], *, time: datetime = _EPOCH) -> Envelope:
+    """An event as people write it in a JSON file or request: the envelope's fields, with
+    ``data`` any JSON value (absent or null: no data) and ``time`` defaulting to ``time``."""
+    fields = dict(document)
+    data = fields.pop("data", None)
+    fields["data"] = b"" if data is None else json.dumps(data).encode()
+    fields.setdefault("time", time)
+    return Envelope.model_validate(fields)

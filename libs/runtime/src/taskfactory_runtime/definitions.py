@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -27,6 +28,7 @@ from taskfactory_contracts import (
     DefinitionError,
     definition_problems,
     names,
+    spelling_problems,
 )
 from taskfactory_runtime.bounded_yaml import (
     MAX_YAML_DEPTH,
@@ -46,6 +48,7 @@ __all__ = [
     "DefinitionSetError",
     "DefinitionsWatcher",
     "check_paths",
+    "front_matter",
     "known_task_types",
     "load_definition",
     "load_definitions",
@@ -97,6 +100,19 @@ def _split(path: Path, text: str) -> tuple[str, str, int]:
         if line.strip() == "---":
             return "".join(lines[1:i]), "".join(lines[i + 1 :]).strip(), 1
     raise _Problem(len(lines), "<file>", "front matter has no closing '---'")
+
+
+def front_matter(path: Path) -> tuple[dict[str, Any], str]:
+    """The YAML front matter of a Markdown definition, read as bounded as any definition
+    file, and the text after it; :class:`DefinitionError` names the file when it has none."""
+    try:
+        source, body, _ = _split(path, decode_utf8(path.read_bytes()))
+        _, doc = parse_yaml(source)
+    except _Problem as exc:
+        raise DefinitionError(exc.reason, file=str(path), field=exc.field) from None
+    if not isinstance(doc, dict):
+        raise DefinitionError("expected a mapping", file=str(path), field="<root>")
+    return doc, body
 
 
 class _Problem(Exception):
@@ -187,7 +203,10 @@ def _check_file(
         return None, out
     problems = [
         DefinitionProblem(where, _line_of(root, loc, offset), _field(loc), reason)
-        for loc, reason in definition_problems(definition, task_types)
+        for loc, reason in [
+            *spelling_problems(definition),
+            *definition_problems(definition, task_types),
+        ]
     ]
     return (None if problems else definition), problems
 

@@ -175,9 +175,15 @@ def make_consumer(
 
 
 async def ensure_topics(
-    settings: KafkaSettings, topics: list[str], *, partitions: int, replication_factor: int
+    settings: KafkaSettings,
+    topics: list[str],
+    *,
+    partitions: int,
+    replication_factor: int,
+    configs: dict[str, str] | None = None,
 ) -> list[str]:
-    """Create the topics that do not exist yet; returns the ones it created."""
+    """Create the topics that do not exist yet (with ``configs``, e.g. ``cleanup.policy``);
+    returns the ones it created."""
     admin = make_admin(settings)
     await admin.start()
     try:
@@ -188,7 +194,10 @@ async def ensure_topics(
         # Another replica may create one between list and create: that is fine.
         with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(
-                [NewTopic(t, partitions, replication_factor) for t in missing]
+                [
+                    NewTopic(t, partitions, replication_factor, topic_configs=configs)
+                    for t in missing
+                ]
             )
         return missing
     finally:

@@ -26,22 +26,20 @@ _FRAMING = 16 * 1024
 
 def _record(
     kind: str,
+    item: TaskResult | RunEvent,
+    encoded: Encoded,
+    record_id: tuple[str, str],
     *,
     topic: str,
-    subject: str,
-    value: bytes,
-    record_id: tuple[str, str],
-    causation_id: str,
-    run_id: str,
-    definition: str,
     traceparent: str | None,
-    content_type: bytes = AVRO_CONTENT_TYPE,
-    extra_headers: tuple[tuple[str, bytes], ...] = (),
 ) -> OnceRecord:
+    """The record of ``item``: key = subject, its id in the ``record_id`` header."""
+    value, content_type, extra_headers = encoded
     id_header, rid = record_id
+    definition = f"{item.definition_id}@{item.definition_version}"
     headers = [
-        (names.HEADER_EVENT_ID, causation_id.encode()),
-        (names.HEADER_RUN_ID, run_id.encode()),
+        (names.HEADER_EVENT_ID, item.causation_id.encode()),
+        (names.HEADER_RUN_ID, item.run_id.encode()),
         (id_header, rid.encode()),
         (names.HEADER_DEFINITION, definition.encode()),
         (names.HEADER_CONTENT_TYPE, content_type),
@@ -49,7 +47,7 @@ def _record(
     ]
     if traceparent:
         headers.append((names.HEADER_TRACEPARENT, traceparent.encode()))
-    return OnceRecord(kind, topic, subject.encode(), value, headers, rid, id_header)
+    return OnceRecord(kind, topic, item.subject.encode(), value, headers, rid, id_header)
 
 
 def result_record(
@@ -65,24 +63,9 @@ def result_record(
     ``encoded`` is the value in another format (:mod:`taskfactory_runtime.formats`); the
     default is Avro single-object encoding.
     """
-    value, content_type, extra = encoded or (
-        codec.encode_task_result(result),
-        AVRO_CONTENT_TYPE,
-        (),
-    )
-    return _record(
-        "result",
-        topic=topic,
-        subject=result.subject,
-        value=value,
-        content_type=content_type,
-        extra_headers=extra,
-        record_id=(names.HEADER_RESULT_ID, result.result_id),
-        causation_id=result.causation_id,
-        run_id=result.run_id,
-        definition=f"{result.definition_id}@{result.definition_version}",
-        traceparent=traceparent,
-    )
+    value = encoded or (codec.encode_task_result(result), AVRO_CONTENT_TYPE, ())
+    record_id = (names.HEADER_RESULT_ID, result.result_id)
+    return _record("result", result, value, record_id, topic=topic, traceparent=traceparent)
 
 
 def run_event_record(
@@ -94,20 +77,9 @@ def run_event_record(
     encoded: Encoded | None = None,
 ) -> OnceRecord:
     """The run event record: key = subject, the event id in ``taskfactory-run-event-id``."""
-    value, content_type, extra = encoded or (codec.encode_run_event(event), AVRO_CONTENT_TYPE, ())
-    return _record(
-        "run_event",
-        topic=topic,
-        subject=event.subject,
-        value=value,
-        content_type=content_type,
-        extra_headers=extra,
-        record_id=(names.HEADER_RUN_EVENT_ID, event.event_id),
-        causation_id=event.causation_id,
-        run_id=event.run_id,
-        definition=f"{event.definition_id}@{event.definition_version}",
-        traceparent=traceparent,
-    )
+    value = encoded or (codec.encode_run_event(event), AVRO_CONTENT_TYPE, ())
+    record_id = (names.HEADER_RUN_EVENT_ID, event.event_id)
+    return _record("run_event", event, value, record_id, topic=topic, traceparent=traceparent)
 
 
 def shrink_result(

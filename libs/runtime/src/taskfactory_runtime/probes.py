@@ -24,8 +24,11 @@ from temporalio.worker import Worker
 
 from taskfactory_runtime.health import HealthServer
 from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.sdk_metrics import SdkMetrics
+from taskfactory_runtime.settings import TemporalSettings
+from taskfactory_runtime.temporal import connect_temporal
 
-__all__ = ["WorkerProbe", "run_worker"]
+__all__ = ["WorkerProbe", "connect_worker", "run_worker"]
 
 log = get_logger(__name__)
 
@@ -163,3 +166,23 @@ async def run_worker(
         for task in (checking, stopped, running):
             task.cancel()
         await asyncio.gather(checking, stopped, running, return_exceptions=True)
+
+
+async def connect_worker(
+    settings: TemporalSettings,
+    health: HealthServer,
+    *,
+    task_queue: str,
+    queue_type: TaskQueueType.ValueType,
+) -> tuple[Client, WorkerProbe]:
+    """The client of a worker polling ``task_queue`` and the probe ``health`` answers from.
+
+    The SDK's own metrics join ``health``'s ``/metrics``; until :func:`run_worker` runs the
+    worker, the probe reports it not ready.
+    """
+    sdk_metrics = SdkMetrics()
+    health.extra_metrics.append(sdk_metrics.text)
+    client = await connect_temporal(settings, runtime=sdk_metrics.runtime)
+    probe = WorkerProbe(client, task_queue=task_queue, queue_type=queue_type)
+    probe.register(health)
+    return client, probe

@@ -27,6 +27,7 @@ __all__ = [
     "TemporalSettings",
     "TopicSettings",
     "TracingSettings",
+    "WorkerSection",
 ]
 
 ENV_PREFIX = "TASKFACTORY_"
@@ -317,6 +318,30 @@ class CodecServerSettings(BaseModel):
     )
     max_request_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Larger request bodies are refused (413)."
+    )
+
+
+class WorkerSection(BaseModel):
+    """What the executor's and the orchestrator's sections share: their Temporal worker's
+    activity slots and how it publishes results and run events once (``runtime.once``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_concurrent_activities: int = Field(
+        default=100,
+        ge=1,
+        description="Activities (the executor's: tasks) one replica runs at once.",
+    )
+    publish_lease_seconds: float = Field(
+        default=15.0,
+        ge=2.0,
+        description="Bound of one publish attempt: a record is written or failed within it; "
+        "a retried publish waits this long, then looks for the record before sending it again.",
+    )
+    clock_skew_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How far the hosts' clocks may be apart (widens the publish check).",
     )
 
 

@@ -1,6 +1,6 @@
 """Kafka sends that a retried activity never duplicates.
 
-``SendOnce`` (the ``kafka.publish`` task type): one pending send per dedupe key in a process.
+``SendOnce`` (the ``kafka_publish`` task type): one pending send per dedupe key in a process.
 ``result_publisher`` (results and run events): :class:`~taskfactory_runtime.once.PublishOnce`,
 which also looks for the record before a retried attempt sends it again.
 """

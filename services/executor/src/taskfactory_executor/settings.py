@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from taskfactory_runtime.egress import EgressSettings
-from taskfactory_runtime.settings import ServiceSettings
+from taskfactory_runtime.settings import ServiceSettings, WorkerSection
 
 __all__ = ["ExecutorSection", "ExecutorSettings"]
 
 
-class ExecutorSection(BaseModel):
+class ExecutorSection(WorkerSection):
     """Worker tuning."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    max_concurrent_activities: int = Field(
-        default=100, ge=1, description="Tasks one replica runs at once."
-    )
     thread_pool_size: int = Field(
         default=16, ge=1, description="Threads that run sync task types (plugins)."
     )
@@ -27,22 +22,11 @@ class ExecutorSection(BaseModel):
     publish_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
-        description="A kafka.publish task's send not acknowledged this fast fails and is "
+        description="A kafka_publish task's send not acknowledged this fast fails and is "
         "retried (results and run events are bounded by publish_lease_seconds).",
     )
-    publish_lease_seconds: float = Field(
-        default=15.0,
-        ge=2.0,
-        description="Bound of one result publish: written or failed within it; a retried "
-        "publish waits this long, then looks for the record before sending it again.",
-    )
-    clock_skew_seconds: float = Field(
-        default=60.0,
-        ge=0,
-        description="How far the hosts' clocks may be apart (widens the publish check).",
-    )
     http_max_connections: int = Field(
-        default=100, ge=1, description="Connection pool of the http.request task type."
+        default=100, ge=1, description="Connection pool of the http task type."
     )
     create_topics: bool = Field(
         default=True, description="Create the results and runs topics at start."

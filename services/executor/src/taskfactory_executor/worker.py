@@ -23,11 +23,9 @@ from taskfactory_runtime.formats import RecordFormat
 from taskfactory_runtime.health import HealthServer
 from taskfactory_runtime.kafka import check_topics, ensure_topics
 from taskfactory_runtime.logging import get_logger
-from taskfactory_runtime.probes import WorkerProbe, run_worker
+from taskfactory_runtime.probes import connect_worker, run_worker
 from taskfactory_runtime.producer import renewing_producer
 from taskfactory_runtime.schema_registry import RegistryLookup
-from taskfactory_runtime.sdk_metrics import SdkMetrics
-from taskfactory_runtime.temporal import connect_temporal
 
 __all__ = ["build_worker", "run"]
 
@@ -100,9 +98,12 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
         stack.push_async_callback(publisher.reader.stop)
         http = Egress(settings.egress, max_connections=section.http_max_connections)
         stack.push_async_callback(http.aclose)
-        sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
-        health.extra_metrics.append(sdk_metrics.text)
-        client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
+        client, probe = await connect_worker(
+            settings.temporal,
+            health,
+            task_queue=settings.temporal.executor_task_queue,
+            queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        )
         schema_registry = RegistryLookup.from_settings(settings.kafka)
         if schema_registry is not None:
             stack.push_async_callback(schema_registry.aclose)
@@ -116,12 +117,6 @@ async def run(settings: ExecutorSettings, stop: asyncio.Event) -> None:
                 "kafka": SendOnce(producer, section.publish_timeout_seconds),
             },
         )
-        probe = WorkerProbe(
-            client,
-            task_queue=settings.temporal.executor_task_queue,
-            queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-        )
-        probe.register(health)
         worker = build_worker(client, settings, activities, on_fatal_error=probe.died)
         log.info(
             "executor started",

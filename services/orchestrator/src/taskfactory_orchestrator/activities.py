@@ -1,7 +1,7 @@
 """Orchestrator-side activities: resolving a run's context sources (the only I/O of a run).
 
 ``http`` sources go through :class:`~taskfactory_runtime.egress.Egress`, the same egress
-policy as the executor's ``http.request`` tasks (``TASKFACTORY_EGRESS__*``).
+policy as the executor's ``http`` tasks (``TASKFACTORY_EGRESS__*``).
 """
 
 from __future__ import annotations

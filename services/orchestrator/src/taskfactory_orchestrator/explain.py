@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from taskfactory_contracts import (
     Envelope,
     MissingFieldError,
     StaticContext,
+    envelope_from_json,
     task_order,
 )
 from taskfactory_contracts.expressions import (
@@ -41,8 +41,6 @@ __all__ = [
     "format_explanation",
     "load_event",
 ]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -84,15 +82,7 @@ class Explanation:
 def load_event(path: Path) -> list[Envelope]:
     """Events from a JSON file (one object or a list); ``data`` may be any JSON value."""
     doc = json.loads(path.read_text(encoding="utf-8"))
-    items = doc if isinstance(doc, list) else [doc]
-    out = []
-    for item in items:
-        fields = dict(item)
-        data = fields.pop("data", None)
-        fields.setdefault("time", _EPOCH)
-        fields["data"] = b"" if data is None else json.dumps(data).encode()
-        out.append(Envelope.model_validate(fields))
-    return out
+    return [envelope_from_json(item) for item in (doc if isinstance(doc, list) else [doc])]
 
 
 def _runtime_only(source: str, context: dict[str, Any]) -> str | None:

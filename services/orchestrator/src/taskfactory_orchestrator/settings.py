@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from taskfactory_runtime.egress import EgressSettings
-from taskfactory_runtime.settings import ServiceSettings
+from taskfactory_runtime.settings import ServiceSettings, WorkerSection
 
 __all__ = [
     "AdminSection",
@@ -22,16 +22,11 @@ __all__ = [
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,99}$"
 
 
-class OrchestratorSection(BaseModel):
+class OrchestratorSection(WorkerSection):
     """Worker tuning."""
-
-    model_config = ConfigDict(extra="forbid")
 
     max_concurrent_workflow_tasks: int = Field(
         default=200, ge=1, description="Workflow tasks one replica runs at once."
-    )
-    max_concurrent_activities: int = Field(
-        default=100, ge=1, description="Activities one replica runs at once."
     )
     max_concurrent_local_activities: int = Field(
         default=200, ge=1, description="Local activities (publishing, context) run at once."
@@ -41,17 +36,6 @@ class OrchestratorSection(BaseModel):
         ge=0,
         description="Runs kept in memory between workflow tasks (at least the runs in flight, "
         "or each of their workflow tasks replays the history).",
-    )
-    publish_lease_seconds: float = Field(
-        default=15.0,
-        ge=2.0,
-        description="Bound of one publish attempt: a record is written or failed within it; "
-        "a retried publish waits this long before it looks for the record.",
-    )
-    clock_skew_seconds: float = Field(
-        default=60.0,
-        ge=0,
-        description="How far the hosts' clocks may be apart (widens the publish check).",
     )
     sandbox: Literal["off", "strict"] = Field(
         default="off",

@@ -30,11 +30,9 @@ from taskfactory_runtime.health import HealthServer
 from taskfactory_runtime.kafka import check_topics, make_consumer
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.once import PartitionReader, PublishOnce
-from taskfactory_runtime.probes import WorkerProbe, run_worker
+from taskfactory_runtime.probes import connect_worker, run_worker
 from taskfactory_runtime.producer import RenewingProducer, renewing_producer
 from taskfactory_runtime.schema_registry import RegistryLookup
-from taskfactory_runtime.sdk_metrics import SdkMetrics
-from taskfactory_runtime.temporal import connect_temporal
 
 __all__ = ["NO_SANDBOX", "SANDBOX", "WORKFLOWS", "build_publisher", "build_worker", "run"]
 
@@ -143,9 +141,12 @@ async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
     async with AsyncExitStack() as stack:
         health = await stack.enter_async_context(HealthServer(settings.http))
         health.add_check("temporal", lambda: "not connected yet")  # the probe takes over below
-        sdk_metrics = SdkMetrics()  # the SDK's own metrics, served on our /metrics too
-        health.extra_metrics.append(sdk_metrics.text)
-        client: Client = await connect_temporal(settings.temporal, runtime=sdk_metrics.runtime)
+        client, probe = await connect_worker(
+            settings.temporal,
+            health,
+            task_queue=settings.temporal.orchestrator_task_queue,
+            queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
         producer, reader, publishing = build_publisher(settings)
         if publishing.format.registry is not None:
             stack.push_async_callback(publishing.format.registry.aclose)
@@ -153,12 +154,6 @@ async def run(settings: OrchestratorSettings, stop: asyncio.Event) -> None:
         # A topic outside this principal's ACLs stops the start with one clear line.
         await check_topics(settings.kafka, [settings.topics.results, settings.topics.runs])
         stack.push_async_callback(reader.stop)
-        probe = WorkerProbe(
-            client,
-            task_queue=settings.temporal.orchestrator_task_queue,
-            queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-        probe.register(health)
         worker = build_worker(client, settings, publishing, on_fatal_error=probe.died)
         log.info(
             "orchestrator started",

@@ -15,19 +15,20 @@ instead of comparing the value with itself.
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import BaseModel, ConfigDict, Field
 
-from taskfactory_executor.registry import TaskContext
-from taskfactory_executor.sending import SendOnce
-from taskfactory_runtime.kafka import client_kwargs, make_admin, topic_partitions
-from taskfactory_runtime.settings import KafkaSettings, ServiceSettings
+from taskfactory_executor.plugin import (
+    KafkaSettings,
+    SendOnce,
+    TaskContext,
+    ensure_topics,
+    kafka_settings,
+    make_consumer,
+    topic_partitions,
+)
 
 __all__ = [
     "CompareInput",
@@ -97,7 +98,7 @@ def compare(key: str, value: Any, firing: str, last: StateRecord | None) -> Stat
 
 async def latest_state(kafka: KafkaSettings, topic: str, key: str) -> StateRecord | None:
     """The latest record of ``key`` in ``topic`` (read up to the end offsets at call time)."""
-    consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False)
+    consumer = make_consumer(kafka, group_id=None, name="monitoring-state")
     await consumer.start()
     try:
         tps = await topic_partitions(consumer, topic)
@@ -124,26 +125,14 @@ async def latest_state(kafka: KafkaSettings, topic: str, key: str) -> StateRecor
         await consumer.stop()
 
 
-async def _ensure_compacted(kafka: KafkaSettings, topic: str) -> None:
-    admin = make_admin(kafka, name="monitoring-state")
-    await admin.start()
-    try:
-        if topic in set(await admin.list_topics()):
-            return
-        # Another replica may create it between list and create: that is fine.
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(
-                [NewTopic(topic, 1, 1, topic_configs={"cleanup.policy": "compact"})]
-            )
-    finally:
-        await admin.close()
-
-
 async def compare_and_store(params: CompareInput, context: TaskContext) -> Observation:
     """Compare ``value`` with the monitor's last state, store it, say whether it changed."""
-    # The executor's own Kafka settings (bootstrap, SASL/TLS) from its environment.
-    kafka = ServiceSettings().kafka
-    await _ensure_compacted(kafka, params.topic)
+    kafka = kafka_settings()
+    # Another replica may create it at the same time: that is fine.
+    compacted = {"cleanup.policy": "compact"}
+    await ensure_topics(
+        kafka, [params.topic], partitions=1, replication_factor=1, configs=compacted
+    )
     last = await latest_state(kafka, params.topic, params.key)
     record = compare(params.key, params.value, params.firing, last)
     if record is not last:

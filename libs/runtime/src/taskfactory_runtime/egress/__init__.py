@@ -1,4 +1,4 @@
-"""Task egress: the one way ``http.request`` tasks and ``http`` context sources reach HTTP.
+"""Task egress: the one way ``http`` tasks and ``http`` context sources reach HTTP.
 
 A deployment-wide policy (:class:`EgressSettings`, ``TASKFACTORY_EGRESS__*``) says which
 schemes, hosts and networks are reachable; loopback, private, link-local, cloud metadata,

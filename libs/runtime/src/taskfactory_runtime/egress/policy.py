@@ -60,7 +60,7 @@ def _comma_list(value: object) -> object:
 
 
 class EgressSettings(BaseModel):
-    """Task egress (``http.request`` tasks and ``http`` context sources), deployment-wide."""
+    """Task egress (``http`` tasks and ``http`` context sources), deployment-wide."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

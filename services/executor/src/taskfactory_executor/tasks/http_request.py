@@ -1,4 +1,4 @@
-"""``http.request``: one HTTP call carrying the task's ``Idempotency-Key``.
+"""``http``: one HTTP call carrying the task's ``Idempotency-Key``.
 
 5xx and 429 are retryable, and a ``Retry-After`` sets the next retry's delay; any other 4xx
 is non-retryable; a transport error or timeout is retryable. The call goes through the

@@ -1,4 +1,4 @@
-"""``kafka.publish``: one record to a topic through the worker's idempotent producer."""
+"""``kafka_publish``: one record to a topic through the worker's idempotent producer."""
 
 from __future__ import annotations
 

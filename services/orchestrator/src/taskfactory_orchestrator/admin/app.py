@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.client import Client
 
-from taskfactory_contracts import ApprovalDecision, Envelope, names
+from taskfactory_contracts import ApprovalDecision, envelope_from_json, names
 from taskfactory_orchestrator.admin.checks import CheckRunner
 from taskfactory_orchestrator.admin.errors import install_error_handlers
 from taskfactory_orchestrator.admin.security import Guard, Identity, Scope, TokenAuth, require
@@ -102,12 +102,8 @@ def _validate_text(text: str) -> dict[str, Any]:
 
 
 def _explain(event: dict[str, Any], folder: Path) -> dict[str, Any]:
-    fields = dict(event)
-    data = fields.pop("data", None)
-    fields["data"] = b"" if data is None else json.dumps(data).encode()
-    fields.setdefault("time", "1970-01-01T00:00:00Z")  # as `taskfactory explain` does
     try:
-        envelope = Envelope.model_validate(fields)
+        envelope = envelope_from_json(event)  # as `taskfactory explain` reads a file's
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
     definitions, _ = check_paths([folder])

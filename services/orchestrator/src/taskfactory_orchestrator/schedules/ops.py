@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter, Gauge
-from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import (
     ScheduleActionStartWorkflow,
     ScheduleBackfill,
@@ -29,6 +28,7 @@ from taskfactory_orchestrator.workflows.scheduled_firing import (
     WORKFLOW_SCHEDULED_FIRING,
     ScheduledFiringInput,
     format_scheduled_for,
+    matching_times,
 )
 from taskfactory_runtime.logging import get_logger
 
@@ -166,15 +166,9 @@ class ScheduleOps:
         self, schedule_id: str, start: datetime, end: datetime
     ) -> list[datetime]:
         """The firing times of the schedule's spec in ``[start, end]`` (evaluated by Temporal)."""
-        client = self.reconciler.client
-        request = ListScheduleMatchingTimesRequest(
-            namespace=client.namespace, schedule_id=schedule_id
-        )
         # Temporal's range excludes its start; a firing exactly at ``start`` belongs in.
-        request.start_time.FromDatetime(start.astimezone(UTC) - timedelta(seconds=1))
-        request.end_time.FromDatetime(end.astimezone(UTC))
-        response = await client.workflow_service.list_schedule_matching_times(request)
-        return sorted(t.ToDatetime(tzinfo=UTC) for t in response.start_time)
+        after = start - timedelta(seconds=1)
+        return await matching_times(self.reconciler.client, schedule_id, after, end)
 
     async def backfill(
         self, schedule_id: str, start: datetime, end: datetime, overlap: str | None = None

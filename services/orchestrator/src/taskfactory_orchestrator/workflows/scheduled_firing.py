@@ -54,6 +54,7 @@ __all__ = [
     "UncoveredFiringsInput",
     "firing_envelope",
     "format_scheduled_for",
+    "matching_times",
     "run_workflow_id",
     "scheduled_for_from_id",
 ]
@@ -260,6 +261,18 @@ class ScheduledFiringWorkflow:
         )
 
 
+async def matching_times(
+    client: Client, schedule_id: str, after: datetime, until: datetime
+) -> list[datetime]:
+    """The firing times of a schedule's spec in ``(after, until]``, oldest first, each once
+    (evaluated by Temporal: ``ListScheduleMatchingTimes``)."""
+    request = ListScheduleMatchingTimesRequest(namespace=client.namespace, schedule_id=schedule_id)
+    request.start_time.FromDatetime(after.astimezone(UTC))
+    request.end_time.FromDatetime(until.astimezone(UTC))
+    response = await client.workflow_service.list_schedule_matching_times(request)
+    return sorted({t.ToDatetime(tzinfo=UTC) for t in response.start_time})
+
+
 class FiringActivities:
     """Activities of the firing workflow; built in ``worker.py`` with the worker's client."""
 
@@ -270,21 +283,10 @@ class FiringActivities:
     async def uncovered_firings(self, arg: UncoveredFiringsInput) -> tuple[datetime, ...]:
         """Firings in the window before ``scheduled_for`` (newest back to the last one that has
         a run), plus ``scheduled_for`` itself, oldest first."""
-        start = arg.scheduled_for - arg.window
-        request = ListScheduleMatchingTimesRequest(
-            namespace=self._client.namespace, schedule_id=arg.schedule_id
+        times = await matching_times(
+            self._client, arg.schedule_id, arg.scheduled_for - arg.window, arg.scheduled_for
         )
-        request.start_time.FromDatetime(start)
-        request.end_time.FromDatetime(arg.scheduled_for)
-        response = await self._client.workflow_service.list_schedule_matching_times(request)
-        earlier = sorted(
-            {
-                t.ToDatetime(tzinfo=UTC)
-                for t in response.start_time
-                if t.ToDatetime(tzinfo=UTC) < arg.scheduled_for
-            },
-            reverse=True,
-        )
+        earlier = [t for t in reversed(times) if t < arg.scheduled_for]
         covered = [arg.scheduled_for]
         for moment in earlier:
             try:
