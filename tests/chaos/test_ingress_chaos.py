@@ -10,16 +10,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from chaos.scenarios import (
-    Target,
-    ingress_sigkill,
-    private_temporal,
-    rebalance_storm,
-    temporal_outage,
-)
 from conftest import StackInfo
 
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.chaos.faults import ingress_sigkill, rebalance_storm, temporal_outage
+from taskfactory_stack.chaos.target import Target, private_temporal
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(420)]
 

@@ -21,11 +21,11 @@ import pytest
 from conftest import StackInfo, Topics
 from temporalio.client import Client
 from temporalio.service import RPCError
-from tf_testing import consume, end_offsets_total
 
 from taskfactory_contracts import AvroCodec, TaskStatus
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.services import ServiceSet
+from taskfactory_stack.traffic import consume, end_offsets_total
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
