@@ -5,7 +5,8 @@ its schedules (deleted). Both are found by a mark that starts their ids or task 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from temporalio.api.batch.v1 import BatchOperationTermination
@@ -18,7 +19,7 @@ from temporalio.client import Client
 
 from taskfactory_stack.waiting import wait_for
 
-__all__ = ["Ended", "end_leftovers", "new_mark", "running_query"]
+__all__ = ["Ended", "end_leftovers", "ending_leftovers", "new_mark", "running_query"]
 
 #: Seconds a batch termination of leftover runs may take (thousands after a bench).
 TERMINATION_TIMEOUT = 300.0
@@ -66,6 +67,22 @@ async def end_leftovers(
     if runs:
         await _terminate(client, query, namespace=namespace, reason=reason)
     return Ended(runs=runs, schedules=schedules)
+
+
+@asynccontextmanager
+async def ending_leftovers(
+    client: Client, marks: Sequence[str], *, who: str, say: Callable[[str], None] = print
+) -> AsyncIterator[None]:
+    """Whatever ``who`` (a benchmark, say) started under ``marks`` is ended when the block
+    ends, however it ends; says how much that was."""
+    try:
+        yield
+    finally:
+        ended = await end_leftovers(client, marks, reason=f"{who}, which started them, ended")
+        say(
+            f"{who}: terminated {ended.runs} runs left running, "
+            f"deleted {ended.schedules} schedules ({', '.join(marks)}*)"
+        )
 
 
 async def _terminate(client: Client, query: str, *, namespace: str, reason: str) -> None:
