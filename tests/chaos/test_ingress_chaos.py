@@ -1,6 +1,6 @@
 """Faults against the real stack: SIGKILLed ingress, a Temporal outage, replicas coming and going.
 
-Every scenario (shared with ``make chaos``, see ``scenarios.py``) ends with each event as
+Every scenario (shared with ``make chaos``, see ``taskfactory_stack.chaos``) ends with each event as
 exactly one run with exactly one result, nothing dead-lettered and the lag back to zero.
 """
 
