@@ -2,7 +2,7 @@
 
 It starts its own Kafka broker (KRaft) and Temporal dev server on free ports in a temporary
 folder (never the shared stack on 9092/7233, since it stops and restarts them), then runs each
-fault scenario of ``tests/chaos/scenarios.py`` with ``--events`` events: the same code the
+fault scenario of ``taskfactory_stack.chaos`` with ``--events`` events: the same code the
 chaos tests run with fewer. Each scenario counts runs, results per task, dead letters and the
 ingress group's lag, and times the recovery (fault cleared → lag zero and every result).
 Writes ``bench/results/chaos.json`` and prints the table for ``bench/README.md``.
@@ -25,24 +25,12 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# This script is called chaos.py as well: tests/ (holding the chaos package) replaces bench/.
-sys.path[0] = str(ROOT / "tests")
+import report as provenance
 
-from chaos.scenarios import (  # noqa: E402
-    CLUSTER_FAULTS,
-    FAULTS,
-    Outcome,
-    Target,
-    private_kafka,
-    private_temporal,
-)
-
-from taskfactory_runtime.settings import KafkaSettings  # noqa: E402
-
-# Only now: bench/chaos.py itself would shadow tests/chaos (a namespace package) on the path.
-sys.path.append(str(ROOT / "bench"))
-import report as provenance  # noqa: E402
+from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.chaos.cluster_faults import CLUSTER_FAULTS
+from taskfactory_stack.chaos.faults import FAULTS
+from taskfactory_stack.chaos.target import Outcome, Target, private_kafka, private_temporal
 
 
 def table(outcomes: list[Outcome]) -> str:

@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,18 @@ from typing import Any
 import report
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from diy_workflow import ACTIVITY, DiyInput, DiyWorkflow
-from ingress_bench import CONCURRENCY, TEMPORAL, Rig, _events, _percentiles, _publish, _results, e2e
+from ingress_bench import (
+    CONCURRENCY,
+    MARK,
+    TEMPORAL,
+    Rig,
+    _events,
+    _percentiles,
+    _prefix,
+    _publish,
+    _results,
+    e2e,
+)
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -37,6 +47,7 @@ from taskfactory_contracts import RunActivityInput, TriggerEvent, names
 from taskfactory_runtime.definitions import load_definition
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.leftovers import ending_leftovers
 
 HERE = Path(__file__).parent
 KAFKA = KafkaSettings().bootstrap_servers
@@ -80,7 +91,7 @@ async def diy_worker(queue: str) -> None:
 
 async def diy(kafka: KafkaSettings, client: Client, n: int) -> float:
     """One-task runs per second of the DIY anchor (workflow starts to results on Kafka)."""
-    prefix = f"diy-{uuid.uuid4().hex[:8]}"
+    prefix = _prefix("diy")
     topic = f"{prefix}.results"
     await ensure_topics(kafka, [topic], partitions=6, replication_factor=1)
     worker = await asyncio.create_subprocess_exec(sys.executable, __file__, "--diy-worker", prefix)
@@ -185,14 +196,15 @@ async def main() -> None:
     client = await Client.connect(TEMPORAL, data_converter=pydantic_data_converter)
     rates: dict[str, list[float]] = {"diy": [], "taskfactory": []}
     burst: list[float] = []
-    with tempfile.TemporaryDirectory() as scratch:
-        tmp = Path(scratch)
-        for _ in range(args.repeat):
-            rates["diy"].append(await diy(kafka, client, args.events))
-            rates["taskfactory"].append(await e2e(kafka, client, args.events, tmp, burst))
-        capacity = statistics.median(rates["taskfactory"])
-        steady = await fixed_rate(kafka, capacity / 2, args.events, tmp)
-        events = await history_events(kafka, client, tmp)
+    async with ending_leftovers(client, [MARK], who="fastpath_bench"):
+        with tempfile.TemporaryDirectory() as scratch:
+            tmp = Path(scratch)
+            for _ in range(args.repeat):
+                rates["diy"].append(await diy(kafka, client, args.events))
+                rates["taskfactory"].append(await e2e(kafka, client, args.events, tmp, burst))
+            capacity = statistics.median(rates["taskfactory"])
+            steady = await fixed_rate(kafka, capacity / 2, args.events, tmp)
+            events = await history_events(kafka, client, tmp)
     medians = {k: statistics.median(v) for k, v in rates.items()}
     result: dict[str, Any] = {
         **report.provenance(started, load_before),

@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -45,7 +44,9 @@ from taskfactory_contracts import AvroCodec, Envelope, RunActivityInput, Trigger
 from taskfactory_runtime.definitions import load_definition
 from taskfactory_runtime.kafka import committed_offsets_total, ensure_topics, make_admin
 from taskfactory_runtime.settings import KafkaSettings
-from taskfactory_stack.services import ServiceSet
+from taskfactory_stack.leftovers import ending_leftovers, new_mark
+from taskfactory_stack.process import free_port
+from taskfactory_stack.services import OwnNames, ServiceEnv, ServiceSet
 
 KAFKA = os.environ.get("TASKFACTORY_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 TEMPORAL = os.environ.get("TASKFACTORY_TEMPORAL_ADDRESS", "127.0.0.1:7233")
@@ -54,6 +55,9 @@ CONCURRENCY = 256
 REPLICATION = 1
 #: Wraps the measured burst of ``ingress`` and ``e2e`` (the scale bench samples CPU in it).
 MEASURE: Callable[[], AbstractContextManager[object]] = nullcontext
+#: Starts every workflow id, task queue and topic this bench process creates: what it leaves in
+#: Temporal is ended by this mark when it ends (``ending_leftovers``).
+MARK = new_mark("b")
 DEFINITION = """
 id: bench
 version: 1
@@ -61,6 +65,11 @@ trigger: {{event_types: [com.example.bench]}}
 correlation: {{workflow_id: "{prefix}/{{subject}}/{{id}}"}}
 tasks: [{{id: echo-it, type: echo}}]
 """
+
+
+def _prefix(mode: str) -> str:
+    """A fresh prefix for one measurement, under this process's mark."""
+    return f"{MARK}{mode}-{uuid.uuid4().hex[:8]}"
 
 
 def _events(prefix: str, n: int, start: int = 0, subjects: int = 500) -> list[Envelope]:
@@ -105,7 +114,7 @@ async def _publish(kafka: KafkaSettings, topic: str, events: list[Envelope]) -> 
 
 
 async def raw(client: Client, n: int, tmp: Path) -> float:
-    prefix = f"raw-{uuid.uuid4().hex[:8]}"
+    prefix = _prefix("raw")
     (tmp / "raw.yaml").write_text(DEFINITION.format(prefix=prefix))
     definition = load_definition(tmp / "raw.yaml")
     args = [
@@ -173,38 +182,28 @@ class Rig:
     def __init__(self, kafka: KafkaSettings, tmp: Path, mode: str) -> None:
         self.kafka = kafka
         self.tmp = tmp
-        self.prefix = f"{mode}-{uuid.uuid4().hex[:8]}"
-        self.topic = f"{self.prefix}.events"
-        self.results = f"{self.prefix}.results"
-        self.runs = f"{self.prefix}.runs"
-        self.group = f"{self.prefix}-group"
-        self.queue = f"{self.prefix}-q"
+        self.prefix = _prefix(mode)
+        own = OwnNames(self.prefix)
+        self.topic = own.events
+        self.results = own.results
+        self.runs = own.runs
+        self.group = own.group
+        self.queue = own.orchestrator_queue
+        self.all_topics = own.topics
         self.sets: list[ServiceSet] = []
         self.defs = tmp / self.prefix
         self.defs.mkdir()
         (self.defs / "bench.yaml").write_text(DEFINITION.format(prefix=self.prefix))
+        # Private topics and queues: only this rig's workers (if any) ever run its workflows.
         self.env = {
-            "TASKFACTORY_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "TASKFACTORY_TEMPORAL__ADDRESS": TEMPORAL,
-            "TASKFACTORY_TOPICS__EVENTS": self.topic,
-            "TASKFACTORY_TOPICS__DEAD_LETTER": f"{self.topic}.dlq",
-            "TASKFACTORY_TOPICS__RESULTS": self.results,
-            "TASKFACTORY_TOPICS__RUNS": self.runs,
-            "TASKFACTORY_INGRESS__GROUP_ID": self.group,
-            # Private queues: only this rig's workers (if any) ever run its workflows.
-            "TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE": self.queue,
-            "TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE": f"{self.prefix}-x",
-            "TASKFACTORY_DEFINITIONS_DIR": str(self.defs),
+            **ServiceEnv(kafka.bootstrap_servers, TEMPORAL, self.defs, own=own).env(),
             "TASKFACTORY_HTTP__PORT": "0",
             "TASKFACTORY_LOGGING__LEVEL": "WARNING",
         }
 
     async def topics(self) -> None:
         await ensure_topics(
-            self.kafka,
-            [self.topic, f"{self.topic}.dlq", self.results, self.runs],
-            partitions=6,
-            replication_factor=REPLICATION,
+            self.kafka, self.all_topics, partitions=6, replication_factor=REPLICATION
         )
 
     def start(self, only: tuple[str, ...], env: dict[str, str] | None = None) -> list[int]:
@@ -369,7 +368,7 @@ def _group_consumer(kafka: KafkaSettings, topic: str) -> AIOKafkaConsumer:
 
 async def kafka_consume(kafka: KafkaSettings, n: int) -> float:
     """Plain consume rate of ``n`` pre-published envelopes (decoded), no Temporal."""
-    topic = await _prefilled_topic(kafka, f"kc-{uuid.uuid4().hex[:8]}", n)
+    topic = await _prefilled_topic(kafka, _prefix("kc"), n)
     codec = AvroCodec()
     t0 = time.perf_counter()
     consumer = _group_consumer(kafka, topic)
@@ -391,7 +390,7 @@ async def memory(kafka: KafkaSettings, client: Client, n: int, tmp: Path) -> dic
     """Ingress RSS when ``n`` events are in flight at once (limits raised to ``n``)."""
     rig = Rig(kafka, tmp, "mem")
     await rig.topics()
-    port = _free_port()
+    port = free_port()
     (pid,) = rig.start(
         ("ingress",),
         {
@@ -431,14 +430,8 @@ async def memory(kafka: KafkaSettings, client: Client, n: int, tmp: Path) -> dic
         rig.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def naive(kafka: KafkaSettings, client: Client, n: int, tmp: Path) -> float:
-    prefix = f"nai-{uuid.uuid4().hex[:8]}"
+    prefix = _prefix("nai")
     topic = await _prefilled_topic(kafka, prefix, n)
     (tmp / "naive.yaml").write_text(DEFINITION.format(prefix=prefix))
     definition = load_definition(tmp / "naive.yaml")
@@ -563,42 +556,44 @@ async def main() -> None:
         "repeat": args.repeat,
         "concurrency": CONCURRENCY,
     }
-    with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
-        runs: dict[str, Callable[[], Awaitable[float]]] = {
-            "raw": lambda: raw(client, args.events, tmp),
-            "kafka": lambda: kafka_consume(kafka, args.events),
-            "ingress": lambda: ingress(
-                kafka, client, args.events, tmp, start_latencies, cpu_per_event=cpu
-            ),
-            "naive": lambda: naive(kafka, client, max(100, args.events // 5), tmp),
-            "direct": lambda: e2e(kafka, client, args.e2e_events, tmp, [], direct=True),
-            "e2e": lambda: e2e(kafka, client, args.e2e_events, tmp, result_latencies),
-        }
-        for round_ in range(args.repeat):
-            for mode in modes:
-                rates[mode].append(await runs[mode]())
-            print(
-                f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in rates.items()),
-                flush=True,
-            )
-        counts = [int(c) for c in args.scaling.split(",") if c]
-        scaling: dict[str, dict[str, list[float]]] = {"ingress": {}, "executor": {}}
-        for round_ in range(args.scaling_repeat if counts else 0):
-            for count in counts:
-                scaling["ingress"].setdefault(str(count), []).append(
-                    await ingress(kafka, client, args.events, tmp, [], replicas=count)
-                )
-                scaling["executor"].setdefault(str(count), []).append(
-                    await e2e(kafka, client, args.e2e_events, tmp, [], executors=count)
-                )
-            print(f"scaling round {round_ + 1}: {scaling}", flush=True)
-        if counts:
-            result["scaling"] = {
-                kind: {c: _summary(v) for c, v in by.items()} for kind, by in scaling.items()
+    async with ending_leftovers(client, [MARK], who="ingress_bench"):
+        with tempfile.TemporaryDirectory() as tmpdir:
+            tmp = Path(tmpdir)
+            runs: dict[str, Callable[[], Awaitable[float]]] = {
+                "raw": lambda: raw(client, args.events, tmp),
+                "kafka": lambda: kafka_consume(kafka, args.events),
+                "ingress": lambda: ingress(
+                    kafka, client, args.events, tmp, start_latencies, cpu_per_event=cpu
+                ),
+                "naive": lambda: naive(kafka, client, max(100, args.events // 5), tmp),
+                "direct": lambda: e2e(kafka, client, args.e2e_events, tmp, [], direct=True),
+                "e2e": lambda: e2e(kafka, client, args.e2e_events, tmp, result_latencies),
             }
-        if args.memory:
-            result["memory"] = await memory(kafka, client, args.memory, tmp)
+            for round_ in range(args.repeat):
+                for mode in modes:
+                    rates[mode].append(await runs[mode]())
+                print(
+                    f"round {round_ + 1}: "
+                    + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in rates.items()),
+                    flush=True,
+                )
+            counts = [int(c) for c in args.scaling.split(",") if c]
+            scaling: dict[str, dict[str, list[float]]] = {"ingress": {}, "executor": {}}
+            for round_ in range(args.scaling_repeat if counts else 0):
+                for count in counts:
+                    scaling["ingress"].setdefault(str(count), []).append(
+                        await ingress(kafka, client, args.events, tmp, [], replicas=count)
+                    )
+                    scaling["executor"].setdefault(str(count), []).append(
+                        await e2e(kafka, client, args.e2e_events, tmp, [], executors=count)
+                    )
+                print(f"scaling round {round_ + 1}: {scaling}", flush=True)
+            if counts:
+                result["scaling"] = {
+                    kind: {c: _summary(v) for c, v in by.items()} for kind, by in scaling.items()
+                }
+            if args.memory:
+                result["memory"] = await memory(kafka, client, args.memory, tmp)
     result["rates_per_s"] = {k: _summary(v) for k, v in rates.items()}
     median = {k: statistics.median(v) for k, v in rates.items()}
     for ratio, (a, b) in {

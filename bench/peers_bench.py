@@ -57,7 +57,6 @@ from peers.components import (
     RestateServer,
     ensure_restate_server,
     ensure_venv,
-    free_port,
     wait_until,
 )
 from temporalio.client import Client
@@ -66,7 +65,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.components import TemporalComponent
-from taskfactory_stack.process import StackError, TrackedProcess, tail
+from taskfactory_stack.leftovers import ending_leftovers
+from taskfactory_stack.process import StackError, TrackedProcess, free_port, tail
 from taskfactory_stack.settings import StackSettings
 
 PEERS = Path(__file__).parent / "peers"
@@ -329,35 +329,36 @@ async def main() -> None:
         )
         peers.start()
         versions = peers.versions()
-        with tempfile.TemporaryDirectory() as tmpdir:
-            tmp = Path(tmpdir)
-            runs: dict[str, Callable[[], Awaitable[dict[str, float]]]] = {
-                "limit": lambda: _single(raw(client, args.events, tmp)),
-                "taskfactory": lambda: _single(
-                    ingress(kafka, client, args.events, tmp, [], cpu_per_event=ingress_cpu)
-                ),
-                "taskfactory-e2e": lambda: _single(e2e(kafka, client, e2e_events, tmp, [])),
-                "dbos": lambda: peers.dbos(args.events),
-                "restate": lambda: peers.restate_run(args.events),
-            }
-            for round_ in range(args.repeat):
-                for contender in contenders:
-                    began = time.monotonic()
-                    try:
-                        measured = await runs[contender]()
-                    except Exception as exc:  # one failed run is reported, the others go on
-                        failures.append(f"round {round_ + 1}, {contender}: {exc!r}"[:500])
-                        print(f"  {contender}: FAILED {exc!r}", flush=True)
-                        continue
-                    for kind, rate in measured.items():
-                        key = contender if kind == "rate" else f"{contender}:{kind}"
-                        rates.setdefault(key, []).append(rate)
-                    print(f"  {contender}: {time.monotonic() - began:.0f}s", flush=True)
-                print(
-                    f"round {round_ + 1}: "
-                    + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in rates.items() if v),
-                    flush=True,
-                )
+        async with ending_leftovers(client, [ingress_bench.MARK], who="peers_bench"):
+            with tempfile.TemporaryDirectory() as tmpdir:
+                tmp = Path(tmpdir)
+                runs: dict[str, Callable[[], Awaitable[dict[str, float]]]] = {
+                    "limit": lambda: _single(raw(client, args.events, tmp)),
+                    "taskfactory": lambda: _single(
+                        ingress(kafka, client, args.events, tmp, [], cpu_per_event=ingress_cpu)
+                    ),
+                    "taskfactory-e2e": lambda: _single(e2e(kafka, client, e2e_events, tmp, [])),
+                    "dbos": lambda: peers.dbos(args.events),
+                    "restate": lambda: peers.restate_run(args.events),
+                }
+                for round_ in range(args.repeat):
+                    for contender in contenders:
+                        began = time.monotonic()
+                        try:
+                            measured = await runs[contender]()
+                        except Exception as exc:  # one failed run is reported, the others go on
+                            failures.append(f"round {round_ + 1}, {contender}: {exc!r}"[:500])
+                            print(f"  {contender}: FAILED {exc!r}", flush=True)
+                            continue
+                        for kind, rate in measured.items():
+                            key = contender if kind == "rate" else f"{contender}:{kind}"
+                            rates.setdefault(key, []).append(rate)
+                        print(f"  {contender}: {time.monotonic() - began:.0f}s", flush=True)
+                    print(
+                        f"round {round_ + 1}: "
+                        + ", ".join(f"{k} {v[-1]:.0f}/s" for k, v in rates.items() if v),
+                        flush=True,
+                    )
     finally:
         peers.stop()
         if temporal is not None:

@@ -41,6 +41,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.leftovers import ending_leftovers
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.stack import Stack
 
@@ -172,6 +173,19 @@ async def _one_shard_count(
     kafka = KafkaSettings(bootstrap_servers=stack.kafka_bootstrap)
     client = await Client.connect(stack.temporal_address, data_converter=pydantic_data_converter)
     samples: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+    async with ending_leftovers(client, [bench.MARK], who=f"scale_bench ({shards} shards)"):
+        await _rounds(kafka, client, replicas, args, tmp, samples)
+    return {k: _median(v) for k, v in samples.items()}
+
+
+async def _rounds(
+    kafka: KafkaSettings,
+    client: Client,
+    replicas: list[int],
+    args: argparse.Namespace,
+    tmp: Path,
+    samples: dict[str, list[tuple[float, dict[str, Any]]]],
+) -> None:
     for round_ in range(args.repeat):
         for count in replicas:
             samples.setdefault(f"ingress-{count}", []).append(
@@ -195,7 +209,6 @@ async def _one_shard_count(
             + ", ".join(f"{k} {v[-1][0]:.0f}/s" for k, v in samples.items()),
             flush=True,
         )
-    return {k: _median(v) for k, v in samples.items()}
 
 
 def _table(result: dict[str, Any]) -> str:

@@ -25,10 +25,12 @@ from typing import Any
 
 import report
 from aiokafka import AIOKafkaProducer
-from ingress_bench import KAFKA, Rig, _events, _proc, _results
+from ingress_bench import KAFKA, MARK, TEMPORAL, Rig, _events, _proc, _results
+from temporalio.client import Client
 
 from taskfactory_contracts import AvroCodec
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.leftovers import ending_leftovers
 
 
 def _slope_per_hour(points: list[tuple[float, float]]) -> float:
@@ -41,46 +43,48 @@ def _slope_per_hour(points: list[tuple[float, float]]) -> float:
 
 async def soak(minutes: float, rate: float, sample_seconds: float) -> dict[str, Any]:
     kafka = KafkaSettings(bootstrap_servers=KAFKA)
-    with tempfile.TemporaryDirectory() as tmpdir:
-        rig = Rig(kafka, Path(tmpdir), "soak")
-        await rig.topics()
-        pids = {name: rig.start((name,))[0] for name in ("orchestrator", "executor", "ingress")}
-        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
-        await producer.start()
-        codec = AvroCodec()
-        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in pids}
-        sent = 0
-        try:
-            # Warm up: one event through every service before the clock starts.
-            await producer.send_and_wait(
-                rig.topic, codec.encode_envelope(_events(f"{rig.prefix}-warm", 1)[0]), key=b"w"
-            )
-            await _results(kafka, rig.results, 1, timeout=120)
-            t0 = time.monotonic()
-            next_sample = t0
-            while (elapsed := time.monotonic() - t0) < minutes * 60:
-                due = int(elapsed * rate) + 1
-                for event in _events(rig.prefix, due - sent, start=sent):
-                    await producer.send(
-                        rig.topic, codec.encode_envelope(event), key=event.subject.encode()
-                    )
-                sent = max(sent, due)
-                if time.monotonic() >= next_sample:
-                    for name, pid in pids.items():
-                        samples[name].append((elapsed, _proc(pid)[1] / 2**20))
-                    next_sample += sample_seconds
-                    print(
-                        f"{elapsed / 60:5.1f} min, {sent} sent, RSS MiB "
-                        + ", ".join(f"{n} {s[-1][1]:.0f}" for n, s in samples.items()),
-                        flush=True,
-                    )
-                await asyncio.sleep(0.05)
-            await producer.flush()
-            await _results(kafka, rig.results, sent + 1, timeout=600)
-            peaks = {name: _proc(pid)[2] / 2**20 for name, pid in pids.items()}
-        finally:
-            await producer.stop()
-            rig.stop()
+    client = await Client.connect(TEMPORAL)
+    async with ending_leftovers(client, [MARK], who="soak"):
+        with tempfile.TemporaryDirectory() as tmpdir:
+            rig = Rig(kafka, Path(tmpdir), "soak")
+            await rig.topics()
+            pids = {name: rig.start((name,))[0] for name in ("orchestrator", "executor", "ingress")}
+            producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+            await producer.start()
+            codec = AvroCodec()
+            samples: dict[str, list[tuple[float, float]]] = {name: [] for name in pids}
+            sent = 0
+            try:
+                # Warm up: one event through every service before the clock starts.
+                await producer.send_and_wait(
+                    rig.topic, codec.encode_envelope(_events(f"{rig.prefix}-warm", 1)[0]), key=b"w"
+                )
+                await _results(kafka, rig.results, 1, timeout=120)
+                t0 = time.monotonic()
+                next_sample = t0
+                while (elapsed := time.monotonic() - t0) < minutes * 60:
+                    due = int(elapsed * rate) + 1
+                    for event in _events(rig.prefix, due - sent, start=sent):
+                        await producer.send(
+                            rig.topic, codec.encode_envelope(event), key=event.subject.encode()
+                        )
+                    sent = max(sent, due)
+                    if time.monotonic() >= next_sample:
+                        for name, pid in pids.items():
+                            samples[name].append((elapsed, _proc(pid)[1] / 2**20))
+                        next_sample += sample_seconds
+                        print(
+                            f"{elapsed / 60:5.1f} min, {sent} sent, RSS MiB "
+                            + ", ".join(f"{n} {s[-1][1]:.0f}" for n, s in samples.items()),
+                            flush=True,
+                        )
+                    await asyncio.sleep(0.05)
+                await producer.flush()
+                await _results(kafka, rig.results, sent + 1, timeout=600)
+                peaks = {name: _proc(pid)[2] / 2**20 for name, pid in pids.items()}
+            finally:
+                await producer.stop()
+                rig.stop()
     steady = {name: [(t, m) for t, m in s if t >= 60] or s for name, s in samples.items()}
     return {
         "minutes": minutes,

@@ -28,11 +28,12 @@ from typing import Any
 
 import httpx
 import report
-from ingress_bench import KAFKA, TEMPORAL, _summary, ingress
+from ingress_bench import KAFKA, MARK, TEMPORAL, _summary, ingress
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.leftovers import ending_leftovers
 from taskfactory_stack.settings import StackSettings
 
 MODES = {"traced": "1.0", "off": "0.0"}
@@ -111,26 +112,27 @@ async def main() -> None:
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}
     cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
     windows: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
-    with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
-        for round_ in range(args.repeat):
-            order = list(MODES) if round_ % 2 == 0 else list(reversed(MODES))
-            for mode in order:
-                env = {
-                    "TASKFACTORY_TRACING__OTLP_ENDPOINT": otlp,
-                    "TASKFACTORY_TRACING__SAMPLE_RATIO": MODES[mode],
-                }
-                t0 = time.time()
-                rate = await ingress(
-                    kafka, client, args.events, tmp, [], env=env, cpu_per_event=cpu[mode]
+    async with ending_leftovers(client, [MARK], who="tracing_bench"):
+        with tempfile.TemporaryDirectory() as tmpdir:
+            tmp = Path(tmpdir)
+            for round_ in range(args.repeat):
+                order = list(MODES) if round_ % 2 == 0 else list(reversed(MODES))
+                for mode in order:
+                    env = {
+                        "TASKFACTORY_TRACING__OTLP_ENDPOINT": otlp,
+                        "TASKFACTORY_TRACING__SAMPLE_RATIO": MODES[mode],
+                    }
+                    t0 = time.time()
+                    rate = await ingress(
+                        kafka, client, args.events, tmp, [], env=env, cpu_per_event=cpu[mode]
+                    )
+                    windows[mode].append((t0, time.time()))
+                    rates[mode].append(rate)
+                print(
+                    f"round {round_ + 1}: "
+                    + ", ".join(f"{mode} {values[-1]:.0f}/s" for mode, values in rates.items()),
+                    flush=True,
                 )
-                windows[mode].append((t0, time.time()))
-                rates[mode].append(rate)
-            print(
-                f"round {round_ + 1}: "
-                + ", ".join(f"{mode} {values[-1]:.0f}/s" for mode, values in rates.items()),
-                flush=True,
-            )
     await _check_sampling(ui, windows)
     traced, off = (statistics.median(rates[m]) for m in ("traced", "off"))
     result: dict[str, Any] = {

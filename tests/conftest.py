@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.session import end_session_runs, new_uid
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from tf_testing import RunningServices, end_session_runs, new_uid
 
 from taskfactory_runtime.kafka import delete_topics, ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.leftovers import Ended
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.services import OwnNames, ServiceEnv
 
 #: The faults only a cluster has, and the Temporal server built from its Go module, need the
 #: cluster profile (``make test-cluster``).
@@ -76,6 +79,19 @@ def _default_registry_url() -> str:
     return RegistryComponent(StackSettings()).url
 
 
+#: What the session's end left to end in Temporal (reported in the terminal summary).
+_ended: list[Ended] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say what the session left behind and ended: runs terminated, schedules deleted."""
+    for ended in _ended:
+        terminalreporter.write_line(
+            f"test session end: terminated {ended.runs} runs left running, "
+            f"deleted {ended.schedules} schedules left behind"
+        )
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[StackInfo]:
     """The real Kafka + Temporal the integration and e2e tests run against."""
@@ -90,7 +106,7 @@ def stack() -> Iterator[StackInfo]:
             int(os.environ.get("TASKFACTORY_TOPICS__REPLICATION_FACTOR", "1")),
             os.environ.get("TASKFACTORY_SCHEMA_REGISTRY_URL") or _default_registry_url(),
         )
-        asyncio.run(end_session_runs(temporal))
+        _ended.append(asyncio.run(end_session_runs(temporal)))
         return
     if os.environ.get("TASKFACTORY_STACK") == "testcontainers":
         yield from _testcontainers_stack()
@@ -108,7 +124,7 @@ def stack() -> Iterator[StackInfo]:
             local.replication_factor,
             local.schema_registry_url,
         )
-        asyncio.run(end_session_runs(local.temporal_address))
+        _ended.append(asyncio.run(end_session_runs(local.temporal_address)))
     finally:
         if started:
             local.down()
@@ -165,7 +181,8 @@ async def topics(
 ) -> AsyncIterator[Topics]:
     """Fresh topics for one test (6 partitions each), deleted afterwards: a suite's worth of
     dead partitions (thousands) slows a broker's recovery after a crash and costs it heap."""
-    t = Topics(f"{uid}.events", f"{uid}.results", f"{uid}.runs", f"{uid}.events.dlq")
+    own = OwnNames(uid)
+    t = Topics(own.events, own.results, own.runs, own.dead_letter)
     names = [t.events, t.results, t.runs, t.dead_letter]
     await ensure_topics(
         kafka_settings, names, partitions=6, replication_factor=stack.replication_factor
@@ -188,20 +205,18 @@ def services(
     The test writes its definitions into ``services.definitions``, then calls ``start()``
     (optionally with only some of the services).
     """
-    env = {
-        "TASKFACTORY_KAFKA__BOOTSTRAP_SERVERS": stack.kafka_bootstrap,
-        "TASKFACTORY_TEMPORAL__ADDRESS": stack.temporal_address,
-        "TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE": f"{uid}-orchestrator",
-        "TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE": f"{uid}-executor",
-        "TASKFACTORY_INGRESS__GROUP_ID": f"{uid}-ingress",
-        "TASKFACTORY_DEFINITIONS_DIR": str(tmp_path / "definitions"),
-        "TASKFACTORY_TOPICS__REPLICATION_FACTOR": str(stack.replication_factor),
-        **topics.env(),
-    }
+    own = OwnNames(uid)
+    env = ServiceEnv(
+        stack.kafka_bootstrap,
+        stack.temporal_address,
+        tmp_path / "definitions",
+        own=own,
+        replication_factor=stack.replication_factor,
+        otlp_endpoint=stack.otlp_endpoint,
+    ).env()
     if stack.otlp_endpoint:
-        env["TASKFACTORY_TRACING__OTLP_ENDPOINT"] = stack.otlp_endpoint
         env["OTEL_BSP_SCHEDULE_DELAY"] = "300"  # export spans promptly for the trace tests
-    running = RunningServices(tmp_path, env, group=f"{uid}-ingress")
+    running = RunningServices(tmp_path, env, group=own.group)
     try:
         yield running
     finally:

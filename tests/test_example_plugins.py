@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
-# The plugins are separate packages (never workspace members): import them from source.
-for plugin in ("loan-approval", "monitoring"):
-    sys.path.insert(0, str(EXAMPLES / plugin / "plugin" / "src"))
-
-from taskfactory_example_loan import (  # noqa: E402
+# The plugins are separate packages (never workspace members): pytest imports them from
+# source (``pythonpath`` in pyproject.toml names examples/*/plugin/src).
+from taskfactory_example_loan import (
     CreditCheckInput,
     DecideInput,
     RiskInput,
@@ -21,7 +16,7 @@ from taskfactory_example_loan import (  # noqa: E402
     decide,
     risk_assessment,
 )
-from taskfactory_example_monitoring import StateRecord, compare  # noqa: E402
+from taskfactory_example_monitoring import StateRecord, compare
 
 
 def test_credit_check_uses_the_declared_score_else_a_stable_one() -> None:

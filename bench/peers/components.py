@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from taskfactory_stack.process import StackError, TrackedProcess, tail
+from taskfactory_stack.process import StackError, TrackedProcess, free_port, tail
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME = ROOT / ".stack" / "bench"
@@ -31,13 +30,6 @@ PYTHON_PEERS = (
     "hypercorn==0.18.0",
 )
 RESTATE_SERVER = "1.7.12"
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _run(argv: list[str], what: str, **kwargs: Any) -> str:

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chaos.scenarios import Target, broker_leader_sigkill, cluster_restart
 
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.chaos.cluster_faults import broker_leader_sigkill, cluster_restart
+from taskfactory_stack.chaos.target import Target
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.stack import Stack
 

@@ -18,18 +18,13 @@ from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import RetryPolicy
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from tf_testing import (
-    RunningServices,
-    consume,
-    end_offsets_total,
-    envelope,
-    produce_envelopes,
-    wait_for,
-)
 
 from taskfactory_contracts import AvroCodec, PublishResultInput, TaskResult, TaskStatus, names
 from taskfactory_runtime.once import KILL_AFTER_ACK_ENV
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import consume, end_offsets_total, envelope, produce_envelopes
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
 

@@ -12,26 +12,22 @@ from typing import Any
 
 import pytest
 from conftest import Topics
-from executor_testing import (
+from support.executor_harness import RecordingServer, create_topic, pending_activity
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from taskfactory_contracts import AvroCodec, TaskStatus
+from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import (
     ACCEPT_WRITES,
     REJECT_WRITES,
-    RecordingServer,
-    create_topic,
-    pending_activity,
-    set_topic_config,
-)
-from temporalio.client import Client, WorkflowExecutionStatus
-from tf_testing import (
-    RunningServices,
     consume,
     end_offsets_total,
     envelope,
     produce_envelopes,
-    wait_for,
+    set_topic_config,
 )
-
-from taskfactory_contracts import AvroCodec, TaskStatus
-from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
 

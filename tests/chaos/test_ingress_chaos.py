@@ -1,6 +1,6 @@
 """Faults against the real stack: SIGKILLed ingress, a Temporal outage, replicas coming and going.
 
-Every scenario (shared with ``make chaos``, see ``scenarios.py``) ends with each event as
+Every scenario (shared with ``make chaos``, see ``taskfactory_stack.chaos``) ends with each event as
 exactly one run with exactly one result, nothing dead-lettered and the lag back to zero.
 """
 
@@ -10,16 +10,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from chaos.scenarios import (
-    Target,
-    ingress_sigkill,
-    private_temporal,
-    rebalance_storm,
-    temporal_outage,
-)
 from conftest import StackInfo
 
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.chaos.faults import ingress_sigkill, rebalance_storm, temporal_outage
+from taskfactory_stack.chaos.target import Target, private_temporal
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(420)]
 

@@ -6,10 +6,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from chaos.scenarios import Target, kafka_restart, private_kafka
 from conftest import StackInfo
 
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.chaos.faults import kafka_restart
+from taskfactory_stack.chaos.target import Target, private_kafka
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from chaos.scenarios import Target, orchestrator_restart
 from conftest import StackInfo
 
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.chaos.faults import orchestrator_restart
+from taskfactory_stack.chaos.target import Target
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(300)]
 

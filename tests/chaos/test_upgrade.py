@@ -15,18 +15,13 @@ from pathlib import Path
 import pytest
 from conftest import Topics
 from temporalio.client import Client, WorkflowExecutionStatus
-from tf_testing import (
-    RunningServices,
-    consume,
-    end_offsets_total,
-    envelope,
-    produce_envelopes,
-    wait_for,
-)
 
 from taskfactory_contracts import AvroCodec, TaskStatus
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.process import TrackedProcess
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import consume, end_offsets_total, envelope, produce_envelopes
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from conftest import Topics
 from temporalio.client import Client
-from tf_testing import RunningServices, consume, envelope, produce_envelopes, wait_for
 
 from taskfactory_contracts import AvroCodec
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import consume, envelope, produce_envelopes
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

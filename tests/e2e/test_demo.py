@@ -21,11 +21,11 @@ import pytest
 from conftest import StackInfo, Topics
 from temporalio.client import Client
 from temporalio.service import RPCError
-from tf_testing import consume, end_offsets_total
 
 from taskfactory_contracts import AvroCodec, TaskStatus
 from taskfactory_runtime.settings import KafkaSettings
-from taskfactory_stack.services import ServiceSet
+from taskfactory_stack.services import OwnNames, ServiceSet
+from taskfactory_stack.traffic import consume, end_offsets_total
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
@@ -70,11 +70,8 @@ async def test_make_run_shows_every_example_approves_the_loan_and_notifies_once(
         **os.environ,
         "TASKFACTORY_STACK_DEMO_EXIT_WHEN_DONE": "1",
         "TASKFACTORY_STACK_DEMO_DIR": str(tmp_path / "demo"),
-        "TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE": f"{uid}-orchestrator",
-        "TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE": f"{uid}-executor",
-        "TASKFACTORY_INGRESS__GROUP_ID": f"{uid}-ingress",
-        "TASKFACTORY_SCHEDULES__ID_PREFIX": f"{uid}-",
-        **topics.env(),
+        # The test's own topics (the fixture's), group, task queues and schedule ids.
+        **OwnNames(uid).env(),
     }
     command = [str(Path(sys.executable).with_name("taskfactory-stack")), "run"]
     try:
@@ -172,11 +169,8 @@ async def test_make_run_into_a_pipe_closed_early_stops_what_it_started(
     env = {
         **os.environ,
         "TASKFACTORY_STACK_DEMO_DIR": str(demo),
-        "TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE": f"{uid}-orchestrator",
-        "TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE": f"{uid}-executor",
-        "TASKFACTORY_INGRESS__GROUP_ID": f"{uid}-ingress",
-        "TASKFACTORY_SCHEDULES__ID_PREFIX": f"{uid}-",
-        **topics.env(),
+        # The test's own topics (the fixture's), group, task queues and schedule ids.
+        **OwnNames(uid).env(),
     }
     env.pop("TASKFACTORY_STACK_DEMO_EXIT_WHEN_DONE", None)
     stderr = tmp_path / "stderr"

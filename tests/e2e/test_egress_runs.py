@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 from conftest import Topics
-from egress_testing import HostileServer, hostile_server
-from tf_testing import RunningServices, consume, envelope, produce_envelopes
+from support.hostile_server import HostileServer, hostile_server
 
 from taskfactory_contracts import AvroCodec, RunStatus, TaskStatus
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import consume, envelope, produce_envelopes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

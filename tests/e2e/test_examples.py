@@ -24,7 +24,6 @@ import pytest
 import yaml
 from conftest import StackInfo, Topics
 from temporalio.client import Client, WorkflowFailureError
-from tf_testing import RunningServices, consume, end_offsets_total, produce_envelopes, wait_for
 
 from taskfactory_contracts import (
     ActivityDefinition,
@@ -42,6 +41,9 @@ from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.demo_steps import ScheduleFirer
 from taskfactory_stack.examples import front_matter, load_example, serve
 from taskfactory_stack.plugins import pip_install_target
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import consume, end_offsets_total, produce_envelopes
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

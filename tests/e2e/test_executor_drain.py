@@ -13,11 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from executor_testing import DriveInput, DriveOutput, DriveTaskWorkflow, task_input
+from support.executor_harness import DriveInput, DriveOutput, DriveTaskWorkflow, task_input
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from tf_testing import RunningServices, free_port, wait_for
+
+from taskfactory_stack.process import free_port
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

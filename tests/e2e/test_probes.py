@@ -11,8 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from proxy_testing import TcpProxy, private_temporal_server
-from tf_testing import RunningServices, wait_for
+from support.tcp_proxy import TcpProxy, private_temporal_server
+
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

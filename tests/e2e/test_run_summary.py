@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from conftest import Topics
 from temporalio.client import Client
-from tf_testing import RunningServices, consume, echo_definition, envelope, produce_envelopes
 
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import consume, echo_definition, envelope, produce_envelopes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -12,10 +12,12 @@ import re
 
 import httpx
 import pytest
-from proxy_testing import TcpProxy
+from support.tcp_proxy import TcpProxy
 from temporalio.client import Client
 from temporalio.service import RPCError
-from tf_testing import RunningServices, wait_for
+
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

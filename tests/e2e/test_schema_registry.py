@@ -20,23 +20,16 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from conftest import Topics
-from tf_testing import (
-    RunningServices,
-    consume,
-    echo_definition,
-    end_offsets_total,
-    envelope,
-    free_port,
-    hold_for,
-    produce,
-    wait_for,
-)
 
 from taskfactory_contracts import ENVELOPE, AvroCodec, Envelope, default_store, names
 from taskfactory_contracts.confluent import confluent_frame
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.process import free_port
 from taskfactory_stack.registry import RegistryComponent
+from taskfactory_stack.running import RunningServices
 from taskfactory_stack.settings import StackSettings
+from taskfactory_stack.traffic import consume, echo_definition, end_offsets_total, envelope, produce
+from taskfactory_stack.waiting import hold_for, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -16,17 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import Topics
 from pydantic import SecretStr
-from security.kafka_testing import run_to_failure
+from support.secure_kafka import run_to_failure
 from temporalio.service import RPCError
-from tf_testing import (
-    RunningServices,
-    consume,
-    echo_definition,
-    envelope,
-    free_port,
-    produce_envelopes,
-    wait_for,
-)
 
 from taskfactory_contracts import AvroCodec, TaskStatus
 from taskfactory_runtime.oauth import ClientCredentialsTokenProvider
@@ -34,10 +25,13 @@ from taskfactory_runtime.settings import KafkaSettings, TemporalSettings
 from taskfactory_runtime.temporal import TemporalConnectError, connect_temporal
 from taskfactory_stack.cluster import ClusterSettings
 from taskfactory_stack.keycloak import SERVICES, KeycloakComponent
-from taskfactory_stack.process import port_taken
+from taskfactory_stack.process import free_port, port_taken
+from taskfactory_stack.running import RunningServices
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.temporal_auth import TemporalAuthServer
 from taskfactory_stack.tls import CertificateAuthority
+from taskfactory_stack.traffic import consume, echo_definition, envelope, produce_envelopes
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 

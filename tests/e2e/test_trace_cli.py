@@ -10,10 +10,12 @@ import sys
 
 import pytest
 from conftest import StackInfo, Topics
-from tf_testing import RunningServices, consume, echo_definition, envelope, produce, wait_for
 
 from taskfactory_contracts import AvroCodec
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import consume, echo_definition, envelope, produce
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

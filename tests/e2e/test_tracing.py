@@ -8,10 +8,12 @@ import secrets
 import httpx
 import pytest
 from conftest import StackInfo, Topics
-from tf_testing import RunningServices, consume, envelope, produce, wait_for
 
 from taskfactory_contracts import AvroCodec, names
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import consume, envelope, produce
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

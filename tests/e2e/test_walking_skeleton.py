@@ -7,20 +7,15 @@ from pathlib import Path
 
 import pytest
 from conftest import Topics
+from support.metrics import metric_families
 from temporalio.client import Client
-from tf_testing import (
-    RunningServices,
-    committed_total,
-    consume,
-    end_offsets_total,
-    envelope,
-    metric_families,
-    produce_envelopes,
-    wait_for,
-)
 
 from taskfactory_contracts import AvroCodec, RunStatus, TaskStatus, names
+from taskfactory_runtime.kafka import committed_offsets_total as committed_total
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import consume, end_offsets_total, envelope, produce_envelopes
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

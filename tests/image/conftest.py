@@ -3,7 +3,7 @@
 The engine is ``DOCKER_HOST``'s, else this project's own (``deploy/image/dockerd.sh``), started
 here and stopped at the end only if it was started here. The image is ``TASKFACTORY_IMAGE``
 (default ``taskfactory:<the chart's appVersion>``), built by ``make image``; the containers run
-as the chart runs the pods (see ``image_testing``).
+as the chart runs the pods (see ``support.container_services``).
 
 Tests marked ``image`` run only when asked for (``-m image`` or a path inside tests/image):
 ``make test`` leaves them to ``make image-smoke``.
@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from image_testing import CHART, IMAGE_SCRIPTS, ContainerServices, Docker
-from tf_testing import RunningServices
+from support.container_services import CHART, IMAGE_SCRIPTS, ContainerServices, Docker
+
+from taskfactory_stack.running import RunningServices
 
 HERE = Path(__file__).resolve().parent
 

@@ -5,19 +5,14 @@ from __future__ import annotations
 import httpx
 import pytest
 from conftest import Topics
-from image_testing import ContainerServices
-from tf_testing import (
-    RunningServices,
-    consume,
-    echo_definition,
-    envelope,
-    produce_envelopes,
-    wait_for,
-)
+from support.container_services import ContainerServices
 
 from taskfactory_contracts import AvroCodec, TaskStatus
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
 from taskfactory_stack.services import SERVICES
+from taskfactory_stack.traffic import consume, echo_definition, envelope, produce_envelopes
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(300)]
 

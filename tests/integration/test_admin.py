@@ -24,18 +24,18 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from orchestrator_testing import FakeExecutor, definition, harness, trigger
 from pydantic import SecretStr
 from schemathesis.checks import not_a_server_error
+from support.orchestrator_harness import FakeExecutor, definition, harness, trigger
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
-from tf_testing import wait_for
 
 from taskfactory_contracts import ActivityDefinition, RunActivityInput, names
 from taskfactory_orchestrator.admin.app import AdminBackend, create_app, with_limits
 from taskfactory_orchestrator.schedules.ops import ScheduleOps
 from taskfactory_orchestrator.schedules.reconciler import ScheduleReconciler, ScheduleTarget
 from taskfactory_orchestrator.settings import AdminSection, Principal
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

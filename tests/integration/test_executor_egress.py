@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from egress_testing import HostileServer, hostile_server
-from executor_testing import LOOPBACK_EGRESS, InProcessExecutor, task_input
+from support.executor_harness import LOOPBACK_EGRESS, InProcessExecutor, task_input
+from support.hostile_server import HostileServer, hostile_server
 from temporalio.client import Client
 
 from taskfactory_executor.registry import TaskRegistry, task_type

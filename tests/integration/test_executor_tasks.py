@@ -5,28 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from executor_testing import (
-    ACCEPT_WRITES,
-    REJECT_WRITES,
+from support.executor_harness import (
     InProcessExecutor,
     RecordingServer,
     create_topic,
     install_plugin,
     pending_activity,
-    set_topic_config,
     task_input,
 )
 from temporalio.client import Client
-from tf_testing import consume, end_offsets_total, wait_for
 
 from taskfactory_executor.registry import TaskRegistry
 from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.traffic import (
+    ACCEPT_WRITES,
+    REJECT_WRITES,
+    consume,
+    end_offsets_total,
+    set_topic_config,
+)
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -273,11 +276,9 @@ async def test_kafka_publish_times_out_when_never_acknowledged(
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Path]:
     target = install_plugin(tmp_path_factory.mktemp("site"))
-    sys.path.insert(0, str(target))
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(target)
         yield target  # type: ignore[misc]
-    finally:
-        sys.path.remove(str(target))
 
 
 async def test_a_plugin_package_is_discovered_and_each_kind_runs(
@@ -348,6 +349,6 @@ async def test_a_plugin_package_is_discovered_and_each_kind_runs(
 
 
 def _drive_arg(runner: InProcessExecutor, task: object, **options: object) -> object:
-    from executor_testing import DriveInput
+    from support.executor_harness import DriveInput
 
     return DriveInput(task=task, task_queue=runner.queue, **options)  # type: ignore[arg-type]

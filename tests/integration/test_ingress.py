@@ -9,19 +9,13 @@ import sys
 import pytest
 from conftest import Topics
 from temporalio.client import Client
-from tf_testing import (
-    RunningServices,
-    committed_total,
-    consume,
-    echo_definition,
-    envelope,
-    produce,
-    produce_envelopes,
-    wait_for,
-)
 
 from taskfactory_contracts import AvroCodec, Envelope, names
+from taskfactory_runtime.kafka import committed_offsets_total as committed_total
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import consume, echo_definition, envelope, produce, produce_envelopes
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

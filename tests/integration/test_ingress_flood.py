@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 import pytest
 from conftest import StackInfo
-from ingress_testing import running_ingress
-from tf_testing import wait_for
+from support.ingress_harness import running_ingress
 
 from taskfactory_contracts import AvroCodec, Envelope
 from taskfactory_ingress import metrics
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 

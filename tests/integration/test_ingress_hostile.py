@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from aiokafka import ConsumerRecord
 from conftest import StackInfo
-from ingress_testing import Headers, Ingress, running_ingress
-from tf_testing import wait_for
+from support.ingress_harness import Headers, Ingress, running_ingress
 
 from taskfactory_contracts import AvroCodec, Envelope, names
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 from conftest import Topics
 from temporalio.client import Client
-from tf_testing import RunningServices, committed_total, envelope, produce_envelopes, wait_for
 
+from taskfactory_runtime.kafka import committed_offsets_total as committed_total
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import envelope, produce_envelopes
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -9,11 +9,11 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from conftest import StackInfo
-from ingress_testing import new_uid, running_ingress
-from tf_testing import wait_for
+from support.ingress_harness import new_uid, running_ingress
 
 from taskfactory_runtime.kafka import client_kwargs
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -9,10 +9,11 @@ from conftest import Topics
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
-from tf_testing import RunningServices, consume, envelope, produce_envelopes
 
 from taskfactory_contracts import AvroCodec, TaskStatus, names
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import consume, envelope, produce_envelopes
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

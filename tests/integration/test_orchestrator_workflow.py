@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 from conftest import Topics
-from orchestrator_testing import FakeExecutor, definition, fail, harness, trigger
+from support.orchestrator_harness import FakeExecutor, definition, fail, harness, trigger
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
-from tf_testing import consume, wait_for
 
 from taskfactory_contracts import (
     ApprovalDecision,
@@ -32,6 +31,8 @@ from taskfactory_orchestrator.publishing import PublishActivities
 from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_orchestrator.worker import build_publisher
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.traffic import consume
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

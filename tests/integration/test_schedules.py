@@ -21,7 +21,6 @@ from temporalio import activity
 from temporalio.client import Client, Schedule, ScheduleActionStartWorkflow, ScheduleSpec
 from temporalio.service import RPCError
 from temporalio.worker import Worker
-from tf_testing import wait_for
 from typer.testing import CliRunner
 
 from taskfactory_contracts import (
@@ -43,6 +42,7 @@ from taskfactory_orchestrator.workflows.scheduled_firing import (
     run_workflow_id,
 )
 from taskfactory_runtime.definitions import load_definitions
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from tf_testing import free_port
+
+from taskfactory_stack.process import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(400)]
 

@@ -3,7 +3,8 @@
 Runs real RunActivityWorkflow executions on the dev server (executor activities mocked by
 name, as in the workflow tests) and writes each history as JSON next to this file. Re-record
 only on purpose: a history recorded by older code is what guards today's code. Names given on
-the command line record only those (``python record_histories.py one-task approval-waiting``);
+the command line record only those (from ``tests/``:
+``python -m replay.record_histories one-task approval-waiting``, so ``support`` imports);
 existing files are never overwritten unless ``--force`` is given. ``--prefix fast-`` names the
 files ``fast-<name>.json`` (histories of a newer code path, recorded beside the old ones).
 """
@@ -21,12 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from support.orchestrator_harness import FakeExecutor, Harness, definition, fail, harness, trigger
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from orchestrator_testing import FakeExecutor, Harness, definition, fail, harness, trigger
-from tf_testing import wait_for
 
 from taskfactory_contracts import (
     ActivityDefinition,
@@ -40,6 +38,7 @@ from taskfactory_orchestrator.workflows.scheduled_firing import (
     FiringOutcome,
     ScheduledFiringInput,
 )
+from taskfactory_stack.waiting import wait_for
 
 HERE = Path(__file__).parent / "histories"
 #: The workflow id of each recorded history (child workflow ids depend on it).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from security.kafka_testing import SecureBroker, secure_broker
+from support.secure_kafka import SecureBroker, secure_broker
 
 
 @pytest.fixture(scope="session")

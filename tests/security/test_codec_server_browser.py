@@ -20,15 +20,17 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from codec_testing import codec_server, write_keyring
 from conftest import Topics
 from playwright.async_api import Browser, Page, Route, async_playwright, expect
+from support.payload_encryption import codec_server, write_keyring
 from temporalio.client import Client
-from tf_testing import RunningServices, envelope, produce_envelopes, wait_for
 
 from taskfactory_runtime.encryption import generate_key
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
 from taskfactory_stack.settings import StackSettings
+from taskfactory_stack.traffic import envelope, produce_envelopes
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from egress_testing import HUGE_BYTES, ConnectionCounter, HostileServer, hostile_server
+from support.hostile_server import HUGE_BYTES, ConnectionCounter, HostileServer, hostile_server
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 

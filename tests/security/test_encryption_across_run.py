@@ -19,24 +19,26 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from codec_testing import codec_server, history_payloads, is_sealed, temporal_cli, write_keyring
 from conftest import StackInfo, Topics
 from google.protobuf import json_format
+from support.payload_encryption import (
+    codec_server,
+    history_payloads,
+    is_sealed,
+    temporal_cli,
+    write_keyring,
+)
 from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import History
 from temporalio.client import Client
-from tf_testing import (
-    RunningServices,
-    consume,
-    end_offsets_total,
-    envelope,
-    wait_for,
-)
 
 from taskfactory_contracts import AvroCodec, Envelope, TaskStatus
 from taskfactory_runtime.encryption import KEY_ID_METADATA, generate_key
 from taskfactory_runtime.kafka import client_kwargs
 from taskfactory_runtime.settings import KafkaSettings
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import consume, end_offsets_total, envelope
+from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

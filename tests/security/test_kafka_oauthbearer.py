@@ -12,7 +12,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from security.kafka_testing import SecureBroker, start_client, unsecured_jwt
+from support.secure_kafka import SecureBroker, start_client, unsecured_jwt
 
 from taskfactory_runtime.kafka import (
     KafkaAuthenticationError,
@@ -25,7 +25,7 @@ from taskfactory_runtime.settings import KafkaSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
 
-PLUGIN = "security.kafka_testing:plugin"
+PLUGIN = "support.secure_kafka:plugin"
 
 
 async def _round_trip(settings: KafkaSettings, topic: str, group: str) -> bytes | None:

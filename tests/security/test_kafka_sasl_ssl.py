@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from security.kafka_testing import PASSWORD, SecureBroker, start_client
+from support.secure_kafka import PASSWORD, SecureBroker, start_client
 
 from taskfactory_runtime.kafka import (
     KafkaAuthenticationError,

@@ -15,7 +15,7 @@ from aiokafka.abc import AbstractTokenProvider
 from helm.conftest import CHART, helm, render, run_template
 from prometheus_client import REGISTRY, generate_latest
 from pydantic import ValidationError
-from security.kafka_testing import PASSWORD, SecureBroker
+from support.secure_kafka import PASSWORD, SecureBroker
 
 from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_runtime import secrets as secrets_module

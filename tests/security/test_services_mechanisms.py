@@ -17,12 +17,14 @@ from pathlib import Path
 
 import pytest
 from conftest import Topics
-from security.kafka_testing import ACL_PREFIX, MECHANISMS, SecureBroker, run_to_failure
-from tf_testing import SERVICES, RunningServices, consume, produce_envelopes
+from support.secure_kafka import ACL_PREFIX, MECHANISMS, SecureBroker, run_to_failure
 
 from taskfactory_contracts import AvroCodec, RunStatus, TaskStatus
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_stack.examples import load_example_events
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.services import SERVICES
+from taskfactory_stack.traffic import consume, produce_envelopes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 

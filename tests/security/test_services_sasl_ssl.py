@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 from conftest import Topics
-from security.kafka_testing import PASSWORD, SecureBroker, run_to_failure
-from tf_testing import RunningServices, consume, produce, produce_envelopes
+from support.secure_kafka import PASSWORD, SecureBroker, run_to_failure
 
 from taskfactory_contracts import AvroCodec, RunStatus, TaskStatus
 from taskfactory_runtime.definitions import load_definitions
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_stack.examples import load_example_events, runs_unattended
+from taskfactory_stack.running import RunningServices
+from taskfactory_stack.traffic import consume, produce, produce_envelopes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -66,7 +66,7 @@ from taskfactory_stack.jaeger import BackgroundJaeger, JaegerComponent
 from taskfactory_stack.plugins import install_plugins
 from taskfactory_stack.process import StackError
 from taskfactory_stack.screen import ScreenHandler
-from taskfactory_stack.services import LOOPBACK_EGRESS_ENV, ServiceSet
+from taskfactory_stack.services import LOOPBACK_EGRESS_ENV, ServiceEnv, ServiceSet
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.stack import Stack
 
@@ -135,9 +135,15 @@ async def _demo(
         try:
             tps = await assign_at_end(consumer, topics.results)
             env = {
-                "TASKFACTORY_KAFKA__BOOTSTRAP_SERVERS": stack.kafka_bootstrap,
-                "TASKFACTORY_TEMPORAL__ADDRESS": stack.temporal_address,
-                "TASKFACTORY_DEFINITIONS_DIR": str(folder),
+                # The services' own topic, queue and group settings (if set) pass through.
+                **ServiceEnv(
+                    stack.kafka_bootstrap,
+                    stack.temporal_address,
+                    folder,
+                    otlp_endpoint=stack.otlp_endpoint,
+                    # Confluent-framed events (confluent-kafka's AvroSerializer) are read too.
+                    schema_registry_url=stack.schema_registry_url,
+                ).env(),
                 "TASKFACTORY_HTTP__PORT": "0",
                 # The example's bank and site stand-ins listen on 127.0.0.1.
                 **LOOPBACK_EGRESS_ENV,
@@ -148,17 +154,6 @@ async def _demo(
                 ),
                 "PYTHONPATH": os.pathsep.join(
                     p for p in (str(plugins), os.environ.get("PYTHONPATH")) if p
-                ),
-                **(
-                    {"TASKFACTORY_TRACING__OTLP_ENDPOINT": stack.otlp_endpoint}
-                    if stack.otlp_endpoint
-                    else {}
-                ),
-                # Confluent-framed events (confluent-kafka's AvroSerializer) are read too.
-                **(
-                    {"TASKFACTORY_KAFKA__SCHEMA_REGISTRY_URL": stack.schema_registry_url}
-                    if stack.schema_registry_url
-                    else {}
                 ),
             }
             services.start(env, cwd=Path.cwd())

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["StackError", "TrackedProcess", "port_taken", "run_tool", "tail"]
+__all__ = ["StackError", "TrackedProcess", "free_port", "port_taken", "run_tool", "tail"]
 
 
 class StackError(Exception):
@@ -57,6 +57,13 @@ def port_taken(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return True
     return False
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def tail(path: Path, lines: int = 15) -> str:

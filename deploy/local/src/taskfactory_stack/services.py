@@ -4,16 +4,114 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from taskfactory_stack.process import StackError, TrackedProcess, tail
 
-__all__ = ["LOOPBACK_EGRESS_ENV", "SERVICES", "ServiceSet"]
+__all__ = ["LOOPBACK_EGRESS_ENV", "SERVICES", "OwnNames", "ServiceEnv", "ServiceSet"]
 
 SERVICES = ("orchestrator", "executor", "ingress")
 #: Local runs and tests talk to stand-in HTTP servers on 127.0.0.1: the egress policy refuses
 #: loopback unless a deployment allows it, and these local ones do.
 LOOPBACK_EGRESS_ENV = {"TASKFACTORY_EGRESS__ALLOWED_NETWORKS": "127.0.0.0/8,::1/128"}
+
+
+@dataclass(frozen=True)
+class OwnNames:
+    """The topics, consumer group and task queues of one test, chaos scenario or bench rig,
+    all named after its ``prefix`` (so runs beside it never meet its records or runs)."""
+
+    prefix: str
+
+    @property
+    def events(self) -> str:
+        """The events topic."""
+        return f"{self.prefix}.events"
+
+    @property
+    def results(self) -> str:
+        """The results topic."""
+        return f"{self.prefix}.results"
+
+    @property
+    def runs(self) -> str:
+        """The run-summary topic."""
+        return f"{self.prefix}.runs"
+
+    @property
+    def dead_letter(self) -> str:
+        """The dead-letter topic."""
+        return f"{self.prefix}.events.dlq"
+
+    @property
+    def topics(self) -> list[str]:
+        """Every topic above."""
+        return [self.events, self.results, self.runs, self.dead_letter]
+
+    @property
+    def group(self) -> str:
+        """The ingress's consumer group."""
+        return f"{self.prefix}-ingress"
+
+    @property
+    def orchestrator_queue(self) -> str:
+        """The orchestrator's task queue."""
+        return f"{self.prefix}-orchestrator"
+
+    @property
+    def executor_queue(self) -> str:
+        """The executor's task queue."""
+        return f"{self.prefix}-executor"
+
+    @property
+    def schedule_prefix(self) -> str:
+        """What the ids of the schedules its orchestrator creates start with."""
+        return f"{self.prefix}-"
+
+    def env(self) -> dict[str, str]:
+        """The services' settings for these names."""
+        return {
+            "TASKFACTORY_TOPICS__EVENTS": self.events,
+            "TASKFACTORY_TOPICS__RESULTS": self.results,
+            "TASKFACTORY_TOPICS__RUNS": self.runs,
+            "TASKFACTORY_TOPICS__DEAD_LETTER": self.dead_letter,
+            "TASKFACTORY_INGRESS__GROUP_ID": self.group,
+            "TASKFACTORY_TEMPORAL__ORCHESTRATOR_TASK_QUEUE": self.orchestrator_queue,
+            "TASKFACTORY_TEMPORAL__EXECUTOR_TASK_QUEUE": self.executor_queue,
+            "TASKFACTORY_SCHEDULES__ID_PREFIX": self.schedule_prefix,
+        }
+
+
+@dataclass(frozen=True)
+class ServiceEnv:
+    """The environment that configures ingress, orchestrator and executor for one stack: the
+    one place tests, chaos scenarios, benchmarks and ``make run`` build it."""
+
+    kafka_bootstrap: str
+    temporal_address: str
+    definitions: Path
+    #: Their own topics, group and queues; ``None``: the services' defaults (``make run``).
+    own: OwnNames | None = None
+    replication_factor: int | None = None
+    otlp_endpoint: str | None = None
+    schema_registry_url: str | None = None
+
+    def env(self) -> dict[str, str]:
+        """``TASKFACTORY_*`` variables to add to a service's environment."""
+        out = {
+            "TASKFACTORY_KAFKA__BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "TASKFACTORY_TEMPORAL__ADDRESS": self.temporal_address,
+            "TASKFACTORY_DEFINITIONS_DIR": str(self.definitions),
+            **(self.own.env() if self.own else {}),
+        }
+        if self.replication_factor is not None:
+            out["TASKFACTORY_TOPICS__REPLICATION_FACTOR"] = str(self.replication_factor)
+        if self.otlp_endpoint:
+            out["TASKFACTORY_TRACING__OTLP_ENDPOINT"] = self.otlp_endpoint
+        if self.schema_registry_url:
+            out["TASKFACTORY_KAFKA__SCHEMA_REGISTRY_URL"] = self.schema_registry_url
+        return out
 
 
 class ServiceSet:

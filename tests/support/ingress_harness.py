@@ -16,9 +16,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 from temporalio.client import Client
 from temporalio.service import RPCError
-from tf_testing import free_port
-from tf_testing import new_uid as tf_new_uid
 
+from support.session import new_uid as tf_new_uid
 from taskfactory_contracts import names
 from taskfactory_ingress import app
 from taskfactory_ingress.settings import IngressSection, IngressSettings
@@ -29,6 +28,7 @@ from taskfactory_runtime.settings import (
     TemporalSettings,
     TopicSettings,
 )
+from taskfactory_stack.process import free_port
 
 __all__ = ["Headers", "Ingress", "new_uid", "running_ingress"]
 

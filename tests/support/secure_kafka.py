@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.abc import AbstractTokenProvider
-from tf_testing import free_port
 
 from taskfactory_runtime.kafka import make_admin, make_consumer, make_producer
 from taskfactory_runtime.settings import KafkaSettings
@@ -47,6 +46,7 @@ from taskfactory_stack.kafka_security import (
     service_acls,
 )
 from taskfactory_stack.keycloak import KAFKA_AUDIENCE, SERVICES, KeycloakComponent
+from taskfactory_stack.process import free_port
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.tls import CertificateAuthority, IssuedCert
 

@@ -9,7 +9,8 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tf_testing import free_port, wait_for
+from taskfactory_stack.process import free_port
+from taskfactory_stack.waiting import wait_for
 
 __all__ = ["TcpProxy", "private_temporal_server"]
 

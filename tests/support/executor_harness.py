@@ -14,7 +14,6 @@ from typing import Any
 
 from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.client import Client
@@ -35,10 +34,8 @@ from taskfactory_stack.plugins import pip_install_target
 from taskfactory_stack.services import LOOPBACK_EGRESS_ENV
 
 __all__ = [
-    "ACCEPT_WRITES",
     "LOOPBACK_EGRESS",
     "PLUGIN_SOURCE",
-    "REJECT_WRITES",
     "Call",
     "DriveInput",
     "DriveOutput",
@@ -49,11 +46,10 @@ __all__ = [
     "drive",
     "install_plugin",
     "pending_activity",
-    "set_topic_config",
     "task_input",
 ]
 
-PLUGIN_SOURCE = Path(__file__).parent / "plugins" / "taskfactory-test-plugin"
+PLUGIN_SOURCE = Path(__file__).parents[1] / "plugins" / "taskfactory-test-plugin"
 #: The test servers listen on 127.0.0.1, which the egress policy refuses unless allowed.
 LOOPBACK_EGRESS = EgressSettings.model_validate(
     {"allowed_networks": LOOPBACK_EGRESS_ENV["TASKFACTORY_EGRESS__ALLOWED_NETWORKS"]}
@@ -303,18 +299,6 @@ async def create_topic(
     """Create ``name`` with per-topic ``configs``."""
     async with _admin(kafka) as admin:
         await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=configs or {})])
-
-
-#: Per-topic configs under which the broker rejects every write to the topic, and the restore.
-REJECT_WRITES = {"max.message.bytes": "1"}
-ACCEPT_WRITES = {"max.message.bytes": "1048588"}
-
-
-async def set_topic_config(kafka: KafkaSettings, name: str, configs: dict[str, str]) -> None:
-    """Change per-topic configs (``REJECT_WRITES`` makes the topic unavailable to producers:
-    every batch is too large; only this topic is affected)."""
-    async with _admin(kafka) as admin:
-        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs)])
 
 
 # ---- a plugin package installed apart from the workspace ---------------------------------------

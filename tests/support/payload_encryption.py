@@ -14,10 +14,10 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import History
-from tf_testing import free_port, wait_for
 
 from taskfactory_runtime.encryption import ENCODING, KEY_ID_METADATA
-from taskfactory_stack.process import TrackedProcess, tail
+from taskfactory_stack.process import TrackedProcess, free_port, tail
+from taskfactory_stack.waiting import wait_for
 
 __all__ = [
     "CodecServerProcess",

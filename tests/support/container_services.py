@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tf_testing import RunningServices
 
+from taskfactory_stack.running import RunningServices
 from taskfactory_stack.services import SERVICES
 
 __all__ = ["CHART", "IMAGE_SCRIPTS", "ContainerServices", "Docker", "chart_run_flags"]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IMAGE_SCRIPTS = ROOT / "deploy" / "image"
 CHART = ROOT / "deploy" / "helm" / "taskfactory"
 
