@@ -75,7 +75,7 @@ class Bank:
 
     def app(self) -> Starlette:
         """A Starlette application serving this bank on every path and method."""
-        return stand_ins.app([Route("/{path:path}", self.handle, methods=_EVERY_METHOD)])
+        return stand_ins.application([Route("/{path:path}", self.handle, methods=_EVERY_METHOD)])
 
 
 _EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -43,7 +43,7 @@ class StatusPage:
 
     def app(self) -> Starlette:
         """A Starlette application serving ``/status``."""
-        return stand_ins.app(
+        return stand_ins.application(
             [
                 Route("/status", self.get, methods=["GET"]),
                 Route("/status", self.put, methods=["PUT"]),

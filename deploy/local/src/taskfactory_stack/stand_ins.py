@@ -21,13 +21,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+from taskfactory_contracts.errors import TaskFactoryError
 from taskfactory_runtime.http_server import HttpServer
 
-__all__ = ["BadJson", "app", "json_body", "main", "serve"]
+__all__ = ["BadJson", "application", "json_body", "main", "serve"]
 
 
-class BadJson(ValueError):
+class BadJson(TaskFactoryError):
     """A request body that is not JSON: the stand-in answers 400 with this text."""
+
+    reason = "bad_json"
 
 
 async def json_body(request: Request, *, empty: Any = None) -> Any:
@@ -45,7 +48,7 @@ async def _bad_json(_: Request, exc: Exception) -> Response:
     return JSONResponse({"error": str(exc)}, status_code=400)
 
 
-def app(routes: Sequence[BaseRoute]) -> Starlette:
+def application(routes: Sequence[BaseRoute]) -> Starlette:
     """A stand-in's application: ``routes``, and a 400 naming the fault for a body not JSON."""
     return Starlette(routes=list(routes), exception_handlers={BadJson: _bad_json})
 
@@ -69,5 +72,9 @@ def main(app: ASGIApp, *, description: str, port: int, argv: Sequence[str] | Non
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=port)
     options = parser.parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(_serve_until_cancelled(app, options.host, options.port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:  # the port is taken, the host is not ours: one line, exit 1
+        raise SystemExit(f"cannot serve on {options.host}:{options.port}: {exc}") from None
