@@ -7,16 +7,15 @@ names the pinned versions, so a second run reuses what the first one installed. 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from taskfactory_stack.process import StackError, TrackedProcess, free_port, tail
 
@@ -204,23 +203,19 @@ class Postgres:
 
 
 def _http(method: str, url: str, body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("content-type", "application/json")
-    request.add_header("accept", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as exc:
-        raise StackError(f"{method} {url}: HTTP {exc.code}: {exc.read().decode()}") from exc
-    return json.loads(raw) if raw else None
+    """A JSON call to Restate's admin API; its JSON answer (``None`` if empty)."""
+    response = httpx.request(
+        method, url, json=body, headers={"accept": "application/json"}, timeout=30
+    )
+    if response.is_error:
+        raise StackError(f"{method} {url}: HTTP {response.status_code}: {response.text}")
+    return response.json() if response.content else None
 
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except (OSError, urllib.error.URLError):
+        return httpx.get(url, timeout=2, follow_redirects=True).is_success
+    except httpx.TransportError:
         return False
 
 

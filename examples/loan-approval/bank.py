@@ -11,11 +11,15 @@ the first payout's answer again. ``make run`` and the e2e tests start it in-proc
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from taskfactory_stack import stand_ins
 
 __all__ = ["Bank", "Call"]
 
@@ -45,39 +49,36 @@ class Bank:
         """The paths called, in order."""
         return [call.path for call in self.calls]
 
-    async def handle(self, request: web.Request) -> web.Response:
+    async def handle(self, request: Request) -> JSONResponse:
         """Answer one request of the loan-approval definition."""
         key = request.headers.get("Idempotency-Key")
-        body: Any = await request.json() if request.can_read_body else {}
-        self.calls.append(Call(request.path, key, body))
+        path = request.url.path
+        body: Any = await stand_ins.json_body(request, empty={})
+        self.calls.append(Call(path, key, body))
         if request.method != "POST":
-            return web.json_response({"error": "only POST"}, status=405)
-        if request.path == "/reservations":
-            return web.json_response({"reservation_id": f"res-{body['application']}"}, status=201)
-        if request.path.startswith("/reservations/") and request.path.endswith("/release"):
-            return web.json_response({"released": request.path.split("/")[2]})
-        if request.path == "/disbursements":
+            return JSONResponse({"error": "only POST"}, status_code=405)
+        if path == "/reservations":
+            return JSONResponse({"reservation_id": f"res-{body['application']}"}, status_code=201)
+        if path.startswith("/reservations/") and path.endswith("/release"):
+            return JSONResponse({"released": path.split("/")[2]})
+        if path == "/disbursements":
             if self.disbursement_status >= 400:
-                return web.json_response(
-                    {"error": "account closed"}, status=self.disbursement_status
+                return JSONResponse(
+                    {"error": "account closed"}, status_code=self.disbursement_status
                 )
             if key is None:
-                return web.json_response({"error": "Idempotency-Key required"}, status=400)
+                return JSONResponse({"error": "Idempotency-Key required"}, status_code=400)
             self.payouts.setdefault(key, body)
             number = list(self.payouts).index(key) + 1
-            return web.json_response({"disbursement_id": f"pay-{number}"}, status=201)
-        return web.json_response({"error": f"no such path {request.path}"}, status=404)
+            return JSONResponse({"disbursement_id": f"pay-{number}"}, status_code=201)
+        return JSONResponse({"error": f"no such path {path}"}, status_code=404)
 
-    def app(self) -> web.Application:
-        """An aiohttp application serving this bank on every path."""
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        return app
+    def app(self) -> Starlette:
+        """A Starlette application serving this bank on every path and method."""
+        return stand_ins.application([Route("/{path:path}", self.handle, methods=_EVERY_METHOD)])
 
+
+_EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8099)
-    options = parser.parse_args()
-    web.run_app(Bank().app(), host=options.host, port=options.port)
+    stand_ins.main(Bank().app(), description=__doc__.split("\n")[0], port=8099)

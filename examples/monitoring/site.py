@@ -9,10 +9,14 @@ tests start it in-process (``StatusPage().app()``) and set ``status`` directly.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
-from aiohttp import web
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from taskfactory_stack import stand_ins
 
 __all__ = ["StatusPage"]
 
@@ -24,30 +28,28 @@ class StatusPage:
     status: str = "ok"
     served: int = 0
 
-    async def get(self, request: web.Request) -> web.Response:
+    async def get(self, request: Request) -> JSONResponse:
         """The status document the monitor fetches."""
         self.served += 1
-        return web.json_response({"status": self.status})
+        return JSONResponse({"status": self.status})
 
-    async def put(self, request: web.Request) -> web.Response:
+    async def put(self, request: Request) -> JSONResponse:
         """Set the status (body ``{"status": "…"}``)."""
-        body = await request.json()
+        body = await stand_ins.json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("status"), str):
-            return web.json_response({"error": 'expected {"status": "<text>"}'}, status=400)
+            return JSONResponse({"error": 'expected {"status": "<text>"}'}, status_code=400)
         self.status = body["status"]
-        return web.json_response({"status": self.status})
+        return JSONResponse({"status": self.status})
 
-    def app(self) -> web.Application:
-        """An aiohttp application serving ``/status``."""
-        app = web.Application()
-        app.router.add_get("/status", self.get)
-        app.router.add_put("/status", self.put)
-        return app
+    def app(self) -> Starlette:
+        """A Starlette application serving ``/status``."""
+        return stand_ins.application(
+            [
+                Route("/status", self.get, methods=["GET"]),
+                Route("/status", self.put, methods=["PUT"]),
+            ]
+        )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8098)
-    options = parser.parse_args()
-    web.run_app(StatusPage().app(), host=options.host, port=options.port)
+    stand_ins.main(StatusPage().app(), description=__doc__.split("\n")[0], port=8098)

@@ -1,27 +1,27 @@
 """The worked examples' files, as tests, ``make run`` and ``examples/*.py`` load them: their
-events, definitions (front matter), stand-in servers, and which events run without a person."""
+events, definitions (front matter), stand-in servers, and which events run without a person.
+
+A stand-in is imported with :func:`load_example` and served with :func:`serve` (from
+:mod:`taskfactory_stack.stand_ins`, re-exported here beside the loader)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import shutil
-import socket
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
 import yaml
-from aiohttp import web
 
 from taskfactory_contracts import ActivityDefinition, Envelope, envelope_from_json
 from taskfactory_contracts.definition_parts import APPROVAL_TASK_TYPE
 from taskfactory_contracts.triggers import matches
 from taskfactory_runtime.definitions import check_paths, front_matter, load_definitions
 from taskfactory_stack.process import StackError
+from taskfactory_stack.stand_ins import serve
 
 __all__ = [
     "EXAMPLES",
@@ -115,22 +115,6 @@ def render_definitions(folder: Path, *, bank_url: str, site_url: str) -> list[Ac
         text = header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
         (folder / f"{definition_id}.yaml").write_text(text, encoding="utf-8")
     return load_definitions(folder)
-
-
-@asynccontextmanager
-async def serve(app: web.Application, port: int = 0) -> AsyncIterator[int]:
-    """Serve ``app`` on the loopback (``port`` 0: a free one); yields the port."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.SockSite(runner, sock).start()
-        yield int(sock.getsockname()[1])
-    finally:
-        await runner.cleanup()
-        sock.close()
 
 
 def runs_unattended(envelope: Envelope, definitions: list[ActivityDefinition]) -> str | None:
