@@ -23,6 +23,8 @@ class JaegerComponent(Component):
     """Jaeger's OTLP receiver and query UI on loopback ports."""
 
     name: str = "jaeger"
+    #: Where Jaeger also writes every span for Zipkin's UI (a Kafka bootstrap), if anywhere.
+    zipkin_brokers: str | None = None
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -71,6 +73,12 @@ class JaegerComponent(Component):
         conf = self.settings.root / "jaeger" / "config.yaml"
         conf.parent.mkdir(parents=True, exist_ok=True)
         s = self.settings
+        exporters, blocks = "", ""
+        if self.zipkin_brokers:
+            from taskfactory_stack.zipkin import jaeger_exporter
+
+            name, blocks = jaeger_exporter(self.zipkin_brokers)
+            exporters = f", {name}"
         conf.write_text(
             packaged_file("jaeger.yaml")
             .replace("@UI_PORT@", str(s.jaeger_ui_port))
@@ -78,6 +86,8 @@ class JaegerComponent(Component):
             .replace("@OTLP_HTTP_PORT@", str(s.jaeger_otlp_http_port))
             .replace("@QUERY_GRPC_PORT@", str(s.jaeger_query_grpc_port))
             .replace("@HEALTH_PORT@", str(s.jaeger_health_port))
+            .replace("@MORE_EXPORTERS@", exporters)
+            .replace("@EXPORTER_BLOCKS@", blocks)
         )
 
     def argv(self) -> tuple[list[str], dict[str, str]]:
