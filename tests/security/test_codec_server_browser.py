@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,7 +20,7 @@ import httpx
 import pytest
 from codec_testing import codec_server, write_keyring
 from conftest import Topics
-from playwright.async_api import Browser, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, expect
 from temporalio.client import Client
 from tf_testing import RunningServices, envelope, produce_envelopes, wait_for
 
@@ -56,25 +54,6 @@ def _ui_url() -> str:
     return os.environ.get(
         "TASKFACTORY_TEMPORAL_UI", f"http://127.0.0.1:{StackSettings().temporal_ui_port}"
     ).rstrip("/")
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    assert found, "chromium is missing: `make test` installs it (apt-get install chromium)"
-    return found
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless (``--no-sandbox``: the tests run as root)."""
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=_chromium(), headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def _open(browser: Browser, codec_url: str, *, token: str | None) -> Page:

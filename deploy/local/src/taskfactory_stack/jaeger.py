@@ -72,6 +72,10 @@ class JaegerComponent(Component):
             self._build()
         conf = self.settings.root / "jaeger" / "config.yaml"
         conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(self.config())
+
+    def config(self) -> str:
+        """Jaeger's configuration: OTLP in, memory storage, query API (and Zipkin's feed)."""
         s = self.settings
         exporters, blocks = "", ""
         if self.zipkin_brokers:
@@ -79,7 +83,7 @@ class JaegerComponent(Component):
 
             name, blocks = jaeger_exporter(self.zipkin_brokers)
             exporters = f", {name}"
-        conf.write_text(
+        return (
             packaged_file("jaeger.yaml")
             .replace("@UI_PORT@", str(s.jaeger_ui_port))
             .replace("@OTLP_GRPC_PORT@", str(s.jaeger_otlp_grpc_port))

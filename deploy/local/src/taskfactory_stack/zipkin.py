@@ -21,7 +21,7 @@ from taskfactory_stack.maven import cache_root, copy
 from taskfactory_stack.process import StackError
 from taskfactory_stack.settings import StackSettings
 
-__all__ = ["ZIPKIN_TOPIC", "ZipkinComponent", "ensure_zipkin", "jaeger_exporter"]
+__all__ = ["ZIPKIN_TOPIC", "ZipkinComponent", "ensure_zipkin", "jaeger_exporter", "zipkin_jar"]
 
 #: The Kafka topic Jaeger writes spans to and Zipkin's collector reads (Zipkin's default).
 ZIPKIN_TOPIC = "zipkin"
@@ -29,12 +29,18 @@ ZIPKIN_TOPIC = "zipkin"
 _EXPORTER = "kafka/zipkin"
 
 
+def zipkin_jar(settings: StackSettings) -> Path:
+    """Where Zipkin's executable jar is cached."""
+    version = settings.zipkin_version
+    return cache_root(settings) / "zipkin" / version / f"zipkin-server-{version}-exec.jar"
+
+
 def ensure_zipkin(settings: StackSettings) -> Path:
     """Zipkin's executable jar (fetched with ``mvn`` the first time, then cached)."""
-    version = settings.zipkin_version
-    jar = cache_root(settings) / "zipkin" / version / f"zipkin-server-{version}-exec.jar"
+    jar = zipkin_jar(settings)
     if jar.is_file():
         return jar
+    version = settings.zipkin_version
     print(f"zipkin: fetching Zipkin {version} from Maven Central with mvn …", flush=True)
     return copy("zipkin", f"io.zipkin:zipkin-server:{version}:jar:exec", jar.parent)
 
@@ -96,7 +102,7 @@ class ZipkinComponent(Component):
             "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1",
             "-jar",
-            str(ensure_zipkin(self.settings)),
+            str(zipkin_jar(self.settings)),
             # Loopback only: the whole port entry is given, or the address replaces it.
             "--armeria.ports[0].ip=127.0.0.1",
             f"--armeria.ports[0].port={port}",
