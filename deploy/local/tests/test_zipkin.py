@@ -37,6 +37,7 @@ def test_jaeger_writes_every_span_to_the_topic_zipkin_reads(tmp_path: Path) -> N
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:19192"
     assert env["KAFKA_TOPIC"] == ZIPKIN_TOPIC
     assert env["STORAGE_TYPE"] == "mem"
+    assert env["MEM_MAX_SPANS"] == "50000"  # bounded, within its heap
     # Loopback only, on its own port; the UI is where the README sends a person.
     assert "--armeria.ports[0].ip=127.0.0.1" in argv
     assert "--armeria.ports[0].port=19411" in argv

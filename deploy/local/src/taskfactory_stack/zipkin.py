@@ -93,6 +93,9 @@ class ZipkinComponent(Component):
         env = {
             **os.environ,
             "STORAGE_TYPE": "mem",
+            # Its default (500 000 spans) outgrows the small heap over a test run; the oldest
+            # traces make room.
+            "MEM_MAX_SPANS": str(self.settings.zipkin_max_spans),
             "KAFKA_BOOTSTRAP_SERVERS": self.brokers,
             "KAFKA_TOPIC": ZIPKIN_TOPIC,
         }
