@@ -198,6 +198,43 @@ def test_without_allowed_from_no_peer_reaches_it(render: Any, tmp_path: Path) ->
     assert policy["egress"] == []
 
 
+def test_with_an_oidc_issuer_it_reaches_only_dns_and_the_issuers_port(
+    render: Any, tmp_path: Path
+) -> None:
+    issuer = {"peers": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}
+    values = copy.deepcopy(ENABLED)
+    values["codecServer"]["oidc"] = {
+        "issuer": "https://login.example.internal:8443/realms/ops",
+        "audience": "temporal-codec",
+        "egressTo": issuer["peers"],
+    }
+    del values["codecServer"]["authTokenSecret"]  # the issuer's tokens alone are enough
+    rendered = render(values=values, tmp=tmp_path)
+    template, container = _pod(rendered)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["TASKFACTORY_CODEC_SERVER__OIDC_ISSUER"] == (
+        "https://login.example.internal:8443/realms/ops"
+    )
+    assert env["TASKFACTORY_CODEC_SERVER__OIDC_AUDIENCE"] == "temporal-codec"
+    assert "TASKFACTORY_CODEC_SERVER__AUTH_TOKEN_FILE" not in env
+    assert "codec-auth-token" not in {v["name"] for v in template["spec"]["volumes"]}
+    egress = rendered.one("NetworkPolicy", NAME)["spec"]["egress"]
+    assert egress == [
+        {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+        {"ports": [{"port": 8443, "protocol": "TCP"}], "to": issuer["peers"]},
+    ]
+
+
+def test_an_oidc_issuer_without_an_audience_fails_naming_it(
+    run_template: Any, tmp_path: Path
+) -> None:
+    values = copy.deepcopy(ENABLED)
+    values["codecServer"]["oidc"] = {"issuer": "https://login.example.internal/realms/ops"}
+    out = run_template(values=values, tmp=tmp_path)
+    assert out.returncode != 0
+    assert "codecServer.oidc.audience is required with codecServer.oidc.issuer" in out.stderr
+
+
 @pytest.mark.parametrize(
     ("missing", "message"),
     [

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 from conftest import Topics
-from playwright.async_api import Browser, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, expect
 from support.payload_encryption import codec_server, write_keyring
 from temporalio.client import Client
 
@@ -58,25 +56,6 @@ def _ui_url() -> str:
     return os.environ.get(
         "TASKFACTORY_TEMPORAL_UI", f"http://127.0.0.1:{StackSettings().temporal_ui_port}"
     ).rstrip("/")
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    assert found, "chromium is missing: `make test` installs it (apt-get install chromium)"
-    return found
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    """Debian's Chromium, headless (``--no-sandbox``: the tests run as root)."""
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=_chromium(), headless=True, args=["--no-sandbox"]
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def _open(browser: Browser, codec_url: str, *, token: str | None) -> Page:

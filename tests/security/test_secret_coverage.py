@@ -62,6 +62,11 @@ CHART_SECRET_REFS = {
     "admin.readTokenSecret.existingSecret": {"TASKFACTORY_ADMIN__READ_TOKEN_FILE"},
     "codecServer.authTokenSecret.existingSecret": {"TASKFACTORY_CODEC_SERVER__AUTH_TOKEN_FILE"},
 }
+# A component's own Kafka credentials (its own principal for the ACLs) mount as the shared ones.
+for _where in ("componentDefaults", "components.*"):
+    for _ref in ("kafka.sasl.existingSecret", "kafka.sasl.oauth.clientSecretSecret"):
+        CHART_SECRET_REFS[f"{_where}.{_ref}"] = CHART_SECRET_REFS[_ref]
+    CHART_SECRET_REFS[f"{_where}.kafka.tls.existingSecret"] = set()  # a client certificate
 
 
 def _is_secret(annotation: Any) -> bool:
@@ -164,11 +169,17 @@ def test_each_secret_setting_is_read_and_never_shown(
 
 
 def _secret_refs(node: dict[str, Any], path: tuple[str, ...] = ()) -> set[str]:
-    """Values-schema paths naming a Secret: ``existingSecret`` and ``*SecretSecret`` strings."""
+    """Values-schema paths naming a Secret: ``existingSecret`` and ``*SecretSecret`` strings.
+
+    The entries of a map (``components``, its ``additionalProperties``) are the path ``*``.
+    """
     out: set[str] = set()
-    for key, child in node.get("properties", {}).items():
+    children = dict(node.get("properties", {}))
+    if isinstance(node.get("additionalProperties"), dict):
+        children["*"] = node["additionalProperties"]
+    for key, child in children.items():
         here = (*path, key)
-        if "properties" in child:
+        if "properties" in child or isinstance(child.get("additionalProperties"), dict):
             out |= _secret_refs(child, here)
         elif child.get("type") == "string" and (
             key == "existingSecret" or key.endswith("SecretSecret")
@@ -212,14 +223,16 @@ def test_a_secret_reference_renders_as_a_file_setting_never_a_value(
             "codecServer": {"enabled": True, "uiOrigins": ["https://ui.example"]},
             "temporal": {"encryption": {"existingSecret": "keys"}},
         },
-    }.get(ref, {})
+    }.get("kafka." + ref.split(".kafka.")[1] if ".kafka." in ref else ref, {})
     secret_name = "sentinel-secret-name"
     values: dict[str, Any] = json.loads(json.dumps(enable))
-    node = values
-    *parents, leaf = ref.split(".")
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = secret_name
+    # Each component needs credentials: a per-component reference is given to all of them.
+    for component in ("ingress", "orchestrator", "executor") if "*" in ref else ("",):
+        node = values
+        *parents, leaf = ref.replace("*", component).split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = secret_name
     rendered = render(values=values, tmp=tmp_path)
     names_seen: set[str] = set()
     mounted: set[str | None] = set()

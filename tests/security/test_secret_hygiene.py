@@ -193,7 +193,11 @@ def test_the_secure_brokers_config_log_and_status_hold_no_password(broker: Secur
 
 
 # Every security option of the chart on; secrets are only ever Secret names and keys.
-SECURE_EXAMPLES = [CHART / "examples" / "kafka-sasl-tls.yaml", CHART / "examples" / "secure.yaml"]
+SECURE_EXAMPLES = [
+    CHART / "examples" / "kafka-sasl-tls.yaml",
+    CHART / "examples" / "kafka-principals.yaml",  # a Kafka Secret per component
+    CHART / "examples" / "secure.yaml",
+]
 SECRET_KEYS = [
     "kafka.sasl.password",
     "kafka.sasl.username",
@@ -203,6 +207,11 @@ SECRET_KEYS = [
     "temporal.tls.clientKey",
     "temporal.encryption.keys",
     "codecServer.authToken",
+    # A component's own Kafka credentials are Secret references too, never values.
+    "components.ingress.kafka.sasl.password",
+    "components.orchestrator.kafka.sasl.oauth.clientSecret",
+    "components.executor.kafka.tls.clientKey",
+    "componentDefaults.kafka.sasl.password",
 ]
 
 

@@ -56,7 +56,8 @@ def test_the_cluster_profile_is_postgres_three_brokers_temporal_and_jaeger(
 
 def test_the_default_profile_is_unchanged(tmp_path: Path) -> None:
     stack = Stack(StackSettings(dir=tmp_path / "stack"))
-    assert [c.name for c in stack.components] == ["kafka", "temporal", "registry", "jaeger"]
+    names = [c.name for c in stack.components]
+    assert names == ["kafka", "temporal", "registry", "jaeger", "zipkin"]
     assert stack.kafka_bootstrap == "127.0.0.1:9092"
     assert stack.schema_registry_url == "http://127.0.0.1:8085/apis/ccompat/v7"
     assert stack.temporal_address == "127.0.0.1:7233"

@@ -13,6 +13,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from taskfactory_runtime.codec_server import CodecServer
 from taskfactory_runtime.encryption import EncryptionCodec, Keyring, generate_key
+from taskfactory_runtime.secrets import ConfigurationError
 from taskfactory_runtime.settings import CodecServerSettings
 
 TOKEN = "codec-token-SENTINEL-77"
@@ -121,3 +122,9 @@ async def test_without_a_configured_token_every_request_is_refused() -> None:
         assert "no token is configured" in response.json()["error"]
     finally:
         await server.stop()
+
+
+def test_an_oidc_issuer_without_an_audience_is_refused_at_start() -> None:
+    settings = CodecServerSettings(port=0, oidc_issuer="https://idp.example/realms/ops")
+    with pytest.raises(ConfigurationError, match="OIDC_AUDIENCE"):
+        CodecServer(CODEC, settings)

@@ -148,6 +148,26 @@ TASKFACTORY_DEFINITIONS_DIR: {{ $v.definitions.mountPath | quote }}
 TASKFACTORY_DRAIN_SECONDS: {{ $v.drainSeconds | quote }}
 {{- end -}}
 
+{{/*
+A component's Kafka values, (list root name own): its own credentials (components.<name>.kafka:
+a SASL user Secret, an OAuth client, a client certificate) deep-merged over kafka.*, so each
+component can be its own principal for the brokers' ACLs. Mechanism, TLS and the token
+endpoint stay shared: the schema allows only credentials per component.
+*/}}
+{{- define "taskfactory.componentKafka" -}}
+{{- $root := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $own := index . 2 | default dict -}}
+{{- $k := $root.Values.kafka -}}
+{{- if and (dig "sasl" dict $own) (not $k.sasl.enabled) }}
+{{- fail (printf "components.%s.kafka.sasl needs kafka.sasl.enabled: a component's own SASL credentials replace the shared ones" $name) }}
+{{- end }}
+{{- if and (dig "tls" dict $own) (not $k.tls.enabled) }}
+{{- fail (printf "components.%s.kafka.tls needs kafka.tls.enabled: a component's own client certificate replaces the shared one" $name) }}
+{{- end }}
+{{- include "taskfactory.deepMerge" (list $k $own) -}}
+{{- end -}}
+
 {{/* PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, from kafka.sasl.enabled and kafka.tls.enabled. */}}
 {{- define "taskfactory.kafkaSecurityProtocol" -}}
 {{- $v := .Values.kafka -}}
@@ -178,6 +198,9 @@ created; the chart never renders a secret value.
 {{- end }}
 {{- if and $k.sasl.enabled (eq $k.sasl.mechanism "OAUTHBEARER") $k.sasl.oauth.tokenUrl }}
 {{- $_ := required "kafka.sasl.oauth.clientSecretSecret is required with kafka.sasl.oauth.tokenUrl: the Secret holding the client secret" $k.sasl.oauth.clientSecretSecret }}
+# The client id beside its secret: a component's own (components.<name>.kafka) wins over the ConfigMap's.
+- name: TASKFACTORY_KAFKA__SASL_OAUTH_CLIENT_ID
+  value: {{ $k.sasl.oauth.clientId | quote }}
 - name: TASKFACTORY_KAFKA__SASL_OAUTH_CLIENT_SECRET_FILE
   value: /etc/taskfactory/kafka-oauth/{{ $k.sasl.oauth.clientSecretKey }}
 {{- end }}

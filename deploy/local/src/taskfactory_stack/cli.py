@@ -56,7 +56,8 @@ def up(
     only: Annotated[
         list[str] | None,
         typer.Option(
-            help="Start only this component (kafka, temporal, registry, jaeger); repeatable."
+            help="Start only this component (kafka, temporal, registry, jaeger, zipkin, …); "
+            "repeatable."
         ),
     ] = None,
     profile: Profile | None = PROFILE,
@@ -81,7 +82,7 @@ def up(
 
 @app.command()
 def prepare(profile: Profile | None = PROFILE) -> None:
-    """Fetch and build what the stack and tests need (Kafka, registry, Jaeger, Keycloak, …)."""
+    """Fetch and build what the stack and tests need (Kafka, registry, Jaeger, Zipkin, …)."""
     stack = Stack(_settings(profile))
     try:
         for component in stack.components:

@@ -284,13 +284,20 @@ def components(settings: StackSettings) -> list[Component]:
         from taskfactory_stack.cluster import cluster_components
 
         return cluster_components(settings)
-    out: list[Component] = [KafkaComponent(settings), TemporalComponent(settings)]
+    kafka = KafkaComponent(settings)
+    out: list[Component] = [kafka, TemporalComponent(settings)]
     if settings.registry:
         from taskfactory_stack.registry import RegistryComponent
 
         out.append(RegistryComponent(settings))
     if settings.jaeger:
-        out.append(JaegerComponent(settings))
+        # Zipkin's UI shows what Jaeger receives, through a topic on the stack's broker.
+        zipkin = settings.zipkin
+        out.append(JaegerComponent(settings, zipkin_brokers=kafka.address if zipkin else None))
+        if zipkin:
+            from taskfactory_stack.zipkin import ZipkinComponent
+
+            out.append(ZipkinComponent(settings, brokers=kafka.address))
     if settings.keycloak:
         from taskfactory_stack.keycloak import KeycloakComponent
 

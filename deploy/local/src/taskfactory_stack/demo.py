@@ -24,6 +24,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from temporalio.client import (
@@ -39,6 +40,7 @@ from taskfactory_runtime.definitions import load_definitions
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings, ServiceSettings
 from taskfactory_runtime.temporal import connect_temporal
+from taskfactory_runtime.trace import EVENT_ID_TAG
 from taskfactory_stack.demo_results import (
     SCREEN,
     Progress,
@@ -258,17 +260,23 @@ async def _watch(
             await asyncio.gather(steps, return_exceptions=True)
 
 
+def _traces_line(stack: Stack) -> str:
+    """Where a person looks at an event's trace: Zipkin's UI, else the terminal command."""
+    if stack.trace_ui:
+        search = f"{stack.trace_ui}?annotationQuery={quote(EVENT_ID_TAG)}%3DEVENT_ID&lookback=1h"
+        return f"Traces:      {search} (or: uv run taskfactory trace EVENT_ID)\n"
+    if stack.jaeger_ui:
+        return "Traces:      uv run taskfactory trace EVENT_ID (Jaeger's API)\n"
+    return ""
+
+
 def _finale(settings: StackSettings, stack: Stack, watch: Watch, topic: str, events: int) -> None:
     first = watch.first or 0.0
     say(
         f"\nall {events} events and {len(FIRINGS)} firings done; first result after {first:.1f}s, "
         f"all after {time.monotonic() - watch.t0:.1f}s.\n"
         f"Temporal UI: http://127.0.0.1:{settings.temporal_ui_port}/namespaces/default/workflows\n"
-        + (
-            "Traces:      uv run taskfactory trace EVENT_ID (Jaeger's API; no UI here)\n"
-            if stack.jaeger_ui
-            else ""
-        )
+        + _traces_line(stack)
         + f"Still running: publish more events to {topic} on {stack.kafka_bootstrap}; "
         "Ctrl-C stops everything."
     )

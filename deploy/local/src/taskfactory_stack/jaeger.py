@@ -23,6 +23,8 @@ class JaegerComponent(Component):
     """Jaeger's OTLP receiver and query UI on loopback ports."""
 
     name: str = "jaeger"
+    #: Where Jaeger also writes every span for Zipkin's UI (a Kafka bootstrap), if anywhere.
+    zipkin_brokers: str | None = None
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -70,14 +72,26 @@ class JaegerComponent(Component):
             self._build()
         conf = self.settings.root / "jaeger" / "config.yaml"
         conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(self.config())
+
+    def config(self) -> str:
+        """Jaeger's configuration: OTLP in, memory storage, query API (and Zipkin's feed)."""
         s = self.settings
-        conf.write_text(
+        exporters, blocks = "", ""
+        if self.zipkin_brokers:
+            from taskfactory_stack.zipkin import jaeger_exporter
+
+            name, blocks = jaeger_exporter(self.zipkin_brokers)
+            exporters = f", {name}"
+        return (
             packaged_file("jaeger.yaml")
             .replace("@UI_PORT@", str(s.jaeger_ui_port))
             .replace("@OTLP_GRPC_PORT@", str(s.jaeger_otlp_grpc_port))
             .replace("@OTLP_HTTP_PORT@", str(s.jaeger_otlp_http_port))
             .replace("@QUERY_GRPC_PORT@", str(s.jaeger_query_grpc_port))
             .replace("@HEALTH_PORT@", str(s.jaeger_health_port))
+            .replace("@MORE_EXPORTERS@", exporters)
+            .replace("@EXPORTER_BLOCKS@", blocks)
         )
 
     def argv(self) -> tuple[list[str], dict[str, str]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from taskfactory_stack.process import StackError
 from taskfactory_stack.settings import StackSettings
 
-__all__ = ["cache_root", "copy_dependencies", "pom", "unpack"]
+__all__ = ["cache_root", "copy", "copy_dependencies", "pom", "unpack"]
 
 
 def cache_root(settings: StackSettings) -> Path:
@@ -46,6 +46,28 @@ def copy_dependencies(who: str, pom_text: str, home: Path, output: Path, *args: 
         f"-DoutputDirectory={output}",
         *args,
     )
+
+
+def copy(who: str, artifact: str, into: Path) -> Path:
+    """``mvn dependency:copy`` of the file ``artifact`` into ``into``; returns the copied file.
+
+    ``artifact`` is ``group:name:version:type[:classifier]`` (an executable jar is
+    ``…:jar:exec``); like :func:`unpack`, Maven runs in a throw-away folder.
+    """
+    _group, name, version, kind, *classifier = artifact.split(":")
+    into.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="taskfactory-mvn-") as scratch:
+        _mvn(
+            who,
+            "dependency:copy",
+            f"-Dartifact={artifact}",
+            f"-DoutputDirectory={into}",
+            cwd=Path(scratch),
+        )
+    copied = into / ("-".join([name, version, *classifier]) + f".{kind}")
+    if not copied.is_file():
+        raise StackError(f"{who}: mvn copied nothing of {artifact} into {into}")
+    return copied
 
 
 def unpack(who: str, artifact: str, into: Path) -> None:

@@ -46,6 +46,16 @@ class StackSettings(BaseSettings):
     jaeger_otlp_http_port: int = Field(default=4318, ge=1, le=65535)
     jaeger_query_grpc_port: int = Field(default=16685, ge=1, le=65535)
     jaeger_health_port: int = Field(default=13133, ge=1, le=65535)
+    zipkin: bool = Field(
+        default=True,
+        description="Run Zipkin, whose UI shows the traces Jaeger receives (with Jaeger only).",
+    )
+    zipkin_version: str = "3.5.1"
+    zipkin_port: int = Field(default=9411, ge=1, le=65535)
+    zipkin_heap: str = Field(default="256m", description="JVM -Xmx of Zipkin.")
+    zipkin_max_spans: int = Field(
+        default=50_000, ge=1, description="Spans Zipkin keeps in memory (the oldest go first)."
+    )
     registry: bool = Field(
         default=True,
         description="Run a schema registry (Apicurio Registry, Confluent-compatible API).",

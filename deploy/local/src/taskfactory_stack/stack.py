@@ -109,3 +109,11 @@ class Stack:
         """Jaeger's UI and query API, if Jaeger runs."""
         jaeger = self._jaeger
         return f"http://127.0.0.1:{jaeger.settings.jaeger_ui_port}" if jaeger else None
+
+    @property
+    def trace_ui(self) -> str | None:
+        """Zipkin's UI, where a person looks at traces, if the stack runs it."""
+        from taskfactory_stack.zipkin import ZipkinComponent
+
+        found = next((c for c in self.components if isinstance(c, ZipkinComponent)), None)
+        return found.ui if found else None

@@ -2,8 +2,10 @@
 
 Speaks the Temporal convention: ``POST /decode`` and ``POST /encode`` with a JSON
 ``{"payloads": [...]}`` body (protobuf JSON of ``Payloads``), optional ``X-Namespace`` header.
-Every request needs ``Authorization: Bearer <token>``; CORS answers only the configured UI
-origins. Without a configured token every request is refused.
+Every request needs ``Authorization: Bearer <token>``: the configured static token, or an
+access token signed by the configured OpenID Connect issuer for the configured audience (what
+the Temporal UI sends with ``passAccessToken``). CORS answers only the configured UI origins.
+Without a configured token or issuer every request is refused.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from temporalio.converter import PayloadCodec
 from taskfactory_runtime.encryption import EncryptionCodec, PayloadDecryptionError
 from taskfactory_runtime.http_server import HttpServer, read_body
 from taskfactory_runtime.logging import get_logger
+from taskfactory_runtime.oidc import OidcVerifier
 from taskfactory_runtime.secrets import ConfigurationError, resolve_secret
 from taskfactory_runtime.settings import CodecServerSettings, ServiceSettings
 from taskfactory_runtime.temporal import keyring
@@ -51,31 +54,53 @@ def _cors(request: Request, response: Response, origins: set[str]) -> None:
         response.headers["Vary"] = "Origin"
 
 
-def _authorised(request: Request, settings: CodecServerSettings) -> str | None:
-    """``None`` when the bearer token matches, else why not (never echoing what was sent)."""
+def _verifier(settings: CodecServerSettings) -> OidcVerifier | None:
+    if settings.oidc_issuer is None:
+        return None
+    if not settings.oidc_audience:
+        raise ConfigurationError(
+            "codec server: TASKFACTORY_CODEC_SERVER__OIDC_ISSUER needs "
+            "TASKFACTORY_CODEC_SERVER__OIDC_AUDIENCE (the aud its tokens carry for this server)"
+        )
+    return OidcVerifier(settings.oidc_issuer, settings.oidc_audience)
+
+
+async def _authorised(
+    request: Request, settings: CodecServerSettings, oidc: OidcVerifier | None
+) -> str | None:
+    """``None`` when the bearer token is accepted, else why not (never echoing what was sent)."""
     expected = resolve_secret(
         settings.auth_token, settings.auth_token_file, setting="codec_server.auth_token"
     )
-    if expected is None:
-        return "no token is configured (TASKFACTORY_CODEC_SERVER__AUTH_TOKEN); refusing all"
+    if expected is None and oidc is None:
+        return (
+            "no token is configured (TASKFACTORY_CODEC_SERVER__AUTH_TOKEN, or an issuer: "
+            "…__OIDC_ISSUER); refusing all"
+        )
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not given:
         return "missing bearer token"
-    if not hmac.compare_digest(given.strip().encode(), expected.get_secret_value().encode()):
-        return "wrong bearer token"
-    return None
+    given = given.strip()
+    if expected is not None and hmac.compare_digest(
+        given.encode(), expected.get_secret_value().encode()
+    ):
+        return None
+    if oidc is not None:
+        return await oidc.check(given)
+    return "wrong bearer token"
 
 
 def codec_app(codec: PayloadCodec, settings: CodecServerSettings) -> ASGIApp:
     """The ASGI application serving ``/encode`` and ``/decode`` with CORS and bearer auth."""
     origins = _origins(settings)
     limit = settings.max_request_bytes
+    oidc = _verifier(settings)
 
     async def transform(request: Request, *, decode: bool) -> Response:
         if request.method == "OPTIONS":
             # Browsers send the preflight without credentials; it reveals nothing.
             return Response(status_code=204)
-        if (reason := _authorised(request, settings)) is not None:
+        if (reason := await _authorised(request, settings, oidc)) is not None:
             log.warning("codec server refused a request", path=request.url.path, why=reason)
             return _error(401, f"unauthorised: {reason}")
         declared = request.headers.get("Content-Length", "0")

@@ -316,6 +316,14 @@ class CodecServerSettings(BaseModel):
     auth_token_file: Path | None = Field(
         default=None, description="File holding the bearer token; read per request."
     )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect issuer whose signed access tokens are accepted as bearer "
+        "tokens too (keys from its JWKS); needs oidc_audience.",
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="Audience (aud) the issuer's tokens must carry."
+    )
     max_request_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Larger request bodies are refused (413)."
     )

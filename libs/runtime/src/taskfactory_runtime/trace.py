@@ -2,7 +2,8 @@
 
 The ingress tags its process span with ``taskfactory.event.id``; Jaeger's query API finds the
 trace by that tag and returns every span of it (all three services). The local Jaeger, built
-from its Go module, carries no UI assets, so this is the local way to look at a trace.
+from its Go module, carries no UI assets; the local stack's Zipkin shows the same traces in a
+browser, and this shows them in a terminal.
 """
 
 from __future__ import annotations
