@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taskfactory_stack.components import KafkaComponent, components
+from taskfactory_stack.components import KafkaComponent
 from taskfactory_stack.kafka_security import (
     AclAuthorizer,
     MtlsListener,
@@ -13,6 +13,7 @@ from taskfactory_stack.kafka_security import (
     service_acls,
 )
 from taskfactory_stack.keycloak import KAFKA_AUDIENCE, SERVICES, KeycloakComponent, realm
+from taskfactory_stack.profiles import components
 from taskfactory_stack.settings import StackSettings
 
 JWKS = "http://127.0.0.1:8180/realms/taskfactory/protocol/openid-connect/certs"

@@ -9,17 +9,13 @@ and the Jaeger binary are shared with the default profile.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taskfactory_stack.settings import StackSettings
 
-if TYPE_CHECKING:
-    from taskfactory_stack.components import Component
-
-__all__ = ["BROKERS", "ClusterSettings", "cluster_components", "cluster_stack_settings"]
+__all__ = ["BROKERS", "ClusterSettings", "cluster_stack_settings"]
 
 #: Kafka brokers of the cluster profile (each a combined KRaft controller + broker).
 BROKERS = 3
@@ -104,24 +100,3 @@ def cluster_stack_settings(settings: StackSettings) -> StackSettings:
             "start_timeout": max(settings.start_timeout, 240.0),
         }
     )
-
-
-def cluster_components(settings: StackSettings) -> list[Component]:
-    """PostgreSQL, the three brokers, the Temporal server, the registry and Jaeger, in order."""
-    from taskfactory_stack.jaeger import JaegerComponent
-    from taskfactory_stack.kafka_cluster import KafkaBroker
-    from taskfactory_stack.postgres import PostgresComponent
-    from taskfactory_stack.temporal_server import TemporalServerComponent
-
-    cluster = ClusterSettings()
-    inner = cluster_stack_settings(settings)
-    out: list[Component] = [PostgresComponent(inner, cluster=cluster)]
-    out += [KafkaBroker(inner, node=n, cluster=cluster) for n in range(1, BROKERS + 1)]
-    out.append(TemporalServerComponent(inner, cluster=cluster))
-    if settings.registry:
-        from taskfactory_stack.registry import RegistryComponent
-
-        out.append(RegistryComponent(inner))
-    if settings.jaeger:
-        out.append(JaegerComponent(inner))
-    return out

@@ -15,13 +15,11 @@ from taskfactory_stack.component import Component, packaged_file
 from taskfactory_stack.kafka_security import BrokerAddition, OAuthBearerListener, SaslSslListener
 from taskfactory_stack.maven import copy_dependencies
 from taskfactory_stack.process import StackError, run_tool
-from taskfactory_stack.settings import StackSettings
 
 __all__ = [
     "Component",
     "KafkaComponent",
     "TemporalComponent",
-    "components",
 ]
 
 
@@ -274,32 +272,3 @@ class TemporalComponent(Component):
             return None
         except Exception as exc:  # any failure means "not ready yet"
             return f"{type(exc).__name__}: {exc}"
-
-
-def components(settings: StackSettings) -> list[Component]:
-    """Every component, in start order."""
-    from taskfactory_stack.jaeger import JaegerComponent
-
-    if settings.profile == "cluster":
-        from taskfactory_stack.cluster import cluster_components
-
-        return cluster_components(settings)
-    kafka = KafkaComponent(settings)
-    out: list[Component] = [kafka, TemporalComponent(settings)]
-    if settings.registry:
-        from taskfactory_stack.registry import RegistryComponent
-
-        out.append(RegistryComponent(settings))
-    if settings.jaeger:
-        # Zipkin's UI shows what Jaeger receives, through a topic on the stack's broker.
-        zipkin = settings.zipkin
-        out.append(JaegerComponent(settings, zipkin_brokers=kafka.address if zipkin else None))
-        if zipkin:
-            from taskfactory_stack.zipkin import ZipkinComponent
-
-            out.append(ZipkinComponent(settings, brokers=kafka.address))
-    if settings.keycloak:
-        from taskfactory_stack.keycloak import KeycloakComponent
-
-        out.append(KeycloakComponent(settings))
-    return out

@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskfactory_stack.components import Component
+from taskfactory_stack.component import Component
 from taskfactory_stack.maven import cache_root, unpack
 from taskfactory_stack.process import StackError
 

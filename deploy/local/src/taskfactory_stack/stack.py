@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from taskfactory_stack.components import Component, KafkaComponent, components
+from taskfactory_stack.component import Component
+from taskfactory_stack.components import KafkaComponent
 from taskfactory_stack.jaeger import JaegerComponent
+from taskfactory_stack.profiles import components
 from taskfactory_stack.settings import StackSettings
 
 __all__ = ["ComponentStatus", "Stack"]

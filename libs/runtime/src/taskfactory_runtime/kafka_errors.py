@@ -23,6 +23,7 @@ from aiokafka.errors import (
 )
 
 from taskfactory_contracts.errors import TaskFactoryError, TransientError
+from taskfactory_runtime.kafka_connection import client_kwargs
 from taskfactory_runtime.settings import KafkaSettings
 
 __all__ = [
@@ -115,8 +116,6 @@ def _hosts(settings: KafkaSettings) -> list[tuple[str, int]]:
 
 
 async def _diagnose(settings: KafkaSettings, host: str, port: int) -> TaskFactoryError | None:
-    from taskfactory_runtime.kafka import client_kwargs
-
     kwargs = client_kwargs(settings)
     for key in ("bootstrap_servers", "request_timeout_ms"):
         kwargs.pop(key)
