@@ -103,7 +103,7 @@ stack-logs: install ## the last lines of every stack component's log
 bench: install ## every benchmark in one go (never part of make test; ~45 min); tables in bench/README.md
 	@$(RUN) taskfactory-stack prepare >/dev/null
 	@$(RUN) python bench/codec_bench.py
-	@cd bench && $(RUN) python sandbox_bench.py
+	@$(RUN) python bench/sandbox_bench.py
 	@$(RUN) taskfactory-stack up >/dev/null
 	@# Peers first: they bring a fresh Temporal of their own, while the stack's is still idle
 	@# (tens of thousands of runs the ingress bench starts keep it busy for minutes after).
