@@ -26,11 +26,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import report as provenance
+from temporalio.client import Client
 
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.chaos.cluster_faults import CLUSTER_FAULTS
 from taskfactory_stack.chaos.faults import FAULTS
 from taskfactory_stack.chaos.target import Outcome, Target, private_kafka, private_temporal
+from taskfactory_stack.leftovers import ending_leftovers, new_mark
+
+#: What every id, topic and task queue of this run's scenarios starts with.
+MARK = new_mark("c")
 
 
 def table(outcomes: list[Outcome]) -> str:
@@ -86,11 +91,15 @@ async def run_cluster(
             KafkaSettings(bootstrap_servers=stack.kafka_bootstrap),
             stack.temporal_address,
             workdir / "worlds",
+            mark=MARK,
             patience=patience,
             replication_factor=stack.replication_factor,
             cluster=stack.components,
         )
-        return await _each(target, events, faults)
+        # The cluster profile's Temporal outlives this run: end what a failed scenario left.
+        client = await Client.connect(stack.temporal_address)
+        async with ending_leftovers(client, [MARK], who="chaos-cluster"):
+            return await _each(target, events, faults)
     finally:
         if started:
             await asyncio.to_thread(stack.down)
@@ -108,6 +117,7 @@ async def run(events: int, faults: list[str], workdir: Path, patience: float) ->
             KafkaSettings(bootstrap_servers=kafka.address),
             temporal.address,
             workdir / "worlds",
+            mark=MARK,
             kafka_component=kafka,
             temporal_component=temporal,
             patience=patience,

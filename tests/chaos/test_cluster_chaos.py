@@ -34,11 +34,12 @@ def cluster() -> Iterator[Stack]:
             stack.down()
 
 
-def _target(cluster: Stack, tmp_path: Path) -> Target:
+def _target(cluster: Stack, tmp_path: Path, uid: str) -> Target:
     return Target(
         kafka=KafkaSettings(bootstrap_servers=cluster.kafka_bootstrap),
         temporal_address=cluster.temporal_address,
         root=tmp_path / "worlds",
+        mark=uid,
         patience=120,
         replication_factor=cluster.replication_factor,
         cluster=cluster.components,
@@ -47,9 +48,9 @@ def _target(cluster: Stack, tmp_path: Path) -> Target:
 
 @pytest.mark.parametrize("topic", ["events", "results"])
 async def test_the_leader_broker_dies_mid_stream_every_event_runs_once_with_one_result(
-    cluster: Stack, topic: str, tmp_path: Path
+    cluster: Stack, topic: str, tmp_path: Path, uid: str
 ) -> None:
-    target = _target(cluster, tmp_path)
+    target = _target(cluster, tmp_path, uid)
     outcome = await broker_leader_sigkill(target, 150, topic=topic, seconds=10)
     outcome.check()
 
@@ -58,8 +59,8 @@ async def test_the_leader_broker_dies_mid_stream_every_event_runs_once_with_one_
     ("component", "kill"), [("temporal-server", True), ("postgres", False)], ids=["sigkill", "pg"]
 )
 async def test_the_temporal_server_or_its_database_goes_away_mid_stream_nothing_lost_or_twice(
-    cluster: Stack, component: str, kill: bool, tmp_path: Path
+    cluster: Stack, component: str, kill: bool, tmp_path: Path, uid: str
 ) -> None:
-    target = _target(cluster, tmp_path)
+    target = _target(cluster, tmp_path, uid)
     outcome = await cluster_restart(target, 150, component=component, kill=kill, seconds=10)
     outcome.check()

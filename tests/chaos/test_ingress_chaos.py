@@ -20,15 +20,15 @@ pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(420)]
 
 
 async def test_sigkilled_three_times_while_streaming_every_event_runs_exactly_once(
-    stack: StackInfo, kafka_settings: KafkaSettings, tmp_path: Path
+    stack: StackInfo, kafka_settings: KafkaSettings, tmp_path: Path, uid: str
 ) -> None:
-    target = Target(kafka_settings, stack.temporal_address, tmp_path / "worlds")
+    target = Target(kafka_settings, stack.temporal_address, tmp_path / "worlds", mark=uid)
     outcome = await ingress_sigkill(target, 200, kills=3)
     outcome.check()
 
 
 async def test_a_temporal_outage_pauses_fetching_commits_nothing_unstarted_and_loses_nothing(
-    kafka_settings: KafkaSettings, tmp_path: Path
+    kafka_settings: KafkaSettings, tmp_path: Path, uid: str
 ) -> None:
     # A private Temporal server, so stopping it does not disturb other tests. While it is
     # away the scenario checks that the ingress is unready, paused and commits nothing.
@@ -36,7 +36,11 @@ async def test_a_temporal_outage_pauses_fetching_commits_nothing_unstarted_and_l
     await asyncio.to_thread(private.up)
     try:
         target = Target(
-            kafka_settings, private.address, tmp_path / "worlds", temporal_component=private
+            kafka_settings,
+            private.address,
+            tmp_path / "worlds",
+            mark=uid,
+            temporal_component=private,
         )
         outcome = await temporal_outage(target, 200, seconds=30)
         outcome.check()
@@ -45,8 +49,8 @@ async def test_a_temporal_outage_pauses_fetching_commits_nothing_unstarted_and_l
 
 
 async def test_replicas_joining_and_leaving_mid_stream_lose_nothing_and_run_nothing_twice(
-    stack: StackInfo, kafka_settings: KafkaSettings, tmp_path: Path
+    stack: StackInfo, kafka_settings: KafkaSettings, tmp_path: Path, uid: str
 ) -> None:
-    target = Target(kafka_settings, stack.temporal_address, tmp_path / "worlds")
+    target = Target(kafka_settings, stack.temporal_address, tmp_path / "worlds", mark=uid)
     outcome = await rebalance_storm(target, 200)
     outcome.check()

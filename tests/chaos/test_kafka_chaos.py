@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 async def test_broker_restart_mid_stream_every_event_runs_once_with_one_result(
-    stack: StackInfo, tmp_path: Path
+    stack: StackInfo, tmp_path: Path, uid: str
 ) -> None:
     # A private broker, so stopping it does not disturb other tests; the shared Temporal.
     broker = private_kafka(tmp_path / "kafka-stack")
@@ -26,6 +26,7 @@ async def test_broker_restart_mid_stream_every_event_runs_once_with_one_result(
             kafka=KafkaSettings(bootstrap_servers=broker.address),
             temporal_address=stack.temporal_address,
             root=tmp_path / "worlds",
+            mark=uid,
             kafka_component=broker,
             patience=90,
         )

@@ -4,6 +4,7 @@ workflow that runs one task with chosen timeouts/retries, topic faults and plugi
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,9 +13,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
@@ -22,12 +26,14 @@ from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from support.hostile_server import ANY_METHOD
 from taskfactory_contracts import TaskInput, TaskOutput, names
 from taskfactory_executor.activities import ExecutorActivities
 from taskfactory_executor.registry import TaskRegistry
 from taskfactory_executor.sending import SendOnce, result_publisher
 from taskfactory_executor.tasks import builtin_tasks
 from taskfactory_runtime.egress import Egress, EgressSettings
+from taskfactory_runtime.http_server import HttpServer
 from taskfactory_runtime.kafka import client_kwargs, make_producer
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.plugins import pip_install_target
@@ -79,7 +85,7 @@ class RecordingServer:
     calls: list[Call] = field(default_factory=list)
     entered: asyncio.Event = field(default_factory=asyncio.Event)
     port: int = 0
-    _runner: web.AppRunner | None = None
+    _http: HttpServer | None = None
 
     def url(self, path: str) -> str:
         """The URL of ``path`` on this server."""
@@ -89,34 +95,33 @@ class RecordingServer:
         """The calls made to ``path``, in order."""
         return [c for c in self.calls if c.path == path]
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json() if request.can_read_body else None
+    async def _handle(self, request: Request) -> Response:
+        raw = await request.body()
+        body = json.loads(raw) if raw else None
+        path = request.url.path
         self.calls.append(
-            Call(request.path, request.headers.get("Idempotency-Key"), body, time.monotonic())
+            Call(path, request.headers.get("Idempotency-Key"), body, time.monotonic())
         )
         self.entered.set()
-        gate = self.gates.get(request.path)
+        gate = self.gates.get(path)
         if gate is not None:
             await gate.wait()
-        script = self.scripts.get(request.path, [])
+        script = self.scripts.get(path, [])
         status, headers, payload = script.pop(0) if script else (200, {}, {"ok": True})
-        return web.json_response(payload, status=status, headers=headers)
+        return JSONResponse(payload, status_code=status, headers=headers)
 
     async def __aenter__(self) -> RecordingServer:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        app = Starlette(routes=[Route("/{tail:path}", self._handle, methods=ANY_METHOD)])
+        self._http = HttpServer(app, host="127.0.0.1", port=0, name="recording")
+        await self._http.start()
+        self.port = self._http.port
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         for gate in self.gates.values():
             gate.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._http is not None:
+            await self._http.stop()
 
 
 # ---- a workflow that runs one task and reports how it ended ----------------------------------

@@ -3,6 +3,7 @@ what one scenario counted."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ def _jars() -> Path:
     return stack.jars_dir or stack.root / "kafka"
 
 
+#: A mark starts topic names, task queues, workflow and schedule ids, and a visibility query.
+_MARK = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+
+
 @dataclass
 class Target:
     """Kafka and Temporal to run against, a scratch folder, and the parts a fault may restart."""
@@ -29,6 +34,10 @@ class Target:
     kafka: KafkaSettings
     temporal_address: str
     root: Path
+    #: What every id, topic, task queue and schedule of its worlds starts with: the test's uid
+    #: (the session's mark) or the chaos bench's mark, so what a failed scenario leaves running
+    #: is found and ended by that mark (``taskfactory_stack.leftovers``).
+    mark: str = field(kw_only=True)
     kafka_component: KafkaComponent | None = None
     temporal_component: TemporalComponent | None = None
     #: Bound of each wait; a scenario that needs it all has found a bug.
@@ -37,6 +46,10 @@ class Target:
     replication_factor: int = 1
     #: The cluster profile's components (brokers, Temporal server, PostgreSQL), for its faults.
     cluster: list[Component] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not _MARK.fullmatch(self.mark):
+            raise ValueError(f"a chaos mark is letters, digits and dashes: {self.mark!r}")
 
 
 def private_kafka(root: Path) -> KafkaComponent:

@@ -53,14 +53,15 @@ tasks:
 
 
 class World:
-    """The services of one scenario on their own topics, group, queues and id prefix."""
+    """The services of one scenario on their own topics, group, queues and id prefix (which
+    starts with the target's mark)."""
 
     def __init__(
         self, target: Target, fault: str, definition: Callable[[str], str], env: dict[str, str]
     ) -> None:
         self.target = target
         self.kafka = target.kafka
-        self.uid = f"{fault}-{uuid.uuid4().hex[:8]}"
+        self.uid = f"{target.mark}-{fault}-{uuid.uuid4().hex[:8]}"
         own = OwnNames(self.uid)
         self.events = own.events
         self.results = own.results
