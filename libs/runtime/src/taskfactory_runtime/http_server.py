@@ -9,6 +9,7 @@ service keeps its own signal handling (uvicorn's is switched off); ``async with`
 from __future__ import annotations
 
 import asyncio
+import logging
 import contextlib
 import socket
 from collections.abc import Iterator
@@ -59,6 +60,9 @@ class HttpServer:
         """Bind and serve; connections queue from here on (the socket is listening)."""
         self._socket = _bind(self.host, self.port)
         self.port = int(self._socket.getsockname()[1])
+        # Never an access line: it carries the query string (a token there would be logged), and
+        # a handler on the logger itself (pytest's capture) would see it despite access_log=False.
+        logging.getLogger("uvicorn.access").disabled = True
         config = uvicorn.Config(
             self.app, log_config=None, access_log=False, lifespan="off", server_header=False
         )
