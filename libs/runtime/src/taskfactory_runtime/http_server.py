@@ -9,8 +9,8 @@ service keeps its own signal handling (uvicorn's is switched off); ``async with`
 from __future__ import annotations
 
 import asyncio
-import logging
 import contextlib
+import logging
 import socket
 from collections.abc import Iterator
 
