@@ -70,6 +70,9 @@ class Completed:
 # Skips replays; the handler's log processor adds the trace the run belongs to (trace_id and
 # span_id of its workflow start), so the orchestrator logs each event under its trace.
 run_log = workflow.LoggerAdapter(logging.getLogger("taskfactory_orchestrator.run"), None)
+# The workflow's info goes in the record's extra only: on the message it was %-formatted with
+# the arguments, and a schedule-fired run's id (``…T21%3A29%3A29Z``) broke the line.
+run_log.workflow_info_on_message = False
 
 
 class RunCore:
