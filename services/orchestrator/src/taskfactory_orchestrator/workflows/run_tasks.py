@@ -20,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
         StaticContext,
         TaskBatchInput,
         TaskBatchOutput,
-        TaskPhase,
         TaskStatus,
         TaskTemplate,
         TriggerEvent,
@@ -45,7 +44,6 @@ with workflow.unsafe.imports_passed_through():
         task_result,
     )
     from taskfactory_orchestrator.workflows.run_core import (
-        TERMINAL,
         Completed,
         RunCore,
         error_of,
@@ -135,10 +133,10 @@ class RunTasks(RunCore):
             async with self._sem:
                 if self._stopping():
                     if index is None:
-                        self._set(template.id, phase=TaskPhase.NOT_STARTED)
+                        self._ledger.not_started(template.id)
                     return None
                 if index is None:
-                    self._set(template.id, phase=TaskPhase.RUNNING)
+                    self._ledger.start(template.id)
                 started = workflow.now()
                 began = True
                 finished = await run_activity_task(
@@ -153,7 +151,7 @@ class RunTasks(RunCore):
         except asyncio.CancelledError:
             if not began:
                 if index is None:
-                    self._set(template.id, phase=TaskPhase.NOT_STARTED)
+                    self._ledger.not_started(template.id)
                 return None
             finished = Finished(TaskStatus.CANCELLED, None, "CancelledError", "run cancelled")
             await self._record(template, trigger, index, item, finished, started=workflow.now())
@@ -206,21 +204,11 @@ class RunTasks(RunCore):
             return
         ok = finished.status is TaskStatus.SUCCEEDED
         error = None if ok else f"{finished.error_type}: {finished.error_message}"
-        current = self._states[template.id]
         if index is None:
-            self._set(
-                template.id,
-                phase=TERMINAL[finished.status],
-                attempts=finished.attempts,
-                last_error=error or current.last_error,
-            )
+            self._ledger.finish(template.id, finished.status, finished.attempts, error)
         else:
-            self._set(
-                template.id,
-                items_done=current.items_done + 1,
-                items_failed=current.items_failed + (0 if ok else 1),
-                attempts=max(current.attempts, finished.attempts),
-                last_error=error or current.last_error,
+            self._ledger.items_finished(
+                template.id, done=1, failed=0 if ok else 1, attempts=finished.attempts, error=error
             )
         if ok:
             self._completed.append(Completed(template, tid, index, item, finished.output))
@@ -266,15 +254,14 @@ class RunTasks(RunCore):
                     result_type=TaskBatchOutput,
                 )
             except asyncio.CancelledError:
-                self._set(template.id, phase=TaskPhase.CANCELLED)
+                self._ledger.cancel(template.id)
                 return
-            current = self._states[template.id]
-            self._set(
+            self._ledger.items_finished(
                 template.id,
-                items_done=current.items_done + out.succeeded + out.failed,
-                items_failed=current.items_failed + out.failed,
-                attempts=max(current.attempts, out.attempts),
-                last_error=out.first_error or current.last_error,
+                done=out.succeeded + out.failed,
+                failed=out.failed,
+                attempts=out.attempts,
+                error=out.first_error,
             )
             if out.failed and self._failure is None:
                 self._failure = (
