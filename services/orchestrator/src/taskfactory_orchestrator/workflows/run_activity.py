@@ -51,9 +51,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from taskfactory_orchestrator.workflows.ledger import TaskLedger
     from taskfactory_orchestrator.workflows.run_approvals import Approvals
-    from taskfactory_orchestrator.workflows.run_core import error_of, run_log
+    from taskfactory_orchestrator.workflows.run_core import run_log
     from taskfactory_orchestrator.workflows.run_saga import Saga
     from taskfactory_orchestrator.workflows.run_tasks import BATCH_SIZE, INLINE_ITEMS
+    from taskfactory_orchestrator.workflows.task_runner import error_of
 
 __all__ = ["BATCH_SIZE", "INLINE_ITEMS", "RunActivityWorkflow"]
 

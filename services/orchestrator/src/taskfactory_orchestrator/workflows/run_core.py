@@ -25,9 +25,6 @@ with workflow.unsafe.imports_passed_through():
         TaskTemplate,
         TriggerEvent,
     )
-    from taskfactory_contracts.expressions import (
-        ExpressionError,
-    )
     from taskfactory_orchestrator.workflows.execution import (
         Freshness,
         publish_local,
@@ -39,7 +36,6 @@ __all__ = [
     "SEEN_KEPT",
     "Completed",
     "RunCore",
-    "error_of",
     "run_log",
 ]
 
@@ -199,10 +195,3 @@ class RunCore:
         await workflow.wait_condition(lambda: not self._flushing)
         if self._has_outbox():
             await self._flush()
-
-
-def error_of(exc: Exception) -> tuple[str, str]:
-    """The error type and message a task fails with when evaluating its template raised."""
-    if isinstance(exc, ExpressionError):
-        return "ExpressionError", str(exc)
-    return type(exc).__name__, str(exc)[:2000] or type(exc).__name__

@@ -20,8 +20,8 @@ with workflow.unsafe.imports_passed_through():
         Finished,
         run_activity_task,
     )
-    from taskfactory_orchestrator.workflows.run_core import error_of
     from taskfactory_orchestrator.workflows.run_tasks import RunTasks
+    from taskfactory_orchestrator.workflows.task_runner import error_of
 
 __all__ = ["Saga"]
 

@@ -31,23 +31,18 @@ with workflow.unsafe.imports_passed_through():
         render_url,
     )
     from taskfactory_orchestrator.plan import (
-        idempotency_key,
         instance_id,
-        render_task,
         variables,
     )
     from taskfactory_orchestrator.workflows.execution import (
         Finished,
-        publish,
         retry_policy,
-        run_activity_task,
-        task_result,
     )
     from taskfactory_orchestrator.workflows.run_core import (
         Completed,
         RunCore,
-        error_of,
     )
+    from taskfactory_orchestrator.workflows.task_runner import TaskRunner
 
 __all__ = ["BATCH_SIZE", "INLINE_ITEMS", "RunTasks"]
 
@@ -109,6 +104,15 @@ class RunTasks(RunCore):
             )
         return out
 
+    def _runner(self, trigger: TriggerEvent) -> TaskRunner:
+        return TaskRunner(
+            definition=self._definition,
+            trigger=trigger,
+            run_id=workflow.info().workflow_id,
+            results_topic=self._arg.results_topic,
+            executor_task_queue=self._arg.executor_task_queue,
+        )
+
     async def _one(
         self,
         template: TaskTemplate,
@@ -118,16 +122,11 @@ class RunTasks(RunCore):
         item: Any,
     ) -> Finished | None:
         """One task (or item): render, run on the executor, publish; None if never started."""
-        envelope = trigger.envelope
-        workflow_id = workflow.info().workflow_id
-        try:
-            task = render_task(
-                template, scope, workflow_id=workflow_id, envelope=envelope, index=index, item=item
-            )
-        except Exception as exc:  # any failure of outside input fails this task
-            finished = Finished(TaskStatus.FAILED, None, *error_of(exc))
-            await self._record(template, trigger, index, item, finished)
-            return finished
+        runner = self._runner(trigger)
+        task = runner.render(template, scope, index, item)
+        if isinstance(task, Finished):  # it cannot render: failed
+            await self._record(template, trigger, index, item, task)
+            return task
         began = False
         try:
             async with self._sem:
@@ -139,15 +138,7 @@ class RunTasks(RunCore):
                     self._ledger.start(template.id)
                 started = workflow.now()
                 began = True
-                finished = await run_activity_task(
-                    task,
-                    task_queue=self._arg.executor_task_queue,
-                    retry=template.retry,
-                    start_to_close=template.start_to_close_timeout,
-                    schedule_to_close=template.schedule_to_close_timeout,
-                    schedule_to_start=template.schedule_to_start_timeout,
-                    heartbeat=template.heartbeat_timeout,
-                )
+                finished = await runner.run(template, task)
         except asyncio.CancelledError:
             if not began:
                 if index is None:
@@ -177,29 +168,14 @@ class RunTasks(RunCore):
 
         ``since``: the earliest moment the result can have been decided (its task's start).
         """
-        envelope = trigger.envelope
+        runner = self._runner(trigger)
         tid = task_id or instance_id(template.id, index)
-        key = idempotency_key(workflow.info().workflow_id, envelope.id, tid)
-        result = task_result(
-            self._definition,
-            envelope,
-            task_id=tid,
-            task_type=task_type or template.type,
-            key=key,
-            finished=finished,
-            started=started or workflow.now(),
-        )
+        result = runner.result(tid, task_type or template.type, finished, started or workflow.now())
         if self._fast:
             self._out_results.append(result)
             self._note_since(since)
         else:
-            await publish(
-                result,
-                topic=self._arg.results_topic,
-                task_queue=self._arg.executor_task_queue,
-                traceparent=trigger.traceparent,
-                spec=self._definition.results,
-            )
+            await runner.publish(result)
         if compensation:
             return
         ok = finished.status is TaskStatus.SUCCEEDED
