@@ -156,19 +156,20 @@ def task_result(
     definition: ActivityDefinition,
     envelope: Envelope,
     *,
+    run_id: str,
     task_id: str,
     task_type: str,
     key: str,
     finished: Finished,
     started: datetime,
 ) -> TaskResult:
-    """The result record of one finished task."""
+    """The result record of one finished task of run ``run_id``."""
     output_json = None
     if finished.status is TaskStatus.SUCCEEDED and definition.results.include_output:
         output_json = json.dumps(finished.output, sort_keys=True, separators=(",", ":"))
     return TaskResult(
         result_id=result_id(key),
-        run_id=workflow.info().workflow_id,
+        run_id=run_id,
         task_id=task_id,
         task_type=task_type,
         definition_id=definition.id,

@@ -33,8 +33,6 @@ with workflow.unsafe.imports_passed_through():
         RunState,
         RunStatus,
         RunStatusView,
-        TaskPhase,
-        TaskState,
         TaskStatus,
         TaskTemplate,
         TriggerEvent,
@@ -51,10 +49,12 @@ with workflow.unsafe.imports_passed_through():
     from taskfactory_orchestrator.workflows.execution import (
         Finished,
     )
+    from taskfactory_orchestrator.workflows.ledger import TaskLedger
     from taskfactory_orchestrator.workflows.run_approvals import Approvals
-    from taskfactory_orchestrator.workflows.run_core import DONE, error_of, published, run_log
+    from taskfactory_orchestrator.workflows.run_core import run_log
     from taskfactory_orchestrator.workflows.run_saga import Saga
     from taskfactory_orchestrator.workflows.run_tasks import BATCH_SIZE, INLINE_ITEMS
+    from taskfactory_orchestrator.workflows.task_runner import error_of
 
 __all__ = ["BATCH_SIZE", "INLINE_ITEMS", "RunActivityWorkflow"]
 
@@ -101,7 +101,7 @@ class RunActivityWorkflow(Saga, Approvals):
         return RunOutcome(
             run_id=workflow.info().workflow_id,
             definition_id=arg.definition.id,
-            tasks={k: TaskStatus(s.phase.value) for k, s in self._states.items() if published(s)},
+            tasks=self._ledger.published(),
             started_at=started,
             finished_at=max(started, workflow.now()),
         )
@@ -153,8 +153,8 @@ class RunActivityWorkflow(Saga, Approvals):
         envelope = trigger.envelope
         self._event_id = envelope.id
         self._state = RunState.RUNNING
-        self._states = {t.id: TaskState() for t in definition.tasks}
-        self._views, self._completed, self._failure = {}, [], None
+        self._ledger = TaskLedger.of(definition.tasks)
+        self._completed, self._failure = [], None
         self._decisions.clear()
         self._children, self._traceparent = [], trigger.traceparent
         run_log.info("run started: event %s, definition %s", envelope.id, definition.id)
@@ -226,22 +226,21 @@ class RunActivityWorkflow(Saga, Approvals):
     async def _template(
         self, template: TaskTemplate, base: dict[str, Any], trigger: TriggerEvent
     ) -> None:
-        state = self._states
+        ledger = self._ledger
         try:
             await workflow.wait_condition(
-                lambda: self._stopping() or all(state[n].phase in DONE for n in template.needs)
+                lambda: self._stopping() or ledger.needs_done(template.id)
             )
         except asyncio.CancelledError:
-            self._set(template.id, phase=TaskPhase.NOT_STARTED)
+            ledger.not_started(template.id)
             return
         if self._stopping():
-            self._set(template.id, phase=TaskPhase.NOT_STARTED)
+            ledger.not_started(template.id)
             return
-        scope = Scope({**base, "tasks": dict(self._views)})
+        scope = Scope({**base, "tasks": ledger.views()})
         try:
             if template.when is not None and not evaluate_bool(template.when, scope):
-                self._set(template.id, phase=TaskPhase.SKIPPED)
-                self._views[template.id] = {"status": "skipped", "output": None, "items": None}
+                ledger.skip(template.id)
                 return
             items = for_each_items(template, scope)
         except Exception as exc:  # any failure of outside input fails this task
@@ -262,30 +261,22 @@ class RunActivityWorkflow(Saga, Approvals):
                 await self._record(
                     template, trigger, None, None, Finished(TaskStatus.SUCCEEDED, output)
                 )
-                self._views[template.id] = {"status": "succeeded", "output": output, "items": None}
+                ledger.view(template.id, "succeeded", output)
                 return
         if items is None:
             finished = await self._one(template, scope, trigger, None, None)
             if finished is not None:
-                self._views[template.id] = {
-                    "status": finished.status.value,
-                    "output": finished.output,
-                    "items": None,
-                }
+                ledger.view(template.id, finished.status.value, finished.output)
             return
-        self._set(template.id, items_total=len(items), phase=TaskPhase.RUNNING)
+        ledger.fan_out(template.id, len(items))
         if len(items) <= INLINE_ITEMS:
             await asyncio.gather(
                 *(self._one(template, scope, trigger, i, item) for i, item in enumerate(items))
             )
         else:
             await self._batches(template, scope, trigger, items)
-        current = self._states[template.id]
-        if current.phase is TaskPhase.RUNNING:
-            failed = current.items_failed > 0
-            self._set(template.id, phase=TaskPhase.FAILED if failed else TaskPhase.SUCCEEDED)
-        status = self._states[template.id].phase.value
-        self._views[template.id] = {"status": status, "output": None, "items": len(items)}
+        phase = ledger.close_fan_out(template.id)
+        ledger.view(template.id, phase.value, items=len(items))
 
     # ---- state ------------------------------------------------------------------------
     @workflow.query(name=names.QUERY_STATUS)
@@ -296,14 +287,14 @@ class RunActivityWorkflow(Saga, Approvals):
             definition_version=self._definition.version,
             state=self._state,
             event_id=self._event_id,
-            tasks=dict(self._states),
+            tasks=self._ledger.states(),
             events_handled=self._handled,
         )
 
     @workflow.query(name=names.QUERY_TASKS)
     def tasks(self) -> dict[str, TaskStatus]:
         """Status of each task finished so far."""
-        return {k: TaskStatus(s.phase.value) for k, s in self._states.items() if published(s)}
+        return self._ledger.published()
 
     def _upsert_search_attributes(self, envelope: Envelope) -> None:
         pairs = [

@@ -10,7 +10,6 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts import (
         ApprovalDecision,
-        TaskPhase,
         TaskState,
         TaskTemplate,
         names,
@@ -26,11 +25,7 @@ class Approvals(RunCore):
     async def _await_approval(self, template: TaskTemplate) -> ApprovalDecision | None:
         spec = template.approval
         assert spec is not None
-        self._set(
-            template.id,
-            phase=TaskPhase.WAITING_APPROVAL,
-            approval_deadline=workflow.now() + spec.deadline,
-        )
+        self._ledger.await_approval(template.id, workflow.now() + spec.deadline)
         self._waiting.add(template.id)
         try:
             await workflow.wait_condition(
@@ -46,16 +41,16 @@ class Approvals(RunCore):
                 comment=f"no decision within {spec.deadline}; default {spec.default}",
             )
         except asyncio.CancelledError:
-            self._set(template.id, phase=TaskPhase.CANCELLED)
+            self._ledger.cancel(template.id)
             return None
         else:
             if template.id not in self._decisions:
-                self._set(template.id, phase=TaskPhase.NOT_STARTED)
+                self._ledger.not_started(template.id)
                 return None
             decision = self._decisions[template.id]
         finally:
             self._waiting.discard(template.id)
-        self._set(template.id, phase=TaskPhase.PENDING, decided_by=decision.by)
+        self._ledger.decided(template.id, decision.by)
         return decision
 
     @workflow.update(name=names.UPDATE_APPROVAL)
@@ -63,14 +58,14 @@ class Approvals(RunCore):
         """Record a person's decision; returns the task's state once the decision took effect."""
         self._decisions[decision.task_id] = decision
         await workflow.wait_condition(lambda: decision.task_id not in self._waiting)
-        return self._states[decision.task_id]
+        return self._ledger[decision.task_id]
 
     @approve.validator
     def _validate_approval(self, decision: ApprovalDecision) -> None:
         # Validators never run on replay: their rules can change without a patch. The error
         # types are what the admin API maps to 409 (not waiting) and 403 (not an approver).
         if decision.task_id not in self._waiting:
-            phase = self._states.get(decision.task_id)
+            phase = self._ledger.get(decision.task_id)
             raise ApplicationError(
                 f"task {decision.task_id!r} is not waiting for approval"
                 + (f" (it is {phase.phase.value})" if phase else " (no such task)"),

@@ -21,41 +21,25 @@ with workflow.unsafe.imports_passed_through():
         RunEventKind,
         RunState,
         RunStatus,
-        TaskPhase,
         TaskResult,
-        TaskState,
-        TaskStatus,
         TaskTemplate,
         TriggerEvent,
-    )
-    from taskfactory_contracts.expressions import (
-        ExpressionError,
     )
     from taskfactory_orchestrator.workflows.execution import (
         Freshness,
         publish_local,
         publish_run_event,
     )
+    from taskfactory_orchestrator.workflows.ledger import TaskLedger
 
 __all__ = [
-    "DONE",
     "SEEN_KEPT",
-    "TERMINAL",
     "Completed",
     "RunCore",
-    "error_of",
-    "published",
     "run_log",
 ]
 
 SEEN_KEPT = 1000
-DONE = frozenset({TaskPhase.SUCCEEDED, TaskPhase.SKIPPED})
-TERMINAL = {
-    TaskStatus.SUCCEEDED: TaskPhase.SUCCEEDED,
-    TaskStatus.FAILED: TaskPhase.FAILED,
-    TaskStatus.TIMED_OUT: TaskPhase.TIMED_OUT,
-    TaskStatus.CANCELLED: TaskPhase.CANCELLED,
-}
 
 
 @dataclass
@@ -87,8 +71,8 @@ class RunCore:
         self._arg = arg
         self._state = RunState.RUNNING
         self._event_id = arg.trigger.envelope.id
-        self._states: dict[str, TaskState] = {t.id: TaskState() for t in arg.definition.tasks}
-        self._views: dict[str, Any] = {}
+        # The tasks of the event being handled: their states and the ``tasks`` view.
+        self._ledger = TaskLedger.of(arg.definition.tasks)
         self._completed: list[Completed] = []
         self._failure: str | None = None
         self._cancelled = False
@@ -112,9 +96,6 @@ class RunCore:
     def _stopping(self) -> bool:
         return self._failure is not None or self._cancelled
 
-    def _set(self, task_id: str, **changes: Any) -> None:
-        self._states[task_id] = self._states[task_id].model_copy(update=changes)
-
     # ---- run events and the outbox (fast path) -----------------------------------------
     def _make_run_event(
         self,
@@ -126,7 +107,7 @@ class RunCore:
     ) -> RunEvent:
         envelope = trigger.envelope
         run_id = workflow.info().workflow_id
-        failed = sum(1 for s in self._states.values() if s.phase.value in ("failed", "timed_out"))
+        failed = self._ledger.failed_count()
         return RunEvent(
             event_id=f"{run_id}/{envelope.id}/{kind.value}",
             kind=kind,
@@ -217,14 +198,3 @@ class RunCore:
         await workflow.wait_condition(lambda: not self._flushing)
         if self._has_outbox():
             await self._flush()
-
-
-def error_of(exc: Exception) -> tuple[str, str]:
-    """The error type and message a task fails with when evaluating its template raised."""
-    if isinstance(exc, ExpressionError):
-        return "ExpressionError", str(exc)
-    return type(exc).__name__, str(exc)[:2000] or type(exc).__name__
-
-
-def published(state: TaskState) -> bool:
-    return state.phase.value in {s.value for s in TaskStatus}

@@ -9,7 +9,6 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts import (
         TaskInput,
-        TaskPhase,
         TaskStatus,
         TriggerEvent,
     )
@@ -21,8 +20,8 @@ with workflow.unsafe.imports_passed_through():
         Finished,
         run_activity_task,
     )
-    from taskfactory_orchestrator.workflows.run_core import error_of
     from taskfactory_orchestrator.workflows.run_tasks import RunTasks
+    from taskfactory_orchestrator.workflows.task_runner import error_of
 
 __all__ = ["Saga"]
 
@@ -37,7 +36,7 @@ class Saga(RunTasks):
             spec = done.template.compensate
             if spec is None:
                 continue
-            scope = {**base, "tasks": dict(self._views), "output": done.output}
+            scope = {**base, "tasks": self._ledger.views(), "output": done.output}
             if done.index is not None:
                 scope.update(item=done.item, index=done.index)
             cid = f"{done.task_id}.compensate"
@@ -77,4 +76,4 @@ class Saga(RunTasks):
                 since=since,
             )
             if finished.status is TaskStatus.SUCCEEDED and done.index is None:
-                self._set(done.template.id, phase=TaskPhase.COMPENSATED)
+                self._ledger.compensated(done.template.id)

@@ -20,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
         StaticContext,
         TaskBatchInput,
         TaskBatchOutput,
-        TaskPhase,
         TaskStatus,
         TaskTemplate,
         TriggerEvent,
@@ -32,24 +31,18 @@ with workflow.unsafe.imports_passed_through():
         render_url,
     )
     from taskfactory_orchestrator.plan import (
-        idempotency_key,
         instance_id,
-        render_task,
         variables,
     )
     from taskfactory_orchestrator.workflows.execution import (
         Finished,
-        publish,
         retry_policy,
-        run_activity_task,
-        task_result,
     )
     from taskfactory_orchestrator.workflows.run_core import (
-        TERMINAL,
         Completed,
         RunCore,
-        error_of,
     )
+    from taskfactory_orchestrator.workflows.task_runner import TaskRunner
 
 __all__ = ["BATCH_SIZE", "INLINE_ITEMS", "RunTasks"]
 
@@ -111,6 +104,15 @@ class RunTasks(RunCore):
             )
         return out
 
+    def _runner(self, trigger: TriggerEvent) -> TaskRunner:
+        return TaskRunner(
+            definition=self._definition,
+            trigger=trigger,
+            run_id=workflow.info().workflow_id,
+            results_topic=self._arg.results_topic,
+            executor_task_queue=self._arg.executor_task_queue,
+        )
+
     async def _one(
         self,
         template: TaskTemplate,
@@ -120,40 +122,27 @@ class RunTasks(RunCore):
         item: Any,
     ) -> Finished | None:
         """One task (or item): render, run on the executor, publish; None if never started."""
-        envelope = trigger.envelope
-        workflow_id = workflow.info().workflow_id
-        try:
-            task = render_task(
-                template, scope, workflow_id=workflow_id, envelope=envelope, index=index, item=item
-            )
-        except Exception as exc:  # any failure of outside input fails this task
-            finished = Finished(TaskStatus.FAILED, None, *error_of(exc))
-            await self._record(template, trigger, index, item, finished)
-            return finished
+        runner = self._runner(trigger)
+        task = runner.render(template, scope, index, item)
+        if isinstance(task, Finished):  # it cannot render: failed
+            await self._record(template, trigger, index, item, task)
+            return task
         began = False
         try:
             async with self._sem:
                 if self._stopping():
                     if index is None:
-                        self._set(template.id, phase=TaskPhase.NOT_STARTED)
+                        self._ledger.not_started(template.id)
                     return None
                 if index is None:
-                    self._set(template.id, phase=TaskPhase.RUNNING)
+                    self._ledger.start(template.id)
                 started = workflow.now()
                 began = True
-                finished = await run_activity_task(
-                    task,
-                    task_queue=self._arg.executor_task_queue,
-                    retry=template.retry,
-                    start_to_close=template.start_to_close_timeout,
-                    schedule_to_close=template.schedule_to_close_timeout,
-                    schedule_to_start=template.schedule_to_start_timeout,
-                    heartbeat=template.heartbeat_timeout,
-                )
+                finished = await runner.run(template, task)
         except asyncio.CancelledError:
             if not began:
                 if index is None:
-                    self._set(template.id, phase=TaskPhase.NOT_STARTED)
+                    self._ledger.not_started(template.id)
                 return None
             finished = Finished(TaskStatus.CANCELLED, None, "CancelledError", "run cancelled")
             await self._record(template, trigger, index, item, finished, started=workflow.now())
@@ -179,48 +168,23 @@ class RunTasks(RunCore):
 
         ``since``: the earliest moment the result can have been decided (its task's start).
         """
-        envelope = trigger.envelope
+        runner = self._runner(trigger)
         tid = task_id or instance_id(template.id, index)
-        key = idempotency_key(workflow.info().workflow_id, envelope.id, tid)
-        result = task_result(
-            self._definition,
-            envelope,
-            task_id=tid,
-            task_type=task_type or template.type,
-            key=key,
-            finished=finished,
-            started=started or workflow.now(),
-        )
+        result = runner.result(tid, task_type or template.type, finished, started or workflow.now())
         if self._fast:
             self._out_results.append(result)
             self._note_since(since)
         else:
-            await publish(
-                result,
-                topic=self._arg.results_topic,
-                task_queue=self._arg.executor_task_queue,
-                traceparent=trigger.traceparent,
-                spec=self._definition.results,
-            )
+            await runner.publish(result)
         if compensation:
             return
         ok = finished.status is TaskStatus.SUCCEEDED
         error = None if ok else f"{finished.error_type}: {finished.error_message}"
-        current = self._states[template.id]
         if index is None:
-            self._set(
-                template.id,
-                phase=TERMINAL[finished.status],
-                attempts=finished.attempts,
-                last_error=error or current.last_error,
-            )
+            self._ledger.finish(template.id, finished.status, finished.attempts, error)
         else:
-            self._set(
-                template.id,
-                items_done=current.items_done + 1,
-                items_failed=current.items_failed + (0 if ok else 1),
-                attempts=max(current.attempts, finished.attempts),
-                last_error=error or current.last_error,
+            self._ledger.items_finished(
+                template.id, done=1, failed=0 if ok else 1, attempts=finished.attempts, error=error
             )
         if ok:
             self._completed.append(Completed(template, tid, index, item, finished.output))
@@ -266,15 +230,14 @@ class RunTasks(RunCore):
                     result_type=TaskBatchOutput,
                 )
             except asyncio.CancelledError:
-                self._set(template.id, phase=TaskPhase.CANCELLED)
+                self._ledger.cancel(template.id)
                 return
-            current = self._states[template.id]
-            self._set(
+            self._ledger.items_finished(
                 template.id,
-                items_done=current.items_done + out.succeeded + out.failed,
-                items_failed=current.items_failed + out.failed,
-                attempts=max(current.attempts, out.attempts),
-                last_error=out.first_error or current.last_error,
+                done=out.succeeded + out.failed,
+                failed=out.failed,
+                attempts=out.attempts,
+                error=out.first_error,
             )
             if out.failed and self._failure is None:
                 self._failure = (
