@@ -29,8 +29,8 @@ from taskfactory_contracts import (
     names,
 )
 from taskfactory_stack.demo_results import Watch, output_of, say
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.examples import LOAN, MONITORING
-from taskfactory_stack.process import StackError
 
 __all__ = [
     "APPROVAL_ARGS",

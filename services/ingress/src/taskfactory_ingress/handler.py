@@ -40,9 +40,10 @@ from taskfactory_ingress.availability import SCHEMA_REGISTRY, TEMPORAL, Availabi
 from taskfactory_ingress.dead_letter import DeadLetterSender
 from taskfactory_ingress.routing import route, workflow_id_for
 from taskfactory_ingress.settings import IngressSettings
+from taskfactory_runtime.errors import RegistryMiss
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.producer import RenewingProducer
-from taskfactory_runtime.schema_registry import RegistryLookup, RegistryMiss
+from taskfactory_runtime.schema_registry import RegistryLookup
 
 __all__ = ["FilterTimeoutError", "Outcome", "RecordHandler", "RejectedByTemporal"]
 
