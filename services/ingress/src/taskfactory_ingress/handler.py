@@ -13,8 +13,6 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
@@ -44,6 +42,7 @@ from taskfactory_runtime.errors import RegistryMiss
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.producer import RenewingProducer
 from taskfactory_runtime.schema_registry import RegistryLookup
+from taskfactory_runtime.search_attributes import envelope_search_attributes
 
 __all__ = ["FilterTimeoutError", "Outcome", "RecordHandler", "RejectedByTemporal"]
 
@@ -340,18 +339,7 @@ class RecordHandler:
     ) -> TypedSearchAttributes:
         if not self.settings.ingress.search_attributes:
             return TypedSearchAttributes.empty
-        pairs = [
-            SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_DEFINITION), definition.id),
-            SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_EVENT_TYPE), envelope.type),
-            SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_SUBJECT), envelope.subject),
-        ]
-        if envelope.tenant:
-            pairs.append(
-                SearchAttributePair(
-                    SearchAttributeKey.for_keyword(names.SA_TENANT), envelope.tenant
-                )
-            )
-        return TypedSearchAttributes(pairs)
+        return envelope_search_attributes(definition.id, envelope)
 
 
 def _traceparent() -> str | None:

@@ -129,6 +129,31 @@ def runs_list(
     asyncio.run(go())
 
 
+@runs_app.command("event")
+def runs_event(
+    event_id: str,
+    definition: Annotated[str | None, typer.Option(help="Only runs of this definition.")] = None,
+    subject: Annotated[str | None, typer.Option(help="Only runs of this subject.")] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="How many of the newest runs to look through.")
+    ] = 100,
+) -> None:
+    """What event EVENT_ID produced: its runs, each task's phase and result id (JSON lines)."""
+    where = RunFilter(
+        definition=_checked(definition, "--definition"), subject=_checked(subject, "--subject")
+    )
+
+    async def go() -> None:
+        found = await (await _ops()).produced(event_id, where, limit=limit)
+        for run in found:
+            typer.echo(json.dumps(run))
+        if not found:
+            typer.echo(f"no run among the newest {limit} was started by event {event_id}", err=True)
+            raise typer.Exit(1)
+
+    asyncio.run(go())
+
+
 @runs_app.command("show")
 def runs_show(workflow_id: str) -> None:
     """The status query of one run: each task's phase, attempts and last error."""
