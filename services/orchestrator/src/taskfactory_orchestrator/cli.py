@@ -9,9 +9,10 @@ from typing import Annotated, Any, cast, get_args
 
 import typer
 
-from taskfactory_contracts import ActivityDefinition, ApprovalDecision
+from taskfactory_contracts import ActivityDefinition
 from taskfactory_orchestrator.errors import UnsafeValue
 from taskfactory_orchestrator.explain import explain_event, format_explanation, load_event
+from taskfactory_orchestrator.models import ApprovalDecision
 from taskfactory_orchestrator.runs.ops import RunFilter, RunOps, RunStatusName, literal
 from taskfactory_runtime.cli import describe_error
 from taskfactory_runtime.definitions import check_paths, known_task_types

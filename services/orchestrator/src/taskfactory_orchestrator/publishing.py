@@ -15,7 +15,8 @@ from prometheus_client import Counter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from taskfactory_contracts import AvroCodec, PublishRecordInput, TaskResult, names
+from taskfactory_contracts import AvroCodec, TaskResult, names
+from taskfactory_orchestrator.models import PublishRecordInput
 from taskfactory_runtime.errors import LeaseExpired
 from taskfactory_runtime.formats import RecordFormat
 from taskfactory_runtime.logging import get_logger

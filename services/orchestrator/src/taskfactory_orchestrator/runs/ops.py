@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
-from taskfactory_contracts import ApprovalDecision, RunStatusView, TaskState, TaskStatus, names
+from taskfactory_contracts import TaskStatus, names
 from taskfactory_orchestrator.errors import NotOurs, NotRunning, UnsafeValue
+from taskfactory_orchestrator.models import ApprovalDecision, RunStatusView, TaskState
 from taskfactory_orchestrator.plan import idempotency_key, result_id
 
 __all__ = [

@@ -29,12 +29,7 @@ with workflow.unsafe.imports_passed_through():
         Envelope,
         RunActivityInput,
         RunEventKind,
-        RunOutcome,
-        RunState,
         RunStatus,
-        RunStatusView,
-        TaskPhase,
-        TaskState,
         TaskStatus,
         TaskTemplate,
         TriggerEvent,
@@ -43,6 +38,13 @@ with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts.expressions import (
         Scope,
         evaluate_bool,
+    )
+    from taskfactory_orchestrator.models import (
+        RunOutcome,
+        RunState,
+        RunStatusView,
+        TaskPhase,
+        TaskState,
     )
     from taskfactory_orchestrator.plan import (
         for_each_items,

@@ -15,15 +15,11 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts import (
         ActivityDefinition,
-        ApprovalDecision,
         RunActivityInput,
         RunEvent,
         RunEventKind,
-        RunState,
         RunStatus,
-        TaskPhase,
         TaskResult,
-        TaskState,
         TaskStatus,
         TaskTemplate,
         TriggerEvent,
@@ -31,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts.expressions import (
         ExpressionError,
     )
+    from taskfactory_orchestrator.models import ApprovalDecision, RunState, TaskPhase, TaskState
     from taskfactory_orchestrator.workflows.execution import (
         Freshness,
         publish_local,

@@ -16,11 +16,7 @@ with workflow.unsafe.imports_passed_through():
         Envelope,
         HttpContext,
         PluginContext,
-        ResolveContextInput,
         StaticContext,
-        TaskBatchInput,
-        TaskBatchOutput,
-        TaskPhase,
         TaskStatus,
         TaskTemplate,
         TriggerEvent,
@@ -30,6 +26,12 @@ with workflow.unsafe.imports_passed_through():
         ExpressionError,
         render,
         render_url,
+    )
+    from taskfactory_orchestrator.models import (
+        ResolveContextInput,
+        TaskBatchInput,
+        TaskBatchOutput,
+        TaskPhase,
     )
     from taskfactory_orchestrator.plan import (
         idempotency_key,
