@@ -26,7 +26,6 @@ from taskfactory_contracts import (
     Envelope,
     RecordTooLargeError,
     RunActivityInput,
-    TaskFactoryError,
     TransientError,
     TriggerEvent,
     UnknownSchemaIdError,
@@ -36,6 +35,7 @@ from taskfactory_contracts.event_data import check_event_data
 from taskfactory_ingress import metrics
 from taskfactory_ingress.availability import SCHEMA_REGISTRY, TEMPORAL, Availability
 from taskfactory_ingress.dead_letter import DeadLetterSender
+from taskfactory_ingress.errors import FilterTimeoutError, RejectedByTemporal
 from taskfactory_ingress.routing import route, workflow_id_for
 from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime.errors import RegistryMiss
@@ -44,7 +44,7 @@ from taskfactory_runtime.producer import RenewingProducer
 from taskfactory_runtime.schema_registry import RegistryLookup
 from taskfactory_runtime.search_attributes import envelope_search_attributes
 
-__all__ = ["FilterTimeoutError", "Outcome", "RecordHandler", "RejectedByTemporal"]
+__all__ = ["Outcome", "RecordHandler", "RejectedByTemporal"]
 
 log = get_logger(__name__)
 
@@ -57,18 +57,6 @@ tracer = trace.get_tracer("taskfactory.ingress")
 _PERMANENT = frozenset(
     {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.OUT_OF_RANGE}
 )
-
-
-class RejectedByTemporal(TaskFactoryError):
-    """Temporal refused the start as invalid; the record goes to the dead-letter topic."""
-
-    reason = "rejected"
-
-
-class FilterTimeoutError(TaskFactoryError):
-    """The trigger filters did not finish within their time budget for this event."""
-
-    reason = "filter_timeout"
 
 
 class _HeaderGetter(Getter[Sequence[tuple[str, bytes]]]):
