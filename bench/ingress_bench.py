@@ -33,9 +33,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
 from temporalio.client import Client
 from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDReusePolicy,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -43,6 +40,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from taskfactory_contracts import AvroCodec, Envelope, RunActivityInput, TriggerEvent, names
 from taskfactory_runtime.definitions import load_definition
 from taskfactory_runtime.kafka import committed_offsets_total, ensure_topics, make_admin
+from taskfactory_runtime.search_attributes import envelope_search_attributes
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.leftovers import ending_leftovers, new_mark
 from taskfactory_stack.process import free_port
@@ -87,18 +85,6 @@ def _events(prefix: str, n: int, start: int = 0, subjects: int = 500) -> list[En
     ]
 
 
-def _search_attributes(envelope: Envelope) -> TypedSearchAttributes:
-    """The search attributes the ingress sets on every start, so direct starts cost the same."""
-    keyword = SearchAttributeKey.for_keyword
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(keyword(names.SA_DEFINITION), "bench"),
-            SearchAttributePair(keyword(names.SA_EVENT_TYPE), envelope.type),
-            SearchAttributePair(keyword(names.SA_SUBJECT), envelope.subject),
-        ]
-    )
-
-
 async def _publish(kafka: KafkaSettings, topic: str, events: list[Envelope]) -> None:
     codec = AvroCodec()
     producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=5)
@@ -130,7 +116,7 @@ async def raw(client: Client, n: int, tmp: Path) -> float:
                 arg,
                 id=f"{prefix}/{arg.trigger.envelope.id}",
                 task_queue=f"{prefix}-q",
-                search_attributes=_search_attributes(arg.trigger.envelope),
+                search_attributes=envelope_search_attributes("bench", arg.trigger.envelope),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
 
@@ -322,7 +308,7 @@ async def e2e(
                 ),
                 id=f"{rig.prefix}/{envelope.subject}/{envelope.id}",
                 task_queue=rig.queue,
-                search_attributes=_search_attributes(envelope),
+                search_attributes=envelope_search_attributes("bench", envelope),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
 

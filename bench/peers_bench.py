@@ -65,8 +65,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.components import TemporalComponent
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.leftovers import ending_leftovers
-from taskfactory_stack.process import StackError, TrackedProcess, free_port, tail
+from taskfactory_stack.process import TrackedProcess, free_port, tail
 from taskfactory_stack.settings import StackSettings
 
 PEERS = Path(__file__).parent / "peers"

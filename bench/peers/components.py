@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from taskfactory_stack.process import StackError, TrackedProcess, free_port, tail
+from taskfactory_stack.errors import StackError
+from taskfactory_stack.process import TrackedProcess, free_port, tail
 
 ROOT = Path(__file__).resolve().parents[2]
 HOME = ROOT / ".stack" / "bench"

@@ -29,13 +29,11 @@ from taskfactory_contracts import (
     ActivityDefinition,
     AvroCodec,
     Envelope,
-    RunOutcome,
-    RunStatusView,
-    TaskPhase,
     TaskResult,
     TaskStatus,
     names,
 )
+from taskfactory_orchestrator.models import RunOutcome, RunStatusView, TaskPhase
 from taskfactory_orchestrator.schedules.reconciler import ScheduleReconciler, ScheduleTarget
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.demo_steps import ScheduleFirer

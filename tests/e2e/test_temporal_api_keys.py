@@ -20,9 +20,10 @@ from support.secure_kafka import run_to_failure
 from temporalio.service import RPCError
 
 from taskfactory_contracts import AvroCodec, TaskStatus
+from taskfactory_runtime.errors import TemporalConnectError
 from taskfactory_runtime.oauth import ClientCredentialsTokenProvider
 from taskfactory_runtime.settings import KafkaSettings, TemporalSettings
-from taskfactory_runtime.temporal import TemporalConnectError, connect_temporal
+from taskfactory_runtime.temporal import connect_temporal
 from taskfactory_stack.cluster import ClusterSettings
 from taskfactory_stack.keycloak import SERVICES, KeycloakComponent
 from taskfactory_stack.process import free_port, port_taken

@@ -16,17 +16,8 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailed
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
-from taskfactory_contracts import (
-    ApprovalDecision,
-    AvroCodec,
-    RunActivityInput,
-    RunState,
-    RunStatusView,
-    TaskInput,
-    TaskPhase,
-    TaskStatus,
-    names,
-)
+from taskfactory_contracts import AvroCodec, RunActivityInput, TaskInput, TaskStatus, names
+from taskfactory_orchestrator.models import ApprovalDecision, RunState, RunStatusView, TaskPhase
 from taskfactory_orchestrator.publishing import PublishActivities
 from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_orchestrator.worker import build_publisher

@@ -12,9 +12,9 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from taskfactory_contracts import RunEvent, RunEventKind, TaskResult, TaskStatus, names
+from taskfactory_runtime.errors import ConfigurationError
 from taskfactory_runtime.formats import RecordFormat
 from taskfactory_runtime.schema_registry import RegistryLookup
-from taskfactory_runtime.secrets import ConfigurationError
 from taskfactory_runtime.settings import ResultsSettings
 
 pytestmark = pytest.mark.integration

@@ -25,12 +25,12 @@ from typer.testing import CliRunner
 
 from taskfactory_contracts import (
     ActivityDefinition,
-    PublishRecordInput,
     PublishResultInput,
     TaskInput,
     TaskOutput,
     names,
 )
+from taskfactory_orchestrator.models import PublishRecordInput
 from taskfactory_orchestrator.schedules.cli import schedules_app
 from taskfactory_orchestrator.schedules.ops import ScheduleOps
 from taskfactory_orchestrator.schedules.reconciler import ScheduleReconciler, ScheduleTarget

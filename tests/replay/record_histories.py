@@ -26,13 +26,8 @@ from support.orchestrator_harness import FakeExecutor, Harness, definition, fail
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from taskfactory_contracts import (
-    ActivityDefinition,
-    ApprovalDecision,
-    RunStatusView,
-    TaskPhase,
-    names,
-)
+from taskfactory_contracts import ActivityDefinition, names
+from taskfactory_orchestrator.models import ApprovalDecision, RunStatusView, TaskPhase
 from taskfactory_orchestrator.workflows.scheduled_firing import (
     WORKFLOW_SCHEDULED_FIRING,
     FiringOutcome,

@@ -14,8 +14,9 @@ from support.hostile_server import HUGE_BYTES, ConnectionCounter, HostileServer,
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from taskfactory_contracts import HttpContext, ResolveContextInput
+from taskfactory_contracts import HttpContext
 from taskfactory_orchestrator.activities import ContextActivities
+from taskfactory_orchestrator.models import ResolveContextInput
 from taskfactory_runtime.egress import (
     Egress,
     EgressRefused,

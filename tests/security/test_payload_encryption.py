@@ -23,12 +23,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from taskfactory_runtime.codec_server import CodecServer
-from taskfactory_runtime.encryption import (
-    EncryptionCodec,
-    Keyring,
-    PayloadDecryptionError,
-    generate_key,
-)
+from taskfactory_runtime.encryption import EncryptionCodec, Keyring, generate_key
+from taskfactory_runtime.errors import PayloadDecryptionError
 from taskfactory_runtime.settings import CodecServerSettings, TemporalSettings
 from taskfactory_runtime.temporal import connect_temporal
 

@@ -20,10 +20,11 @@ from support.secure_kafka import PASSWORD, SecureBroker
 from taskfactory_orchestrator.settings import OrchestratorSettings
 from taskfactory_runtime import secrets as secrets_module
 from taskfactory_runtime.encryption import Keyring, generate_key
+from taskfactory_runtime.errors import ConfigurationError
 from taskfactory_runtime.kafka import client_kwargs
 from taskfactory_runtime.logging import configure_logging, get_logger
 from taskfactory_runtime.oauth import token_provider
-from taskfactory_runtime.secrets import ConfigurationError, known_secrets, read_secret
+from taskfactory_runtime.secrets import known_secrets, read_secret
 from taskfactory_runtime.settings import KafkaSettings, LoggingSettings, ServiceSettings
 from taskfactory_stack.stack import Stack
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import StackInfo
 
+from taskfactory_runtime.errors import TemporalConnectError
 from taskfactory_runtime.settings import TemporalSettings
-from taskfactory_runtime.temporal import TemporalConnectError, connect_temporal
+from taskfactory_runtime.temporal import connect_temporal
 from taskfactory_stack.tls import CertificateAuthority, IssuedCert, TlsProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

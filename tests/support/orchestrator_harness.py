@@ -19,19 +19,17 @@ from temporalio.worker import Worker
 from taskfactory_contracts import (
     ActivityDefinition,
     Envelope,
-    PublishRecordInput,
     PublishResultInput,
     PublishRunEventInput,
-    ResolveContextInput,
     RunActivityInput,
     RunEvent,
-    RunOutcome,
     TaskInput,
     TaskOutput,
     TaskResult,
     TriggerEvent,
     names,
 )
+from taskfactory_orchestrator.models import PublishRecordInput, ResolveContextInput, RunOutcome
 from taskfactory_orchestrator.worker import SANDBOX, WORKFLOWS
 
 TaskFn = Callable[[TaskInput, int], Awaitable[Any]]

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from taskfactory_stack.cluster import BROKERS
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.kafka_cluster import KafkaBroker
 from taskfactory_stack.postgres import PostgresComponent
-from taskfactory_stack.process import StackError
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.stack import Stack
 from taskfactory_stack.temporal_server import TemporalServerComponent

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from taskfactory_stack.process import StackError, TrackedProcess, port_taken, run_tool
+from taskfactory_stack.errors import StackError
+from taskfactory_stack.process import TrackedProcess, port_taken, run_tool
 
 
 def test_a_started_process_is_tracked_and_stopped(tmp_path: Path) -> None:

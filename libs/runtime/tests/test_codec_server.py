@@ -13,7 +13,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from taskfactory_runtime.codec_server import CodecServer
 from taskfactory_runtime.encryption import EncryptionCodec, Keyring, generate_key
-from taskfactory_runtime.secrets import ConfigurationError
+from taskfactory_runtime.errors import ConfigurationError
 from taskfactory_runtime.settings import CodecServerSettings
 
 TOKEN = "codec-token-SENTINEL-77"

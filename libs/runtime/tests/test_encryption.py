@@ -12,10 +12,9 @@ from taskfactory_runtime.encryption import (
     KEY_ID_METADATA,
     EncryptionCodec,
     Keyring,
-    PayloadDecryptionError,
     generate_key,
 )
-from taskfactory_runtime.secrets import ConfigurationError
+from taskfactory_runtime.errors import ConfigurationError, PayloadDecryptionError
 
 SENTINEL = b"SENTINEL-customer-4711"
 KEY_A = generate_key()

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 
-from taskfactory_runtime.kafka_errors import KafkaAuthorizationError, denied
+from taskfactory_runtime.errors import KafkaAuthorizationError
+from taskfactory_runtime.kafka_errors import denied
 from taskfactory_runtime.settings import KafkaSettings
 
 

@@ -16,7 +16,8 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from taskfactory_contracts import AvroCodec, TaskResult, TaskStatus
-from taskfactory_runtime.once import LeaseExpired, OnceRecord, PartitionReader, PublishOnce
+from taskfactory_runtime.errors import LeaseExpired
+from taskfactory_runtime.once import OnceRecord, PartitionReader, PublishOnce
 from taskfactory_runtime.outbound import result_record, shrink_result
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -9,13 +9,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from taskfactory_runtime.schema_registry import (
-    RegistryCache,
-    RegistryMiss,
-    registry_client_config,
-    with_registry,
-)
-from taskfactory_runtime.secrets import ConfigurationError
+from taskfactory_runtime.errors import ConfigurationError, RegistryMiss
+from taskfactory_runtime.schema_registry import RegistryCache, registry_client_config, with_registry
 from taskfactory_runtime.settings import KafkaSettings
 
 URL = "https://registry.example/apis/ccompat/v7"

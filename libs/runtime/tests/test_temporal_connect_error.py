@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from taskfactory_runtime.errors import TemporalConnectError
 from taskfactory_runtime.settings import TemporalSettings
-from taskfactory_runtime.temporal import TemporalConnectError, connect_temporal
+from taskfactory_runtime.temporal import connect_temporal
 
 
 def _closed_port() -> int:

@@ -18,12 +18,8 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from taskfactory_contracts import MalformedRecordError, names
 from taskfactory_ingress import metrics
-from taskfactory_ingress.dead_letter import (
-    HEADER_STUB,
-    DeadLetterFailedError,
-    DeadLetterSender,
-    producer_request_bytes,
-)
+from taskfactory_ingress.dead_letter import HEADER_STUB, DeadLetterSender, producer_request_bytes
+from taskfactory_ingress.errors import DeadLetterFailedError
 from taskfactory_ingress.settings import IngressSection, IngressSettings
 
 SETTINGS = IngressSettings(

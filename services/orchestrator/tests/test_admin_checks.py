@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from taskfactory_orchestrator.admin.checks import CheckRunner
-from taskfactory_orchestrator.admin.errors import Busy
+from taskfactory_orchestrator.errors import Busy
 
 
 async def test_a_slow_check_is_abandoned_and_keeps_its_slot_until_it_ends() -> None:

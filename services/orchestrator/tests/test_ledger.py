@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskfactory_contracts import TaskPhase, TaskStatus, TaskTemplate
+from taskfactory_contracts import TaskStatus, TaskTemplate
+from taskfactory_orchestrator.models import TaskPhase
 from taskfactory_orchestrator.workflows import ledger as ledger_module
 from taskfactory_orchestrator.workflows.ledger import DONE, TaskLedger
 

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.keycloak import ensure_keycloak
-from taskfactory_stack.process import StackError, tail
+from taskfactory_stack.process import tail
 from taskfactory_stack.promtool import ensure_promtool
 from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.stack import Stack

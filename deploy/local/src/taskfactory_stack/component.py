@@ -9,7 +9,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from importlib import resources
 
-from taskfactory_stack.process import StackError, TrackedProcess, port_taken, tail
+from taskfactory_stack.errors import StackError
+from taskfactory_stack.process import TrackedProcess, port_taken, tail
 from taskfactory_stack.settings import StackSettings
 
 __all__ = ["Component", "packaged_file"]

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from taskfactory_contracts import names
 from taskfactory_stack.component import Component, packaged_file
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.kafka_security import BrokerAddition, OAuthBearerListener, SaslSslListener
 from taskfactory_stack.maven import copy_dependencies
-from taskfactory_stack.process import StackError, run_tool
+from taskfactory_stack.process import run_tool
 
 __all__ = [
     "Component",

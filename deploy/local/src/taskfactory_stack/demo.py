@@ -52,6 +52,7 @@ from taskfactory_stack.demo_results import (
     say,
 )
 from taskfactory_stack.demo_steps import FIRINGS, Firing, approve, fire, loan_lines, monitor_lines
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.examples import (
     EXAMPLES,
     LOAN,
@@ -66,7 +67,6 @@ from taskfactory_stack.examples import (
 )
 from taskfactory_stack.jaeger import BackgroundJaeger, JaegerComponent
 from taskfactory_stack.plugins import install_plugins
-from taskfactory_stack.process import StackError
 from taskfactory_stack.screen import ScreenHandler
 from taskfactory_stack.services import LOOPBACK_EGRESS_ENV, ServiceEnv, ServiceSet
 from taskfactory_stack.settings import StackSettings

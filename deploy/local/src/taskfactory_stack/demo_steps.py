@@ -22,15 +22,10 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from taskfactory_contracts import (
-    Envelope,
-    RunStatusView,
-    TaskPhase,
-    names,
-)
+from taskfactory_contracts import Envelope, names
 from taskfactory_stack.demo_results import Watch, output_of, say
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.examples import LOAN, MONITORING
-from taskfactory_stack.process import StackError
 
 __all__ = [
     "APPROVAL_ARGS",
@@ -69,8 +64,9 @@ async def approve(client: Client, run_id: str, env: dict[str, str]) -> None:
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         try:
-            view = await handle.query(names.QUERY_STATUS, result_type=RunStatusView)
-            if view.tasks[REVIEW_TASK].phase is TaskPhase.WAITING_APPROVAL:
+            # The status view as plain JSON: the stack imports no service's models.
+            view: dict[str, Any] = await handle.query(names.QUERY_STATUS, result_type=dict)
+            if view["tasks"].get(REVIEW_TASK, {}).get("phase") == "waiting_approval":
                 break
         except RPCError:
             pass  # the ingress has not started the run yet

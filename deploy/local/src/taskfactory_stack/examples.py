@@ -20,7 +20,7 @@ from taskfactory_contracts import ActivityDefinition, Envelope, envelope_from_js
 from taskfactory_contracts.definition_parts import APPROVAL_TASK_TYPE
 from taskfactory_contracts.triggers import matches
 from taskfactory_runtime.definitions import check_paths, front_matter, load_definitions
-from taskfactory_stack.process import StackError
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.stand_ins import serve
 
 __all__ = [

@@ -12,7 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
-from taskfactory_stack.process import StackError, run_tool
+from taskfactory_stack.errors import StackError
+from taskfactory_stack.process import run_tool
 
 __all__ = ["build_go_command"]
 

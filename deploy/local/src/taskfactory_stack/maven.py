@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from taskfactory_stack.process import StackError
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.settings import StackSettings
 
 __all__ = ["cache_root", "copy", "copy_dependencies", "pom", "unpack"]

@@ -10,8 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.examples import PLUGINS
-from taskfactory_stack.process import StackError, run_tool
+from taskfactory_stack.process import run_tool
 
 __all__ = [
     "install_plugins",

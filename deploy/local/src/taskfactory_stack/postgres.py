@@ -20,7 +20,8 @@ from pathlib import Path
 
 from taskfactory_stack.cluster import ClusterSettings
 from taskfactory_stack.component import Component
-from taskfactory_stack.process import StackError, run_tool
+from taskfactory_stack.errors import StackError
+from taskfactory_stack.process import run_tool
 
 __all__ = ["POSTGRES_USER", "PostgresComponent"]
 

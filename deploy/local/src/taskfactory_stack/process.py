@@ -12,11 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["StackError", "TrackedProcess", "free_port", "port_taken", "run_tool", "tail"]
+from taskfactory_stack.errors import StackError
 
-
-class StackError(Exception):
-    """A one-line, user-facing reason the stack cannot do what was asked."""
+__all__ = ["TrackedProcess", "free_port", "port_taken", "run_tool", "tail"]
 
 
 def run_tool(

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskfactory_stack.component import Component
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.maven import cache_root, unpack
-from taskfactory_stack.process import StackError
 
 __all__ = ["CCOMPAT_PATH", "RegistryComponent", "find_java"]
 

@@ -7,7 +7,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from taskfactory_stack.process import StackError, TrackedProcess, tail
+from taskfactory_stack.errors import StackError
+from taskfactory_stack.process import TrackedProcess, tail
 
 __all__ = ["LOOPBACK_EGRESS_ENV", "SERVICES", "OwnNames", "ServiceEnv", "ServiceSet"]
 

@@ -21,16 +21,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from taskfactory_contracts.errors import TaskFactoryError
 from taskfactory_runtime.http_server import HttpServer
+from taskfactory_stack.errors import BadJson
 
-__all__ = ["BadJson", "application", "json_body", "main", "serve"]
-
-
-class BadJson(TaskFactoryError):
-    """A request body that is not JSON: the stand-in answers 400 with this text."""
-
-    reason = "bad_json"
+__all__ = ["application", "json_body", "main", "serve"]
 
 
 async def json_body(request: Request, *, empty: Any = None) -> Any:

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 from taskfactory_contracts import names
 from taskfactory_stack.cluster import ClusterSettings
 from taskfactory_stack.component import Component, packaged_file
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.gobuild import build_go_command
 from taskfactory_stack.postgres import POSTGRES_USER, PostgresComponent
-from taskfactory_stack.process import StackError, run_tool, tail
+from taskfactory_stack.process import run_tool, tail
 
 if TYPE_CHECKING:
     from temporalio.client import Client

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taskfactory_stack.component import Component
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.maven import cache_root, copy
-from taskfactory_stack.process import StackError
 from taskfactory_stack.settings import StackSettings
 
 __all__ = ["ZIPKIN_TOPIC", "ZipkinComponent", "ensure_zipkin", "jaeger_exporter", "zipkin_jar"]

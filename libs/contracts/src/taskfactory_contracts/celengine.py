@@ -29,6 +29,8 @@ from celpy import celtypes
 from celpy.celparser import CELParseError
 from celpy.evaluation import Activation, CELEvalError, Evaluator
 
+from taskfactory_contracts.errors import ExpressionError
+
 __all__ = [
     "MAX_BUILT_SIZE",
     "MAX_EXPRESSION_CHARS",
@@ -37,7 +39,6 @@ __all__ = [
     "MAX_STEPS",
     "MAX_VALUE_DEPTH",
     "RAW_FUNCTION",
-    "ExpressionError",
     "compile_expression",
     "from_cel",
     "run",
@@ -68,12 +69,12 @@ _ENV = celpy.Environment()
 _STRING_LITERALS = frozenset({"STRING_LIT", "MLSTRING_LIT", "BYTES_LIT", "MLBYTES_LIT"})
 
 
-class ExpressionError(ValueError):
-    """An expression does not parse, names an unknown variable, or fails to evaluate."""
-
-
 class _Refused(Exception):
-    """Raised inside evaluation; deliberately not a ValueError/TypeError, which celpy absorbs."""
+    """Raised inside evaluation; deliberately not a ValueError/TypeError, which celpy absorbs.
+
+    Private control flow, not an error anyone sees: it never leaves this module (evaluation
+    turns it into :class:`ExpressionError`), so it stays outside the ``TaskFactoryError`` tree.
+    """
 
 
 @functools.lru_cache(maxsize=4096)

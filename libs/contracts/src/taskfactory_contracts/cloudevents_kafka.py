@@ -15,8 +15,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from taskfactory_contracts.errors import MalformedRecordError, SchemaValidationError
-from taskfactory_contracts.event_data import NotStrictJsonError, strict_loads
+from taskfactory_contracts.errors import (
+    MalformedRecordError,
+    NotStrictJsonError,
+    SchemaValidationError,
+)
+from taskfactory_contracts.event_data import strict_loads
 from taskfactory_contracts.records import Envelope
 
 __all__ = [

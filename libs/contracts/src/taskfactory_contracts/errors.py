@@ -5,8 +5,10 @@ from __future__ import annotations
 __all__ = [
     "ContractError",
     "DefinitionError",
+    "ExpressionError",
     "MalformedRecordError",
     "MissingFieldError",
+    "NotStrictJsonError",
     "RecordTooLargeError",
     "SchemaValidationError",
     "TaskFactoryError",
@@ -89,3 +91,15 @@ class DefinitionError(TaskFactoryError):
         self.field = field
         where = ":".join(p for p in (file, field) if p)
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class ExpressionError(TaskFactoryError, ValueError):
+    """An expression does not parse, names an unknown variable, or fails to evaluate."""
+
+    reason = "expression"
+
+
+class NotStrictJsonError(TaskFactoryError, ValueError):
+    """JSON that only a permissive parser reads: ``NaN``/``Infinity`` or a duplicate key."""
+
+    reason = "not_strict_json"

@@ -15,17 +15,13 @@ import json
 import math
 from typing import Any
 
-from taskfactory_contracts.errors import SchemaValidationError
+from taskfactory_contracts.errors import NotStrictJsonError, SchemaValidationError
 
-__all__ = ["DEFAULT_MAX_DEPTH", "NotStrictJsonError", "check_event_data", "strict_loads"]
+__all__ = ["DEFAULT_MAX_DEPTH", "check_event_data", "strict_loads"]
 
 #: Nesting levels event data may have (a value inside ``{"a": [ … ]}`` is at level 2).
 DEFAULT_MAX_DEPTH = 64
 _INT64 = (-(2**63), 2**63 - 1)
-
-
-class NotStrictJsonError(ValueError):
-    """JSON that only a permissive parser reads: ``NaN``/``Infinity`` or a duplicate key."""
 
 
 def _refuse_constant(name: str) -> Any:

@@ -21,13 +21,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from taskfactory_contracts.celengine import (
-    ExpressionError,
-    compile_expression,
-    from_cel,
-    run,
-    to_cel,
-)
+from taskfactory_contracts.celengine import compile_expression, from_cel, run, to_cel
+from taskfactory_contracts.errors import ExpressionError
 from taskfactory_contracts.urls import TEMPLATE as _TEMPLATE
 from taskfactory_contracts.urls import check_url_template, render_url_parts
 

@@ -25,7 +25,8 @@ from urllib.parse import quote
 
 import lark
 
-from taskfactory_contracts.celengine import RAW_FUNCTION, ExpressionError, compile_expression
+from taskfactory_contracts.celengine import RAW_FUNCTION, compile_expression
+from taskfactory_contracts.errors import ExpressionError
 
 __all__ = ["TEMPLATE", "UrlSlot", "check_url_template", "render_url_parts", "url_slots"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -10,14 +9,12 @@ from pydantic import BaseModel, ConfigDict
 from taskfactory_contracts.definition import ActivityDefinition
 from taskfactory_contracts.definition_parts import ResultsFormatName, SubjectStrategy
 from taskfactory_contracts.names import TASK_QUEUE_EXECUTOR
-from taskfactory_contracts.records import Envelope, RunEvent, TaskResult, TaskStatus
+from taskfactory_contracts.records import Envelope, RunEvent, TaskResult
 
 __all__ = [
-    "ApprovalDecision",
     "PublishResultInput",
     "PublishRunEventInput",
     "RunActivityInput",
-    "RunOutcome",
     "TaskInput",
     "TaskOutput",
     "TriggerEvent",
@@ -101,30 +98,3 @@ class PublishRunEventInput(BaseModel):
     event: RunEvent
     topic: str
     traceparent: str | None = None
-
-
-class ApprovalDecision(BaseModel):
-    """Input of the ``taskfactory.approve`` update: a person's decision on one task."""
-
-    model_config = _MODEL
-
-    task_id: str
-    approved: bool
-    #: Who decided: the authenticated principal (admin API) or the operator (CLI, which holds
-    #: Temporal credentials); checked against the template's ``approval.approvers``.
-    by: str
-    comment: str = ""
-    #: The groups of ``by``; an approvers list may name a group instead of a person.
-    groups: tuple[str, ...] = ()
-
-
-class RunOutcome(BaseModel):
-    """What a run returns: every task's final status."""
-
-    model_config = _MODEL
-
-    run_id: str
-    definition_id: str
-    tasks: dict[str, TaskStatus]
-    started_at: datetime
-    finished_at: datetime

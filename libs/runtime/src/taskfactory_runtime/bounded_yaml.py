@@ -8,17 +8,16 @@ composing, through PyYAML's own recursion point, and says where (line and field 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import yaml
+
+from taskfactory_runtime.errors import NotUtf8, YamlRefused
 
 __all__ = [
     "MAX_YAML_DEPTH",
     "MAX_YAML_NODES",
     "BoundedLoader",
-    "NotUtf8",
-    "YamlRefused",
     "decode_utf8",
     "parse_yaml",
 ]
@@ -27,22 +26,6 @@ __all__ = [
 MAX_YAML_DEPTH = 32
 #: Most YAML nodes (scalars, mappings, lists) in one definition file.
 MAX_YAML_NODES = 100_000
-
-
-class NotUtf8(ValueError):
-    """The bytes are not UTF-8; ``line`` is 1-based."""
-
-    def __init__(self, line: int, reason: str) -> None:
-        super().__init__(reason)
-        self.line, self.reason = line, reason
-
-
-class YamlRefused(yaml.YAMLError):
-    """A YAML document refused while composing; ``line`` is 1-based within the YAML text."""
-
-    def __init__(self, mark: Any, path: Sequence[str | int], reason: str) -> None:
-        super().__init__(reason)
-        self.line, self.path, self.reason = mark.line + 1, tuple(path), reason
 
 
 class BoundedLoader(yaml.SafeLoader):

@@ -24,11 +24,12 @@ from starlette.types import ASGIApp
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
-from taskfactory_runtime.encryption import EncryptionCodec, PayloadDecryptionError
+from taskfactory_runtime.encryption import EncryptionCodec
+from taskfactory_runtime.errors import ConfigurationError, PayloadDecryptionError
 from taskfactory_runtime.http_server import HttpServer, read_body
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.oidc import OidcVerifier
-from taskfactory_runtime.secrets import ConfigurationError, resolve_secret
+from taskfactory_runtime.secrets import resolve_secret
 from taskfactory_runtime.settings import CodecServerSettings, ServiceSettings
 from taskfactory_runtime.temporal import keyring
 

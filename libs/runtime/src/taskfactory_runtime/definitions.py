@@ -30,14 +30,8 @@ from taskfactory_contracts import (
     names,
     spelling_problems,
 )
-from taskfactory_runtime.bounded_yaml import (
-    MAX_YAML_DEPTH,
-    MAX_YAML_NODES,
-    NotUtf8,
-    YamlRefused,
-    decode_utf8,
-    parse_yaml,
-)
+from taskfactory_runtime.bounded_yaml import MAX_YAML_DEPTH, MAX_YAML_NODES, decode_utf8, parse_yaml
+from taskfactory_runtime.errors import NotUtf8, YamlRefused
 from taskfactory_runtime.logging import get_logger
 
 __all__ = [
@@ -116,6 +110,9 @@ def front_matter(path: Path) -> tuple[dict[str, Any], str]:
 
 
 class _Problem(Exception):
+    """Private control flow inside loading: always turned into a :class:`DefinitionError` or a
+    :class:`DefinitionProblem` before it leaves this module, so not under the root."""
+
     def __init__(self, line: int, field: str, reason: str) -> None:
         super().__init__(reason)
         self.line, self.field, self.reason = line, field, reason
@@ -169,10 +166,10 @@ def _check_file(
     except _Problem as exc:
         return None, [DefinitionProblem(where, exc.line, exc.field, exc.reason)]
     except NotUtf8 as exc:
-        return None, [DefinitionProblem(where, exc.line, "<file>", exc.reason)]
+        return None, [DefinitionProblem(where, exc.line, "<file>", exc.detail)]
     except YamlRefused as exc:
         field = _field(exc.path)
-        return None, [DefinitionProblem(where, exc.line + offset, field, exc.reason)]
+        return None, [DefinitionProblem(where, exc.line + offset, field, exc.detail)]
     except RecursionError:
         reason = "nested too deeply to read"
         return None, [DefinitionProblem(where, 1 + offset, "<yaml>", reason)]

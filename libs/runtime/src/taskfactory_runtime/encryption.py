@@ -19,15 +19,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-from taskfactory_contracts.errors import TaskFactoryError
-from taskfactory_runtime.secrets import ConfigurationError, register_secret
+from taskfactory_runtime.errors import ConfigurationError, PayloadDecryptionError
+from taskfactory_runtime.secrets import register_secret
 
 __all__ = [
     "ENCODING",
     "KEY_ID_METADATA",
     "EncryptionCodec",
     "Keyring",
-    "PayloadDecryptionError",
     "generate_key",
 ]
 
@@ -36,12 +35,6 @@ ENCODING = b"binary/encrypted"
 #: Metadata key naming the key that sealed the payload.
 KEY_ID_METADATA = "encryption-key-id"
 _NONCE_BYTES = 12
-
-
-class PayloadDecryptionError(TaskFactoryError):
-    """An encrypted payload cannot be opened: unknown key id, or tampered/corrupt data."""
-
-    reason = "decryption"
 
 
 def generate_key() -> str:

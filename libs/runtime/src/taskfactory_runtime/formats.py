@@ -18,10 +18,10 @@ from pydantic import BaseModel
 from taskfactory_contracts import RUN_EVENT, TASK_RESULT, AvroCodec, RunEvent, TaskResult
 from taskfactory_contracts.confluent import record_name_subject, topic_name_subject
 from taskfactory_contracts.definition_parts import ResultsFormatName, SubjectStrategy
+from taskfactory_runtime.errors import ConfigurationError
 from taskfactory_runtime.once import OnceRecord
 from taskfactory_runtime.outbound import Encoded, result_record, run_event_record
 from taskfactory_runtime.schema_registry import RegistryLookup, with_registry
-from taskfactory_runtime.secrets import ConfigurationError
 from taskfactory_runtime.settings import ResultsSettings
 
 __all__ = [

@@ -10,15 +10,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
 
-from taskfactory_runtime.kafka_connection import client_kwargs
-from taskfactory_runtime.kafka_errors import (
-    AUTHORIZATION_ERRORS,
+from taskfactory_runtime.errors import (
     KafkaAuthenticationError,
     KafkaAuthorizationError,
     KafkaTlsError,
-    denied,
-    explain,
 )
+from taskfactory_runtime.kafka_connection import client_kwargs
+from taskfactory_runtime.kafka_errors import AUTHORIZATION_ERRORS, denied, explain
 from taskfactory_runtime.settings import KafkaSettings
 
 __all__ = [

@@ -9,7 +9,8 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-from taskfactory_runtime.secrets import ConfigurationError, read_secret
+from taskfactory_runtime.errors import ConfigurationError
+from taskfactory_runtime.secrets import read_secret
 from taskfactory_runtime.settings import KafkaSettings
 
 __all__ = ["client_kwargs", "ssl_context"]

@@ -22,16 +22,18 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from taskfactory_contracts.errors import TaskFactoryError, TransientError
+from taskfactory_contracts.errors import TaskFactoryError
+from taskfactory_runtime.errors import (
+    KafkaAuthenticationError,
+    KafkaAuthorizationError,
+    KafkaTlsError,
+    KafkaUnavailableError,
+)
 from taskfactory_runtime.kafka_connection import client_kwargs
 from taskfactory_runtime.settings import KafkaSettings
 
 __all__ = [
     "AUTHORIZATION_ERRORS",
-    "KafkaAuthenticationError",
-    "KafkaAuthorizationError",
-    "KafkaTlsError",
-    "KafkaUnavailableError",
     "denied",
     "explain",
 ]
@@ -49,30 +51,6 @@ _RESOURCE = {
     ClusterAuthorizationFailedError: "cluster",
     TransactionalIdAuthorizationFailed: "transactional id",
 }
-
-
-class KafkaAuthenticationError(TaskFactoryError):
-    """The broker refused our credentials or SASL mechanism; retrying will not help."""
-
-    reason = "kafka_auth"
-
-
-class KafkaAuthorizationError(TaskFactoryError):
-    """The broker's ACLs deny our principal a topic, group or id; retrying will not help."""
-
-    reason = "kafka_acl"
-
-
-class KafkaTlsError(TaskFactoryError):
-    """The TLS handshake with the broker failed (untrusted or misnamed certificate)."""
-
-    reason = "kafka_tls"
-
-
-class KafkaUnavailableError(TransientError):
-    """No bootstrap server answered."""
-
-    reason = "kafka_unavailable"
 
 
 def _listener(settings: KafkaSettings, host: str, port: int) -> str:

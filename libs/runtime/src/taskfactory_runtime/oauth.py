@@ -17,28 +17,16 @@ from aiokafka.abc import AbstractTokenProvider
 from aiokafka.errors import SaslAuthenticationFailed
 from pydantic import SecretStr
 
-from taskfactory_contracts.errors import TransientError
-from taskfactory_runtime.secrets import (
-    ConfigurationError,
-    read_secret,
-    register_secret,
-    resolve_secret,
-)
+from taskfactory_runtime.errors import ConfigurationError, TokenEndpointError
+from taskfactory_runtime.secrets import read_secret, register_secret, resolve_secret
 from taskfactory_runtime.settings import KafkaSettings
 
 __all__ = [
     "ClientCredentialsTokenProvider",
     "FileTokenProvider",
-    "TokenEndpointError",
     "install_oauth_failure_handling",
     "token_provider",
 ]
-
-
-class TokenEndpointError(TransientError):
-    """The OAuth token endpoint did not hand out a token."""
-
-    reason = "oauth"
 
 
 class FileTokenProvider(AbstractTokenProvider):  # type: ignore[misc]

@@ -39,12 +39,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter
 
+from taskfactory_runtime.errors import LeaseExpired
 from taskfactory_runtime.logging import get_logger
 
 __all__ = [
     "CHECKS",
     "KILL_AFTER_ACK_ENV",
-    "LeaseExpired",
     "OnceRecord",
     "PartitionReader",
     "PublishOnce",
@@ -69,10 +69,6 @@ for _kind in ("result", "run_event"):
         CHECKS.labels(_kind, _found)
 
 Headers = list[tuple[str, bytes]]
-
-
-class LeaseExpired(Exception):
-    """The attempt's lease ended before its send could begin or finish (retry the publish)."""
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from taskfactory_contracts.confluent import avro_schema_text, registry_error
-from taskfactory_runtime.secrets import ConfigurationError, read_secret, resolve_secret
+from taskfactory_runtime.errors import ConfigurationError, RegistryMiss
+from taskfactory_runtime.secrets import read_secret, resolve_secret
 from taskfactory_runtime.settings import KafkaSettings
 
 __all__ = [
     "RegistryCache",
     "RegistryLookup",
-    "RegistryMiss",
     "registry_client_config",
     "with_registry",
 ]
@@ -31,19 +31,6 @@ T = TypeVar("T")
 #: Registry answers held in memory; ids are the registry's own, so this bounds only a registry
 #: with more schemas than this (the oldest answers are then forgotten and asked again).
 _MAX_CACHED = 10_000
-
-
-class RegistryMiss(Exception):
-    """The codec needs an answer the cache does not hold yet: await ``load`` and call again."""
-
-    def __init__(
-        self, *, schema_id: int | None = None, subject: str = "", schema_text: str = ""
-    ) -> None:
-        self.schema_id = schema_id
-        self.subject = subject
-        self.schema_text = schema_text
-        what = f"schema id {schema_id}" if schema_id is not None else f"subject {subject}"
-        super().__init__(f"{what} not loaded from the schema registry yet")
 
 
 def registry_client_config(kafka: KafkaSettings) -> dict[str, Any]:

@@ -8,10 +8,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
 
-from taskfactory_contracts.errors import TaskFactoryError
+from taskfactory_runtime.errors import ConfigurationError
 
 __all__ = [
-    "ConfigurationError",
     "known_secrets",
     "read_secret",
     "register_secret",
@@ -37,12 +36,6 @@ def register_secret(value: str) -> None:
 def known_secrets() -> frozenset[str]:
     """The secret values registered so far."""
     return frozenset(_KNOWN)
-
-
-class ConfigurationError(TaskFactoryError):
-    """A setting cannot be used as given (missing file, bad key); fix the configuration."""
-
-    reason = "configuration"
 
 
 def read_secret(path: Path, *, setting: str) -> SecretStr:

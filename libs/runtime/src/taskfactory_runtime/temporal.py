@@ -21,22 +21,17 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, TLSConfig
 
 from taskfactory_runtime.encryption import EncryptionCodec, Keyring
+from taskfactory_runtime.errors import ConfigurationError, TemporalConnectError
 from taskfactory_runtime.logging import get_logger
-from taskfactory_runtime.secrets import ConfigurationError, read_secret, resolve_secret
+from taskfactory_runtime.secrets import read_secret, resolve_secret
 from taskfactory_runtime.settings import TemporalSettings
 
-__all__ = ["TemporalConnectError", "connect_temporal", "data_converter", "keyring"]
+__all__ = ["connect_temporal", "data_converter", "keyring"]
 
 log = get_logger(__name__)
 
 # Keeps the API-key refresh tasks alive as long as their client.
 _refreshers: weakref.WeakKeyDictionary[Client, asyncio.Task[None]] = weakref.WeakKeyDictionary()
-
-
-class TemporalConnectError(ConfigurationError):
-    """The Temporal frontend refused the connection (TLS, certificate, API key, namespace)."""
-
-    reason = "temporal_connect"
 
 
 def keyring(settings: TemporalSettings) -> Keyring | None:

@@ -27,9 +27,10 @@ from taskfactory_contracts import (
 )
 from taskfactory_executor import metrics
 from taskfactory_executor.registry import TaskContext, TaskRegistry
+from taskfactory_runtime.errors import LeaseExpired
 from taskfactory_runtime.formats import RecordFormat
 from taskfactory_runtime.logging import get_logger
-from taskfactory_runtime.once import LeaseExpired, OnceRecord, Published, PublishOnce
+from taskfactory_runtime.once import OnceRecord, Published, PublishOnce
 from taskfactory_runtime.outbound import shrink_result
 
 __all__ = ["ExecutorActivities"]

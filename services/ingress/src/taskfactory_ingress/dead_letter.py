@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from taskfactory_contracts import TaskFactoryError, names
 from taskfactory_ingress import metrics
+from taskfactory_ingress.errors import DeadLetterFailedError
 from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime import __version__
 from taskfactory_runtime.logging import get_logger
@@ -30,7 +31,6 @@ __all__ = [
     "HEADER_ERROR_CLASS",
     "HEADER_NULL_VALUE",
     "HEADER_STUB",
-    "DeadLetterFailedError",
     "DeadLetterSender",
     "error_type",
     "producer_request_bytes",
@@ -54,12 +54,6 @@ _STUB_KEEPS_KEY_BYTES = 1024
 _STUB_KEEPS_HEADERS_BYTES = 16_384
 
 Headers = list[tuple[str, bytes | None]]
-
-
-class DeadLetterFailedError(TaskFactoryError):
-    """The dead-letter topic refused the record and its stub for good."""
-
-    reason = "dead_letter_failed"
 
 
 def producer_request_bytes(settings: IngressSettings) -> int:

@@ -13,8 +13,6 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
@@ -28,7 +26,6 @@ from taskfactory_contracts import (
     Envelope,
     RecordTooLargeError,
     RunActivityInput,
-    TaskFactoryError,
     TransientError,
     TriggerEvent,
     UnknownSchemaIdError,
@@ -38,13 +35,16 @@ from taskfactory_contracts.event_data import check_event_data
 from taskfactory_ingress import metrics
 from taskfactory_ingress.availability import SCHEMA_REGISTRY, TEMPORAL, Availability
 from taskfactory_ingress.dead_letter import DeadLetterSender
+from taskfactory_ingress.errors import FilterTimeoutError, RejectedByTemporal
 from taskfactory_ingress.routing import route, workflow_id_for
 from taskfactory_ingress.settings import IngressSettings
+from taskfactory_runtime.errors import RegistryMiss
 from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.producer import RenewingProducer
-from taskfactory_runtime.schema_registry import RegistryLookup, RegistryMiss
+from taskfactory_runtime.schema_registry import RegistryLookup
+from taskfactory_runtime.search_attributes import envelope_search_attributes
 
-__all__ = ["FilterTimeoutError", "Outcome", "RecordHandler", "RejectedByTemporal"]
+__all__ = ["Outcome", "RecordHandler", "RejectedByTemporal"]
 
 log = get_logger(__name__)
 
@@ -57,18 +57,6 @@ tracer = trace.get_tracer("taskfactory.ingress")
 _PERMANENT = frozenset(
     {RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.OUT_OF_RANGE}
 )
-
-
-class RejectedByTemporal(TaskFactoryError):
-    """Temporal refused the start as invalid; the record goes to the dead-letter topic."""
-
-    reason = "rejected"
-
-
-class FilterTimeoutError(TaskFactoryError):
-    """The trigger filters did not finish within their time budget for this event."""
-
-    reason = "filter_timeout"
 
 
 class _HeaderGetter(Getter[Sequence[tuple[str, bytes]]]):
@@ -339,18 +327,7 @@ class RecordHandler:
     ) -> TypedSearchAttributes:
         if not self.settings.ingress.search_attributes:
             return TypedSearchAttributes.empty
-        pairs = [
-            SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_DEFINITION), definition.id),
-            SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_EVENT_TYPE), envelope.type),
-            SearchAttributePair(SearchAttributeKey.for_keyword(names.SA_SUBJECT), envelope.subject),
-        ]
-        if envelope.tenant:
-            pairs.append(
-                SearchAttributePair(
-                    SearchAttributeKey.for_keyword(names.SA_TENANT), envelope.tenant
-                )
-            )
-        return TypedSearchAttributes(pairs)
+        return envelope_search_attributes(definition.id, envelope)
 
 
 def _traceparent() -> str | None:

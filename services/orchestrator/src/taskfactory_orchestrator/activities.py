@@ -13,7 +13,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from taskfactory_contracts import HttpContext, PluginContext, ResolveContextInput, names
+from taskfactory_contracts import HttpContext, PluginContext, names
+from taskfactory_orchestrator.models import ResolveContextInput
 from taskfactory_runtime.egress import (
     Egress,
     EgressError,

@@ -9,9 +9,10 @@ from typing import Annotated, Any, cast, get_args
 
 import typer
 
-from taskfactory_contracts import ActivityDefinition, ApprovalDecision
+from taskfactory_contracts import ActivityDefinition
 from taskfactory_orchestrator.errors import UnsafeValue
 from taskfactory_orchestrator.explain import explain_event, format_explanation, load_event
+from taskfactory_orchestrator.models import ApprovalDecision
 from taskfactory_orchestrator.runs.ops import RunFilter, RunOps, RunStatusName, literal
 from taskfactory_runtime.cli import describe_error
 from taskfactory_runtime.definitions import check_paths, known_task_types
@@ -125,6 +126,31 @@ def runs_list(
     async def go() -> None:
         for run in await (await _ops()).list(where, limit=limit):
             typer.echo(f"{run['workflow_id']}  {run['status'] or '?'}  {run['start_time']}")
+
+    asyncio.run(go())
+
+
+@runs_app.command("event")
+def runs_event(
+    event_id: str,
+    definition: Annotated[str | None, typer.Option(help="Only runs of this definition.")] = None,
+    subject: Annotated[str | None, typer.Option(help="Only runs of this subject.")] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="How many of the newest runs to look through.")
+    ] = 100,
+) -> None:
+    """What event EVENT_ID produced: its runs, each task's phase and result id (JSON lines)."""
+    where = RunFilter(
+        definition=_checked(definition, "--definition"), subject=_checked(subject, "--subject")
+    )
+
+    async def go() -> None:
+        found = await (await _ops()).produced(event_id, where, limit=limit)
+        for run in found:
+            typer.echo(json.dumps(run))
+        if not found:
+            typer.echo(f"no run among the newest {limit} was started by event {event_id}", err=True)
+            raise typer.Exit(1)
 
     asyncio.run(go())
 

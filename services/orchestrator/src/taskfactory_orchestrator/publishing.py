@@ -15,10 +15,12 @@ from prometheus_client import Counter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from taskfactory_contracts import AvroCodec, PublishRecordInput, TaskResult, names
+from taskfactory_contracts import AvroCodec, TaskResult, names
+from taskfactory_orchestrator.models import PublishRecordInput
+from taskfactory_runtime.errors import LeaseExpired
 from taskfactory_runtime.formats import RecordFormat
 from taskfactory_runtime.logging import get_logger
-from taskfactory_runtime.once import LeaseExpired, OnceRecord, PublishOnce
+from taskfactory_runtime.once import OnceRecord, PublishOnce
 from taskfactory_runtime.outbound import shrink_result
 
 __all__ = [

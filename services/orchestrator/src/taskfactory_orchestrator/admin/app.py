@@ -22,11 +22,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from temporalio.client import Client
 
-from taskfactory_contracts import ApprovalDecision, envelope_from_json, names
+from taskfactory_contracts import envelope_from_json, names
 from taskfactory_orchestrator.admin.checks import CheckRunner
 from taskfactory_orchestrator.admin.errors import install_error_handlers
 from taskfactory_orchestrator.admin.security import Guard, Identity, Scope, TokenAuth, require
 from taskfactory_orchestrator.explain import explain_event
+from taskfactory_orchestrator.models import ApprovalDecision
 from taskfactory_orchestrator.runs.ops import SAFE_PATTERN, RunFilter, RunOps, RunStatusName
 from taskfactory_orchestrator.schedules.ops import ScheduleOps
 from taskfactory_orchestrator.settings import AdminSection

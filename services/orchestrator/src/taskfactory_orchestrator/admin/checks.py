@@ -15,7 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
 
-from taskfactory_orchestrator.admin.errors import Busy
+from taskfactory_orchestrator.errors import Busy
 from taskfactory_runtime.logging import get_logger
 
 __all__ = ["CheckRunner"]

@@ -21,10 +21,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from taskfactory_contracts import names
 from taskfactory_orchestrator.admin.security import error_body
-from taskfactory_orchestrator.errors import NotOurs, NotRunning, UnsafeValue
+from taskfactory_orchestrator.errors import Busy, NotOurs, NotRunning, UnsafeValue
 from taskfactory_runtime.logging import get_logger
 
-__all__ = ["Busy", "install_error_handlers"]
+__all__ = ["install_error_handlers"]
 
 log = get_logger(__name__)
 
@@ -41,14 +41,6 @@ _CODES = {
     504: "timeout",
 }
 _MESSAGE_MAX = 500
-
-
-class Busy(Exception):
-    """A bounded resource (check slots, time) is exhausted; the caller may retry later."""
-
-    def __init__(self, message: str, *, status: int = 503) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _short(text: str) -> str:

@@ -14,8 +14,10 @@ from typing import Any, Literal
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
-from taskfactory_contracts import ApprovalDecision, RunStatusView, names
+from taskfactory_contracts import TaskStatus, names
 from taskfactory_orchestrator.errors import NotOurs, NotRunning, UnsafeValue
+from taskfactory_orchestrator.models import ApprovalDecision, RunStatusView, TaskState
+from taskfactory_orchestrator.plan import idempotency_key, result_id
 
 __all__ = [
     "RPC_TIMEOUT",
@@ -27,6 +29,7 @@ __all__ = [
     "RunStatusName",
     "UnsafeValue",
     "literal",
+    "produced_result_id",
     "runs_query",
 ]
 
@@ -39,6 +42,7 @@ _SAFE = re.compile(SAFE_PATTERN)
 RPC_TIMEOUT = timedelta(seconds=20)
 _TYPES = (names.WORKFLOW_RUN_ACTIVITY, names.WORKFLOW_RUN_ACTIVITY_V1)
 
+_Rows = list[dict[str, Any]]  # (the name ``list`` is a method of RunOps)
 RunStatusName = Literal[
     "Running", "Completed", "Failed", "Canceled", "Terminated", "TimedOut", "ContinuedAsNew"
 ]
@@ -82,6 +86,16 @@ def runs_query(task_queue: str, where: RunFilter) -> str:
     if where.until:
         query.append(f"StartTime <= {literal(where.until.isoformat())}")
     return " AND ".join(query)
+
+
+def produced_result_id(
+    workflow_id: str, event_id: str, task_id: str, state: TaskState
+) -> str | None:
+    """The id of the result record the task published for the event, ``None`` while it has
+    published none (still pending or running) or published one per ``for_each`` item."""
+    if state.items_total is not None or state.phase.value not in {s.value for s in TaskStatus}:
+        return None
+    return result_id(idempotency_key(workflow_id, event_id, task_id))
 
 
 @dataclass
@@ -138,3 +152,31 @@ class RunOps:
         """Ask the run to cancel: running tasks are cancelled, completed ones compensated."""
         handle = await self.run(workflow_id, running=True)
         await handle.cancel(rpc_timeout=RPC_TIMEOUT)
+
+    async def produced(self, event_id: str, where: RunFilter, *, limit: int) -> _Rows:
+        """What the event ``event_id`` produced: each run it started among the newest ``limit``
+        runs matching ``where``, with its state and each task's phase and result id.
+
+        Visibility cannot search by event id, so each listed run's status query says which
+        event started it; ``where`` (definition, subject, time) keeps that list short."""
+        out: _Rows = []
+        for run in await self.list(where, limit=limit):
+            view = await self.status(run["workflow_id"])
+            if view.event_id != event_id:
+                continue
+            tasks = {
+                task_id: {
+                    "phase": state.phase.value,
+                    "result_id": produced_result_id(run["workflow_id"], event_id, task_id, state),
+                }
+                for task_id, state in view.tasks.items()
+            }
+            out.append(
+                {
+                    **run,
+                    "definition_id": view.definition_id,
+                    "state": view.state.value,
+                    "tasks": tasks,
+                }
+            )
+        return out

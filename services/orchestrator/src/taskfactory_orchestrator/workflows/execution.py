@@ -26,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts import (
         ActivityDefinition,
         Envelope,
-        PublishRecordInput,
         PublishResultInput,
         PublishRunEventInput,
         ResultsSpec,
@@ -38,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         TaskStatus,
         names,
     )
+    from taskfactory_orchestrator.models import PublishRecordInput
     from taskfactory_orchestrator.plan import result_id
 
 __all__ = [

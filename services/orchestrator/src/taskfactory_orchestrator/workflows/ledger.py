@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from taskfactory_contracts import TaskPhase, TaskState, TaskStatus, TaskTemplate
+from taskfactory_contracts import TaskStatus, TaskTemplate
+from taskfactory_orchestrator.models import TaskPhase, TaskState
 
 __all__ = ["DONE", "ENDED", "TERMINAL", "TaskLedger"]
 

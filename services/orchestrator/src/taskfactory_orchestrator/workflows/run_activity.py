@@ -29,10 +29,7 @@ with workflow.unsafe.imports_passed_through():
         Envelope,
         RunActivityInput,
         RunEventKind,
-        RunOutcome,
-        RunState,
         RunStatus,
-        RunStatusView,
         TaskStatus,
         TaskTemplate,
         TriggerEvent,
@@ -41,6 +38,11 @@ with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts.expressions import (
         Scope,
         evaluate_bool,
+    )
+    from taskfactory_orchestrator.models import (
+        RunOutcome,
+        RunState,
+        RunStatusView,
     )
     from taskfactory_orchestrator.plan import (
         for_each_items,

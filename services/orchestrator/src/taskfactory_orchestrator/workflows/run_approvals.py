@@ -8,12 +8,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from taskfactory_contracts import (
-        ApprovalDecision,
-        TaskState,
-        TaskTemplate,
-        names,
-    )
+    from taskfactory_contracts import TaskTemplate, names
+    from taskfactory_orchestrator.models import ApprovalDecision, TaskState
     from taskfactory_orchestrator.workflows.run_core import RunCore
 
 __all__ = ["Approvals"]

@@ -15,16 +15,15 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from taskfactory_contracts import (
         ActivityDefinition,
-        ApprovalDecision,
         RunActivityInput,
         RunEvent,
         RunEventKind,
-        RunState,
         RunStatus,
         TaskResult,
         TaskTemplate,
         TriggerEvent,
     )
+    from taskfactory_orchestrator.models import ApprovalDecision, RunState
     from taskfactory_orchestrator.workflows.execution import (
         Freshness,
         publish_local,

@@ -9,7 +9,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from taskfactory_contracts import RunActivityInput, RunOutcome, names
+    from taskfactory_contracts import RunActivityInput, names
+    from taskfactory_orchestrator.models import RunOutcome
 
 from taskfactory_orchestrator.workflows.run_activity import RunActivityWorkflow
 

@@ -7,11 +7,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from taskfactory_contracts import (
-        TaskInput,
-        TaskStatus,
-        TriggerEvent,
-    )
+    from taskfactory_contracts import TaskInput, TaskStatus, TriggerEvent
     from taskfactory_orchestrator.plan import (
         idempotency_key,
         render_params,

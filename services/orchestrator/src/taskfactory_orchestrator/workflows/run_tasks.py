@@ -16,10 +16,7 @@ with workflow.unsafe.imports_passed_through():
         Envelope,
         HttpContext,
         PluginContext,
-        ResolveContextInput,
         StaticContext,
-        TaskBatchInput,
-        TaskBatchOutput,
         TaskStatus,
         TaskTemplate,
         TriggerEvent,
@@ -29,6 +26,11 @@ with workflow.unsafe.imports_passed_through():
         ExpressionError,
         render,
         render_url,
+    )
+    from taskfactory_orchestrator.models import (
+        ResolveContextInput,
+        TaskBatchInput,
+        TaskBatchOutput,
     )
     from taskfactory_orchestrator.plan import (
         instance_id,

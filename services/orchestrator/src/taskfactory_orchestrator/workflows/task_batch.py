@@ -12,8 +12,9 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from taskfactory_contracts import TaskBatchInput, TaskBatchOutput, TaskStatus, names
+    from taskfactory_contracts import TaskStatus, names
     from taskfactory_contracts.expressions import Scope
+    from taskfactory_orchestrator.models import TaskBatchInput, TaskBatchOutput
     from taskfactory_orchestrator.plan import instance_id
     from taskfactory_orchestrator.workflows.execution import FAST_PATH, Finished, Freshness
     from taskfactory_orchestrator.workflows.task_runner import TaskRunner

@@ -1,4 +1,8 @@
-"""Run state as the ``status`` query shows it, and the orchestrator's internal workflow inputs."""
+"""The orchestrator's own models: run state as the ``status`` query shows it, a person's
+decision (the approval update's input), a run's outcome, and the inputs of the orchestrator's
+own child workflows and activities. No other service sends or receives them, so they live here,
+not in the shared contracts (the JSON payload converter names no class: histories recorded
+before the move replay unchanged)."""
 
 from __future__ import annotations
 
@@ -15,12 +19,14 @@ from taskfactory_contracts.definition_parts import (
     ResultsFormatName,
     SubjectStrategy,
 )
-from taskfactory_contracts.records import RunEvent, TaskResult
+from taskfactory_contracts.records import RunEvent, TaskResult, TaskStatus
 from taskfactory_contracts.workflow import TriggerEvent
 
 __all__ = [
+    "ApprovalDecision",
     "PublishRecordInput",
     "ResolveContextInput",
+    "RunOutcome",
     "RunState",
     "RunStatusView",
     "TaskBatchInput",
@@ -142,3 +148,30 @@ class PublishRecordInput(BaseModel):
     #: share one topic, in the deployment's format); ``None`` = the deployment's.
     results_format: ResultsFormatName | None = None
     subject_strategy: SubjectStrategy | None = None
+
+
+class ApprovalDecision(BaseModel):
+    """Input of the ``taskfactory.approve`` update: a person's decision on one task."""
+
+    model_config = _MODEL
+
+    task_id: str
+    approved: bool
+    #: Who decided: the authenticated principal (admin API) or the operator (CLI, which holds
+    #: Temporal credentials); checked against the template's ``approval.approvers``.
+    by: str
+    comment: str = ""
+    #: The groups of ``by``; an approvers list may name a group instead of a person.
+    groups: tuple[str, ...] = ()
+
+
+class RunOutcome(BaseModel):
+    """What a run returns: every task's final status."""
+
+    model_config = _MODEL
+
+    run_id: str
+    definition_id: str
+    tasks: dict[str, TaskStatus]
+    started_at: datetime
+    finished_at: datetime
