@@ -214,6 +214,8 @@ def services(
         replication_factor=stack.replication_factor,
         otlp_endpoint=stack.otlp_endpoint,
     ).env()
+    # The test's topics (a test may override the fixture, e.g. with names inside ACLs).
+    env.update(topics.env())
     if stack.otlp_endpoint:
         env["OTEL_BSP_SCHEDULE_DELAY"] = "300"  # export spans promptly for the trace tests
     running = RunningServices(tmp_path, env, group=own.group)
