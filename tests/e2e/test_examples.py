@@ -286,6 +286,9 @@ async def test_monitoring_notifies_once_when_the_state_changes_and_the_condition
     doc["trigger"]["schedule"]["paused"] = True
     definition = ActivityDefinition.model_validate(doc)
     services.env["PYTHONPATH"] = str(example_plugins)
+    # This test's own reconciler owns the ids under "{uid}-"; the orchestrator's would delete
+    # its schedule as drift (it defines none) if it shared the prefix.
+    services.env["TASKFACTORY_SCHEDULES__ID_PREFIX"] = f"{uid}.services-"
     services.start(only=("orchestrator", "executor"))
 
     # The Temporal Schedule, written as the orchestrator's schedules sync writes it.

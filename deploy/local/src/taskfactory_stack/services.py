@@ -67,10 +67,8 @@ class OwnNames:
 
     @property
     def schedule_prefix(self) -> str:
-        """What the ids of the schedules its orchestrator creates start with: the prefix and a
-        dot, apart from the ``{prefix}-`` a test's own schedules reconciler uses (the services'
-        reconciler deletes what it does not define under its prefix)."""
-        return f"{self.prefix}."
+        """What the ids of the schedules its orchestrator creates start with."""
+        return f"{self.prefix}-"
 
     def env(self) -> dict[str, str]:
         """The services' settings for these names."""
