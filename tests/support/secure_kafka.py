@@ -181,7 +181,7 @@ def secure_broker(tmp: Path) -> Iterator[SecureBroker]:
         jars_dir=JARS,
         kafka_port=free_port(),
         kafka_controller_port=free_port(),
-        kafka_heap="256m",
+        kafka_heap="512m",  # 256m ran out of heap at start once (a CI run, six listeners)
         keycloak_port=free_port(),
         keycloak_heap="320m",
         start_timeout=300,
