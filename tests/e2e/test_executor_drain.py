@@ -18,7 +18,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from taskfactory_stack.process import free_port
+from taskfactory_stack.process import logged_port
 from taskfactory_stack.running import RunningServices
 from taskfactory_stack.waiting import wait_for
 
@@ -32,11 +32,11 @@ async def executor_process(
     services: RunningServices, log: Path, *, drain_seconds: float
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """``python -m taskfactory_executor`` on the test's queue, ready (its /readyz says so)."""
-    port = free_port()
+    log.unlink(missing_ok=True)  # the port it reports is the first in its log
     env = {
         **os.environ,
         **services.env,
-        "TASKFACTORY_HTTP__PORT": str(port),
+        "TASKFACTORY_HTTP__PORT": "0",  # any free port: it logs the one it bound
         "TASKFACTORY_DRAIN_SECONDS": str(drain_seconds),
     }
     with log.open("ab") as out:
@@ -46,6 +46,9 @@ async def executor_process(
 
     async def ready() -> bool:
         assert process.returncode is None, f"the executor exited; see {log}"
+        port = logged_port(log.read_text(errors="replace"))
+        if port is None:  # not listening yet
+            return False
         try:
             async with httpx.AsyncClient(timeout=2) as http:
                 return (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200

@@ -18,9 +18,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from taskfactory_runtime.http_server import HttpServer
+from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.settings import HttpSettings
 
 __all__ = ["HealthServer", "ReadinessCheck"]
+
+log = get_logger(__name__)
 
 #: A readiness check returns ``None`` when ready, otherwise the reason it is not.
 ReadinessCheck = Callable[[], str | None]
@@ -100,6 +103,9 @@ class HealthServer:
         )
         await self._server.start()
         self.port = self._server.port
+        # The bound port, at once: with port 0 this line is how a harness learns it (it reads
+        # the first `http_port` of the log), long before the "<service> started" line.
+        log.info("http endpoint serving", host=self.settings.host, http_port=self.port)
 
     async def stop(self) -> None:
         """Stop serving."""
