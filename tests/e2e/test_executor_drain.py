@@ -18,7 +18,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from taskfactory_stack.process import free_port
+from taskfactory_stack.process import logged_port
 from taskfactory_stack.running import RunningServices
 from taskfactory_stack.waiting import wait_for
 
@@ -27,25 +27,32 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 TASKS = 3
 
 
+def _reported_port(log: Path) -> int | None:
+    """The HTTP port the executor logged once it listened (it binds port 0)."""
+    return logged_port(log.read_text(errors="replace"))
+
+
 @asynccontextmanager
 async def executor_process(
     services: RunningServices, log: Path, *, drain_seconds: float
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """``python -m taskfactory_executor`` on the test's queue, ready (its /readyz says so)."""
-    port = free_port()
     env = {
         **os.environ,
         **services.env,
-        "TASKFACTORY_HTTP__PORT": str(port),
+        "TASKFACTORY_HTTP__PORT": "0",  # any free port: it logs the one it bound
         "TASKFACTORY_DRAIN_SECONDS": str(drain_seconds),
     }
-    with log.open("ab") as out:
+    with log.open("wb") as out:  # a new log: the port it reports is the first in it
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "taskfactory_executor", env=env, stdout=out, stderr=out
         )
 
     async def ready() -> bool:
         assert process.returncode is None, f"the executor exited; see {log}"
+        port = _reported_port(log)
+        if port is None:  # not listening yet
+            return False
         try:
             async with httpx.AsyncClient(timeout=2) as http:
                 return (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200

@@ -5,7 +5,7 @@ its uid and gid, a read-only root filesystem, no capabilities, no privilege esca
 size-limited writable ``/tmp``, the definitions folder mounted read-only at
 ``definitions.mountPath`` and ``taskfactory-<service>`` as the command. They share the host's
 network, so they reach the local stack on 127.0.0.1; their HTTP endpoints listen on loopback
-ports of their own.
+ports of their own: port 0, the one each reports in its log becomes ``services.ports``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from taskfactory_stack.process import logged_port
 from taskfactory_stack.running import RunningServices
 from taskfactory_stack.services import SERVICES
 
@@ -97,7 +99,7 @@ class ContainerServices:
             **self.services.env,
             "TASKFACTORY_DEFINITIONS_DIR": mount,
             "TASKFACTORY_HTTP__HOST": "127.0.0.1",
-            "TASKFACTORY_HTTP__PORT": str(self.services.ports[service]),
+            "TASKFACTORY_HTTP__PORT": "0",
         }
         return [
             "run",
@@ -121,6 +123,21 @@ class ContainerServices:
         for service in SERVICES:
             self.docker(*self.run_args(service))
             self.started.append(service)
+        for service in SERVICES:
+            self.services.ports[service] = self.reported_port(service)
+
+    def reported_port(self, service: str, timeout: float = 120) -> int:
+        """The HTTP port a service's container logs once it listens (waits up to ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.docker("logs", self.names[service], check=False)
+            port = logged_port(out.stdout + out.stderr)
+            if port is not None:
+                return port
+            self.check_running(service)  # fails with its log if it exited
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{service}'s container reported no HTTP port in {timeout}s")
+            time.sleep(0.5)  # polling interval of the condition above
 
     def inspect(self, service: str) -> dict[str, Any]:
         """``docker inspect`` of one service's container."""

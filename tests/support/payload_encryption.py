@@ -16,7 +16,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import History
 
 from taskfactory_runtime.encryption import ENCODING, KEY_ID_METADATA
-from taskfactory_stack.process import TrackedProcess, free_port, tail
+from taskfactory_stack.process import TrackedProcess, reported_port, tail
 from taskfactory_stack.waiting import wait_for
 
 __all__ = [
@@ -114,29 +114,33 @@ async def codec_server(
     root: Path, *, keyring_file: Path, token_file: Path, cors_origins: str
 ) -> AsyncIterator[CodecServerProcess]:
     """Start the product's codec server with a keyring, a bearer token and CORS origins."""
-    port = free_port()
     process = TrackedProcess("codec-server", root / "codec-server.pid", root / "codec-server.log")
+    process.log_file.unlink(missing_ok=True)  # the port it reports is the first in its log
     env = {
         "PATH": str(_BIN) + ":/usr/bin:/bin",
         "TASKFACTORY_TEMPORAL__ENCRYPTION_KEYS_FILE": str(keyring_file),
-        "TASKFACTORY_CODEC_SERVER__PORT": str(port),
+        "TASKFACTORY_CODEC_SERVER__PORT": "0",  # any free port: it logs the one it bound
         "TASKFACTORY_CODEC_SERVER__AUTH_TOKEN_FILE": str(token_file),
         "TASKFACTORY_CODEC_SERVER__CORS_ORIGINS": cors_origins,
         "TASKFACTORY_HTTP__PORT": "0",
     }
     process.start([str(_BIN / "taskfactory"), "codec-server"], env=env, cwd=root)
-    running = CodecServerProcess(process, port)
 
-    async def answers() -> bool:
+    async def answers(url: str) -> bool:
         assert process.pid() is not None, f"the codec server exited:\n{tail(process.log_file)}"
         try:
             async with httpx.AsyncClient(timeout=2) as http:
-                return (await http.get(f"{running.url}/livez")).status_code == 200
+                return (await http.get(f"{url}/livez")).status_code == 200
         except httpx.TransportError:
             return False
 
     try:
-        await wait_for(answers, timeout=30, what="the codec server to answer /livez")
+        # "codec server listening" carries the port it bound.
+        port = await asyncio.to_thread(reported_port, process, key="port", timeout=30)
+        running = CodecServerProcess(process, port)
+        await wait_for(
+            lambda: answers(running.url), timeout=30, what="the codec server to answer /livez"
+        )
         yield running
     finally:
         process.stop(timeout=10)

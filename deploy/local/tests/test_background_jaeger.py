@@ -15,13 +15,8 @@ from pathlib import Path
 import pytest
 
 from taskfactory_stack.jaeger import BackgroundJaeger, JaegerComponent
+from taskfactory_stack.process import free_port
 from taskfactory_stack.settings import StackSettings
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _group(pgid: int) -> list[int]:
@@ -48,7 +43,7 @@ def _until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> N
 def background(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BackgroundJaeger]:
     monkeypatch.setenv("TASKFACTORY_STACK_DIR", str(tmp_path / "stack"))
     for port in ("UI", "OTLP_GRPC", "OTLP_HTTP", "QUERY_GRPC", "HEALTH"):
-        monkeypatch.setenv(f"TASKFACTORY_STACK_JAEGER_{port}_PORT", str(_free_port()))
+        monkeypatch.setenv(f"TASKFACTORY_STACK_JAEGER_{port}_PORT", str(free_port()))
     monkeypatch.setenv("GOMODCACHE", str(tmp_path / "gomodcache"))
     monkeypatch.setenv("GOSUMDB", "off")
     monkeypatch.setenv("GOFLAGS", "-modcacherw")

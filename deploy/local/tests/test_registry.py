@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
+from taskfactory_stack.process import free_port
 from taskfactory_stack.registry import RegistryComponent, find_java
 from taskfactory_stack.settings import StackSettings
 
 SHARED = StackSettings()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _fake_jdk(root: Path, version: str) -> Path:
@@ -70,8 +64,8 @@ def test_a_registered_schema_survives_a_restart(tmp_path: Path) -> None:
         StackSettings(
             dir=tmp_path,
             jars_dir=SHARED.jars_dir or SHARED.root / "kafka",
-            registry_port=_free_port(),
-            registry_management_port=_free_port(),
+            registry_port=free_port(),
+            registry_management_port=free_port(),
         )
     )
     schema = '{"type":"record","name":"Probe","fields":[{"name":"a","type":"long"}]}'

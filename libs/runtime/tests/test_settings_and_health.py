@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from taskfactory_runtime.errors import ConfigurationError
 from taskfactory_runtime.health import HealthServer
 from taskfactory_runtime.kafka import client_kwargs
 from taskfactory_runtime.settings import HttpSettings, ServiceSettings
@@ -55,3 +56,14 @@ async def test_readiness_follows_its_checks_and_metrics_are_served() -> None:
             assert "python_info" in metrics.text
     finally:
         await server.stop()
+
+
+async def test_a_taken_port_is_a_configuration_error_naming_the_address_and_the_setting() -> None:
+    first = HealthServer(HttpSettings(host="127.0.0.1", port=0))
+    await first.start()
+    try:
+        second = HealthServer(HttpSettings(host="127.0.0.1", port=first.port))
+        with pytest.raises(ConfigurationError, match=r"127\.0\.0\.1:\d+ \(.*in use\).*HTTP__PORT"):
+            await second.start()
+    finally:
+        await first.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -14,7 +15,15 @@ from pathlib import Path
 
 from taskfactory_stack.errors import StackError
 
-__all__ = ["TrackedProcess", "free_port", "port_taken", "run_tool", "tail"]
+__all__ = [
+    "TrackedProcess",
+    "free_port",
+    "logged_port",
+    "port_taken",
+    "reported_port",
+    "run_tool",
+    "tail",
+]
 
 
 def run_tool(
@@ -58,10 +67,69 @@ def port_taken(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_port() -> int:
-    """A loopback port nothing listens on right now."""
+    """A loopback port nothing listens on right now.
+
+    Only for programs that cannot report the port they bound (Kafka, Temporal, Keycloak): the
+    port is free when this returns, but another process may take it before the program binds
+    it. Our services take port 0 instead and report theirs (:func:`reported_port`).
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def logged_port(log: str, key: str = "http_port") -> int | None:
+    """The port in the first JSON line of the log text ``log`` that has a ``key`` field, if any.
+
+    Each service logs ``http_port`` as soon as its health server listens (and the codec server
+    ``port``), so a service started with port 0 tells which port it bound.
+    """
+    for line in log.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:  # a line still being written, or not ours
+            continue
+        port = record.get(key) if isinstance(record, dict) else None
+        if isinstance(port, int) and not isinstance(port, bool) and port > 0:
+            return port
+    return None
+
+
+def reported_port(process: TrackedProcess, *, key: str = "http_port", timeout: float = 90) -> int:
+    """Wait for the port ``process`` reports in its log (:func:`logged_port`) and return it.
+
+    Raises :class:`StackError` with the end of its log if it exits first (e.g. its port was
+    taken) or ``timeout`` seconds pass.
+    """
+
+    def logged() -> int | None:
+        try:
+            return logged_port(process.log_file.read_text(errors="replace"), key)
+        except OSError:  # not created yet
+            return None
+
+    deadline = time.monotonic() + timeout
+    while True:
+        port = logged()
+        if port is not None:
+            return port
+        if process.pid() is None:
+            # It may have logged the port just before it exited.
+            port = logged()
+            if port is not None:
+                return port
+            raise StackError(
+                f"{process.name}: exited before it reported its port ({key}); last log lines "
+                f"({process.log_file}):\n{tail(process.log_file)}"
+            )
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"{process.name}: reported no port ({key}) within {timeout:.0f} s; last log "
+                f"lines ({process.log_file}):\n{tail(process.log_file)}"
+            )
+        time.sleep(0.1)  # polling interval of the condition above, not a synchronisation
 
 
 def tail(path: Path, lines: int = 15) -> str:

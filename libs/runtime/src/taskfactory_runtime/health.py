@@ -17,10 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from taskfactory_runtime.errors import ConfigurationError
 from taskfactory_runtime.http_server import HttpServer
+from taskfactory_runtime.logging import get_logger
 from taskfactory_runtime.settings import HttpSettings
 
 __all__ = ["HealthServer", "ReadinessCheck"]
+
+log = get_logger(__name__)
 
 #: A readiness check returns ``None`` when ready, otherwise the reason it is not.
 ReadinessCheck = Callable[[], str | None]
@@ -98,8 +102,18 @@ class HealthServer:
         self._server = HttpServer(
             app, host=self.settings.host, port=self.settings.port, name="health"
         )
-        await self._server.start()
+        try:
+            await self._server.start()
+        except OSError as exc:
+            self._server = None
+            raise ConfigurationError(
+                f"http: cannot listen on {self.settings.host}:{self.settings.port} "
+                f"({exc.strerror}); set TASKFACTORY_HTTP__PORT to a free port, or 0 for any"
+            ) from exc
         self.port = self._server.port
+        # The bound port, at once: with port 0 this line is how a harness learns it (it reads
+        # the first `http_port` of the log), long before the "<service> started" line.
+        log.info("http endpoint serving", host=self.settings.host, http_port=self.port)
 
     async def stop(self) -> None:
         """Stop serving."""
