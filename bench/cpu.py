@@ -36,15 +36,18 @@ def _role(pid: int, cmdline: str) -> str | None:
         if needle in cmdline:
             return role
     if "kafka.Kafka" in cmdline:
-        # Each broker's config path names its node: …/cluster/kafka-2/server.properties.
-        node = next((part for part in cmdline.split("/") if part.startswith("kafka-")), "kafka")
-        return node
+        return "kafka"  # every broker of the profile together
     return None
+
+
+#: Roles that are processes this script starts (counted only when they descend from it, so
+#: the services of anything else running on the machine are not taken for ours).
+OWN = {"ingress", "orchestrator", "executor", "diy-worker"}
 
 
 def _cpu_by_pid() -> dict[int, tuple[str, float]]:
     """Role and CPU seconds (user + system) of every process of ours now running."""
-    out: dict[int, tuple[str, float]] = {}
+    seen: dict[int, tuple[int, str | None, float]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -53,10 +56,25 @@ def _cpu_by_pid() -> dict[int, tuple[str, float]]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:  # it ended while we looked
             continue
-        role = _role(int(entry.name), cmdline)
-        if role is not None:
-            out[int(entry.name)] = (role, (int(fields[11]) + int(fields[12])) / TICK)
-    return out
+        pid = int(entry.name)
+        seen[pid] = (
+            int(fields[1]),
+            _role(pid, cmdline),
+            (int(fields[11]) + int(fields[12])) / TICK,
+        )
+    mine = {os.getpid()}
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _, _) in seen.items():
+            if ppid in mine and pid not in mine:
+                mine.add(pid)
+                grew = True
+    return {
+        pid: (role, cpu)
+        for pid, (_, role, cpu) in seen.items()
+        if role is not None and (role not in OWN or pid in mine)
+    }
 
 
 class Sampler:
