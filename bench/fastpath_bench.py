@@ -5,6 +5,11 @@ Contenders, each given the same ``--events`` one-task runs, alternated for ``--r
   Kafka (idempotent producer), started straight at Temporal with the ingress's concurrency,
   its worker in a process of its own: the anchor.
 - ``taskfactory``: events produced to Kafka, the three services, results on the results topic.
+- ``direct``: taskfactory's run workflow started straight at Temporal as the ingress would
+  (same id, input and search attributes), orchestrator and executor: the run without the hop.
+While each burst runs, the CPU time of every process is read from ``/proc`` and summed by role
+(Temporal server, Kafka, ingress, orchestrator, executor, DIY worker, this script), so the
+table says where each contender's time goes, in milliseconds of CPU per run.
 Then, for taskfactory: produce→result latency p50/p99 for the burst and at a fixed offered
 rate of half the measured capacity, and the history events of one one-task run (counted from
 its real history). Writes ``bench/results/fastpath.json`` and prints a table.
@@ -19,12 +24,16 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import ingress_bench
 import report
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from cpu import Sampler
 from diy_workflow import ACTIVITY, DiyInput, DiyWorkflow
 from ingress_bench import (
     CONCURRENCY,
@@ -109,10 +118,11 @@ async def diy(kafka: KafkaSettings, client: Client, n: int) -> float:
     try:
         await start(-1)
         await _results(kafka, topic, 1, 120)
-        t0 = time.perf_counter()
-        await asyncio.gather(*(start(i) for i in range(n)))
-        await _results(kafka, topic, n + 1, 900)
-        return n / (time.perf_counter() - t0)
+        with ingress_bench.MEASURE():
+            t0 = time.perf_counter()
+            await asyncio.gather(*(start(i) for i in range(n)))
+            await _results(kafka, topic, n + 1, 900)
+            return n / (time.perf_counter() - t0)
     finally:
         worker.terminate()
         await asyncio.wait_for(worker.wait(), 30)
@@ -194,14 +204,22 @@ async def main() -> None:
     started, load_before = datetime.now(UTC), report.load()
     kafka = KafkaSettings(bootstrap_servers=KAFKA)
     client = await Client.connect(TEMPORAL, data_converter=pydantic_data_converter)
-    rates: dict[str, list[float]] = {"diy": [], "taskfactory": []}
+    rates: dict[str, list[float]] = {"diy": [], "taskfactory": [], "direct": []}
+    cpu: dict[str, list[dict[str, float]]] = {"diy": [], "taskfactory": [], "direct": []}
     burst: list[float] = []
     async with ending_leftovers(client, [MARK], who="fastpath_bench"):
         with tempfile.TemporaryDirectory() as scratch:
             tmp = Path(scratch)
+            contenders = {
+                "diy": lambda: diy(kafka, client, args.events),
+                "taskfactory": lambda: e2e(kafka, client, args.events, tmp, burst),
+                "direct": lambda: e2e(kafka, client, args.events, tmp, [], direct=True),
+            }
             for _ in range(args.repeat):
-                rates["diy"].append(await diy(kafka, client, args.events))
-                rates["taskfactory"].append(await e2e(kafka, client, args.events, tmp, burst))
+                for name, run in contenders.items():
+                    rate, by_role = await _sampled(run, args.events)
+                    rates[name].append(rate)
+                    cpu[name].append(by_role)
             capacity = statistics.median(rates["taskfactory"])
             steady = await fixed_rate(kafka, capacity / 2, args.events, tmp)
             events = await history_events(kafka, client, tmp)
@@ -213,6 +231,8 @@ async def main() -> None:
         "runs_per_second": rates,
         "median_runs_per_second": medians,
         "taskfactory_over_diy": medians["taskfactory"] / medians["diy"],
+        "direct_over_diy": medians["direct"] / medians["diy"],
+        "cpu_ms_per_run_by_role": {k: _median_by_role(v) for k, v in cpu.items()},
         "burst_latency_seconds": _percentiles(burst),
         "half_capacity_rate": capacity / 2,
         "half_capacity_latency_seconds": steady,
@@ -226,6 +246,30 @@ async def main() -> None:
         report.write_section("fastpath-table", table)
     print(table)
 
+
+async def _sampled(run: Callable[[], Awaitable[float]], n: int) -> tuple[float, dict[str, float]]:
+    """The rate of one burst and the CPU milliseconds per run each role spent during it."""
+    sampler = Sampler()
+    ingress_bench.MEASURE = sampler.running  # the burst only: not the start or the warm-up
+    try:
+        rate = await run()
+    finally:
+        ingress_bench.MEASURE = nullcontext
+    return rate, sampler.summary(n)["cpu_ms_per_run_by_role"]
+
+
+def _median_by_role(rounds: list[dict[str, float]]) -> dict[str, float]:
+    roles = {role for by_role in rounds for role in by_role}
+    medians = {r: round(statistics.median(b.get(r, 0.0) for b in rounds), 1) for r in roles}
+    return dict(sorted(medians.items(), key=lambda kv: -kv[1]))
+
+
+#: The contenders' column titles in the CPU table.
+COLUMN = {
+    "diy": "DIY anchor",
+    "taskfactory": "taskfactory end to end",
+    "direct": "run started directly",
+}
 
 #: Issue 17's targets this script measures.
 TARGETS = {"taskfactory_over_diy": 0.9}
@@ -243,6 +287,7 @@ def _table(result: dict[str, Any]) -> str:
     label = {
         "diy": "DIY anchor: workflow + activity doing the task and publishing to Kafka",
         "taskfactory": "taskfactory end to end: events → ingress → run → result on Kafka",
+        "direct": "taskfactory's run started straight at Temporal (no Kafka → ingress hop)",
     }
     for name, values in rates.items():
         lines.append(
@@ -255,13 +300,31 @@ def _table(result: dict[str, Any]) -> str:
     events = result["history_events_one_task_run"]
     lines += [
         "",
-        f"- taskfactory ÷ DIY = **{ratio:.2f}** (target ≥ 0.9: {met})",
+        f"- taskfactory ÷ DIY = **{ratio:.2f}** (target ≥ 0.9: {met}); its run alone, started "
+        f"straight at Temporal, ÷ DIY = {result['direct_over_diy']:.2f}",
         f"- produce→result, burst: p50 {burst['p50']:.2f} s, p99 {burst['p99']:.2f} s",
         f"- produce→result at half capacity ({result['half_capacity_rate']:.1f} events/s): "
         f"p50 {steady['p50']:.2f} s, p99 {steady['p99']:.2f} s "
         f"(target p50 ≤ 1 s: {'met' if steady['p50'] <= 1 else 'not met'})",
         f"- history events of a one-task run (a real history): **{events}** "
         f"(target ≤ 14: {'met' if events <= 14 else 'not met'})",
+        "",
+        "Where the time goes: milliseconds of CPU per one-task run by process (median over the "
+        "rounds; the script itself produces the events or starts the workflows):",
+        "",
+    ]
+    by = result["cpu_ms_per_run_by_role"]
+    roles = sorted(
+        {r for v in by.values() for r in v}, key=lambda r: -max(v.get(r, 0.0) for v in by.values())
+    )
+    lines += [
+        "| process | " + " | ".join(COLUMN[k] for k in by) + " |",
+        "|---|" + "---:|" * len(by),
+        *(
+            f"| {r} | " + " | ".join(f"{v.get(r, 0.0):.1f}" for v in by.values()) + " |"
+            for r in roles
+        ),
+        "| **all** | " + " | ".join(f"**{sum(v.values()):.1f}**" for v in by.values()) + " |",
     ]
     return "\n".join(lines)
 

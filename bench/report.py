@@ -79,16 +79,26 @@ def versions() -> dict[str, str]:
         check=False,
     ).stdout
     server = re.search(r"Server ([\d.]+)", cli)
-    found = {
-        "Temporal dev server": server.group(1) if server else "unknown",
-        "Kafka": _kafka_version(),
-    }
+    found = _temporal_cluster() or {"Temporal dev server": server.group(1) if server else "unknown"}
+    found["Kafka"] = _kafka_version()
     for package in ("temporalio", "aiokafka", "fastavro", "pydantic"):
         try:
             found[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             continue
     return found
+
+
+def _temporal_cluster() -> dict[str, str]:
+    """The cluster profile's Temporal server and database, when that profile is the one used."""
+    try:
+        from taskfactory_stack.cluster import ClusterSettings
+        from taskfactory_stack.settings import StackSettings
+    except ImportError:
+        return {}
+    if StackSettings().profile != "cluster":
+        return {}
+    return {"Temporal server (PostgreSQL, 3 Kafka brokers)": ClusterSettings().temporal_version}
 
 
 def _kafka_version() -> str:

@@ -28,15 +28,15 @@ import signal
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import ingress_bench as bench
 import report
+from cpu import Sampler
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -46,94 +46,6 @@ from taskfactory_stack.settings import StackSettings
 from taskfactory_stack.stack import Stack
 
 SHARDS_ENV = "TASKFACTORY_STACK_CLUSTER_HISTORY_SHARDS"
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _role(pid: int, cmdline: str) -> str | None:
-    """Which part of the system process ``pid`` is (None: not ours)."""
-    if pid == os.getpid():
-        return "bench"
-    for needle, role in (
-        ("taskfactory_ingress", "ingress"),
-        ("taskfactory_orchestrator", "orchestrator"),
-        ("taskfactory_executor", "executor"),
-        ("temporal-server", "temporal"),
-        ("start-dev", "temporal"),
-        ("--diy-worker", "diy-worker"),
-        ("postgres", "postgresql"),
-        ("jaeger", "jaeger"),
-    ):
-        if needle in cmdline:
-            return role
-    if "kafka.Kafka" in cmdline:
-        # Each broker's config path names its node: …/cluster/kafka-2/server.properties.
-        node = next((part for part in cmdline.split("/") if part.startswith("kafka-")), "kafka")
-        return node
-    return None
-
-
-def _cpu_by_pid() -> dict[int, tuple[str, float]]:
-    """Role and CPU seconds (user + system) of every process of ours now running."""
-    out: dict[int, tuple[str, float]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # it ended while we looked
-            continue
-        role = _role(int(entry.name), cmdline)
-        if role is not None:
-            out[int(entry.name)] = (role, (int(fields[11]) + int(fields[12])) / TICK)
-    return out
-
-
-class Sampler:
-    """CPU use by role over a measurement: the total, and the busiest second of each process."""
-
-    def __init__(self) -> None:
-        self.total: dict[str, float] = {}
-        self.peak: dict[str, float] = {}
-        self.wall = 0.0
-        self._task: asyncio.Task[None] | None = None
-        self._before: dict[int, tuple[str, float]] = {}
-        self._t0 = 0.0
-
-    def _tick(self) -> None:
-        now, t1 = _cpu_by_pid(), time.monotonic()
-        for pid, (role, cpu) in now.items():
-            used = cpu - self._before.get(pid, (role, 0.0))[1]
-            self.total[role] = self.total.get(role, 0.0) + used
-            # A process's share of one core in that interval: 1.0 is a core saturated (not
-            # over a short last interval, where the clock tick's granularity would dominate).
-            if t1 - self._t0 >= 0.5:
-                self.peak[role] = max(self.peak.get(role, 0.0), used / (t1 - self._t0))
-        self.wall += t1 - self._t0
-        self._before, self._t0 = now, t1
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            self._tick()
-
-    @contextmanager
-    def running(self) -> Iterator[None]:
-        self._before, self._t0 = _cpu_by_pid(), time.monotonic()
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        try:
-            yield
-        finally:
-            self._task.cancel()
-            self._tick()  # the last, partial interval
-
-    def summary(self, runs: int) -> dict[str, Any]:
-        busy = {role: cpu / self.wall for role, cpu in self.total.items() if self.wall}
-        return {
-            "cores_busy": {k: round(v, 2) for k, v in sorted(busy.items(), key=lambda kv: -kv[1])},
-            "peak_core_share": {k: round(v, 2) for k, v in sorted(self.peak.items())},
-            "cpu_ms_per_run": round(1000 * sum(self.total.values()) / max(runs, 1), 1),
-        }
 
 
 async def _measure(
