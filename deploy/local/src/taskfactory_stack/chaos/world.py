@@ -26,15 +26,16 @@ from taskfactory_stack.running import RunningServices
 from taskfactory_stack.services import OwnNames, ServiceEnv
 from taskfactory_stack.traffic import (
     consume,
+    definition_yaml,
     echo_definition,
     end_offsets_total,
     envelope,
     produce_envelopes,
-    definition_yaml,
 )
 from taskfactory_stack.waiting import wait_for
 
 __all__ = ["Body", "World", "run_scenario", "sleepy_definition"]
+
 
 def sleepy_definition(uid: str, seconds: float) -> str:
     """The scenarios' definition: one heartbeating sleep task of ``seconds`` per event."""
