@@ -72,9 +72,9 @@ def _imports(module: str, path: Path) -> set[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            candidates = [f"{base}.{alias.name}" for alias in node.names] + [base]
-            # ``from pkg import submodule`` imports the submodule; a name imports only pkg.
-            candidates = [c for c in candidates[:-1] if c in MODULES] or [base]
+            # ``from pkg import submodule`` imports the submodule; any other name, pkg itself.
+            named = [f"{base}.{alias.name}" for alias in node.names]
+            candidates = [c if c in MODULES else base for c in named]
         for name in candidates:
             while name and name not in MODULES:
                 name = name.rpartition(".")[0]
