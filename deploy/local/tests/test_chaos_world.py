@@ -9,7 +9,7 @@ import pytest
 
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.chaos.target import Target
-from taskfactory_stack.chaos.world import SLEEPY, World
+from taskfactory_stack.chaos.world import World, sleepy_definition
 
 MARK = "t1234abcd12"
 
@@ -23,9 +23,7 @@ def _target(tmp_path: Path, mark: str = MARK) -> Target:
 def test_every_topic_group_queue_and_run_id_of_a_world_starts_with_the_mark(
     tmp_path: Path,
 ) -> None:
-    world = World(
-        _target(tmp_path), "ingress-sigkill", lambda uid: SLEEPY.format(uid=uid, seconds=1), {}
-    )
+    world = World(_target(tmp_path), "ingress-sigkill", lambda uid: sleepy_definition(uid, 1), {})
     env = world.services.env
     names = [
         world.uid,

@@ -19,6 +19,7 @@ __all__ = [
     "ACCEPT_WRITES",
     "REJECT_WRITES",
     "consume",
+    "definition_yaml",
     "echo_definition",
     "end_offsets_total",
     "envelope",
@@ -50,8 +51,9 @@ def envelope(
     return Envelope.model_validate(fields)
 
 
-def echo_definition(definition_id: str, uid: str) -> str:
-    """YAML of a one-task (echo) definition for test events; run ids start with ``uid/``."""
+def definition_yaml(definition_id: str, uid: str, tasks: str) -> str:
+    """YAML of a definition for test events whose run ids start with ``uid/``; ``tasks`` is
+    the YAML of its task list, indented by two."""
     return f"""
 id: {definition_id}
 version: 1
@@ -60,9 +62,12 @@ trigger:
 correlation:
   workflow_id: "{uid}/{{subject}}/{{id}}"
 tasks:
-  - id: echo-it
-    type: echo
-"""
+{tasks}"""
+
+
+def echo_definition(definition_id: str, uid: str) -> str:
+    """YAML of a one-task (echo) definition for test events; run ids start with ``uid/``."""
+    return definition_yaml(definition_id, uid, "  - id: echo-it\n    type: echo\n")
 
 
 async def produce(kafka: KafkaSettings, topic: str, records: list[Record]) -> None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from taskfactory_stack.chaos.target import Outcome, Target
-from taskfactory_stack.chaos.world import SLEEPY, World, run_scenario
+from taskfactory_stack.chaos.world import World, run_scenario, sleepy_definition
 from taskfactory_stack.traffic import (
     ACCEPT_WRITES,
     REJECT_WRITES,
@@ -180,7 +180,7 @@ async def _restart_mid_run(
         return time.monotonic()
 
     return await run_scenario(
-        target, fault, events, body, definition=lambda uid: SLEEPY.format(uid=uid, seconds=nap)
+        target, fault, events, body, definition=lambda uid: sleepy_definition(uid, nap)
     )
 
 

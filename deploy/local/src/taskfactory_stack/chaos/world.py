@@ -26,6 +26,7 @@ from taskfactory_stack.running import RunningServices
 from taskfactory_stack.services import OwnNames, ServiceEnv
 from taskfactory_stack.traffic import (
     consume,
+    definition_yaml,
     echo_definition,
     end_offsets_total,
     envelope,
@@ -33,23 +34,22 @@ from taskfactory_stack.traffic import (
 )
 from taskfactory_stack.waiting import wait_for
 
-__all__ = ["SLEEPY", "Body", "World", "run_scenario"]
+__all__ = ["Body", "World", "run_scenario", "sleepy_definition"]
 
-SLEEPY = """
-id: chaos
-version: 1
-trigger:
-  event_types: [com.example.test.requested]
-correlation:
-  workflow_id: "{uid}/{{subject}}/{{id}}"
-tasks:
-  - id: nap
+
+def sleepy_definition(uid: str, seconds: float) -> str:
+    """The scenarios' definition: one heartbeating sleep task of ``seconds`` per event."""
+    return definition_yaml(
+        "chaos",
+        uid,
+        f"""  - id: nap
     type: sleep
     params: {{seconds: {seconds}, checkpoint_every: 0.5}}
     heartbeat_timeout: 2
     start_to_close_timeout: 120
     retry: {{initial_interval: 0.2, maximum_attempts: 10}}
-"""
+""",
+    )
 
 
 class World:

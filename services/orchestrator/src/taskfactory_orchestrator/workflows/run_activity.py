@@ -1,9 +1,9 @@
 """``RunActivityWorkflow``: one run of an ActivityDefinition — its task DAG, approvals, saga.
 
-Start mode runs the definition once for the trigger. Signal (correlation) mode keeps one
-long-lived run per correlation id: later events arrive as ``taskfactory.event`` signals, are
-handled one at a time in arrival order, deduplicated by event id, and the run continues as new
-before its history grows large.
+The shell: ``run``, one trigger's task DAG, and the queries; the correlation loop, the saga,
+the approvals, the task ledger and the task runner live in modules of their own. Start mode
+runs the definition once for the trigger. Signal (correlation) mode keeps one long-lived run
+per correlation id (``run_correlation``).
 
 The fast path (this type, ``RunActivityWorkflowV2``): results and run events go into an
 outbox that the run publishes itself, as local activities, while tasks are running and once
@@ -20,7 +20,6 @@ import asyncio
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -54,15 +53,17 @@ with workflow.unsafe.imports_passed_through():
     from taskfactory_orchestrator.workflows.ledger import TaskLedger
     from taskfactory_orchestrator.workflows.run_approvals import Approvals
     from taskfactory_orchestrator.workflows.run_core import run_log
+    from taskfactory_orchestrator.workflows.run_correlation import Correlation
     from taskfactory_orchestrator.workflows.run_saga import Saga
     from taskfactory_orchestrator.workflows.run_tasks import BATCH_SIZE, INLINE_ITEMS
     from taskfactory_orchestrator.workflows.task_runner import error_of
+    from taskfactory_runtime.search_attributes import envelope_search_attributes
 
 __all__ = ["BATCH_SIZE", "INLINE_ITEMS", "RunActivityWorkflow"]
 
 
 @workflow.defn(name=names.WORKFLOW_RUN_ACTIVITY)
-class RunActivityWorkflow(Saga, Approvals):
+class RunActivityWorkflow(Correlation, Saga, Approvals):
     """Runs the definition snapshot in its input for its trigger (signal mode: later ones too)."""
 
     @workflow.run
@@ -97,8 +98,6 @@ class RunActivityWorkflow(Saga, Approvals):
                 raise ApplicationError(failure, type="TaskFailed", non_retryable=True)
             self._state = RunState.SUCCEEDED
         if arg.definition.correlation.mode != "start":
-            if arg.events_handled == 0 and arg.trigger.envelope.id not in arg.seen_event_ids:
-                self._queue.appendleft(arg.trigger)
             await self._correlate(arg)
         return RunOutcome(
             run_id=workflow.info().workflow_id,
@@ -107,46 +106,6 @@ class RunActivityWorkflow(Saga, Approvals):
             started_at=started,
             finished_at=max(started, workflow.now()),
         )
-
-    # ---- correlation mode -------------------------------------------------------------
-    async def _correlate(self, arg: RunActivityInput) -> None:
-        idle = arg.definition.correlation.idle_timeout
-        handled_here = 0
-        while True:
-            try:
-                await workflow.wait_condition(lambda: bool(self._queue), timeout=idle)
-            except TimeoutError:
-                self._state = RunState.SUCCEEDED
-                return
-            trigger = self._queue.popleft()
-            if trigger.envelope.id in self._seen:
-                continue
-            self._seen.append(trigger.envelope.id)
-            await self._execute(trigger)
-            self._handled += 1
-            handled_here += 1
-            self._state = RunState.IDLE
-            limit = arg.definition.correlation.continue_as_new_after
-            if handled_here >= limit or workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    arg.model_copy(
-                        update={
-                            "trigger": self._queue[0] if self._queue else trigger,
-                            "pending": tuple(self._queue),
-                            "seen_event_ids": tuple(self._seen),
-                            "events_handled": self._handled,
-                        }
-                    )
-                )
-
-    @workflow.signal(name=names.SIGNAL_EVENT)
-    def on_event(self, trigger: TriggerEvent) -> None:
-        """A later event for this correlation id; duplicates are dropped."""
-        event_id = trigger.envelope.id
-        if event_id in self._seen or any(q.envelope.id == event_id for q in self._queue):
-            return
-        self._queue.append(trigger)
 
     # ---- one trigger ------------------------------------------------------------------
     async def _execute(self, trigger: TriggerEvent) -> str | None:
@@ -299,11 +258,5 @@ class RunActivityWorkflow(Saga, Approvals):
         return self._ledger.published()
 
     def _upsert_search_attributes(self, envelope: Envelope) -> None:
-        pairs = [
-            SearchAttributeKey.for_keyword(names.SA_DEFINITION).value_set(self._definition.id),
-            SearchAttributeKey.for_keyword(names.SA_EVENT_TYPE).value_set(envelope.type),
-            SearchAttributeKey.for_keyword(names.SA_SUBJECT).value_set(envelope.subject),
-        ]
-        if envelope.tenant:
-            pairs.append(SearchAttributeKey.for_keyword(names.SA_TENANT).value_set(envelope.tenant))
-        workflow.upsert_search_attributes(pairs)
+        attributes = envelope_search_attributes(self._definition.id, envelope)
+        workflow.upsert_search_attributes([p.key.value_set(p.value) for p in attributes])

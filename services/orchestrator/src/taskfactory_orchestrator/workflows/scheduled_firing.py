@@ -22,12 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity, workflow
 from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import Client
-from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDReusePolicy,
-)
+from temporalio.common import SearchAttributeKey, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -41,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from taskfactory_contracts.triggers import workflow_id_for
     from taskfactory_orchestrator.workflows.execution import FAST_PATH
+    from taskfactory_runtime.search_attributes import run_search_attributes
 
 __all__ = [
     "ACTIVITY_UNCOVERED_FIRINGS",
@@ -200,19 +196,13 @@ class ScheduledFiringWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
             )
         envelope = firing_envelope(definition, arg.schedule_id, scheduled_for, covers)
-        pairs: list[SearchAttributePair[str]] = []
-        if arg.search_attributes:
-            pairs = [
-                SearchAttributePair(
-                    SearchAttributeKey.for_keyword(names.SA_DEFINITION), definition.id
-                ),
-                SearchAttributePair(
-                    SearchAttributeKey.for_keyword(names.SA_EVENT_TYPE), FIRING_EVENT_TYPE
-                ),
-                SearchAttributePair(
-                    SearchAttributeKey.for_keyword(names.SA_SUBJECT), definition.id
-                ),
-            ]
+        search_attributes = (
+            run_search_attributes(
+                definition.id, event_type=FIRING_EVENT_TYPE, subject=definition.id
+            )
+            if arg.search_attributes
+            else TypedSearchAttributes.empty
+        )
         try:
             # Firings started before the fast path started runs of the old type.
             run_type = (
@@ -236,7 +226,7 @@ class ScheduledFiringWorkflow:
                 parent_close_policy=workflow.ParentClosePolicy.TERMINATE
                 if schedule.overlap == "terminate_other"
                 else workflow.ParentClosePolicy.REQUEST_CANCEL,
-                search_attributes=TypedSearchAttributes(pairs),
+                search_attributes=search_attributes,
             )
         except WorkflowAlreadyStartedError:
             workflow.logger.info(
