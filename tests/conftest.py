@@ -13,6 +13,7 @@ import gc
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -236,8 +237,11 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     from taskfactory_stack.testserver import ensure_test_server
 
     wrapper = ensure_test_server(StackSettings())
+    # A JVM starting on a busy machine needs more than the SDK's default wait (5 s).
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(wrapper), data_converter=pydantic_data_converter
+        test_server_existing_path=str(wrapper),
+        data_converter=pydantic_data_converter,
+        test_server_startup_timeout=timedelta(seconds=90),
     )
     try:
         yield env
