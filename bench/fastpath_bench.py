@@ -49,7 +49,6 @@ from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.leftovers import ending_leftovers
 
-HERE = Path(__file__).parent
 KAFKA = KafkaSettings().bootstrap_servers
 
 
@@ -206,8 +205,7 @@ async def main() -> None:
             steady = await fixed_rate(kafka, capacity / 2, args.events, tmp)
             events = await history_events(kafka, client, tmp)
     medians = {k: statistics.median(v) for k, v in rates.items()}
-    result: dict[str, Any] = {
-        **report.provenance(started, load_before),
+    figures: dict[str, Any] = {
         "events_per_contender": args.events,
         "repeat": args.repeat,
         "runs_per_second": rates,
@@ -218,13 +216,15 @@ async def main() -> None:
         "half_capacity_latency_seconds": steady,
         "history_events_one_task_run": events,
     }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "fastpath.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    table = _table(result)
-    if not args.no_readme:
-        report.write_section("fastpath-table", table)
-    print(table)
+    report.record(
+        "fastpath",
+        figures,
+        _table,
+        started=started,
+        load_before=load_before,
+        readme=not args.no_readme,
+        show_json=True,
+    )
 
 
 #: Issue 17's targets this script measures.
