@@ -108,7 +108,9 @@ def _chaos(r: dict[str, Any]) -> list[Row]:
     bad = [f["fault"] for f in faults if f["problems"]]
     lost = sum(f["lost"] + f.get("lost_run_events", 0) for f in faults)
     duplicated = sum(f["duplicated"] + f.get("duplicated_run_events", 0) for f in faults)
-    repeated = ", ".join(f"{f['fault']} ×{f['rounds']}" for f in faults if f.get("rounds", 1) > 1)
+    repeated = ", ".join(
+        f"{f['fault']} {f['rounds']} rounds" for f in faults if f.get("rounds", 1) > 1
+    )
     return [
         (
             f"chaos: {len(faults)} faults, {r['events_per_fault']} events each"

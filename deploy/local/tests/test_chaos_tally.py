@@ -78,7 +78,8 @@ def test_one_failed_round_fails_the_fault_and_names_the_round_and_what_broke() -
     assert t.total("lost") == 1
     assert row[-1].startswith("**FAIL**: round 2: 201 result records (200 distinct tasks)")
     assert "401 run event records (400 distinct ids)" in row[-1]
-    assert "round 3: " in row[-1] and "no recovery" in row[-1]
+    assert "round 3: " in row[-1]
+    assert "no recovery" in row[-1]
     assert "round 1" not in row[-1]
     assert row[-2] == "29.5 / 30.0 (1 never)"
 
