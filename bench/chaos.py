@@ -194,15 +194,8 @@ def main() -> None:
             + f"; the whole run took {result['minutes']} minutes.\n\n{table(tallies)}"
         )
 
-    provenance.record(
-        name,
-        figures,
-        text,
-        started=started,
-        load_before=load_before,
-        out=args.out,
-        readme=not args.no_readme and chosen == list(catalogue),
-    )
+    everything = chosen == list(catalogue)  # a run of only some faults never writes the README
+    provenance.record(name, figures, text, started, load_before, args, readme=everything)
     failed = [t.fault for t in tallies if t.problems()]
     if failed:
         print(f"failed: {', '.join(failed)}; service logs kept in {workdir / 'worlds'}")

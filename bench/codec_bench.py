@@ -121,15 +121,7 @@ def main() -> None:
         "target_met": headline >= TARGET,
         "over_yardstick": speedup,
     }
-    report.record(
-        "codec",
-        figures,
-        _table,
-        started=started,
-        load_before=load_before,
-        out=args.out,
-        readme=not args.no_readme,
-    )
+    report.record("codec", figures, _table, started, load_before, args)
 
 
 def _thousands(value: float) -> str:

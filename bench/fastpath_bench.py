@@ -216,15 +216,7 @@ async def main() -> None:
         "half_capacity_latency_seconds": steady,
         "history_events_one_task_run": events,
     }
-    report.record(
-        "fastpath",
-        figures,
-        _table,
-        started=started,
-        load_before=load_before,
-        readme=not args.no_readme,
-        show_json=True,
-    )
+    report.record("fastpath", figures, _table, started, load_before, args, show_json=True)
 
 
 #: Issue 17's targets this script measures.

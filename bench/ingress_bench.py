@@ -594,16 +594,7 @@ async def main() -> None:
         result["produce_to_result_seconds"] = _percentiles(result_latencies)
     if cpu:
         result["ingress_cpu_ms_per_event"] = statistics.median(cpu) * 1000
-    report.record(
-        "ingress",
-        result,
-        _table,
-        started=started,
-        load_before=load_before,
-        out=args.out,
-        readme=not args.no_readme,
-        show_json=True,
-    )
+    report.record("ingress", result, _table, started, load_before, args, show_json=True)
     await asyncio.sleep(0)
 
 

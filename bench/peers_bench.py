@@ -376,15 +376,7 @@ async def main() -> None:
         "failed_runs": failures,
         "ingress_cpu_ms_per_event": statistics.median(ingress_cpu) * 1000 if ingress_cpu else None,
     }
-    report.record(
-        "peers",
-        figures,
-        _table,
-        started=started,
-        load_before=load_before,
-        out=args.out,
-        readme=not args.no_readme,
-    )
+    report.record("peers", figures, _table, started, load_before, args)
 
 
 async def _single(rate: Awaitable[float]) -> dict[str, float]:

@@ -9,6 +9,7 @@ tables always come from one run of that script on the machine it names.
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import json
 import os
@@ -141,24 +142,25 @@ def record(
     name: str,
     figures: dict[str, Any],
     table: Callable[[dict[str, Any]], str],
-    *,
     started: datetime,
     load_before: str,
-    out: Path | None = None,
+    args: argparse.Namespace,
+    *,
     readme: bool = True,
     show_json: bool = False,
 ) -> dict[str, Any]:
-    """End a benchmark run: its figures with :func:`provenance`, written to ``out`` (default
-    ``results/NAME.json``); its table printed and, when ``readme``, written into the README's
-    ``NAME-table`` section. Returns the result (figures override provenance fields)."""
+    """End a benchmark run: its figures with :func:`provenance`, written to ``args.out``
+    (default ``results/NAME.json``); its table printed and written into the README's
+    ``NAME-table`` section unless ``args.no_readme`` or not ``readme``. Returns the result
+    (figures override provenance fields)."""
     result = {**provenance(started, load_before), **figures}
-    path = out or RESULTS / f"{name}.json"
+    path = getattr(args, "out", None) or RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     if show_json:
         print(json.dumps(result, indent=2))
     text = table(result)
-    if readme:
+    if readme and not getattr(args, "no_readme", False):
         write_section(f"{name}-table", text)
     print(text)
     return result

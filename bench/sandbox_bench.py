@@ -82,15 +82,7 @@ async def main() -> None:
         for name, runner in RUNNERS.items():
             ms[name].append(await cpu_ms_per_run(runner, args.runs))
     figures = {"runs": args.runs, "repeat": args.repeat, "cpu_ms_per_run": ms}
-    report.record(
-        "sandbox",
-        figures,
-        _table,
-        started=started,
-        load_before=load_before,
-        out=args.out,
-        readme=not args.no_readme,
-    )
+    report.record("sandbox", figures, _table, started, load_before, args)
 
 
 if __name__ == "__main__":

@@ -295,15 +295,7 @@ async def main() -> None:
             "one_shard_e2e": curve.get("1", {}).get(f"e2e-{replicas[0]}", {}).get("per_s", 0.0),
         },
     }
-    report.record(
-        "scale",
-        figures,
-        _table,
-        started=started,
-        load_before=load_before,
-        out=args.out,
-        readme=not args.no_readme,
-    )
+    report.record("scale", figures, _table, started, load_before, args)
 
 
 if __name__ == "__main__":

@@ -118,16 +118,7 @@ def main() -> int:
     except RuntimeError as exc:  # a missing result: the soak failed
         print(f"soak failed: {exc}", file=sys.stderr)
         return 1
-    report.record(
-        "soak",
-        result,
-        _table,
-        started=started,
-        load_before=load_before,
-        out=args.out,
-        readme=not args.no_readme,
-        show_json=True,
-    )
+    report.record("soak", result, _table, started, load_before, args, show_json=True)
     return 0
 
 

@@ -145,16 +145,7 @@ async def main() -> None:
         "throughput_overhead": 1 - traced / off,
         "cpu_overhead": statistics.median(cpu["traced"]) / statistics.median(cpu["off"]) - 1,
     }
-    report.record(
-        "tracing",
-        figures,
-        _table,
-        started=started,
-        load_before=load_before,
-        out=args.out,
-        readme=not args.no_readme,
-        show_json=True,
-    )
+    report.record("tracing", figures, _table, started, load_before, args, show_json=True)
 
 
 def _table(result: dict[str, Any]) -> str:
