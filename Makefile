@@ -119,10 +119,11 @@ bench-peers: install ## taskfactory vs DBOS vs Restate on the same Kafka (instal
 	@$(RUN) python bench/peers_bench.py
 
 CHAOS_ARGS ?=
+CHAOS_ROUNDS ?= executor-sigkill=10,orchestrator-restart=10
 
 .PHONY: chaos
 chaos: install ## every fault (kills, outages, restarts) on a PRIVATE Kafka + Temporal; table in bench/README.md
-	@$(RUN) python bench/chaos.py $(CHAOS_ARGS)
+	@$(RUN) python bench/chaos.py --rounds=$(CHAOS_ROUNDS) $(CHAOS_ARGS)
 	@$(RUN) python bench/summary.py >/dev/null
 
 .PHONY: chaos-cluster

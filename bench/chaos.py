@@ -3,8 +3,10 @@
 It starts its own Kafka broker (KRaft) and Temporal dev server on free ports in a temporary
 folder (never the shared stack on 9092/7233, since it stops and restarts them), then runs each
 fault scenario of ``taskfactory_stack.chaos`` with ``--events`` events: the same code the
-chaos tests run with fewer. Each scenario counts runs, results per task, dead letters and the
-ingress group's lag, and times the recovery (fault cleared → lag zero and every result).
+chaos tests run with fewer. Each scenario counts runs, results per task, run events by id, dead
+letters and the ingress group's lag, and times the recovery (fault cleared → lag zero and every
+result). ``--rounds executor-sigkill=10`` repeats a fault, each round on fresh topics, group,
+task queues and ids; the table has one row per fault with the totals over its rounds.
 Writes ``bench/results/chaos.json`` and prints the table for ``bench/README.md``.
 
 ``--cluster`` (``make chaos-cluster``) runs the faults only a cluster has instead, on the local
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import sys
 import tempfile
@@ -24,6 +25,7 @@ import time
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import report as provenance
 from temporalio.client import Client
@@ -31,6 +33,7 @@ from temporalio.client import Client
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.chaos.cluster_faults import CLUSTER_FAULTS
 from taskfactory_stack.chaos.faults import FAULTS
+from taskfactory_stack.chaos.tally import parse_rounds, table, tally
 from taskfactory_stack.chaos.target import Outcome, Target, private_kafka, private_temporal
 from taskfactory_stack.leftovers import ending_leftovers, new_mark
 
@@ -38,28 +41,12 @@ from taskfactory_stack.leftovers import ending_leftovers, new_mark
 MARK = new_mark("c")
 
 
-def table(outcomes: list[Outcome]) -> str:
-    """The markdown table of the README's Chaos section."""
-    rows = [
-        "| fault | events | fault lasted s | runs | results | lost | duplicated | DLQ "
-        "| lag after | recovery s | verdict |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for o in outcomes:
-        recovery = "—" if o.recovery_seconds is None else f"{o.recovery_seconds:.1f}"
-        verdict = "ok" if not o.problems() else "**FAIL**: " + "; ".join(o.problems())
-        rows.append(
-            f"| {o.fault} | {o.events} | {o.fault_seconds:.1f} | {o.runs} | {o.results} "
-            f"| {o.lost} | {o.duplicated} | {o.dead_letters} | {o.lag} | {recovery} | {verdict} |"
-        )
-    return "\n".join(rows)
-
-
 async def _each(target: Target, events: int, faults: list[str]) -> list[Outcome]:
     catalogue = {**FAULTS, **CLUSTER_FAULTS}
     outcomes: list[Outcome] = []
-    for name in faults:
+    for k, name in enumerate(faults):
         began = time.monotonic()
+        round_ = faults[: k + 1].count(name)
         try:
             outcome = await catalogue[name](target, events)
         except Exception as exc:  # one broken scenario must not hide the others' results
@@ -68,9 +55,10 @@ async def _each(target: Target, events: int, faults: list[str]) -> list[Outcome]
         outcomes.append(outcome)
         verdict = "ok" if not outcome.problems() else "FAIL " + "; ".join(outcome.problems())
         print(
-            f"  {name:<22} {time.monotonic() - began:6.0f}s  recovery "
-            f"{outcome.recovery_seconds}s  lost {outcome.lost} dup {outcome.duplicated}  "
-            f"{verdict}",
+            f"  {name:<22} #{round_:<2} {time.monotonic() - began:5.0f}s  recovery "
+            f"{outcome.recovery_seconds}s  lost {outcome.lost}+{outcome.lost_run_events} "
+            f"dup {outcome.duplicated}+{outcome.duplicated_run_events} (results+run events)  "
+            f"checks {outcome.publish_checks_found}/{outcome.publish_checks}  {verdict}",
             flush=True,
         )
     return outcomes
@@ -139,6 +127,14 @@ def main() -> None:
     )
     parser.add_argument("--only", default="", help="comma-separated faults (default: all)")
     parser.add_argument(
+        "--rounds",
+        default="",
+        metavar="FAULT=N,…",
+        help="repeat these faults N times each, every round on fresh topics, group, queues and "
+        "ids (the others run once); the table sums each fault's rounds and fails if any "
+        "round failed; make chaos: executor-sigkill=10,orchestrator-restart=10",
+    )
+    parser.add_argument(
         "--patience", type=float, default=120, help="seconds a scenario may take to recover"
     )
     parser.add_argument(
@@ -151,49 +147,56 @@ def main() -> None:
     )
     args = parser.parse_args()
     catalogue = CLUSTER_FAULTS if args.cluster else FAULTS
-    faults = [f for f in args.only.split(",") if f] or list(catalogue)
-    unknown = sorted(set(faults) - set(catalogue))
+    chosen = [f for f in args.only.split(",") if f] or list(catalogue)
+    unknown = sorted(set(chosen) - set(catalogue))
     if unknown:
         parser.error(
             f"unknown fault(s) {', '.join(unknown)}; choose from {', '.join(catalogue)}"
             + ("" if args.cluster else f" (with --cluster: {', '.join(CLUSTER_FAULTS)})")
         )
+    try:
+        rounds = parse_rounds(args.rounds, list(catalogue))
+    except ValueError as exc:
+        parser.error(str(exc))
+    faults = [f for f in chosen for _ in range(rounds.get(f, 1))]
     name = "chaos-cluster" if args.cluster else "chaos"
-    out = args.out or provenance.RESULTS / f"{name}.json"
     workdir = Path(tempfile.mkdtemp(prefix="taskfactory-chaos-"))
     started, load_before = datetime.now(UTC), provenance.load()
     t0 = time.monotonic()
     runner = run_cluster if args.cluster else run
     outcomes = asyncio.run(runner(args.events, faults, workdir, args.patience))
-    report = {
-        **provenance.provenance(started, load_before),
+    tallies = tally(outcomes)
+    figures: dict[str, Any] = {
         "minutes": round((time.monotonic() - t0) / 60, 1),
         "events_per_fault": args.events,
-        "faults": [o.as_dict() for o in outcomes],
+        "rounds": {t.fault: len(t.rounds) for t in tallies},
+        "faults": [t.as_dict() for t in tallies],
     }
     if args.cluster:
         from taskfactory_stack.cluster import ClusterSettings
 
         # The cluster profile runs the Temporal server, not the dev server.
         cluster = ClusterSettings()
-        versions = report["versions"]
+        versions = provenance.versions()
         versions.pop("Temporal dev server", None)
-        report["versions"] = {
+        figures["versions"] = {
             "Temporal server": f"{cluster.temporal_version} ({cluster.history_shards} shards, "
             "PostgreSQL)",
             **versions,
         }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    text = (
-        provenance.heading(report)
-        + f" {args.events} events per fault; the whole run took {report['minutes']} minutes."
-        + f"\n\n{table(outcomes)}"
-    )
-    if not args.no_readme and faults == list(catalogue):
-        provenance.write_section(f"{name}-table", text)
-    print(f"\n{text}\n\nwritten: {out} ({report['minutes']} min)")
-    failed = [o.fault for o in outcomes if o.problems()]
+
+    def text(result: dict[str, Any]) -> str:
+        repeated = ", ".join(f"{t.fault} {len(t.rounds)}" for t in tallies if len(t.rounds) > 1)
+        return (
+            provenance.heading(result)
+            + f" {args.events} events per fault and round"
+            + (f" (rounds: {repeated}; the others once)" if repeated else "")
+            + f"; the whole run took {result['minutes']} minutes.\n\n{table(tallies)}"
+        )
+
+    everything = chosen == list(catalogue)  # a run of only some faults never writes the README
+    provenance.record(name, figures, text, started, load_before, args, readme=everything)
+    failed = [t.fault for t in tallies if t.problems()]
     if failed:
         print(f"failed: {', '.join(failed)}; service logs kept in {workdir / 'worlds'}")
         sys.exit(1)

@@ -113,8 +113,7 @@ def main() -> None:
     verdict = "meets" if headline >= TARGET else "MISSES"
     print(f"single-object decode+validate {verdict} the {TARGET:,}/s/core target")
     print(f"single-object decode+validate is {speedup:.2f}x the previous decode path")
-    result: dict[str, Any] = {
-        **report.provenance(started, load_before),
+    figures: dict[str, Any] = {
         "rounds": args.rounds,
         "seconds_per_round": args.seconds,
         "envelopes_per_cpu_second": results,
@@ -122,10 +121,7 @@ def main() -> None:
         "target_met": headline >= TARGET,
         "over_yardstick": speedup,
     }
-    args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    if not args.no_readme:
-        report.write_section("codec-table", _table(result))
+    report.record("codec", figures, _table, started, load_before, args)
 
 
 def _thousands(value: float) -> str:

@@ -58,7 +58,6 @@ from taskfactory_runtime.kafka import ensure_topics
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.leftovers import ending_leftovers
 
-HERE = Path(__file__).parent
 KAFKA = KafkaSettings().bootstrap_servers
 
 
@@ -224,8 +223,7 @@ async def main() -> None:
             steady = await fixed_rate(kafka, capacity / 2, args.events, tmp)
             events = await history_events(kafka, client, tmp)
     medians = {k: statistics.median(v) for k, v in rates.items()}
-    result: dict[str, Any] = {
-        **report.provenance(started, load_before),
+    figures: dict[str, Any] = {
         "events_per_contender": args.events,
         "repeat": args.repeat,
         "runs_per_second": rates,
@@ -238,13 +236,7 @@ async def main() -> None:
         "half_capacity_latency_seconds": steady,
         "history_events_one_task_run": events,
     }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "fastpath.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    table = _table(result)
-    if not args.no_readme:
-        report.write_section("fastpath-table", table)
-    print(table)
+    report.record("fastpath", figures, _table, started, load_before, args, show_json=True)
 
 
 async def _sampled(run: Callable[[], Awaitable[float]], n: int) -> tuple[float, dict[str, float]]:

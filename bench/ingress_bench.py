@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import statistics
@@ -595,14 +594,7 @@ async def main() -> None:
         result["produce_to_result_seconds"] = _percentiles(result_latencies)
     if cpu:
         result["ingress_cpu_ms_per_event"] = statistics.median(cpu) * 1000
-    result = {**report.provenance(started, load_before), **result}
-    args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    table = _table(result)
-    if not args.no_readme:
-        report.write_section("ingress-table", table)
-    print(table)
+    report.record("ingress", result, _table, started, load_before, args, show_json=True)
     await asyncio.sleep(0)
 
 

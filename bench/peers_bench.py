@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -365,8 +364,7 @@ async def main() -> None:
         if temporal is not None:
             temporal.process.stop(timeout=30)
     summaries = {k: _summary(v) for k, v in rates.items()}
-    result: dict[str, Any] = {
-        **report.provenance(started, load_before),
+    figures: dict[str, Any] = {
         "peer_versions": {**report.versions(), **versions},
         "temporal": "private" if temporal is not None else ingress_bench.TEMPORAL,
         "events": args.events,
@@ -378,12 +376,7 @@ async def main() -> None:
         "failed_runs": failures,
         "ingress_cpu_ms_per_event": statistics.median(ingress_cpu) * 1000 if ingress_cpu else None,
     }
-    args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    table = _table(result)
-    if not args.no_readme:
-        report.write_section("peers-table", table)
-    print(table)
+    report.record("peers", figures, _table, started, load_before, args)
 
 
 async def _single(rate: Awaitable[float]) -> dict[str, float]:

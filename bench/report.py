@@ -1,20 +1,23 @@
 """What every benchmark records beside its figures, and how it writes its table into the README.
 
-Each script of ``make bench``, ``make chaos`` and ``make soak`` stores its result as JSON under
-``bench/results/`` with :func:`provenance` (date, command line, commit, machine, versions, load
-average before and after) and rewrites its own section of ``bench/README.md`` between
-``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``, so the README's tables always come from one
-run of that script on the machine it names.
+Each script of ``make bench``, ``make chaos`` and ``make soak`` ends with :func:`record`: it
+stores the result as JSON under ``bench/results/`` with :func:`provenance` (date, command line,
+commit, machine, versions, load average before and after) and rewrites the script's own section
+of ``bench/README.md`` between ``<!-- NAME:begin -->`` and ``<!-- NAME:end -->``, so the README's
+tables always come from one run of that script on the machine it names.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
+import json
 import os
 import platform
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -143,3 +146,31 @@ def write_section(name: str, text: str, readme: Path = README) -> None:
     block = f"{begin}\n{text.strip()}\n{end}"
     pattern = re.escape(begin) + ".*?" + re.escape(end)
     readme.write_text(re.sub(pattern, lambda _: block, current, flags=re.S))
+
+
+def record(
+    name: str,
+    figures: dict[str, Any],
+    table: Callable[[dict[str, Any]], str],
+    started: datetime,
+    load_before: str,
+    args: argparse.Namespace,
+    *,
+    readme: bool = True,
+    show_json: bool = False,
+) -> dict[str, Any]:
+    """End a benchmark run: its figures with :func:`provenance`, written to ``args.out``
+    (default ``results/NAME.json``); its table printed and written into the README's
+    ``NAME-table`` section unless ``args.no_readme`` or not ``readme``. Returns the result
+    (figures override provenance fields)."""
+    result = {**provenance(started, load_before), **figures}
+    path = getattr(args, "out", None) or RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    if show_json:
+        print(json.dumps(result, indent=2))
+    text = table(result)
+    if readme and not getattr(args, "no_readme", False):
+        write_section(f"{name}-table", text)
+    print(text)
+    return result

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
@@ -82,18 +81,8 @@ async def main() -> None:
     for _ in range(args.repeat):
         for name, runner in RUNNERS.items():
             ms[name].append(await cpu_ms_per_run(runner, args.runs))
-    result = {
-        **report.provenance(started, load_before),
-        "runs": args.runs,
-        "repeat": args.repeat,
-        "cpu_ms_per_run": ms,
-    }
-    args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    table = _table(result)
-    if not args.no_readme:
-        report.write_section("sandbox-table", table)
-    print(table)
+    figures = {"runs": args.runs, "repeat": args.repeat, "cpu_ms_per_run": ms}
+    report.record("sandbox", figures, _table, started, load_before, args)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import statistics
@@ -196,8 +195,7 @@ async def main() -> None:
         if key.startswith("e2e-")
     ]
     cpu_ms = statistics.median(e2e_cpu)
-    result: dict[str, Any] = {
-        **report.provenance(started, load_before),
+    figures: dict[str, Any] = {
         "events": args.events,
         "e2e_events": args.e2e_events,
         "repeat": args.repeat,
@@ -209,12 +207,7 @@ async def main() -> None:
             "one_shard_e2e": curve.get("1", {}).get(f"e2e-{replicas[0]}", {}).get("per_s", 0.0),
         },
     }
-    args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    table = _table(result)
-    if not args.no_readme:
-        report.write_section("scale-table", table)
-    print(table)
+    report.record("scale", figures, _table, started, load_before, args)
 
 
 if __name__ == "__main__":

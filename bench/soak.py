@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import statistics
 import sys
@@ -119,14 +118,7 @@ def main() -> int:
     except RuntimeError as exc:  # a missing result: the soak failed
         print(f"soak failed: {exc}", file=sys.stderr)
         return 1
-    result = {**report.provenance(started, load_before), **result}
-    args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    table = _table(result)
-    if not args.no_readme:
-        report.write_section("soak-table", table)
-    print(table)
+    report.record("soak", result, _table, started, load_before, args, show_json=True)
     return 0
 
 

@@ -106,12 +106,16 @@ def _tracing(r: dict[str, Any]) -> list[Row]:
 def _chaos(r: dict[str, Any]) -> list[Row]:
     faults = r["faults"]
     bad = [f["fault"] for f in faults if f["problems"]]
-    lost = sum(f["lost"] for f in faults)
-    duplicated = sum(f["duplicated"] for f in faults)
+    lost = sum(f["lost"] + f.get("lost_run_events", 0) for f in faults)
+    duplicated = sum(f["duplicated"] + f.get("duplicated_run_events", 0) for f in faults)
+    repeated = ", ".join(
+        f"{f['fault']} {f['rounds']} rounds" for f in faults if f.get("rounds", 1) > 1
+    )
     return [
         (
-            f"chaos: {len(faults)} faults, {r['events_per_fault']} events each",
-            "0 lost, 0 duplicated",
+            f"chaos: {len(faults)} faults, {r['events_per_fault']} events each"
+            + (f" ({repeated})" if repeated else ""),
+            "0 lost, 0 duplicated (results and run events)",
             f"{lost} lost, {duplicated} duplicated" + (f" ({', '.join(bad)})" if bad else ""),
             "**met**" if not bad else "**not met**",
         )

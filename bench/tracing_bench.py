@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -135,8 +134,7 @@ async def main() -> None:
                 )
     await _check_sampling(ui, windows)
     traced, off = (statistics.median(rates[m]) for m in ("traced", "off"))
-    result: dict[str, Any] = {
-        **report.provenance(started, load_before),
+    figures: dict[str, Any] = {
         "events": args.events,
         "repeat": args.repeat,
         "otlp_endpoint": otlp,
@@ -147,13 +145,7 @@ async def main() -> None:
         "throughput_overhead": 1 - traced / off,
         "cpu_overhead": statistics.median(cpu["traced"]) / statistics.median(cpu["off"]) - 1,
     }
-    args.out.parent.mkdir(exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    table = _table(result)
-    if not args.no_readme:
-        report.write_section("tracing-table", table)
-    print(table)
+    report.record("tracing", figures, _table, started, load_before, args, show_json=True)
 
 
 def _table(result: dict[str, Any]) -> str:

@@ -107,11 +107,12 @@ class RunningServices:
         async with httpx.AsyncClient(timeout=5) as http:
             return await http.get(url)
 
-    async def metric(self, service: str, name: str) -> float:
-        """Sum of every sample of metric ``name`` on ``service``'s /metrics."""
+    async def metric(self, service: str, name: str, *, label: str = "") -> float:
+        """Sum of every sample of metric ``name`` on ``service``'s /metrics (only those with
+        ``label``, e.g. ``found="true"``, when given)."""
         text = (await self.get(service, "/metrics")).text
         total = 0.0
         for line in text.splitlines():
-            if line.startswith(name) and line[len(name)] in " {":
+            if line.startswith(name) and line[len(name)] in " {" and label in line:
                 total += float(line.rsplit(" ", 1)[1])
         return total

@@ -165,9 +165,13 @@ async def rebalance_storm(target: Target, events: int) -> Outcome:
 
 
 async def _restart_mid_run(
-    target: Target, fault: str, service: str, events: int, nap: float
+    target: Target, fault: str, service: str, events: int, nap: float, *, at_result: bool = False
 ) -> Outcome:
-    """SIGKILL ``service`` while runs wait for their heartbeating sleep tasks; start a new one."""
+    """SIGKILL ``service`` while runs wait for their heartbeating sleep tasks; start a new one.
+
+    ``at_result``: the kill waits for the next result to land (see
+    :meth:`World.kill_at_next_result`), so it strikes around a publish.
+    """
 
     async def body(world: World, outcome: Outcome) -> float:
         await wait_for(
@@ -176,7 +180,8 @@ async def _restart_mid_run(
             what=f"{events // 4} results before the kill",
         )
         outcome.in_flight = await world.open_runs()
-        outcome.fault_seconds = round(await world.kill_and_restart(service), 1)
+        kill = world.kill_at_next_result if at_result else world.kill_and_restart
+        outcome.fault_seconds = round(await kill(service), 1)
         return time.monotonic()
 
     return await run_scenario(
@@ -192,8 +197,16 @@ async def executor_sigkill(target: Target, events: int, *, nap: float = 4.0) -> 
 
 
 async def orchestrator_restart(target: Target, events: int, *, nap: float = 3.0) -> Outcome:
-    """SIGKILL the orchestrator while runs wait for their sleep tasks; start a new one."""
-    return await _restart_mid_run(target, "orchestrator-restart", "orchestrator", events, nap)
+    """SIGKILL the orchestrator while runs wait for their sleep tasks, the moment a result
+    lands (so around its local-activity publish of results and run events); start a new one."""
+    outcome = await _restart_mid_run(
+        target, "orchestrator-restart", "orchestrator", events, nap, at_result=True
+    )
+    outcome.notes.append(
+        f"{outcome.publish_checks_found} of {outcome.publish_checks} publishes after the "
+        "restart found their record already sent"
+    )
+    return outcome
 
 
 async def results_unavailable(target: Target, events: int, *, seconds: float) -> Outcome:

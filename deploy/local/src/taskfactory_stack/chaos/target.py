@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.component import Component
@@ -77,7 +77,11 @@ def private_temporal(root: Path) -> TemporalComponent:
 
 @dataclass
 class Outcome:
-    """The counts after one fault; every event has one task, so one result per event."""
+    """The counts after one fault; every event has one task, so one result per event, and one
+    run, so two run events per event (started and finished)."""
+
+    #: Run events each run publishes: ``started`` and ``finished``.
+    RUN_EVENTS_PER_RUN: ClassVar[int] = 2
 
     fault: str
     events: int
@@ -86,6 +90,14 @@ class Outcome:
     results: int = 0
     distinct_results: int = 0
     retried_tasks: int = 0
+    #: Records on the runs topic, and distinct run-event ids among them.
+    run_events: int = 0
+    distinct_run_events: int = 0
+    #: Publishes of the (restarted) orchestrator that first looked for their record because an
+    #: earlier attempt may have sent it, and those that found it there: a kill that struck
+    #: after Kafka's acknowledgement and before the run recorded the publish.
+    publish_checks: int = 0
+    publish_checks_found: int = 0
     #: Runs open when the fault struck (for faults that hit runs in flight).
     in_flight: int = 0
     dead_letters: int = 0
@@ -104,6 +116,21 @@ class Outcome:
         """Second results for a task, plus runs beyond one per event."""
         return (self.results - self.distinct_results) + max(0, self.runs - self.events)
 
+    @property
+    def expected_run_events(self) -> int:
+        """Run events the events should have led to."""
+        return self.events * self.RUN_EVENTS_PER_RUN
+
+    @property
+    def lost_run_events(self) -> int:
+        """Run events missing (by distinct id)."""
+        return max(0, self.expected_run_events - self.distinct_run_events)
+
+    @property
+    def duplicated_run_events(self) -> int:
+        """Second records of a run event (same id)."""
+        return self.run_events - self.distinct_run_events
+
     def problems(self) -> list[str]:
         """Every broken invariant, in words."""
         out = []
@@ -115,6 +142,12 @@ class Outcome:
             out.append(
                 f"{self.results} result records ({self.distinct_results} distinct tasks) "
                 f"for {self.events} tasks"
+            )
+        expected = self.expected_run_events
+        if self.run_events != expected or self.distinct_run_events != expected:
+            out.append(
+                f"{self.run_events} run event records ({self.distinct_run_events} distinct ids) "
+                f"for {expected} run events"
             )
         if self.dead_letters:
             out.append(f"{self.dead_letters} records on the dead-letter topic")
@@ -135,5 +168,7 @@ class Outcome:
             **asdict(self),
             "lost": self.lost,
             "duplicated": self.duplicated,
+            "lost_run_events": self.lost_run_events,
+            "duplicated_run_events": self.duplicated_run_events,
             "problems": self.problems(),
         }

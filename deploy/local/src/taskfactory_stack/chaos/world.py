@@ -12,14 +12,20 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from taskfactory_contracts import AvroCodec
-from taskfactory_runtime.kafka import committed_offsets_total, delete_topics, ensure_topics
+from taskfactory_contracts import AvroCodec, names
+from taskfactory_runtime.kafka import (
+    client_kwargs,
+    committed_offsets_total,
+    delete_topics,
+    ensure_topics,
+)
 from taskfactory_stack.chaos.target import Outcome, Target
 from taskfactory_stack.process import TrackedProcess
 from taskfactory_stack.running import RunningServices
@@ -34,7 +40,12 @@ from taskfactory_stack.traffic import (
 )
 from taskfactory_stack.waiting import wait_for
 
-__all__ = ["Body", "World", "run_scenario", "sleepy_definition"]
+__all__ = ["PARTITIONS", "Body", "World", "run_scenario", "sleepy_definition"]
+
+#: Partitions of every topic of a world.
+PARTITIONS = 6
+#: The orchestrator's counter of publishes that looked for their record first.
+_CHECKS = "taskfactory_publish_checks_total"
 
 
 def sleepy_definition(uid: str, seconds: float) -> str:
@@ -65,6 +76,7 @@ class World:
         own = OwnNames(self.uid)
         self.events = own.events
         self.results = own.results
+        self.runs = own.runs
         self.dead_letter = own.dead_letter
         self.topics = own.topics
         root = target.root / self.uid
@@ -93,7 +105,7 @@ class World:
         await ensure_topics(
             self.kafka,
             self.topics,
-            partitions=6,
+            partitions=PARTITIONS,
             replication_factor=self.target.replication_factor,
         )
         self.services.start()
@@ -190,6 +202,27 @@ class World:
 
         await wait_for(dead, timeout=10, what=f"{process.name} to die")
 
+    async def kill_at_next_result(self, service: str) -> float:
+        """SIGKILL ``service`` the moment the next result lands on the results topic, then
+        start it again; returns how long it was away.
+
+        Runs publish their results themselves (the orchestrator's local activity): right after
+        a result is acknowledged, its run is still sending its ``finished`` run event or has
+        not yet recorded the publish in Temporal, so a kill timed by the results topic strikes
+        the orchestrator around a publish far more often than one at a random moment.
+        """
+        consumer = AIOKafkaConsumer(**client_kwargs(self.kafka), enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(self.results, p) for p in range(PARTITIONS)])
+            await consumer.seek_to_end()
+            deadline = time.monotonic() + self.target.patience
+            while not await consumer.getmany(timeout_ms=1000, max_records=1):
+                assert time.monotonic() < deadline, f"{self.uid}: no result before the kill"
+            return await self.kill_and_restart(service)  # before the consumer's slow stop
+        finally:
+            await consumer.stop()
+
     async def kill_and_restart(self, service: str) -> float:
         """SIGKILL ``service`` and start it again at once; returns how long it was away."""
         process = self.services.set.processes[service]
@@ -215,7 +248,12 @@ class World:
         n = outcome.events
 
         async def recovered() -> bool:
-            return (await self.committed() or 0) >= n and (await self.result_records() or 0) >= n
+            return (
+                (await self.committed() or 0) >= n
+                and (await self.result_records() or 0) >= n
+                and (await _quietly(end_offsets_total(self.kafka, self.runs)) or 0)
+                >= outcome.expected_run_events
+            )
 
         client = await self.client()
         query = f"WorkflowId STARTS_WITH '{self.uid}/'"
@@ -242,6 +280,21 @@ class World:
             tasks.add((result.run_id, result.task_id))
             outcome.retried_tasks += result.attempts > 1
         outcome.results, outcome.distinct_results = len(records), len(tasks)
+        # Run events are counted by their deterministic id (a header, whatever the format).
+        total = await end_offsets_total(self.kafka, self.runs)
+        run_events = await consume(self.kafka, self.runs, at_least=total, timeout=60)
+        ids = {
+            value
+            for record in run_events
+            for key, value in record.headers
+            if key == names.HEADER_RUN_EVENT_ID
+        }
+        outcome.run_events, outcome.distinct_run_events = len(run_events), len(ids)
+        with contextlib.suppress(httpx.HTTPError):
+            metric = self.services.metric
+            outcome.publish_checks = int(await metric("orchestrator", _CHECKS))
+            found = await metric("orchestrator", _CHECKS, label='found="true"')
+            outcome.publish_checks_found = int(found)
         outcome.dead_letters = await end_offsets_total(self.kafka, self.dead_letter)
         outcome.lag = await end_offsets_total(
             self.kafka, self.events
