@@ -55,10 +55,6 @@ class TemporalServerComponent(Component):
         return "TASKFACTORY_STACK_CLUSTER_TEMPORAL_PORT"
 
     @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.cluster.temporal_port}"
-
-    @property
     def extra(self) -> str:
         c = self.cluster
         return f"{c.history_shards} shards, namespace {c.namespace}, PostgreSQL visibility"
