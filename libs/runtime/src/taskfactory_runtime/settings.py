@@ -7,7 +7,7 @@ in ``main()`` and passes it down; nothing reads the environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -24,13 +24,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from taskfactory_contracts import names
 from taskfactory_contracts.definition_parts import ResultsFormatName, SubjectStrategy
 from taskfactory_runtime.secrets import register_secrets_of
+from taskfactory_runtime.setting_types import ListenPort
 
 __all__ = [
     "ENV_PREFIX",
     "CodecServerSettings",
     "HttpSettings",
     "KafkaSettings",
-    "ListenPort",
     "LoggingSettings",
     "ResultsSettings",
     "ServiceSettings",
@@ -41,8 +41,6 @@ __all__ = [
 ]
 
 ENV_PREFIX = "TASKFACTORY_"
-#: The port a server of ours listens on; 0 picks a free one.
-ListenPort = Annotated[int, Field(ge=0, le=65535)]
 # A refused setting never echoes what was given: the input of a section is the whole section,
 # secrets included (pydantic prints ``input_value`` otherwise).
 _SECTION = ConfigDict(extra="forbid", hide_input_in_errors=True)

@@ -18,7 +18,8 @@ from pydantic import (
 )
 
 from taskfactory_runtime.egress import EgressSettings
-from taskfactory_runtime.settings import ListenPort, ServiceSettings, WorkerSection
+from taskfactory_runtime.setting_types import ListenPort
+from taskfactory_runtime.settings import ServiceSettings, WorkerSection
 
 __all__ = [
     "AdminSection",
