@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from taskfactory_stack.settings import StackSettings
+from taskfactory_stack.settings import Port, StackSettings
 
 __all__ = ["BROKERS", "ClusterSettings", "cluster_stack_settings"]
 
@@ -38,7 +38,7 @@ class ClusterSettings(BaseSettings):
         description="JVM -Xmx of each broker.",
     )
     min_insync_replicas: int = Field(default=2, ge=1, le=BROKERS)
-    postgres_port: int = Field(default=5442, ge=1, le=65535)
+    postgres_port: Port = 5442
     postgres_dir: Path | None = Field(
         default=None,
         description="PostgreSQL's data directory (default /var/tmp/taskfactory-pg-<hash of "

@@ -41,9 +41,9 @@ class Component(ABC):
         """Loopback ports the component binds."""
 
     @property
-    @abstractmethod
     def address(self) -> str:
-        """Where clients reach it."""
+        """Where clients reach it: its first port on loopback, unless it says otherwise."""
+        return f"127.0.0.1:{self.ports[0]}"
 
     @property
     def extra(self) -> str:

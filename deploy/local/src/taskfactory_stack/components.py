@@ -43,10 +43,6 @@ class KafkaComponent(Component):
         return (self.settings.kafka_port, self.settings.kafka_controller_port, *extra)
 
     @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.settings.kafka_port}"
-
-    @property
     def home(self) -> Path:
         """Jars of this Kafka version (cached across `down`/`up`)."""
         jars = self.settings.jars_dir.resolve() if self.settings.jars_dir else None
@@ -206,10 +202,6 @@ class TemporalComponent(Component):
     @property
     def ports(self) -> tuple[int, ...]:
         return (self.settings.temporal_port, self.settings.temporal_ui_port)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.settings.temporal_port}"
 
     @property
     def extra(self) -> str:

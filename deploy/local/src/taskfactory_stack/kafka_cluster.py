@@ -38,10 +38,6 @@ class KafkaBroker(KafkaComponent):
         return "TASKFACTORY_STACK_CLUSTER_KAFKA_PORT"
 
     @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.ports[0]}"
-
-    @property
     def conf(self) -> Path:
         return self.settings.root / "kafka" / f"conf-{self.node}"
 

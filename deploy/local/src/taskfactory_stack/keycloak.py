@@ -181,10 +181,6 @@ class KeycloakComponent(Component):
         return (self.settings.keycloak_port,)
 
     @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.settings.keycloak_port}"
-
-    @property
     def url(self) -> str:
         """The server's base URL."""
         return f"http://{self.address}"

@@ -55,15 +55,7 @@ def copy(who: str, artifact: str, into: Path) -> Path:
     ``…:jar:exec``); like :func:`unpack`, Maven runs in a throw-away folder.
     """
     _group, name, version, kind, *classifier = artifact.split(":")
-    into.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="taskfactory-mvn-") as scratch:
-        _mvn(
-            who,
-            "dependency:copy",
-            f"-Dartifact={artifact}",
-            f"-DoutputDirectory={into}",
-            cwd=Path(scratch),
-        )
+    _dependency_goal(who, "dependency:copy", artifact, into)
     copied = into / ("-".join([name, version, *classifier]) + f".{kind}")
     if not copied.is_file():
         raise StackError(f"{who}: mvn copied nothing of {artifact} into {into}")
@@ -78,17 +70,16 @@ def unpack(who: str, artifact: str, into: Path) -> None:
     directory and then skips the unpack for ever; it runs in a throw-away folder instead, and an
     unpack that left ``into`` empty is an error.
     """
-    into.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="taskfactory-mvn-") as scratch:
-        _mvn(
-            who,
-            "dependency:unpack",
-            f"-Dartifact={artifact}",
-            f"-DoutputDirectory={into}",
-            cwd=Path(scratch),
-        )
+    _dependency_goal(who, "dependency:unpack", artifact, into)
     if not any(into.iterdir()):
         raise StackError(f"{who}: mvn unpacked nothing of {artifact} into {into}")
+
+
+def _dependency_goal(who: str, goal: str, artifact: str, into: Path) -> None:
+    """``mvn goal`` of ``artifact`` into ``into``, in a throw-away folder (see :func:`unpack`)."""
+    into.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="taskfactory-mvn-") as scratch:
+        _mvn(who, goal, f"-Dartifact={artifact}", f"-DoutputDirectory={into}", cwd=Path(scratch))
 
 
 def _mvn(who: str, *args: str, cwd: Path | None = None) -> None:

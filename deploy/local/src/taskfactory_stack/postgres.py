@@ -77,10 +77,6 @@ class PostgresComponent(Component):
         return "TASKFACTORY_STACK_CLUSTER_POSTGRES_PORT"
 
     @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.cluster.postgres_port}"
-
-    @property
     def data(self) -> Path:
         """The data directory initdb fills."""
         if self.cluster.postgres_dir is not None:

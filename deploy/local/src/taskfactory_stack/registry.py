@@ -80,10 +80,6 @@ class RegistryComponent(Component):
         return (self.settings.registry_port, self.settings.registry_management_port)
 
     @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.settings.registry_port}"
-
-    @property
     def url(self) -> str:
         """The Confluent-compatible API, as ``TASKFACTORY_KAFKA__SCHEMA_REGISTRY_URL`` takes it."""
         return f"http://{self.address}{CCOMPAT_PATH}"

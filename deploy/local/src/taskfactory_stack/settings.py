@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["StackSettings"]
+__all__ = ["Port", "StackSettings"]
+
+#: A loopback port the stack listens on.
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class StackSettings(BaseSettings):
@@ -26,11 +29,11 @@ class StackSettings(BaseSettings):
         default=None, description="Where Kafka's jars are cached (default <dir>/kafka)."
     )
     kafka_version: str = "4.1.0"
-    kafka_port: int = Field(default=9092, ge=1, le=65535)
-    kafka_controller_port: int = Field(default=9093, ge=1, le=65535)
+    kafka_port: Port = 9092
+    kafka_controller_port: Port = 9093
     kafka_heap: str = Field(default="512m", description="JVM -Xmx of the broker.")
-    temporal_port: int = Field(default=7233, ge=1, le=65535)
-    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    temporal_port: Port = 7233
+    temporal_ui_port: Port = 8233
     demo_exit_when_done: bool = Field(
         default=False, description="`make run` exits once every example result arrived."
     )
@@ -41,20 +44,20 @@ class StackSettings(BaseSettings):
     )
     jaeger: bool = Field(default=True, description="Run Jaeger (built from its Go module).")
     jaeger_version: str = "v1.76.0"
-    jaeger_ui_port: int = Field(default=16686, ge=1, le=65535)
-    jaeger_otlp_grpc_port: int = Field(default=4317, ge=1, le=65535)
-    jaeger_otlp_http_port: int = Field(default=4318, ge=1, le=65535)
-    jaeger_query_grpc_port: int = Field(default=16685, ge=1, le=65535)
-    jaeger_health_port: int = Field(default=13133, ge=1, le=65535)
+    jaeger_ui_port: Port = 16686
+    jaeger_otlp_grpc_port: Port = 4317
+    jaeger_otlp_http_port: Port = 4318
+    jaeger_query_grpc_port: Port = 16685
+    jaeger_health_port: Port = 13133
     zipkin: bool = Field(
         default=True,
         description="Run Zipkin, whose UI shows the traces Jaeger receives (with Jaeger only).",
     )
     zipkin_version: str = "3.5.1"
-    zipkin_port: int = Field(default=9411, ge=1, le=65535)
+    zipkin_port: Port = 9411
     zipkin_heap: str = Field(default="256m", description="JVM -Xmx of Zipkin.")
-    zipkin_max_spans: int = Field(
-        default=50_000, ge=1, description="Spans Zipkin keeps in memory (the oldest go first)."
+    zipkin_max_spans: PositiveInt = Field(
+        default=50_000, description="Spans Zipkin keeps in memory (the oldest go first)."
     )
     registry: bool = Field(
         default=True,
@@ -67,17 +70,17 @@ class StackSettings(BaseSettings):
         default="3.0.9",
         description="Apicurio Registry version run when the machine has no JDK 21+ (runs on 17).",
     )
-    registry_port: int = Field(default=8085, ge=1, le=65535)
-    registry_management_port: int = Field(default=8086, ge=1, le=65535)
+    registry_port: Port = 8085
+    registry_management_port: Port = 8086
     registry_heap: str = Field(default="256m", description="JVM -Xmx of the schema registry.")
     keycloak: bool = Field(
         default=False,
         description="Run Keycloak with the taskfactory realm (OAuth client credentials).",
     )
     keycloak_version: str = "26.5.6"
-    keycloak_port: int = Field(default=8180, ge=1, le=65535)
+    keycloak_port: Port = 8180
     keycloak_heap: str = Field(default="384m", description="JVM -Xmx of Keycloak.")
-    start_timeout: float = Field(default=120.0, gt=0, description="Seconds to wait for ready.")
+    start_timeout: PositiveFloat = Field(default=120.0, description="Seconds to wait for ready.")
 
     @property
     def root(self) -> Path:

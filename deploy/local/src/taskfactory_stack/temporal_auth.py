@@ -16,7 +16,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from taskfactory_stack.cluster import cluster_stack_settings
 from taskfactory_stack.component import packaged_file
@@ -49,6 +49,7 @@ class TemporalAuthServer(TemporalServerComponent):
     """Frontend (TLS + JWT authorization), internal frontend, history, matching and worker."""
 
     name: str = "temporal-auth"
+    services: ClassVar[tuple[str, ...]] = _SERVICES
     #: Where the signing keys of valid tokens are published (an OpenID provider's JWKS).
     jwks_url: str
     #: The frontend's TLS certificate and private key (PEM files).
@@ -60,12 +61,6 @@ class TemporalAuthServer(TemporalServerComponent):
     ca: Path
     #: Where the binaries are cached: the cluster profile's, so one build serves both.
     cache: StackSettings = field(default_factory=StackSettings)
-
-    @property
-    def ports(self) -> tuple[int, ...]:
-        grpc = self.cluster.temporal_port
-        membership = self.cluster.temporal_membership_port
-        return (*range(grpc, grpc + 6), *range(membership, membership + 5))
 
     @property
     def home(self) -> Path:
@@ -170,7 +165,7 @@ class TemporalAuthServer(TemporalServerComponent):
             str(self.config_file),
             "start",
             # The internal frontend is not among the default services.
-            *(f"--service={s}" for s in _SERVICES),
+            *(f"--service={s}" for s in self.services),
         ], dict(os.environ)
 
     async def connect(self) -> Client:

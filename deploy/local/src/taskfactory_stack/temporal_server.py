@@ -15,7 +15,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from taskfactory_contracts import names
 from taskfactory_stack.cluster import ClusterSettings
@@ -42,21 +42,21 @@ class TemporalServerComponent(Component):
     """Frontend, history, matching and worker services in one ``temporal-server`` process."""
 
     name: str = "temporal-server"
+    #: The Temporal services the process runs.
+    services: ClassVar[tuple[str, ...]] = ("frontend", "history", "matching", "worker")
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
 
     @property
     def ports(self) -> tuple[int, ...]:
+        # Each service binds a gRPC and a membership port in a row; the frontend also HTTP.
         grpc = self.cluster.temporal_port
         membership = self.cluster.temporal_membership_port
-        return (*range(grpc, grpc + 5), *range(membership, membership + 4))
+        count = len(self.services)
+        return (*range(grpc, grpc + count + 1), *range(membership, membership + count))
 
     @property
     def port_setting(self) -> str:
         return "TASKFACTORY_STACK_CLUSTER_TEMPORAL_PORT"
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.cluster.temporal_port}"
 
     @property
     def extra(self) -> str:

@@ -70,10 +70,6 @@ class ZipkinComponent(Component):
         return (self.settings.zipkin_port,)
 
     @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.settings.zipkin_port}"
-
-    @property
     def ui(self) -> str:
         """Where a person opens the trace view."""
         return f"http://{self.address}/zipkin/"

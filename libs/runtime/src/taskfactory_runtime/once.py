@@ -94,16 +94,11 @@ class Published:
 
 
 class RecordSender(Protocol):
-    """What :class:`PublishOnce` needs of a producer (``RenewingProducer`` or aiokafka's)."""
+    """What :class:`PublishOnce` needs of a producer (``RenewingProducer`` or aiokafka's):
+    a send of one record to a partition chosen here, and the topic's partitions."""
 
     async def send_and_wait(
-        self,
-        topic: str,
-        value: bytes | None = None,
-        key: bytes | None = None,
-        *,
-        headers: Headers | None = None,
-        partition: int | None = None,
+        self, topic: str, *, value: bytes, key: bytes, headers: Headers, partition: int
     ) -> Any: ...
 
     async def partitions_for(self, topic: str) -> set[int]: ...

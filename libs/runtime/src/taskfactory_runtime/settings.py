@@ -9,12 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taskfactory_contracts import names
 from taskfactory_contracts.definition_parts import ResultsFormatName, SubjectStrategy
 from taskfactory_runtime.secrets import register_secrets_of
+from taskfactory_runtime.setting_types import ListenPort
 
 __all__ = [
     "ENV_PREFIX",
@@ -123,8 +133,8 @@ class KafkaSettings(BaseModel):
     schema_registry_ssl_keyfile: Path | None = Field(
         default=None, description="Client private key for the schema registry (mTLS)."
     )
-    schema_registry_timeout_seconds: float = Field(
-        default=10.0, gt=0, description="Timeout of one schema registry request."
+    schema_registry_timeout_seconds: PositiveFloat = Field(
+        default=10.0, description="Timeout of one schema registry request."
     )
 
     @model_validator(mode="after")
@@ -183,8 +193,8 @@ class TemporalSettings(BaseModel):
         description="Name the frontend certificate must carry, when it differs from the "
         "address host.",
     )
-    secret_refresh_seconds: float = Field(
-        default=60.0, gt=0, description="How often the API key file is re-read."
+    secret_refresh_seconds: PositiveFloat = Field(
+        default=60.0, description="How often the API key file is re-read."
     )
     encryption_keys: SecretStr | None = Field(
         default=None,
@@ -233,11 +243,11 @@ class TopicSettings(BaseModel):
     dead_letter: str = Field(
         default=names.DEFAULT_DLQ_TOPIC, description="Where undecodable or rejected events go."
     )
-    partitions: int = Field(
-        default=6, ge=1, description="Partitions when taskfactory creates a topic."
+    partitions: PositiveInt = Field(
+        default=6, description="Partitions when taskfactory creates a topic."
     )
-    replication_factor: int = Field(
-        default=1, ge=1, description="Replication factor when taskfactory creates a topic."
+    replication_factor: PositiveInt = Field(
+        default=1, description="Replication factor when taskfactory creates a topic."
     )
 
 
@@ -295,7 +305,7 @@ class HttpSettings(BaseModel):
         default="0.0.0.0",  # noqa: S104 - probes reach the pod IP
         description="Address of /livez, /readyz and /metrics.",
     )
-    port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port.")
+    port: ListenPort = Field(default=8080, description="0 picks a free port.")
 
 
 class CodecServerSettings(BaseModel):
@@ -304,7 +314,7 @@ class CodecServerSettings(BaseModel):
     model_config = _SECTION
 
     host: str = Field(default="127.0.0.1", description="Address of the codec server.")
-    port: int = Field(default=8888, ge=0, le=65535, description="0 picks a free port.")
+    port: ListenPort = Field(default=8888, description="0 picks a free port.")
     cors_origins: str = Field(
         default="http://127.0.0.1:8233",
         description="Comma-separated origins (the Temporal UI) allowed to call it.",
@@ -335,9 +345,8 @@ class WorkerSection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_concurrent_activities: int = Field(
+    max_concurrent_activities: PositiveInt = Field(
         default=100,
-        ge=1,
         description="Activities (the executor's: tasks) one replica runs at once.",
     )
     publish_lease_seconds: float = Field(
@@ -346,9 +355,8 @@ class WorkerSection(BaseModel):
         description="Bound of one publish attempt: a record is written or failed within it; "
         "a retried publish waits this long, then looks for the record before sending it again.",
     )
-    clock_skew_seconds: float = Field(
+    clock_skew_seconds: NonNegativeFloat = Field(
         default=60.0,
-        ge=0,
         description="How far the hosts' clocks may be apart (widens the publish check).",
     )
 
@@ -381,7 +389,7 @@ class ServiceSettings(BaseSettings):
         ge=1024,
         description="Largest definition file loaded (at start and on reload); larger is refused.",
     )
-    drain_seconds: float = Field(default=20.0, gt=0, description="Graceful shutdown deadline.")
+    drain_seconds: PositiveFloat = Field(default=20.0, description="Graceful shutdown deadline.")
 
     @model_validator(mode="after")
     def _register_secrets(self) -> ServiceSettings:

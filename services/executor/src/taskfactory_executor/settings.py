@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt
 
 from taskfactory_runtime.egress import EgressSettings
 from taskfactory_runtime.settings import ServiceSettings, WorkerSection
@@ -13,20 +13,19 @@ __all__ = ["ExecutorSection", "ExecutorSettings"]
 class ExecutorSection(WorkerSection):
     """Worker tuning."""
 
-    thread_pool_size: int = Field(
-        default=16, ge=1, description="Threads that run sync task types (plugins)."
+    thread_pool_size: PositiveInt = Field(
+        default=16, description="Threads that run sync task types (plugins)."
     )
-    process_pool_size: int = Field(
-        default=2, ge=0, description="Processes that run cpu-bound task types; 0 = none."
+    process_pool_size: NonNegativeInt = Field(
+        default=2, description="Processes that run cpu-bound task types; 0 = none."
     )
-    publish_timeout_seconds: float = Field(
+    publish_timeout_seconds: PositiveFloat = Field(
         default=10.0,
-        gt=0,
         description="A kafka_publish task's send not acknowledged this fast fails and is "
         "retried (results and run events are bounded by publish_lease_seconds).",
     )
-    http_max_connections: int = Field(
-        default=100, ge=1, description="Connection pool of the http task type."
+    http_max_connections: PositiveInt = Field(
+        default=100, description="Connection pool of the http task type."
     )
     create_topics: bool = Field(
         default=True, description="Create the results and runs topics at start."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
 from taskfactory_runtime.settings import ServiceSettings
 
@@ -20,53 +20,45 @@ class IngressSection(BaseModel):
     topic_pattern: str | None = Field(
         default=None, description="Regex of topics to consume instead of the events topic."
     )
-    max_batch: int = Field(default=500, ge=1, description="Records fetched per poll.")
-    max_in_flight: int = Field(
+    max_batch: PositiveInt = Field(default=500, description="Records fetched per poll.")
+    max_in_flight: PositiveInt = Field(
         default=256,
-        ge=1,
         description="Records handled at once (decoded and routed, waiting for or in their start).",
     )
-    max_concurrent_starts: int = Field(
+    max_concurrent_starts: PositiveInt = Field(
         default=256,
-        ge=1,
         description="Start and signal calls to Temporal at once; more records wait for a slot.",
     )
-    max_buffered_per_partition: int = Field(
+    max_buffered_per_partition: PositiveInt = Field(
         default=1000,
-        ge=1,
         description="Queued, unfinished records after which a partition pauses.",
     )
-    max_buffered_per_key: int = Field(
+    max_buffered_per_key: PositiveInt = Field(
         default=100,
-        ge=1,
         description="Queued records of one key; its further records are deferred (re-read "
         "later) so the other keys of the partition go on.",
     )
-    max_tracked_per_partition: int = Field(
+    max_tracked_per_partition: PositiveInt = Field(
         default=100_000,
-        ge=1,
         description="Offsets between the commit and the fetch position (queued, deferred or "
         "done out of order) after which a partition pauses; bounds how far other keys run "
         "ahead of a flooding one.",
     )
-    commit_interval_seconds: float = Field(
-        default=0.2, gt=0, description="Least time between two offset commits."
+    commit_interval_seconds: PositiveFloat = Field(
+        default=0.2, description="Least time between two offset commits."
     )
-    max_record_bytes: int = Field(
+    max_record_bytes: PositiveInt = Field(
         default=1_048_576,
-        ge=1,
         description="Records whose value is larger are dead-lettered (as a stub when even "
         "the dead-letter topic refuses them). The dead-letter producer's request size is "
         "derived from this and max_key_and_headers_bytes.",
     )
-    max_key_and_headers_bytes: int = Field(
+    max_key_and_headers_bytes: PositiveInt = Field(
         default=65_536,
-        ge=1,
         description="Records whose key plus headers are larger are dead-lettered.",
     )
-    max_buffered_bytes_per_partition: int = Field(
+    max_buffered_bytes_per_partition: PositiveInt = Field(
         default=67_108_864,
-        ge=1,
         description="Fetched, unfinished bytes (keys, values, headers) after which a "
         "partition pauses.",
     )
@@ -77,27 +69,25 @@ class IngressSection(BaseModel):
         description="Deepest nesting of JSON event data; deeper events are dead-lettered "
         "before any expression sees them.",
     )
-    filter_timeout_seconds: float = Field(
+    filter_timeout_seconds: PositiveFloat = Field(
         default=2.0,
-        gt=0,
         description="Time budget of the trigger filters for one event (evaluated off the "
         "event loop); an event over it is dead-lettered (filter_timeout).",
     )
-    lag_refresh_seconds: float = Field(
+    lag_refresh_seconds: PositiveFloat = Field(
         default=10.0,
-        gt=0,
         description="How often the consumer-lag gauge reads end offsets (also while paused).",
     )
-    retry_initial_seconds: float = Field(
-        default=0.2, gt=0, description="First backoff while Temporal is unavailable."
+    retry_initial_seconds: PositiveFloat = Field(
+        default=0.2, description="First backoff while Temporal is unavailable."
     )
-    retry_max_seconds: float = Field(default=10.0, gt=0, description="Backoff ceiling.")
+    retry_max_seconds: PositiveFloat = Field(default=10.0, description="Backoff ceiling.")
     search_attributes: bool = Field(
         default=True,
         description="Tag runs with Taskfactory* search attributes (must be registered).",
     )
-    reload_seconds: float = Field(
-        default=2.0, gt=0, description="How often the definitions folder is checked for changes."
+    reload_seconds: PositiveFloat = Field(
+        default=2.0, description="How often the definitions folder is checked for changes."
     )
     create_topics: bool = Field(default=True, description="Create missing topics at start.")
 

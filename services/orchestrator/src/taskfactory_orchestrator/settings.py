@@ -5,9 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    model_validator,
+)
 
 from taskfactory_runtime.egress import EgressSettings
+from taskfactory_runtime.setting_types import ListenPort
 from taskfactory_runtime.settings import ServiceSettings, WorkerSection
 
 __all__ = [
@@ -25,15 +36,14 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,99}$"
 class OrchestratorSection(WorkerSection):
     """Worker tuning."""
 
-    max_concurrent_workflow_tasks: int = Field(
-        default=200, ge=1, description="Workflow tasks one replica runs at once."
+    max_concurrent_workflow_tasks: PositiveInt = Field(
+        default=200, description="Workflow tasks one replica runs at once."
     )
-    max_concurrent_local_activities: int = Field(
-        default=200, ge=1, description="Local activities (publishing, context) run at once."
+    max_concurrent_local_activities: PositiveInt = Field(
+        default=200, description="Local activities (publishing, context) run at once."
     )
-    max_cached_workflows: int = Field(
+    max_cached_workflows: NonNegativeInt = Field(
         default=2000,
-        ge=0,
         description="Runs kept in memory between workflow tasks (at least the runs in flight, "
         "or each of their workflow tasks replays the history).",
     )
@@ -60,9 +70,8 @@ class SchedulesSection(BaseModel):
         description="Ownership marker (schedule memo); only schedules carrying it are changed. "
         "Unset = the orchestrator task queue, so deployments sharing a namespace keep apart.",
     )
-    sync_interval_seconds: float = Field(
+    sync_interval_seconds: NonNegativeFloat = Field(
         default=300.0,
-        ge=0,
         description="Drift repair period of the orchestrator; 0 = only at start.",
     )
     search_attributes: bool = Field(
@@ -106,7 +115,7 @@ class AdminSection(BaseModel):
 
     enabled: bool = Field(default=False, description="Serve the admin API.")
     host: str = Field(default="127.0.0.1", description="Address of the admin API.")
-    port: int = Field(default=8081, ge=0, le=65535, description="0 picks a free port.")
+    port: ListenPort = Field(default=8081, description="0 picks a free port.")
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token that may read and change (secret)."
     )
@@ -121,17 +130,16 @@ class AdminSection(BaseModel):
         "(scope read, approve or admin); admin_token and read_token are the principals "
         "`admin` and `read`.",
     )
-    max_request_bytes: int = Field(
-        default=1_048_576, ge=1, description="Larger request bodies are refused (413)."
+    max_request_bytes: PositiveInt = Field(
+        default=1_048_576, description="Larger request bodies are refused (413)."
     )
-    validate_timeout_seconds: float = Field(
+    validate_timeout_seconds: PositiveFloat = Field(
         default=10.0,
-        gt=0,
         description="A posted definition, or an explained event, not checked within this "
         "time is answered 503 (the check runs off the event loop).",
     )
-    max_concurrent_checks: int = Field(
-        default=2, ge=1, description="Definition checks and explains at once; more get 503."
+    max_concurrent_checks: PositiveInt = Field(
+        default=2, description="Definition checks and explains at once; more get 503."
     )
 
     @model_validator(mode="after")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.exceptions import ApplicationError
 
 from taskfactory_contracts import TaskFactoryError
@@ -25,15 +27,19 @@ class EgressError(TaskFactoryError):
     """
 
     reason = "egress"
-    #: The ``ApplicationError`` type task results and workflow histories show.
+    #: The ``ApplicationError`` type task results and workflow histories show: the class's
+    #: name unless the class names another.
     error_type = "EgressError"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.error_type = cls.__dict__.get("error_type", cls.__name__)
 
 
 class EgressRefused(EgressError):
     """The egress policy refuses the scheme, host, address or redirect."""
 
     reason = "egress_refused"
-    error_type = "EgressRefused"
 
 
 class InvalidRequest(EgressError):
@@ -41,14 +47,12 @@ class InvalidRequest(EgressError):
     header value with a line break or a non-ASCII character."""
 
     reason = "invalid_request"
-    error_type = "InvalidRequest"
 
 
 class ResponseTooLarge(EgressError):
     """The response body is larger than ``max_response_bytes``."""
 
     reason = "response_too_large"
-    error_type = "ResponseTooLarge"
 
 
 class EgressTimeout(EgressError):

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import idna
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+)
 from pydantic_settings import NoDecode
 
 from taskfactory_runtime.egress.errors import EgressRefused
@@ -84,14 +92,12 @@ class EgressSettings(BaseModel):
         description="Follow redirects: off, same-origin or any; every hop is checked again.",
     )
     max_redirects: int = Field(default=5, ge=0, le=20, description="Redirect hops followed.")
-    max_response_bytes: int = Field(
+    max_response_bytes: PositiveInt = Field(
         default=1024 * 1024,
-        ge=1,
         description="Largest response body read (decoded); larger fails non-retryably.",
     )
-    max_timeout_seconds: float = Field(
+    max_timeout_seconds: PositiveFloat = Field(
         default=60.0,
-        gt=0,
         description="Cap on a request's `timeout_seconds`, for the whole exchange (connect, "
         "redirects and body).",
     )

@@ -75,16 +75,14 @@ def runs_query(task_queue: str, where: RunFilter) -> str:
     # Runs of both types: the fast path's and those started before it.
     types = ", ".join(literal(t) for t in _TYPES)
     query = [f"WorkflowType IN ({types})", f"TaskQueue = {literal(task_queue)}"]
-    if where.definition:
-        query.append(f"{names.SA_DEFINITION} = {literal(where.definition)}")
-    if where.subject:
-        query.append(f"{names.SA_SUBJECT} = {literal(where.subject)}")
-    if where.status:
-        query.append(f"ExecutionStatus = {literal(where.status)}")
-    if where.since:
-        query.append(f"StartTime >= {literal(where.since.isoformat())}")
-    if where.until:
-        query.append(f"StartTime <= {literal(where.until.isoformat())}")
+    filters = (
+        (names.SA_DEFINITION, "=", where.definition),
+        (names.SA_SUBJECT, "=", where.subject),
+        ("ExecutionStatus", "=", where.status),
+        ("StartTime", ">=", where.since.isoformat() if where.since else None),
+        ("StartTime", "<=", where.until.isoformat() if where.until else None),
+    )
+    query += [f"{field} {op} {literal(value)}" for field, op, value in filters if value]
     return " AND ".join(query)
 
 
