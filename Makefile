@@ -109,7 +109,7 @@ bench: install ## every benchmark in one go (never part of make test; ~45 min); 
 	@# (tens of thousands of runs the ingress bench starts keep it busy for minutes after).
 	@$(RUN) python bench/peers_bench.py
 	@$(RUN) python bench/ingress_bench.py
-	@$(RUN) python bench/fastpath_bench.py
+	@$(RUN) python bench/fastpath_bench.py --events 600
 	@$(RUN) python bench/tracing_bench.py
 	@$(RUN) python bench/summary.py
 
