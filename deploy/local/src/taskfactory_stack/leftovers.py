@@ -105,6 +105,13 @@ async def _terminate(client: Client, query: str, *, namespace: str, reason: str)
         )
         return described.state != BatchOperationState.BATCH_OPERATION_STATE_RUNNING
 
-    await wait_for(
-        finished, timeout=TERMINATION_TIMEOUT, what=f"terminating runs ({query})", interval=1
-    )
+    try:
+        await wait_for(
+            finished, timeout=TERMINATION_TIMEOUT, what=f"terminating runs ({query})", interval=1
+        )
+    except AssertionError:
+        # The batch goes on in the server; what the caller measured must not be lost to it.
+        print(
+            f"leftovers: batch job {job} still terminating after {TERMINATION_TIMEOUT:.0f}s "
+            f"({query}); the server finishes it"
+        )
