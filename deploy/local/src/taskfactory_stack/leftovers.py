@@ -16,6 +16,7 @@ from temporalio.api.workflowservice.v1 import (
     StartBatchOperationRequest,
 )
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from taskfactory_stack.waiting import wait_for
 
@@ -89,15 +90,22 @@ async def _terminate(client: Client, query: str, *, namespace: str, reason: str)
     """Terminate every run ``query`` finds by one batch operation; wait until it is done."""
     job = f"leftovers-{uuid.uuid4().hex[:8]}"
     service = client.workflow_service
-    await service.start_batch_operation(
-        StartBatchOperationRequest(
-            namespace=namespace,
-            job_id=job,
-            visibility_query=query,
-            reason=reason,
-            termination_operation=BatchOperationTermination(),
+    try:
+        await service.start_batch_operation(
+            StartBatchOperationRequest(
+                namespace=namespace,
+                job_id=job,
+                visibility_query=query,
+                reason=reason,
+                termination_operation=BatchOperationTermination(),
+            )
         )
-    )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.RESOURCE_EXHAUSTED:
+            raise
+        # The server runs one batch at a time (an earlier script's may still be terminating).
+        print(f"leftovers: not terminated now ({exc.message}): {query}")
+        return
 
     async def finished() -> bool:
         described = await service.describe_batch_operation(
