@@ -105,12 +105,12 @@ bench: install ## every benchmark in one go (never part of make test; ~45 min); 
 	@$(RUN) python bench/codec_bench.py
 	@$(RUN) python bench/sandbox_bench.py
 	@$(RUN) taskfactory-stack up >/dev/null
-	@# Peers first: they bring a fresh Temporal of their own, while the stack's is still idle
-	@# (tens of thousands of runs the ingress bench starts keep it busy for minutes after).
+	@# The ingress bench last: the tens of thousands of runs it starts keep the stack's Temporal
+	@# busy for minutes after it, which would slow whatever is measured next.
 	@$(RUN) python bench/peers_bench.py
-	@$(RUN) python bench/ingress_bench.py
 	@$(RUN) python bench/fastpath_bench.py --events 600
 	@$(RUN) python bench/tracing_bench.py
+	@$(RUN) python bench/ingress_bench.py
 	@$(RUN) python bench/summary.py
 
 .PHONY: bench-peers

@@ -268,11 +268,19 @@ def _table(result: dict[str, Any]) -> str:
             f"{result['ingress_cpu_ms_per_event']:.2f} ms"
         )
     for name, value in result["ratios"].items():
-        target = " (target ≥ 1.0: " + ("met" if value >= 1.0 else "not met") + ")"
-        lines.append(
-            f"- {name.replace('_', ' ')} = **{value:.2f}**" + (target if "dbos" in name else "")
+        goal = TARGETS.get(name)
+        target = (
+            ""
+            if goal is None
+            else f" (target ≥ {goal}: " + ("met" if value >= goal else "not met") + ")"
         )
+        lines.append(f"- {name.replace('_', ' ')} = **{value:.2f}**" + target)
     return "\n".join(lines)
+
+
+# The ratios with a target: events accepted as fast as DBOS accepts them; issue 17's bar for
+# one-step workflows done.
+TARGETS = {"taskfactory_over_dbos_accepted": 1.0, "taskfactory_e2e_over_dbos_done": 0.35}
 
 
 async def main() -> None:
