@@ -51,8 +51,9 @@ def _otlp_and_ui() -> tuple[str, str]:
 async def _bench_trace_starts(ui: str) -> list[float]:
     """Start times (epoch s) of the ingress spans Jaeger holds for the bench's topics.
 
-    ``ingress_bench`` names every run's topic ``ing-<hex>.events``; the ingress's process
-    span is ``<topic> process``. One trace per topic is enough to place a run in time.
+    ``ingress_bench`` names every run's topic ``<MARK>ing-<hex>.events`` (``MARK`` is this
+    process's own); the ingress's process span is ``<topic> process``. One trace per topic is
+    enough to place a run in time.
     """
     async with httpx.AsyncClient(timeout=30) as http:
         ops = await http.get(f"{ui}/api/services/{INGRESS_SERVICE}/operations")
@@ -60,7 +61,7 @@ async def _bench_trace_starts(ui: str) -> list[float]:
         names = [op["name"] if isinstance(op, dict) else op for op in ops.json().get("data") or []]
         starts = []
         for name in names:
-            if not (name.startswith("ing-") and name.endswith(".events process")):
+            if not (name.startswith(f"{MARK}ing-") and name.endswith(".events process")):
                 continue
             found = await http.get(
                 f"{ui}/api/traces",
