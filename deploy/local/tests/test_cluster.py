@@ -113,6 +113,16 @@ def test_the_temporal_server_uses_postgres_for_persistence_and_visibility(
     assert "system.forceSearchAttributesCacheRefreshOnRead" in yaml.safe_load(dynamic.read_text())
 
 
+def test_the_cluster_temporal_server_starts_its_default_services_without_authorization(
+    tmp_path: Path,
+) -> None:
+    server = next(
+        c for c in _cluster(tmp_path).components if isinstance(c, TemporalServerComponent)
+    )
+    argv, _ = server.argv()
+    assert argv[1:] == ["--config-file", str(server.config_file), "--allow-no-auth", "start"]
+
+
 def test_postgres_keeps_its_data_outside_the_checkout_per_stack_folder(tmp_path: Path) -> None:
     one, two = (
         next(c for c in _cluster(tmp_path / d).components if isinstance(c, PostgresComponent))

@@ -12,7 +12,6 @@ at start, so nothing but the binary is needed and nothing outlives the process.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,15 +157,9 @@ class TemporalAuthServer(TemporalServerComponent):
     def setup_schema(self) -> None:
         """Nothing to do: the in-memory SQLite database gets its schema at server start."""
 
-    def argv(self) -> tuple[list[str], dict[str, str]]:
-        return [
-            str(self.home / "temporal-server"),
-            "--config-file",
-            str(self.config_file),
-            "start",
-            # The internal frontend is not among the default services.
-            *(f"--service={s}" for s in self.services),
-        ], dict(os.environ)
+    def start_args(self) -> list[str]:
+        # Authorization on; the internal frontend is not among the default services.
+        return ["start", *(f"--service={s}" for s in self.services)]
 
     async def connect(self) -> Client:
         """A client over TLS with the admin token as its API key."""

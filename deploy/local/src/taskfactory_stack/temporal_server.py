@@ -183,9 +183,12 @@ class TemporalServerComponent(Component):
             str(self.home / "temporal-server"),
             "--config-file",
             str(self.config_file),
-            "--allow-no-auth",
-            "start",
+            *self.start_args(),
         ], dict(os.environ)
+
+    def start_args(self) -> list[str]:
+        """What follows the configuration file: the ``start`` command and its flags."""
+        return ["--allow-no-auth", "start"]
 
     def wait_ready(self) -> None:
         """Register the namespace and search attributes once the frontend answers, then probe."""

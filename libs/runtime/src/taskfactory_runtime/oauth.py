@@ -8,6 +8,7 @@ import json
 import ssl
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,11 @@ __all__ = [
 ]
 
 
+@dataclass(eq=False)
 class FileTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
     """The bearer token in a file, read for every connection (rotated mounts just work)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    path: Path
 
     async def token(self) -> str:
         """The file's current content."""
@@ -43,25 +44,19 @@ class FileTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
         return secret.get_secret_value()
 
 
+@dataclass(eq=False)
 class ClientCredentialsTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
     """OAuth 2 client-credentials grant; the token is reused until shortly before it expires."""
 
-    def __init__(
-        self,
-        url: str,
-        client_id: str,
-        client_secret: Callable[[], SecretStr],
-        *,
-        scope: str | None = None,
-        timeout: float = 10.0,
-    ) -> None:
-        self.url = url
-        self.client_id = client_id
-        self._client_secret = client_secret
-        self.scope = scope
-        self.timeout = timeout
-        self._token: tuple[str, float] | None = None
-        self._lock = asyncio.Lock()
+    url: str
+    client_id: str
+    #: Reads the client secret (from the settings or its file) for each token request.
+    client_secret: Callable[[], SecretStr] = field(repr=False)
+    _: KW_ONLY
+    scope: str | None = None
+    timeout: float = 10.0
+    _token: tuple[str, float] | None = field(default=None, init=False, repr=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     async def token(self) -> str:
         """A token valid for at least 30 more seconds."""
@@ -76,7 +71,7 @@ class ClientCredentialsTokenProvider(AbstractTokenProvider):  # type: ignore[mis
         form = {"grant_type": "client_credentials"}
         if self.scope:
             form["scope"] = self.scope
-        auth = httpx.BasicAuth(self.client_id, self._client_secret().get_secret_value())
+        auth = httpx.BasicAuth(self.client_id, self.client_secret().get_secret_value())
         try:
             # The system's trust store and no proxy from the environment, as for the brokers.
             async with httpx.AsyncClient(

@@ -52,6 +52,11 @@ class DeadLetter:
     source_offset: int
 
     @property
+    def source(self) -> str:
+        """Where the record was read from: ``topic/partition@offset``."""
+        return f"{self.source_topic}/{self.source_partition}@{self.source_offset}"
+
+    @property
     def original_headers(self) -> list[tuple[str, bytes]]:
         """The headers the record had before the ingress added its own."""
         return [(k, v) for k, v in self.record.headers or () if k not in _OURS]
@@ -139,6 +144,21 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+def _read_selected(
+    error_type: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    source_offsets: str | None,
+    topic: str | None,
+) -> tuple[IngressSettings, list[DeadLetter], list[DeadLetter]]:
+    """The settings, every dead letter on the topic, and those the options select."""
+    offsets = _offset_range(source_offsets)  # a bad argument fails before any I/O
+    settings = IngressSettings()
+    letters = asyncio.run(read_dead_letters(settings, topic or settings.topics.dead_letter))
+    chosen = list(_select(letters, error_type, _utc(since), _utc(until), offsets))
+    return settings, letters, chosen
+
+
 _ERROR = typer.Option(None, "--error-type", help="Only this reason (malformed, unknown_schema, …).")
 _SINCE = typer.Option(None, "--since", help="Dead-lettered at or after (ISO 8601, UTC).")
 _UNTIL = typer.Option(None, "--until", help="Dead-lettered at or before (ISO 8601, UTC).")
@@ -155,15 +175,9 @@ def list_(
     topic: str | None = _TOPIC,
 ) -> None:
     """Print one line per dead letter: source, reason and message."""
-    offsets = _offset_range(source_offsets)  # a bad argument fails before any I/O
-    settings = IngressSettings()
-    letters = asyncio.run(read_dead_letters(settings, topic or settings.topics.dead_letter))
-    chosen = list(_select(letters, error_type, _utc(since), _utc(until), offsets))
+    _, letters, chosen = _read_selected(error_type, since, until, source_offsets, topic)
     for letter in chosen:
-        typer.echo(
-            f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}\t"
-            f"{letter.error_type}\t{letter.message}"
-        )
+        typer.echo(f"{letter.source}\t{letter.error_type}\t{letter.message}")
     typer.echo(f"{len(chosen)} of {len(letters)} dead letters", err=True)
 
 
@@ -177,10 +191,7 @@ def replay(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be replayed."),
 ) -> None:
     """Re-publish the selected dead letters, unchanged, to their source topic."""
-    offsets = _offset_range(source_offsets)  # a bad argument fails before any I/O
-    settings = IngressSettings()
-    letters = asyncio.run(read_dead_letters(settings, topic or settings.topics.dead_letter))
-    chosen = list(_select(letters, error_type, _utc(since), _utc(until), offsets))
+    settings, letters, chosen = _read_selected(error_type, since, until, source_offsets, topic)
     stubs = [letter for letter in chosen if letter.is_stub]
     if stubs:
         typer.echo(f"skipping {len(stubs)} stubs (their value was too large to keep)", err=True)
@@ -191,8 +202,7 @@ def replay(
         raise typer.Exit(1)
     if dry_run:
         for letter in chosen:
-            where = f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}"
-            typer.echo(f"would replay {where}")
+            typer.echo(f"would replay {letter.source}")
         typer.echo(f"dry run: {len(chosen)} of {len(letters)} dead letters would be replayed")
         return
     asyncio.run(_republish(settings, chosen))

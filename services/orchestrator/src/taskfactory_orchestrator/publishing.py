@@ -113,13 +113,7 @@ class PublishActivities:
                 # The broker's limit is below the producer's: publish the failure instead.
                 shrunk, _ = shrink_result(self.codec, result, max_bytes=len(record.value))
                 RESULTS_TOO_LARGE.inc()
-                record = await self.format.result(
-                    shrunk,
-                    topic=record.topic,
-                    traceparent=arg.traceparent,
-                    format=arg.results_format,
-                    subject_strategy=arg.subject_strategy,
-                )
+                record = await self._record(shrunk, arg)
                 published = await self.once.publish(
                     record, may_have_sent=may_have_sent, since=arg.since, send_before=send_before
                 )
@@ -143,8 +137,12 @@ class PublishActivities:
                 size=size,
                 limit=self.max_record_bytes,
             )
+        return await self._record(shrunk, arg)
+
+    async def _record(self, result: TaskResult, arg: PublishRecordInput) -> OnceRecord:
+        """The record of ``result`` on the results topic, in the definition's format."""
         return await self.format.result(
-            shrunk,
+            result,
             topic=arg.results_topic,
             traceparent=arg.traceparent,
             format=arg.results_format,

@@ -31,11 +31,7 @@ async def broker_leader_sigkill(
     assert target.cluster, "broker_leader_sigkill needs the cluster profile"
 
     async def body(world: World, outcome: Outcome) -> float:
-        await wait_for(
-            lambda: world.results_at_least(events // 3),
-            timeout=target.patience,
-            what=f"{events // 3} results before the leader dies",
-        )
+        await world.reach(events // 3, "results", before="the leader dies")
         name = world.events if topic == "events" else world.results
         leader = await _partition_leader(world.kafka, name, 0)
         broker = next(c for c in target.cluster if c.name == f"kafka-{leader}")
@@ -68,11 +64,7 @@ async def cluster_restart(
     part = next(c for c in target.cluster if c.name == component)
 
     async def body(world: World, outcome: Outcome) -> float:
-        await wait_for(
-            lambda: world.results_at_least(events // 3),
-            timeout=target.patience,
-            what=f"{events // 3} results before {component} goes away",
-        )
+        await world.reach(events // 3, "results", before=f"{component} goes away")
         began = time.monotonic()
         if kill:
             await world.sigkill(part.process)

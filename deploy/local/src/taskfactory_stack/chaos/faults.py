@@ -36,11 +36,7 @@ async def ingress_sigkill(target: Target, events: int, *, kills: int = 3) -> Out
     async def body(world: World, outcome: Outcome) -> float:
         for k in range(1, kills + 1):
             at = events * k // (kills + 1)
-            await wait_for(
-                lambda a=at: world.committed_at_least(a),  # type: ignore[misc]
-                timeout=target.patience,
-                what=f"{at} commits before kill {k}",
-            )
+            await world.reach(at, "commits", before=f"kill {k}")
             outcome.fault_seconds += await world.kill_and_restart("ingress")
         outcome.fault_seconds = round(outcome.fault_seconds, 1)
         return time.monotonic()
@@ -55,11 +51,7 @@ async def temporal_outage(target: Target, events: int, *, seconds: float) -> Out
     assert temporal is not None, "temporal_outage needs a private Temporal server"
 
     async def body(world: World, outcome: Outcome) -> float:
-        await wait_for(
-            lambda: world.committed_at_least(events // 3),
-            timeout=target.patience,
-            what=f"{events // 3} commits before the outage",
-        )
+        await world.reach(events // 3, "commits", before="the outage")
         await asyncio.to_thread(temporal.down)
         try:
             began = time.monotonic()
@@ -117,11 +109,7 @@ async def kafka_restart(target: Target, events: int, *, seconds: float) -> Outco
     assert kafka is not None, "kafka_restart needs a private broker"
 
     async def body(world: World, outcome: Outcome) -> float:
-        await wait_for(
-            lambda: world.results_at_least(events // 3),
-            timeout=target.patience,
-            what=f"{events // 3} results before the broker stops",
-        )
+        await world.reach(events // 3, "results", before="the broker stops")
         async with world.upstream_paused():
             await asyncio.to_thread(kafka.down)
             try:
@@ -150,11 +138,7 @@ async def rebalance_storm(target: Target, events: int) -> Outcome:
         ]
         for k, (what, step) in enumerate(steps, start=1):
             at = events * k // (len(steps) + 1)
-            await wait_for(
-                lambda a=at: world.committed_at_least(a),  # type: ignore[misc]
-                timeout=target.patience,
-                what=f"{at} commits before '{what}'",
-            )
+            await world.reach(at, "commits", before=f"'{what}'")
             if "leaves" in what:  # gracefully (SIGTERM: drain and commit)
                 world.killed.add("ingress" if what.startswith("a") else "b-ingress")
             await asyncio.to_thread(step)
@@ -174,11 +158,7 @@ async def _restart_mid_run(
     """
 
     async def body(world: World, outcome: Outcome) -> float:
-        await wait_for(
-            lambda: world.results_at_least(events // 4),
-            timeout=target.patience,
-            what=f"{events // 4} results before the kill",
-        )
+        await world.reach(events // 4, "results", before="the kill")
         outcome.in_flight = await world.open_runs()
         kill = world.kill_at_next_result if at_result else world.kill_and_restart
         outcome.fault_seconds = round(await kill(service), 1)
@@ -214,11 +194,7 @@ async def results_unavailable(target: Target, events: int, *, seconds: float) ->
     and afterwards each task has exactly one."""
 
     async def body(world: World, outcome: Outcome) -> float:
-        await wait_for(
-            lambda: world.results_at_least(events // 4),
-            timeout=target.patience,
-            what=f"{events // 4} results before the topic turns unavailable",
-        )
+        await world.reach(events // 4, "results", before="the topic turns unavailable")
         await set_topic_config(world.kafka, world.results, REJECT_WRITES)
         try:
             began = time.monotonic()

@@ -10,6 +10,7 @@ import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Literal
 
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -157,6 +158,14 @@ class World:
     async def results_at_least(self, n: int) -> bool:
         """Whether ``n`` results are on the results topic."""
         return (await self.result_records() or 0) >= n
+
+    async def reach(self, n: int, counted: Literal["commits", "results"], *, before: str) -> None:
+        """Wait (up to the target's patience) until ``n`` offsets are committed (``commits``)
+        or ``n`` records are on the results topic (``results``)."""
+        at_least = self.committed_at_least if counted == "commits" else self.results_at_least
+        await wait_for(
+            lambda: at_least(n), timeout=self.target.patience, what=f"{n} {counted} before {before}"
+        )
 
     async def open_runs(self) -> int:
         """Runs of this scenario that have started and not closed yet."""

@@ -85,11 +85,10 @@ class RunActivityWorkflow(Correlation, Saga, Approvals):
             # Run events were added after histories were recorded: guarded for replay.
             run_events = arg.runs_topic is not None and workflow.patched("run-events-v1")
             if run_events:
-                await self._run_event(arg, RunEventKind.STARTED)
+                await self._run_event(RunEventKind.STARTED)
             failure = await self._execute(arg.trigger)
             if run_events:
                 await self._run_event(
-                    arg,
                     RunEventKind.FINISHED,
                     outcome=RunStatus.FAILED if failure is not None else RunStatus.SUCCEEDED,
                     error=failure,

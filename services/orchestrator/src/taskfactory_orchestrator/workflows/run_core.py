@@ -124,14 +124,10 @@ class RunCore:
         )
 
     async def _run_event(
-        self,
-        arg: RunActivityInput,
-        kind: RunEventKind,
-        *,
-        outcome: RunStatus | None = None,
-        error: str | None = None,
+        self, kind: RunEventKind, *, outcome: RunStatus | None = None, error: str | None = None
     ) -> None:
         """The executor path's run event (runs started before the fast path)."""
+        arg = self._arg
         event = self._make_run_event(arg.trigger, kind, outcome=outcome, error=error)
         assert arg.runs_topic is not None
         await publish_run_event(
