@@ -59,9 +59,9 @@ class Reader(PartitionReader):
         self.asked: list[tuple[str, int, datetime, str]] = []
 
     async def find(
-        self, topic: str, partition: int, *, since: datetime, header: str, record_id: str
+        self, record: OnceRecord, partition: int, *, since: datetime
     ) -> tuple[int, int] | None:
-        self.asked.append((topic, partition, since, record_id))
+        self.asked.append((record.topic, partition, since, record.record_id))
         return self.found
 
 

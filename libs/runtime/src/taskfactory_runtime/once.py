@@ -113,11 +113,17 @@ class PartitionReader:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def find(
-        self, topic: str, partition: int, *, since: datetime, header: str, record_id: str
+        self, record: OnceRecord, partition: int, *, since: datetime
     ) -> tuple[int, int] | None:
-        """(partition, offset) of the record whose ``header`` is ``record_id``, or None."""
-        wanted = record_id.encode()
-        tp = TopicPartition(topic, partition)
+        """(partition, offset) of ``record`` in ``partition`` at or after ``since``, or None.
+
+        A record is the one whose ``id_header`` carries ``record_id``, or one with the same key
+        and value bytes: the release before the fast path sent run events without that header,
+        and this release retries the publishes of the runs it started (a run event's value
+        holds the event's own id, so equal bytes are the same record).
+        """
+        wanted = record.record_id.encode()
+        tp = TopicPartition(record.topic, partition)
         async with self._lock:  # rare (after crashes): one check at a time is plenty
             consumer = await self._started()
             consumer.assign([tp])
@@ -129,11 +135,13 @@ class PartitionReader:
             consumer.seek(tp, first.offset)
             while await consumer.position(tp) < end:
                 batches = await consumer.getmany(tp, timeout_ms=1000, max_records=500)
-                for record in batches.get(tp, []):
-                    if record.offset >= end:
+                for seen in batches.get(tp, []):
+                    if seen.offset >= end:
                         break
-                    if any(k == header and v == wanted for k, v in record.headers):
-                        return partition, record.offset
+                    if any(k == record.id_header and v == wanted for k, v in seen.headers) or (
+                        seen.key == record.key and seen.value == record.value
+                    ):
+                        return partition, seen.offset
             return None
 
     async def _started(self) -> AIOKafkaConsumer:
@@ -204,13 +212,7 @@ class PublishOnce:
             # Every earlier attempt began its send before this one began: one lease later, each
             # such send is written or failed, so what the partition holds is final.
             await self.sleep(self.lease.total_seconds())
-            where = await self.reader.find(
-                record.topic,
-                partition,
-                since=since - self.clock_skew,
-                header=record.id_header,
-                record_id=record.record_id,
-            )
+            where = await self.reader.find(record, partition, since=since - self.clock_skew)
             CHECKS.labels(record.kind, "true" if where else "false").inc()
             if where is not None:
                 log.info(
