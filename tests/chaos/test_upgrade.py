@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 OLD_RELEASE = "5dcbe23128a9ef3c52ccdf046203a13f74eee160"
 RUNS = 4
 
+# The nap outlasts the spread of the runs' starts (seconds apart on a busy machine, right after
+# the stack came up), so every run is still napping when the old release is killed.
 TWO_STEPS = """
 id: two-steps
 version: 1
@@ -40,7 +42,7 @@ correlation:
 tasks:
   - id: nap
     type: sleep
-    params: {{seconds: 6, checkpoint_every: 0.5}}
+    params: {{seconds: 20, checkpoint_every: 0.5}}
     heartbeat_timeout: 2
     start_to_close_timeout: 60
   - id: after
