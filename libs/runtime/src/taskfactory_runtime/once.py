@@ -13,7 +13,7 @@ The guarantee (effectively once, per record id) rests on four parts:
    activity, a replayed workflow) first waits one lease, so that every earlier attempt's send
    has been written or has failed, then reads the key's partition from the earliest moment an
    earlier attempt could have written (minus the allowed clock skew) to the end offset, and
-   sends only if the id is not there.
+   sends only if neither the id nor a record with the same key and bytes is there.
 
 Limits: the partition count of the topic must not change between the attempts (the key would
 hash elsewhere); the topic must retain records for longer than the retry window; the hosts'
