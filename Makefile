@@ -100,7 +100,9 @@ stack-logs: install ## the last lines of every stack component's log
 	@$(RUN) taskfactory-stack logs
 
 .PHONY: bench
-bench: install ## every benchmark in one go (never part of make test; ~45 min); tables in bench/README.md
+bench: install ## every benchmark in one go on an emptied stack (never part of make test; ~50 min); tables in bench/README.md
+	@$(RUN) taskfactory-stack down >/dev/null
+	@$(RUN) taskfactory-stack reset >/dev/null
 	@$(RUN) taskfactory-stack prepare >/dev/null
 	@$(RUN) python bench/codec_bench.py
 	@$(RUN) python bench/sandbox_bench.py

@@ -106,6 +106,20 @@ def down(profile: Profile | None = PROFILE) -> None:
     typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing of ours was running")
 
 
+@app.command()
+def reset(profile: Profile | None = PROFILE) -> None:
+    """Empty the stopped stack: Kafka's topics, Temporal's runs, the registry's schemas.
+
+    Downloads and builds stay; the next `up` starts as on a fresh machine.
+    """
+    try:
+        removed = Stack(_settings(profile)).reset()
+    except StackError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"removed: {', '.join(str(p) for p in removed)}" if removed else "nothing to remove")
+
+
 def _print_status(stack: Stack) -> None:
     rows = stack.status()
     width = max(9, *(len(row.name) for row in rows))

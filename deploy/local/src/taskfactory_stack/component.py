@@ -8,6 +8,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 from taskfactory_stack.errors import StackError
 from taskfactory_stack.process import TrackedProcess, port_taken, tail
@@ -49,6 +50,11 @@ class Component(ABC):
     def extra(self) -> str:
         """Other addresses worth showing (UI)."""
         return ""
+
+    @property
+    def state(self) -> tuple[Path, ...]:
+        """What it keeps between runs (logs, histories, schemas): what ``reset`` removes."""
+        return ()
 
     @property
     def port_setting(self) -> str:

@@ -58,6 +58,10 @@ class KafkaComponent(Component):
         """The broker's log.dirs."""
         return self.settings.root / "kafka" / "data"
 
+    @property
+    def state(self) -> tuple[Path, ...]:
+        return (self.data,)
+
     def _fetch_jars(self) -> Path:
         libs = self.home / "libs"
         marker = libs / ".complete"
@@ -218,8 +222,18 @@ class TemporalComponent(Component):
             )
         return found
 
+    @property
+    def database(self) -> Path:
+        """The SQLite file histories and visibility are kept in."""
+        return self.settings.root / "temporal" / "temporal.db"
+
+    @property
+    def state(self) -> tuple[Path, ...]:
+        db = self.database
+        return (db, db.with_name(f"{db.name}-wal"), db.with_name(f"{db.name}-shm"))
+
     def prepare(self) -> None:
-        (self.settings.root / "temporal").mkdir(parents=True, exist_ok=True)
+        self.database.parent.mkdir(parents=True, exist_ok=True)
 
     def argv(self) -> tuple[list[str], dict[str, str]]:
         argv = [
@@ -233,7 +247,7 @@ class TemporalComponent(Component):
             "--ui-port",
             str(self.settings.temporal_ui_port),
             "--db-filename",
-            str(self.settings.root / "temporal" / "temporal.db"),
+            str(self.database),
             "--namespace",
             "default",
             # WAL + normal sync: durable across process crashes, several times the start rate.

@@ -120,6 +120,10 @@ class RegistryComponent(Component):
         """The H2 database the schemas are kept in."""
         return self.settings.root / "registry" / "data"
 
+    @property
+    def state(self) -> tuple[Path, ...]:
+        return (self.data,)
+
     def prepare(self) -> None:
         marker = self.home / ".complete"
         if not marker.exists():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 
 from taskfactory_stack.component import Component
 from taskfactory_stack.components import KafkaComponent
+from taskfactory_stack.errors import StackError
 from taskfactory_stack.jaeger import JaegerComponent
 from taskfactory_stack.profiles import components
 from taskfactory_stack.settings import StackSettings
@@ -53,6 +56,27 @@ class Stack:
             if (only is None or component.name in only) and component.down():
                 stopped.append(component.name)
         return stopped
+
+    def reset(self) -> list[Path]:
+        """Remove what the stopped stack keeps (topics, histories, schemas); returns what went.
+
+        Downloads and builds stay. Refused while any component runs: it holds the files open.
+        """
+        running = [c.name for c in self.components if c.process.pid() is not None]
+        if running:
+            raise StackError(
+                f"{', '.join(running)} still running; stop the stack first (taskfactory-stack down)"
+            )
+        removed = []
+        for path in (p for c in self.components for p in c.state):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+            else:
+                continue
+            removed.append(path)
+        return removed
 
     def status(self) -> list[ComponentStatus]:
         """Each component with address, pid and a live health probe."""
