@@ -30,6 +30,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -101,19 +102,19 @@ async def _rounds(
         for count in replicas:
             samples.setdefault(f"ingress-{count}", []).append(
                 await _measure(
-                    lambda c=count: bench.ingress(kafka, client, args.events, tmp, [], replicas=c),
+                    partial(bench.ingress, kafka, client, args.events, tmp, [], replicas=count),
                     args.events,
                 )
             )
             samples.setdefault(f"e2e-{count}", []).append(
                 await _measure(
-                    lambda c=count: bench.e2e(kafka, client, args.e2e_events, tmp, [], replicas=c),
+                    partial(bench.e2e, kafka, client, args.e2e_events, tmp, [], replicas=count),
                     args.e2e_events,
                 )
             )
         naive_n = max(100, args.events // 5)
         samples.setdefault("naive", []).append(
-            await _measure(lambda n=naive_n: bench.naive(kafka, client, n, tmp), naive_n)
+            await _measure(partial(bench.naive, kafka, client, naive_n, tmp), naive_n)
         )
         print(
             f"  round {round_ + 1}: "

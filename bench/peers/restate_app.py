@@ -28,7 +28,8 @@ async def decode(value: bytes) -> str:
 @sink.handler(accept="*/*", input_serde=BytesSerde())
 async def handle(ctx: restate.Context, value: bytes) -> str:
     """The one step: decode and validate the envelope, journaled by Restate."""
-    return await ctx.run_typed("decode", decode, value=value)
+    decoded: str = await ctx.run_typed("decode", decode, value=value)
+    return decoded
 
 
 def main() -> None:
@@ -37,7 +38,7 @@ def main() -> None:
     config.loglevel = "WARNING"
     config.accesslog = None
     app = restate.app(services=[sink])
-    asyncio.run(hypercorn.asyncio.serve(app, config))  # type: ignore[arg-type]
+    asyncio.run(hypercorn.asyncio.serve(app, config))
 
 
 if __name__ == "__main__":
