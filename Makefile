@@ -73,8 +73,8 @@ fmt: install ## ruff format and autofix
 	@$(RUN) ruff check --fix .
 
 .PHONY: typecheck
-typecheck: install ## mypy --strict over every package and the benchmarks
-	@$(RUN) mypy libs/*/src services/*/src deploy/local/src bench
+typecheck: install ## mypy --strict over every package, its tests, the cross-service tests and the benchmarks
+	@$(RUN) mypy libs/*/src libs/*/tests services/*/src services/*/tests deploy/local/src deploy/local/tests bench tests
 
 .PHONY: schemas-check
 schemas-check: install ## every schema version is backward and forward compatible with the previous one (and the registry agrees, if TASKFACTORY_KAFKA__SCHEMA_REGISTRY_URL is set)

@@ -52,9 +52,9 @@ class StackInfo:
 
 
 def _testcontainers_stack() -> Iterator[StackInfo]:
-    from testcontainers.core.container import DockerContainer  # type: ignore[import-not-found]
-    from testcontainers.core.waiting_utils import wait_for_logs  # type: ignore[import-not-found]
-    from testcontainers.kafka import KafkaContainer  # type: ignore[import-not-found]
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+    from testcontainers.kafka import KafkaContainer
 
     from taskfactory_contracts import names
 

@@ -12,8 +12,10 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -28,7 +30,14 @@ from taskfactory_stack.process import free_port
 from taskfactory_stack.registry import RegistryComponent
 from taskfactory_stack.running import RunningServices
 from taskfactory_stack.settings import StackSettings
-from taskfactory_stack.traffic import consume, echo_definition, end_offsets_total, envelope, produce
+from taskfactory_stack.traffic import (
+    Record,
+    consume,
+    echo_definition,
+    end_offsets_total,
+    envelope,
+    produce,
+)
 from taskfactory_stack.waiting import hold_for, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -36,16 +45,38 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 def _serializer(url: str, version: int | None = None) -> AvroSerializer:
     """confluent-kafka's own serializer of our envelope schema (TopicNameStrategy)."""
-    return AvroSerializer(
+    serializer: AvroSerializer = AvroSerializer(
         SchemaRegistryClient({"url": url}),
         default_store().get(ENVELOPE, version).json,
         lambda e, _: e.model_dump(mode="python"),
     )
+    return serializer
 
 
 def _framed(serializer: AvroSerializer, topic: str, events: list[Envelope]) -> list[bytes]:
     context = SerializationContext(topic, MessageField.VALUE)
-    return [serializer(e, context) for e in events]
+    framed: list[bytes] = []
+    for e in events:
+        value = serializer(e, context)
+        assert value is not None  # None only for a None message
+        framed.append(value)
+    return framed
+
+
+def _record(message: ce_kafka.KafkaMessage) -> Record:
+    """The SDK's binary-mode message as a raw record (its key: bytes, or none)."""
+    assert not isinstance(message.key, str)
+    return (message.key, message.value, list(message.headers.items()))
+
+
+def _data(event: BaseCloudEvent) -> dict[str, Any]:
+    """The event's data as a mapping (the SDK decodes only some JSON data itself)."""
+    data = event.get_data()
+    if isinstance(data, dict):
+        return data
+    assert data is not None
+    decoded: dict[str, Any] = json.loads(data)
+    return decoded
 
 
 #: The definition asks for its results in the Confluent format (the deployment's is the default).
@@ -71,12 +102,8 @@ async def test_avro_serializer_events_become_runs_read_back_by_the_avro_deserial
     values = _framed(_serializer(schema_registry_url), topics.events, events)
     assert all(v[0] == 0 for v in values)  # Confluent framing: magic byte 0 + schema id
     unknown = confluent_frame(2_000_000_000, values[0][5:])
-    await produce(
-        kafka_settings,
-        topics.events,
-        [(e.subject.encode(), v, []) for e, v in zip(events, values, strict=True)]
-        + [(b"stray", unknown, [])],
-    )
+    sent: list[Record] = [(e.subject.encode(), v, []) for e, v in zip(events, values, strict=True)]
+    await produce(kafka_settings, topics.events, [*sent, (b"stray", unknown, [])])
 
     records = await consume(kafka_settings, topics.results, at_least=10, timeout=120)
     deserializer = AvroDeserializer(SchemaRegistryClient({"url": schema_registry_url}))
@@ -119,19 +146,14 @@ async def test_cloudevents_sdk_events_become_runs_and_cloudevents_results(
         )
         for i in range(5)
     ]
-    await produce(
-        kafka_settings,
-        topics.events,
-        [(m.key, m.value, list(m.headers.items())) for m in messages],
-    )
+    await produce(kafka_settings, topics.events, [_record(m) for m in messages])
     records = await consume(kafka_settings, topics.results, at_least=5, timeout=120)
     results = [
         ce_kafka.from_binary_event(ce_kafka.KafkaMessage(dict(r.headers), r.key, r.value))
         for r in records
     ]
     assert {e.get_type() for e in results} == {"io.taskfactory.task.result"}
-    data = [e.get_data() for e in results]
-    data = [d if isinstance(d, dict) else json.loads(d) for d in data]
+    data = [_data(e) for e in results]
     assert sorted(d["causation_id"] for d in data) == [f"{uid}-ce-{i}" for i in range(5)]
     assert {d["status"] for d in data} == {"succeeded"}
     runs = await consume(kafka_settings, topics.runs, at_least=10, timeout=60)

@@ -77,7 +77,8 @@ def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _config(rendered: Rendered) -> dict[str, str]:
-    return rendered.one("ConfigMap", "tf-taskfactory-config")["data"]
+    data: dict[str, str] = rendered.one("ConfigMap", "tf-taskfactory-config")["data"]
+    return data
 
 
 # ---- lint and validation ------------------------------------------------------------------
@@ -439,9 +440,9 @@ def test_an_existing_definitions_configmap_is_mounted_not_created(render: Render
 
 
 def _checksums(rendered: Rendered) -> dict[str, str]:
-    return rendered.one("Deployment", "tf-taskfactory-executor")["spec"]["template"]["metadata"][
-        "annotations"
-    ]
+    deployment = rendered.one("Deployment", "tf-taskfactory-executor")
+    annotations: dict[str, str] = deployment["spec"]["template"]["metadata"]["annotations"]
+    return annotations
 
 
 def test_changed_settings_or_definitions_roll_the_pods(render: Render) -> None:

@@ -26,7 +26,7 @@ from taskfactory_runtime.temporal import keyring
 SECURE = CHART / "examples" / "secure.yaml"
 NAME = "tf-taskfactory-codec-server"
 UI = "https://cloud.temporal.io"  # the Temporal Cloud UI secure.yaml's namespace is viewed in
-ENABLED = {
+ENABLED: dict[str, Any] = {
     "codecServer": {
         "enabled": True,
         "uiOrigins": ["https://temporal-ui.example.internal"],

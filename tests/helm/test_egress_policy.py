@@ -36,7 +36,8 @@ EXECUTOR_EGRESS = {
 
 
 def _policy(rendered: Rendered, name: str) -> dict[str, Any]:
-    return rendered.one("NetworkPolicy", name)["spec"]
+    spec: dict[str, Any] = rendered.one("NetworkPolicy", name)["spec"]
+    return spec
 
 
 def _ports(rule: dict[str, Any]) -> set[int | str]:

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from support.orchestrator_harness import FakeExecutor, definition, harness, trigger
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -215,7 +216,7 @@ async def runs(admin_server: AdminServer, temporal_client: Client, uid: str) -> 
 
 # ---- authentication, scopes, limits ----------------------------------------------------------
 def _operations(openapi: dict[str, Any]) -> list[tuple[str, str]]:
-    out = []
+    out: list[tuple[str, str]] = []
     for path, methods in openapi["paths"].items():
         concrete = path.replace("{workflow_id}", "wf/1").replace("{schedule_id}", "nothing")
         concrete = concrete.replace("{definition_id}", "nightly-report")
@@ -458,7 +459,7 @@ async def test_validate_and_explain(admin_server: AdminServer) -> None:
 async def test_schedules_through_the_api(
     admin_server: AdminServer, temporal_client: Client, uid: str
 ) -> None:
-    doc = {
+    doc: dict[str, Any] = {
         "id": f"{uid}-api",
         "version": 1,
         "trigger": {"schedule": {"cron": ["0 2 * * *"], "timezone": "Europe/Berlin"}},
@@ -505,6 +506,7 @@ def _schemathesis(server: AdminServer, run_ids: list[str]) -> None:
     )
     seen: dict[str, set[int]] = {}
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result.err()
         operation = result.ok()
         statuses = seen.setdefault(f"{operation.method.upper()} {operation.path}", set())
         _fuzz(operation, server, run_ids, statuses)

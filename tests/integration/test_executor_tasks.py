@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -274,11 +274,11 @@ async def test_kafka_publish_times_out_when_never_acknowledged(
 
 # ---- plugins -----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Path]:
+def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     target = install_plugin(tmp_path_factory.mktemp("site"))
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(target)
-        yield target  # type: ignore[misc]
+        yield target
 
 
 async def test_a_plugin_package_is_discovered_and_each_kind_runs(
@@ -351,4 +351,4 @@ async def test_a_plugin_package_is_discovered_and_each_kind_runs(
 def _drive_arg(runner: InProcessExecutor, task: object, **options: object) -> object:
     from support.executor_harness import DriveInput
 
-    return DriveInput(task=task, task_queue=runner.queue, **options)  # type: ignore[arg-type]
+    return DriveInput(task=task, task_queue=runner.queue, **options)

@@ -14,7 +14,14 @@ from taskfactory_contracts import AvroCodec, Envelope, names
 from taskfactory_runtime.kafka import committed_offsets_total as committed_total
 from taskfactory_runtime.settings import KafkaSettings
 from taskfactory_stack.running import RunningServices
-from taskfactory_stack.traffic import consume, echo_definition, envelope, produce, produce_envelopes
+from taskfactory_stack.traffic import (
+    Record,
+    consume,
+    echo_definition,
+    envelope,
+    produce,
+    produce_envelopes,
+)
 from taskfactory_stack.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -77,7 +84,7 @@ async def test_poison_records_are_dead_lettered_with_original_bytes_and_replay_a
         "invalid": (b"k-invalid", invalid),
         "too_large": (b"k-large", codec.encode_envelope(oversize)),
     }
-    records = [(k, v, origin) for k, v in poison.values()]
+    records: list[Record] = [(k, v, origin) for k, v in poison.values()]
     records += [(e.subject.encode(), codec.encode_envelope(e), []) for e in valid]
     await produce(kafka_settings, topics.events, records)
 

@@ -31,7 +31,8 @@ FAST_RETRY = {"initial_interval": "PT0.1S", "maximum_interval": "PT0.2S"}
 
 
 async def _status(handle: Any) -> RunStatusView:
-    return await handle.query(names.QUERY_STATUS, result_type=RunStatusView)
+    status: RunStatusView = await handle.query(names.QUERY_STATUS, result_type=RunStatusView)
+    return status
 
 
 async def test_dag_runs_in_needs_order_with_parallelism_bounded_by_max_parallel(

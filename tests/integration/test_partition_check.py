@@ -40,7 +40,7 @@ async def _send(kafka: KafkaSettings, record: OnceRecord, headers: list[tuple[st
     await producer.start()
     try:
         partitions = sorted(await producer.partitions_for(record.topic))
-        partition = DefaultPartitioner()(record.key, partitions, partitions)
+        partition: int = DefaultPartitioner()(record.key, partitions, partitions)
         await producer.send_and_wait(
             record.topic, value=record.value, key=record.key, headers=headers, partition=partition
         )

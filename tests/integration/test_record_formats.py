@@ -76,6 +76,7 @@ async def test_cloudevents_binary_mode_is_read_by_the_sdk(uid: str) -> None:
     assert event.get_subject() == "order-9"
     assert event.get_time() == WHEN
     data = event.get_data()
+    assert data is not None
     assert (data if isinstance(data, dict) else json.loads(data))["status"] == "succeeded"
 
     started = RunEvent(

@@ -297,7 +297,8 @@ async def test_dst_next_action_times_in_berlin(env: Env) -> None:
 
     async def next_times(d: ActivityDefinition) -> list[str]:
         summary = await env.ops.describe(env.target.schedule_id(d.id))
-        return summary["next_action_times"][:4]
+        times: list[str] = summary["next_action_times"][:4]
+        return times
 
     # 02:30 does not exist on 28 March 2027 (clocks jump from 02:00 to 03:00): Temporal does
     # not fire that day at all. On 31 October 02:30 happens twice and it fires once.

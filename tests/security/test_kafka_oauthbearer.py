@@ -42,7 +42,8 @@ async def _round_trip(settings: KafkaSettings, topic: str, group: str) -> bytes 
         record = await asyncio.wait_for(consumer.getone(), 30)
     finally:
         await consumer.stop()
-    return record.value
+    value: bytes | None = record.value
+    return value
 
 
 async def test_a_token_file_authenticates_producer_consumer_and_admin(

@@ -63,7 +63,7 @@ def _payloads(message: Message) -> Iterator[Payload]:
             continue
         if isinstance(value, Message):
             items = [value]
-        elif field.message_type.GetOptions().map_entry:
+        elif field.message_type is not None and field.message_type.GetOptions().map_entry:
             items = list(value.values())
         else:
             items = list(value)

@@ -53,8 +53,8 @@ def _bytes(quantity: str) -> int:
     """A Kubernetes quantity such as 64Mi in bytes (binary suffixes, as the chart uses)."""
     match = re.fullmatch(r"(\d+)(Ki|Mi|Gi)?", quantity)
     assert match, f"tmpSizeLimit {quantity!r}: expected <n>, <n>Ki, <n>Mi or <n>Gi"
-    power = {None: 0, "Ki": 1, "Mi": 2, "Gi": 3}[match.group(2)]
-    return int(match.group(1)) * 1024**power
+    unit = {None: 1, "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}[match.group(2)]
+    return int(match.group(1)) * unit
 
 
 def chart_run_flags(values: dict[str, Any]) -> list[str]:

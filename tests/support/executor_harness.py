@@ -205,7 +205,6 @@ async def drive(client: Client, queue: str, arg: DriveInput, *, workflow_id: str
         arg,
         id=workflow_id,
         task_queue=queue,
-        result_type=DriveOutput,
         execution_timeout=timedelta(seconds=120),
     )
 

@@ -69,7 +69,7 @@ def _walk(message: Message, path: str, skip: frozenset[str]) -> Iterator[tuple[s
             continue
         if isinstance(value, Message):
             items: list[tuple[str, Any]] = [(field.name, value)]
-        elif field.message_type.GetOptions().map_entry:
+        elif field.message_type is not None and field.message_type.GetOptions().map_entry:
             items = [(f"{field.name}[{k}]", v) for k, v in value.items()]
         else:
             items = [(f"{field.name}[{i}]", v) for i, v in enumerate(value)]

@@ -78,6 +78,8 @@ def test_a_registered_schema_survives_a_restart(tmp_path: Path) -> None:
         assert component.probe_now() is not None  # really stopped
         assert component.up()
         fresh = SchemaRegistryClient({"url": component.url})
-        assert fresh.get_schema(schema_id).schema_str.replace(" ", "") == schema
+        stored = fresh.get_schema(schema_id).schema_str
+        assert stored is not None
+        assert stored.replace(" ", "") == schema
     finally:
         component.down()

@@ -85,6 +85,7 @@ def test_apache_avro_reads_what_we_write(codec: AvroCodec, envelope: Envelope) -
     value = codec.encode_envelope(envelope)
     schema = avro.schema.parse(default_store().get(ENVELOPE).path.read_text())
     datum = avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(io.BytesIO(value[10:])))
+    assert isinstance(datum, dict)
     assert datum["subject"] == "loan-42"
     assert datum["extensions"] == {"partitionkey": "loan-42"}
 

@@ -121,7 +121,7 @@ def test_plain_long_fast_path_reads_times_as_fastavro_does(
 
 def test_out_of_range_time_is_malformed(codec: AvroCodec) -> None:
     fast = default_store().get(ENVELOPE).fast_parsed
-    record = {f["name"]: None for f in V2.raw["fields"]}
+    record: dict[str, Any] = {f["name"]: None for f in V2.raw["fields"]}
     record.update(id="e", source="s", type="t", subject="k", time=2**62, datacontenttype="a")
     record.update(specversion="1.0", data=b"", extensions={})
     body = io.BytesIO()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import quote
 
 import httpx
@@ -115,7 +115,7 @@ def hostile_v6(draw: st.DrawFn) -> tuple[str, IPAddress]:
     return f"[{text.upper() if draw(st.booleans()) else text}]", address
 
 
-_LETTER_FORMS = {
+_LETTER_FORMS: dict[str, Callable[[str], str]] = {
     "upper": str.upper,
     "fullwidth": lambda ch: chr(ord(ch) + 0xFEE0),  # U+FF4C for l
     "circled": lambda ch: chr(ord(ch) - ord("a") + 0x24D0),  # U+24DB for l

@@ -66,7 +66,7 @@ def test_any_accepted_record_with_headers_fits_one_dead_letter_request() -> None
 
 async def test_a_record_the_topic_refuses_whole_is_dead_lettered_as_a_stub() -> None:
     producer = Producer(refuse_larger_than=1_048_588)  # the broker's default message limit
-    sender = DeadLetterSender(SETTINGS, producer)  # type: ignore[arg-type]
+    sender = DeadLetterSender(SETTINGS, producer)
     value = b"x" * 1_048_576
     before = metrics.DEAD_LETTER_STUBS._value.get()
     await sender.send(_record(value), MalformedRecordError("no", where="value"))
@@ -84,7 +84,7 @@ async def test_a_record_the_topic_refuses_whole_is_dead_lettered_as_a_stub() -> 
 
 async def test_an_outage_is_a_dead_letter_outage_retried_until_the_topic_answers() -> None:
     producer = Producer(KafkaTimeoutError(), KafkaTimeoutError())
-    sender = DeadLetterSender(SETTINGS, producer)  # type: ignore[arg-type]
+    sender = DeadLetterSender(SETTINGS, producer)
     seen: list[bool] = []
 
     async def watch() -> None:
@@ -107,14 +107,14 @@ async def test_an_outage_is_a_dead_letter_outage_retried_until_the_topic_answers
 async def test_a_non_retriable_error_is_final_the_stub_goes_and_if_refused_too_it_says_so() -> None:
     # Authorization refused for the record and its stub: no endless retry; a clear error.
     denied = TopicAuthorizationFailedError()
-    sender = DeadLetterSender(SETTINGS, Producer(denied, denied))  # type: ignore[arg-type]
+    sender = DeadLetterSender(SETTINGS, Producer(denied, denied))
     with pytest.raises(DeadLetterFailedError, match="refused the record and its stub"):
         await asyncio.wait_for(sender.send(_record(b"v"), ValueError("x")), 5)
 
 
 async def test_a_record_with_neither_key_nor_value_is_dead_lettered() -> None:
     producer = Producer()
-    sender = DeadLetterSender(SETTINGS, producer)  # type: ignore[arg-type]
+    sender = DeadLetterSender(SETTINGS, producer)
     await sender.send(_record(None, key=None), MalformedRecordError("empty"))
     [letter] = producer.sent
     assert (letter["key"], letter["value"]) == (None, b"")
@@ -123,7 +123,7 @@ async def test_a_record_with_neither_key_nor_value_is_dead_lettered() -> None:
 
 async def test_the_error_message_is_bounded_and_valid_utf8() -> None:
     producer = Producer()
-    sender = DeadLetterSender(SETTINGS, producer)  # type: ignore[arg-type]
+    sender = DeadLetterSender(SETTINGS, producer)
     await sender.send(_record(b"v"), ValueError("\ud800" + "x" * 5000))
     message = dict(producer.sent[0]["headers"])[names.HEADER_ERROR_MESSAGE]
     assert len(message) <= 1010

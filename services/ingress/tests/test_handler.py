@@ -141,7 +141,7 @@ async def test_a_filter_runs_off_the_event_loop_within_its_time_budget() -> None
     producer = Producer()
     handler = RecordHandler(
         IngressSettings(ingress=IngressSection(filter_timeout_seconds=0.05)),
-        producer,  # type: ignore[arg-type]
+        producer,
         GatedTemporal(),  # type: ignore[arg-type]
         [slow],
     )
@@ -187,7 +187,7 @@ async def test_a_temporal_outage_is_reported_down_with_its_reason_then_up_when_a
     availability.subscribe(lambda up: heard.append((up, availability.reason("temporal"))))
     handler = RecordHandler(
         IngressSettings(ingress=IngressSection(retry_max_seconds=0.01)),
-        None,  # type: ignore[arg-type]
+        None,
         FlakyTemporal(failures=2),  # type: ignore[arg-type]
         [DEFINITION],
         availability=availability,

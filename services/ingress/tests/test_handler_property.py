@@ -121,7 +121,7 @@ FILTERS = (
     "event.data.x.y == 'z'",
     "event.tenant == 'acme'",
 )
-TEMPLATES = (
+TEMPLATES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("{definition}/{id}", {}),
     ("{definition}/{subject}/{id}", {}),
     ("t/{tenant}/{id}", {"tenant": "dead_letter"}),
@@ -306,7 +306,9 @@ def confluent(draw: st.DrawFn) -> tuple[list[tuple[str, bytes | None]], bytes]:
     return [], confluent_frame(schema_id, single[10:])
 
 
-sized = st.sampled_from([MAX_RECORD - 1, MAX_RECORD, MAX_RECORD + 1]).map(lambda n: ([], b"x" * n))
+sized: st.SearchStrategy[tuple[list[tuple[str, bytes | None]], bytes]] = st.sampled_from(
+    [MAX_RECORD - 1, MAX_RECORD, MAX_RECORD + 1]
+).map(lambda n: ([], b"x" * n))
 records = st.tuples(
     st.one_of(st.none(), st.binary(max_size=40), st.just(b"k" * 3000)),
     st.one_of(structured(), binary(), avro(), confluent(), sized, st.just(([], None))),

@@ -55,7 +55,7 @@ def test_the_watermark_is_the_smallest_unacked_offset_for_any_ack_order(
     import random
 
     assert isinstance(rnd, random.Random)
-    offsets = []
+    offsets: list[int] = []
     offset = start
     for step in steps:
         offset += step - 1 if offsets else 0

@@ -92,8 +92,9 @@ def test_an_approval_waits_with_its_deadline_and_is_pending_again_once_decided()
     assert ledger["charge"].phase is TaskPhase.WAITING_APPROVAL
     assert ledger["charge"].approval_deadline == deadline
     ledger.decided("charge", "alice")
-    assert ledger["charge"].phase is TaskPhase.PENDING
-    assert ledger["charge"].decided_by == "alice"
+    decided = ledger["charge"]
+    assert decided.phase is TaskPhase.PENDING
+    assert decided.decided_by == "alice"
 
 
 def test_counts_list_every_phase_and_add_up_to_the_tasks() -> None:
@@ -157,7 +158,7 @@ def dags(draw: st.DrawFn) -> dict[str, tuple[str, ...]]:
     }
 
 
-OUTCOMES = st.sampled_from(
+OUTCOMES: st.SearchStrategy[TaskStatus | str] = st.sampled_from(
     [TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.TIMED_OUT, "skip", "fan-out"]
 )
 
@@ -190,6 +191,7 @@ def test_over_any_dag_tasks_run_only_after_their_needs_and_each_is_counted_once(
             continue
         ledger.start(task_id)
         assert task_id not in ledger.ready()
+        assert isinstance(outcome, TaskStatus)
         ledger.finish(task_id, outcome, 1, None if outcome is TaskStatus.SUCCEEDED else "E")
     # What is left never started: each of them has a need that did not succeed.
     left = [t for t, s in ledger.states().items() if s.phase is TaskPhase.PENDING]

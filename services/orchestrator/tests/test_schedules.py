@@ -16,6 +16,7 @@ from taskfactory_orchestrator.schedules.reconciler import (
     fingerprint,
 )
 from taskfactory_orchestrator.workflows.scheduled_firing import (
+    ScheduledFiringInput,
     firing_envelope,
     run_workflow_id,
     scheduled_for_from_id,
@@ -63,6 +64,7 @@ def test_schedule_carries_spec_policy_state_and_the_firing_action() -> None:
     action = schedule.action
     assert isinstance(action, ScheduleActionStartWorkflow)
     assert (action.id, action.task_queue) == ("tf-nightly", "orch")
+    assert isinstance(action.args[0], ScheduledFiringInput)
     assert action.args[0].definition == d
 
 
