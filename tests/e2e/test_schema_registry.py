@@ -18,10 +18,10 @@ import pytest
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from conftest import Topics
+from support.registry import registry_client
 
 from taskfactory_contracts import ENVELOPE, AvroCodec, Envelope, default_store, names
 from taskfactory_contracts.confluent import confluent_frame
@@ -46,7 +46,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 def _serializer(url: str, version: int | None = None) -> AvroSerializer:
     """confluent-kafka's own serializer of our envelope schema (TopicNameStrategy)."""
     serializer: AvroSerializer = AvroSerializer(
-        SchemaRegistryClient({"url": url}),
+        registry_client(url),
         default_store().get(ENVELOPE, version).json,
         lambda e, _: e.model_dump(mode="python"),
     )
@@ -106,14 +106,13 @@ async def test_avro_serializer_events_become_runs_read_back_by_the_avro_deserial
     await produce(kafka_settings, topics.events, [*sent, (b"stray", unknown, [])])
 
     records = await consume(kafka_settings, topics.results, at_least=10, timeout=120)
-    deserializer = AvroDeserializer(SchemaRegistryClient({"url": schema_registry_url}))
+    deserializer = AvroDeserializer(registry_client(schema_registry_url))
     context = SerializationContext(topics.results, MessageField.VALUE)
     results = [deserializer(r.value, context) for r in records]
     assert sorted(r["causation_id"] for r in results) == sorted(e.id for e in events)
     assert {r["status"] for r in results} == {"succeeded"}
     assert (
-        f"{topics.results}-value"
-        in SchemaRegistryClient({"url": schema_registry_url}).get_subjects()
+        f"{topics.results}-value" in registry_client(schema_registry_url).get_subjects()
     )  # TopicNameStrategy
 
     dead = await consume(kafka_settings, topics.dead_letter, at_least=1, timeout=60)

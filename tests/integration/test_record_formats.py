@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 from cloudevents.core.bindings import kafka as ce_kafka
-from confluent_kafka.schema_registry import AsyncSchemaRegistryClient, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from support.registry import async_registry_client, registry_client
 
 from taskfactory_contracts import RunEvent, RunEventKind, TaskResult, TaskStatus, names
 from taskfactory_runtime.errors import ConfigurationError
@@ -43,7 +43,7 @@ def _result(uid: str) -> TaskResult:
 async def test_confluent_results_are_read_by_the_avro_deserializer(
     schema_registry_url: str, uid: str, strategy: str
 ) -> None:
-    lookup = RegistryLookup(AsyncSchemaRegistryClient({"url": schema_registry_url}))
+    lookup = RegistryLookup(async_registry_client(schema_registry_url))
     fmt = RecordFormat(ResultsSettings(format="confluent", subject_strategy=strategy), lookup)
     topic = f"{uid}.results"
     try:
@@ -56,7 +56,7 @@ async def test_confluent_results_are_read_by_the_avro_deserializer(
     headers = dict(record.headers)
     assert headers[names.HEADER_RESULT_ID] == f"{uid}-result".encode()  # exactly-once key kept
 
-    client = SchemaRegistryClient({"url": schema_registry_url})
+    client = registry_client(schema_registry_url)
     read = AvroDeserializer(client)(record.value, SerializationContext(topic, MessageField.VALUE))
     assert read["result_id"] == f"{uid}-result"
     assert read["status"] == "succeeded"

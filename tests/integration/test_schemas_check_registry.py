@@ -6,6 +6,7 @@ import json
 
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from support.registry import registry_client
 
 from taskfactory_contracts import ENVELOPE, default_store
 from taskfactory_runtime.schemas_check import main
@@ -19,7 +20,7 @@ def registry_env(
 ) -> SchemaRegistryClient:
     monkeypatch.setenv("TASKFACTORY_KAFKA__SCHEMA_REGISTRY_URL", schema_registry_url)
     monkeypatch.setenv("TASKFACTORY_TOPICS__EVENTS", f"{uid}.events")
-    return SchemaRegistryClient({"url": schema_registry_url})
+    return registry_client(schema_registry_url)
 
 
 def _shipped() -> str:

@@ -58,7 +58,8 @@ def test_it_listens_on_loopback_only_and_keeps_its_data_in_the_stack_folder(
 @pytest.mark.integration
 def test_a_registered_schema_survives_a_restart(tmp_path: Path) -> None:
     """Real Apicurio on private ports: register, restart, the id still names the schema."""
-    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+    from confluent_kafka.schema_registry import Schema
+    from support.registry import registry_client
 
     component = RegistryComponent(
         StackSettings(
@@ -71,13 +72,13 @@ def test_a_registered_schema_survives_a_restart(tmp_path: Path) -> None:
     schema = '{"type":"record","name":"Probe","fields":[{"name":"a","type":"long"}]}'
     try:
         assert component.up()
-        schema_id = SchemaRegistryClient({"url": component.url}).register_schema(
+        schema_id = registry_client(component.url).register_schema(
             "probe-value", Schema(schema, "AVRO")
         )
         assert component.down()
         assert component.probe_now() is not None  # really stopped
         assert component.up()
-        fresh = SchemaRegistryClient({"url": component.url})
+        fresh = registry_client(component.url)
         stored = fresh.get_schema(schema_id).schema_str
         assert stored is not None
         assert stored.replace(" ", "") == schema
