@@ -22,14 +22,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from taskfactory_runtime.egress.errors import (
-    EgressError,
-    EgressRefused,
-    EgressTimeout,
-    EgressUnreachable,
-    InvalidRequest,
-    ResponseTooLarge,
-)
+from taskfactory_runtime.egress import errors
 from taskfactory_runtime.egress.policy import EgressPolicy, EgressSettings, IPAddress
 from taskfactory_runtime.egress.redact import (
     install_httpx_log_redaction,
@@ -54,7 +47,7 @@ async def resolve_checked(policy: EgressPolicy, host: str, port: int) -> list[IP
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise EgressUnreachable(f"host {host!r} did not resolve: {exc}") from None
+        raise errors.EgressUnreachable(f"host {host!r} did not resolve: {exc}") from None
     addresses: list[IPAddress] = []
     for *_, sockaddr in infos:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
@@ -103,7 +96,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         """Never: tasks reach hosts, not local sockets."""
-        raise EgressRefused("unix sockets are not reachable by tasks")
+        raise errors.EgressRefused("unix sockets are not reachable by tasks")
 
     async def sleep(self, seconds: float) -> None:
         """Delegate (httpcore sleeps between connect retries)."""
@@ -214,28 +207,28 @@ class Egress:
         try:
             async with asyncio.timeout(seconds):
                 return await self._exchange(method, url, headers, json, seconds, secrets)
-        except EgressError:
+        except errors.EgressError:
             raise
         except (TimeoutError, httpx.TimeoutException):
             capped = timeout_seconds is not None and timeout_seconds > seconds
             cap = f" (timeout {timeout_seconds:g} s capped by {_ENV}MAX_TIMEOUT_SECONDS)"
-            raise EgressTimeout(
+            raise errors.EgressTimeout(
                 f"no complete answer within {seconds:g} s" + (cap if capped else "")
             ) from None
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise InvalidRequest(scrub(f"invalid URL: {exc}", secrets)) from None
+            raise errors.InvalidRequest(scrub(f"invalid URL: {exc}", secrets)) from None
         except (httpx.LocalProtocolError, UnicodeError) as exc:
             # The library's text quotes the offending header value, credentials included.
-            raise InvalidRequest(
+            raise errors.InvalidRequest(
                 f"request cannot be sent ({type(exc).__name__}): a header name or value holds "
                 "a line break, a control or a non-ASCII character"
             ) from None
         except (ValueError, TypeError) as exc:  # e.g. a body JSON cannot hold
-            raise InvalidRequest(
+            raise errors.InvalidRequest(
                 scrub(f"request cannot be sent: {type(exc).__name__}: {exc}", secrets)
             ) from None
         except httpx.HTTPError as exc:
-            raise EgressUnreachable(scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
+            raise errors.EgressUnreachable(scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
 
     async def _exchange(
         self,
@@ -269,7 +262,7 @@ class Egress:
     def _check_url(self, url: httpx.URL) -> None:
         self.policy.check_scheme(url.scheme)
         if not url.host:
-            raise InvalidRequest(f"URL {redact_url(url)} names no host")
+            raise errors.InvalidRequest(f"URL {redact_url(url)} names no host")
 
     def _check_redirect(
         self, request: httpx.Request, target: httpx.Request, status: int, hop: int
@@ -278,13 +271,13 @@ class Egress:
         where = f"HTTP {status} redirect to {redact_url(target.url)}"
         same_origin = _origin(request.url) == _origin(target.url)
         if policy == "off":
-            raise EgressRefused(f"{where} not followed (redirects are off; {_ENV}REDIRECTS)")
+            raise errors.EgressRefused(f"{where} not followed (redirects are off; {_ENV}REDIRECTS)")
         if policy == "same-origin" and not same_origin:
-            raise EgressRefused(
+            raise errors.EgressRefused(
                 f"{where} not followed: another origin ({_ENV}REDIRECTS is same-origin)"
             )
         if hop >= self.settings.max_redirects:
-            raise EgressRefused(
+            raise errors.EgressRefused(
                 f"{where} not followed: more than {self.settings.max_redirects} redirects "
                 f"({_ENV}MAX_REDIRECTS)"
             )
@@ -302,7 +295,7 @@ class Egress:
             "" if response.request.method == "HEAD" else response.headers.get("Content-Length", "")
         )
         if declared.isdigit() and int(declared) > limit:
-            raise ResponseTooLarge(
+            raise errors.ResponseTooLarge(
                 f"{where} declares {int(declared)} bytes, above the {limit}-byte limit "
                 f"({_ENV}MAX_RESPONSE_BYTES)"
             )
@@ -310,7 +303,7 @@ class Egress:
         async for chunk in response.aiter_bytes():
             body += chunk
             if len(body) > limit:
-                raise ResponseTooLarge(
+                raise errors.ResponseTooLarge(
                     f"{where} is larger than the {limit}-byte limit ({_ENV}MAX_RESPONSE_BYTES); "
                     f"stopped reading at {len(body)} bytes"
                 )
