@@ -15,23 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from taskfactory_contracts import definition_parts as parts
 from taskfactory_contracts import names
-from taskfactory_contracts.definition_parts import (
-    APPROVAL_TASK_TYPE,
-    DEFINITION_FIELDS,
-    ENVELOPE_FIELDS,
-    HTTP_TASK_TYPES,
-    ID_PATTERN,
-    MAX_TASKS,
-    NAME_PATTERN,
-    ContextSource,
-    Correlation,
-    EventTrigger,
-    HttpContext,
-    PluginContext,
-    ResultsSpec,
-    TaskTemplate,
-)
 from taskfactory_contracts.expressions import (
     ExpressionError,
     check_expression,
@@ -48,18 +33,18 @@ class ActivityDefinition(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", title="ActivityDefinition")
 
-    id: str = Field(pattern=ID_PATTERN)
+    id: str = Field(pattern=parts.ID_PATTERN)
     version: int = Field(ge=1)
     enabled: bool = True
     description: str = ""
-    trigger: EventTrigger
-    correlation: Correlation = Correlation()
-    context: dict[Annotated[str, Field(pattern=NAME_PATTERN)], ContextSource] = Field(
+    trigger: parts.EventTrigger
+    correlation: parts.Correlation = parts.Correlation()
+    context: dict[Annotated[str, Field(pattern=parts.NAME_PATTERN)], parts.ContextSource] = Field(
         default_factory=dict
     )
-    tasks: tuple[TaskTemplate, ...] = Field(min_length=1, max_length=MAX_TASKS)
+    tasks: tuple[parts.TaskTemplate, ...] = Field(min_length=1, max_length=parts.MAX_TASKS)
     max_parallel: int = Field(default=10, ge=1, le=1000)
-    results: ResultsSpec = ResultsSpec()
+    results: parts.ResultsSpec = parts.ResultsSpec()
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> ActivityDefinition:
@@ -77,7 +62,7 @@ class ActivityDefinition(BaseModel):
 Loc = tuple[str | int, ...]
 
 
-def task_order(tasks: Iterable[TaskTemplate]) -> list[str]:
+def task_order(tasks: Iterable[parts.TaskTemplate]) -> list[str]:
     """Task ids in a topological order of ``needs`` (file order among ready ones)."""
     by_id = {t.id: t for t in tasks}
     done: list[str] = []
@@ -91,7 +76,7 @@ def task_order(tasks: Iterable[TaskTemplate]) -> list[str]:
     return done
 
 
-def _ancestors(task_id: str, by_id: dict[str, TaskTemplate]) -> frozenset[str]:
+def _ancestors(task_id: str, by_id: dict[str, parts.TaskTemplate]) -> frozenset[str]:
     seen: set[str] = set()
     stack = list(by_id[task_id].needs)
     while stack:
@@ -113,13 +98,13 @@ def definition_problems(
     except ValueError as exc:
         problems.append((("correlation", "workflow_id"), str(exc)))
     event_vars: dict[str, frozenset[str] | None] = {
-        "event": ENVELOPE_FIELDS,
-        "definition": DEFINITION_FIELDS,
+        "event": parts.ENVELOPE_FIELDS,
+        "definition": parts.DEFINITION_FIELDS,
     }
     if definition.trigger.filter is not None:
         _check(problems, ("trigger", "filter"), definition.trigger.filter, event_vars)
     for name, source in definition.context.items():
-        if isinstance(source, HttpContext):
+        if isinstance(source, parts.HttpContext):
             for field in ("url", "headers", "body"):
                 _check(
                     problems,
@@ -129,10 +114,12 @@ def definition_problems(
                     template=True,
                 )
             _check_url(problems, ("context", name, "url"), source.url)
-        elif isinstance(source, PluginContext):
+        elif isinstance(source, parts.PluginContext):
             _check(problems, ("context", name, "params"), source.params, event_vars, template=True)
-    known_types = None if known_task_types is None else {*known_task_types, APPROVAL_TASK_TYPE}
-    by_id: dict[str, TaskTemplate] = {}
+    known_types = (
+        None if known_task_types is None else {*known_task_types, parts.APPROVAL_TASK_TYPE}
+    )
+    by_id: dict[str, parts.TaskTemplate] = {}
     for index, task in enumerate(definition.tasks):
         if task.id in by_id:
             problems.append((("tasks", index, "id"), f"task id {task.id!r} is repeated"))
@@ -171,7 +158,7 @@ def definition_problems(
             _check(problems, ("tasks", index, "for_each"), task.for_each, scope)
             scope = {**scope, "item": None, "index": frozenset()}
         _check(problems, ("tasks", index, "params"), task.params, scope, template=True)
-        if task.type in HTTP_TASK_TYPES:
+        if task.type in parts.HTTP_TASK_TYPES:
             _check_url(problems, ("tasks", index, "params", "url"), task.params.get("url"))
         if task.compensate is not None:
             item_scope = {**scope, "output": None}
@@ -182,7 +169,7 @@ def definition_problems(
                 item_scope,
                 template=True,
             )
-            if task.compensate.type in HTTP_TASK_TYPES:
+            if task.compensate.type in parts.HTTP_TASK_TYPES:
                 _check_url(
                     problems,
                     ("tasks", index, "compensate", "params", "url"),
@@ -211,7 +198,7 @@ def spelling_problems(definition: ActivityDefinition) -> list[tuple[Loc, str]]:
     return problems
 
 
-def _ctype(task: TaskTemplate) -> str | None:
+def _ctype(task: parts.TaskTemplate) -> str | None:
     return task.compensate.type if task.compensate is not None else None
 
 
