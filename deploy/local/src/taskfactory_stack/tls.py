@@ -44,6 +44,41 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+# The CA signs certificates and CRLs (and digitally); every other key usage is off.
+_CA_KEY_USAGE = x509.KeyUsage(
+    **{
+        usage: usage in {"digital_signature", "key_cert_sign", "crl_sign"}
+        for usage in (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        )
+    }
+)
+
+
+def _builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, *, days: int
+) -> x509.CertificateBuilder:
+    """A certificate valid from five minutes ago (clock skew) for ``days``, before extensions."""
+    now = dt.datetime.now(dt.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+    )
+
+
 class CertificateAuthority:
     """A self-signed CA in ``directory`` (``ca.pem``) that issues server and client certs."""
 
@@ -51,30 +86,10 @@ class CertificateAuthority:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self._key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
         self._cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(name))
-            .issuer_name(_name(name))
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=2))
+            _builder(_name(name), _name(name), self._key.public_key(), days=2)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_CA_KEY_USAGE, critical=True)
             .sign(self._key, hashes.SHA256())
         )
         self.cert = directory / "ca.pem"
@@ -83,7 +98,6 @@ class CertificateAuthority:
     def issue(self, name: str, *, hosts: tuple[str, ...] = (), client: bool = False) -> IssuedCert:
         """A leaf cert for ``hosts`` (DNS names or IPs) or, with ``client``, a client cert."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
         sans: list[x509.GeneralName] = []
         for host in hosts:
             try:
@@ -92,13 +106,7 @@ class CertificateAuthority:
                 sans.append(x509.DNSName(host))
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(name))
-            .issuer_name(self._cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
+            _builder(_name(name), self._cert.subject, key.public_key(), days=1)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
