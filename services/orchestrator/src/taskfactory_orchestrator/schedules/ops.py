@@ -42,26 +42,28 @@ __all__ = [
 
 log = get_logger(__name__)
 
+# Every schedule metric has one label: the schedule's id.
+_BY_SCHEDULE = ("schedule",)
 LAST_ACTION_AGE = Gauge(
     "taskfactory_schedule_last_action_age_seconds",
     "Seconds since the schedule last started a firing (since creation when it never did).",
-    ["schedule"],
+    _BY_SCHEDULE,
 )
 EXPECTED_INTERVAL = Gauge(
     "taskfactory_schedule_expected_interval_seconds",
     "Seconds between the schedule's next two firings; alert when the age exceeds it by far.",
-    ["schedule"],
+    _BY_SCHEDULE,
 )
-PAUSED = Gauge("taskfactory_schedule_paused", "1 while the schedule is paused.", ["schedule"])
+PAUSED = Gauge("taskfactory_schedule_paused", "1 while the schedule is paused.", _BY_SCHEDULE)
 MISSED_CATCHUP = Gauge(
     "taskfactory_schedule_missed_catchup_window",
     "Firings Temporal dropped because they were later than the catch-up window.",
-    ["schedule"],
+    _BY_SCHEDULE,
 )
 SKIPPED_OBSERVED = Counter(
     "taskfactory_schedule_skipped_firings_total",
     "Firings found dropped (Temporal's catch-up window) since this process started.",
-    ["schedule"],
+    _BY_SCHEDULE,
 )
 
 
