@@ -133,10 +133,23 @@ class TaskStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class TaskResult(BaseModel):
-    """The record published for every finished task (schema ``taskfactory.TaskResult`` v1)."""
+class RunStatus(enum.StrEnum):
+    """How a run ended."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+class _Record(BaseModel):
+    """What the result and run-event records share: immutable, no field beyond the schema's."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TaskResult(_Record):
+    """The record published for every finished task (schema ``taskfactory.TaskResult`` v1)."""
 
     result_id: str = Field(min_length=1)
     run_id: str = Field(min_length=1)
@@ -167,19 +180,8 @@ class RunEventKind(enum.StrEnum):
     FINISHED = "finished"
 
 
-class RunStatus(enum.StrEnum):
-    """How a run ended."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed_out"
-
-
-class RunEvent(BaseModel):
+class RunEvent(_Record):
     """A run's lifecycle record on the runs topic (schema ``taskfactory.RunEvent`` v1)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     event_id: str = Field(min_length=1)
     kind: RunEventKind
