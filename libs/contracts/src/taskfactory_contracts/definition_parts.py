@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from taskfactory_contracts import names
 from taskfactory_contracts.ids import template_fields
 from taskfactory_contracts.records import Envelope
+from taskfactory_contracts.strict import STRICT
 
 __all__ = [
     "APPROVAL_TASK_TYPE",
@@ -42,7 +43,6 @@ __all__ = [
     "TaskTemplate",
 ]
 
-STRICT = ConfigDict(frozen=True, extra="forbid")
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 NAME_PATTERN = r"^[a-z_][a-z0-9_]{0,62}$"
 #: A task of this type runs no executor activity: it is a human decision (see ``approval``).

@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from taskfactory_contracts.strict import StrictModel
+
 __all__ = [
     "CLOUDEVENTS_ATTRIBUTES",
     "Envelope",
@@ -142,13 +144,7 @@ class RunStatus(enum.StrEnum):
     TIMED_OUT = "timed_out"
 
 
-class _Record(BaseModel):
-    """What the result and run-event records share: immutable, no field beyond the schema's."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TaskResult(_Record):
+class TaskResult(StrictModel):
     """The record published for every finished task (schema ``taskfactory.TaskResult`` v1)."""
 
     result_id: str = Field(min_length=1)
@@ -180,7 +176,7 @@ class RunEventKind(enum.StrEnum):
     FINISHED = "finished"
 
 
-class RunEvent(_Record):
+class RunEvent(StrictModel):
     """A run's lifecycle record on the runs topic (schema ``taskfactory.RunEvent`` v1)."""
 
     event_id: str = Field(min_length=1)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from taskfactory_contracts.definition import ActivityDefinition
 from taskfactory_contracts.definition_parts import ResultsFormatName, SubjectStrategy
 from taskfactory_contracts.names import TASK_QUEUE_EXECUTOR
 from taskfactory_contracts.records import Envelope, RunEvent, TaskResult
+from taskfactory_contracts.strict import StrictModel
 
 __all__ = [
     "PublishResultInput",
@@ -20,13 +19,9 @@ __all__ = [
     "TriggerEvent",
 ]
 
-_MODEL = ConfigDict(frozen=True, extra="forbid")
 
-
-class TriggerEvent(BaseModel):
+class TriggerEvent(StrictModel):
     """What fired a run: an envelope and where it was read from."""
-
-    model_config = _MODEL
 
     envelope: Envelope
     topic: str = ""
@@ -35,10 +30,8 @@ class TriggerEvent(BaseModel):
     traceparent: str | None = None
 
 
-class RunActivityInput(BaseModel):
+class RunActivityInput(StrictModel):
     """Input of ``RunActivityWorkflow``: the definition snapshot that runs, and its trigger."""
-
-    model_config = _MODEL
 
     definition: ActivityDefinition
     trigger: TriggerEvent
@@ -54,10 +47,8 @@ class RunActivityInput(BaseModel):
     events_handled: int = 0
 
 
-class TaskInput(BaseModel):
+class TaskInput(StrictModel):
     """Input of the executor's ``run_task`` activity."""
-
-    model_config = _MODEL
 
     run_id: str
     task_id: str
@@ -68,19 +59,15 @@ class TaskInput(BaseModel):
     event_id: str
 
 
-class TaskOutput(BaseModel):
+class TaskOutput(StrictModel):
     """Output of ``run_task``: any JSON-able document."""
-
-    model_config = _MODEL
 
     output: Any
     attempt: int = 1
 
 
-class PublishResultInput(BaseModel):
+class PublishResultInput(StrictModel):
     """Input of ``publish_result``: the record, where it goes, and its trace context."""
-
-    model_config = _MODEL
 
     result: TaskResult
     topic: str
@@ -90,10 +77,8 @@ class PublishResultInput(BaseModel):
     subject_strategy: SubjectStrategy | None = None
 
 
-class PublishRunEventInput(BaseModel):
+class PublishRunEventInput(StrictModel):
     """Input of ``publish_run_event``: the run's lifecycle record and where it goes."""
-
-    model_config = _MODEL
 
     event: RunEvent
     topic: str

@@ -10,7 +10,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from taskfactory_contracts.definition import ActivityDefinition
 from taskfactory_contracts.definition_parts import (
@@ -20,6 +20,7 @@ from taskfactory_contracts.definition_parts import (
     SubjectStrategy,
 )
 from taskfactory_contracts.records import RunEvent, TaskResult, TaskStatus
+from taskfactory_contracts.strict import StrictModel
 from taskfactory_contracts.workflow import TriggerEvent
 
 __all__ = [
@@ -34,8 +35,6 @@ __all__ = [
     "TaskPhase",
     "TaskState",
 ]
-
-_MODEL = ConfigDict(frozen=True, extra="forbid")
 
 
 class TaskPhase(enum.StrEnum):
@@ -53,10 +52,8 @@ class TaskPhase(enum.StrEnum):
     COMPENSATED = "compensated"
 
 
-class TaskState(BaseModel):
+class TaskState(StrictModel):
     """One task's state: phase, attempts, last error, and fan-out progress."""
-
-    model_config = _MODEL
 
     phase: TaskPhase = TaskPhase.PENDING
     attempts: int = 0
@@ -79,10 +76,8 @@ class RunState(enum.StrEnum):
     IDLE = "idle"
 
 
-class RunStatusView(BaseModel):
+class RunStatusView(StrictModel):
     """Output of the ``taskfactory.status`` query."""
-
-    model_config = _MODEL
 
     definition_id: str
     definition_version: int
@@ -92,19 +87,15 @@ class RunStatusView(BaseModel):
     events_handled: int = 0
 
 
-class ResolveContextInput(BaseModel):
+class ResolveContextInput(StrictModel):
     """Input of the orchestrator's ``resolve_context`` activity: one source, rendered."""
-
-    model_config = _MODEL
 
     name: str
     source: HttpContext | PluginContext = Field(discriminator="kind")
 
 
-class TaskBatchInput(BaseModel):
+class TaskBatchInput(StrictModel):
     """Input of ``TaskBatchWorkflow``: one slice of a ``for_each`` fan-out."""
-
-    model_config = _MODEL
 
     definition: ActivityDefinition
     trigger: TriggerEvent
@@ -118,10 +109,8 @@ class TaskBatchInput(BaseModel):
     max_parallel: int
 
 
-class TaskBatchOutput(BaseModel):
+class TaskBatchOutput(StrictModel):
     """What a batch reports back: counts and the first error."""
-
-    model_config = _MODEL
 
     succeeded: int = 0
     failed: int = 0
@@ -129,10 +118,8 @@ class TaskBatchOutput(BaseModel):
     attempts: int = 0
 
 
-class PublishRecordInput(BaseModel):
+class PublishRecordInput(StrictModel):
     """Input of the orchestrator's local ``publish_local`` activity: results, then run events."""
-
-    model_config = _MODEL
 
     results: tuple[TaskResult, ...] = ()
     results_topic: str
@@ -150,10 +137,8 @@ class PublishRecordInput(BaseModel):
     subject_strategy: SubjectStrategy | None = None
 
 
-class ApprovalDecision(BaseModel):
+class ApprovalDecision(StrictModel):
     """Input of the ``taskfactory.approve`` update: a person's decision on one task."""
-
-    model_config = _MODEL
 
     task_id: str
     approved: bool
@@ -165,10 +150,8 @@ class ApprovalDecision(BaseModel):
     groups: tuple[str, ...] = ()
 
 
-class RunOutcome(BaseModel):
+class RunOutcome(StrictModel):
     """What a run returns: every task's final status."""
-
-    model_config = _MODEL
 
     run_id: str
     definition_id: str

@@ -18,7 +18,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
 from temporalio import activity, workflow
 from temporalio.api.workflowservice.v1 import ListScheduleMatchingTimesRequest
 from temporalio.client import Client
@@ -34,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         TriggerEvent,
         names,
     )
+    from taskfactory_contracts.strict import StrictModel
     from taskfactory_contracts.triggers import workflow_id_for
     from taskfactory_orchestrator.workflows.execution import FAST_PATH
     from taskfactory_runtime.search_attributes import run_search_attributes
@@ -62,13 +62,10 @@ FIRING_EVENT_TYPE = "taskfactory.schedule.fired"
 #: A ``skip`` firing that starts this much (plus the jitter) after its time counts as missed.
 SKIP_GRACE = timedelta(seconds=60)
 _SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
-_MODEL = ConfigDict(frozen=True, extra="forbid")
 
 
-class ScheduledFiringInput(BaseModel):
+class ScheduledFiringInput(StrictModel):
     """Input of ``ScheduledFiringWorkflow`` (the schedule action's only argument)."""
-
-    model_config = _MODEL
 
     definition: ActivityDefinition
     schedule_id: str
@@ -82,10 +79,8 @@ class ScheduledFiringInput(BaseModel):
     runs_topic: str | None = None
 
 
-class FiringOutcome(BaseModel):
+class FiringOutcome(StrictModel):
     """What one firing did."""
-
-    model_config = _MODEL
 
     status: Literal["started", "duplicate", "skipped", "failed"]
     scheduled_for: datetime
@@ -94,10 +89,8 @@ class FiringOutcome(BaseModel):
     reason: str = ""
 
 
-class UncoveredFiringsInput(BaseModel):
+class UncoveredFiringsInput(StrictModel):
     """Input of the ``uncovered_firings`` activity."""
-
-    model_config = _MODEL
 
     definition: ActivityDefinition
     schedule_id: str
