@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from taskfactory_contracts import names
 from taskfactory_contracts.definition_parts import ResultsFormatName, SubjectStrategy
 from taskfactory_runtime.secrets import register_secrets_of
-from taskfactory_runtime.setting_types import ListenPort
+from taskfactory_runtime.setting_types import ListenPort, RequestBodyLimit
 
 __all__ = [
     "ENV_PREFIX",
@@ -305,7 +305,7 @@ class HttpSettings(BaseModel):
         default="0.0.0.0",  # noqa: S104 - probes reach the pod IP
         description="Address of /livez, /readyz and /metrics.",
     )
-    port: ListenPort = Field(default=8080, description="0 picks a free port.")
+    port: ListenPort = 8080
 
 
 class CodecServerSettings(BaseModel):
@@ -314,7 +314,7 @@ class CodecServerSettings(BaseModel):
     model_config = _SECTION
 
     host: str = Field(default="127.0.0.1", description="Address of the codec server.")
-    port: ListenPort = Field(default=8888, description="0 picks a free port.")
+    port: ListenPort = 8888
     cors_origins: str = Field(
         default="http://127.0.0.1:8233",
         description="Comma-separated origins (the Temporal UI) allowed to call it.",
@@ -334,9 +334,7 @@ class CodecServerSettings(BaseModel):
     oidc_audience: str | None = Field(
         default=None, description="Audience (aud) the issuer's tokens must carry."
     )
-    max_request_bytes: int = Field(
-        default=4 * 1024 * 1024, ge=1024, description="Larger request bodies are refused (413)."
-    )
+    max_request_bytes: RequestBodyLimit = Field(default=4 * 1024 * 1024, ge=1024)
 
 
 class WorkerSection(BaseModel):

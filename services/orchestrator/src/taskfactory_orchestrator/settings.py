@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from taskfactory_runtime.egress import EgressSettings
-from taskfactory_runtime.setting_types import ListenPort
+from taskfactory_runtime.setting_types import ListenPort, RequestBodyLimit
 from taskfactory_runtime.settings import ServiceSettings, WorkerSection
 
 __all__ = [
@@ -115,7 +115,7 @@ class AdminSection(BaseModel):
 
     enabled: bool = Field(default=False, description="Serve the admin API.")
     host: str = Field(default="127.0.0.1", description="Address of the admin API.")
-    port: ListenPort = Field(default=8081, description="0 picks a free port.")
+    port: ListenPort = 8081
     admin_token: SecretStr | None = Field(
         default=None, description="Bearer token that may read and change (secret)."
     )
@@ -130,9 +130,7 @@ class AdminSection(BaseModel):
         "(scope read, approve or admin); admin_token and read_token are the principals "
         "`admin` and `read`.",
     )
-    max_request_bytes: PositiveInt = Field(
-        default=1_048_576, description="Larger request bodies are refused (413)."
-    )
+    max_request_bytes: RequestBodyLimit = 1_048_576
     validate_timeout_seconds: PositiveFloat = Field(
         default=10.0,
         description="A posted definition, or an explained event, not checked within this "
