@@ -51,10 +51,20 @@ class Component(ABC):
         """Other addresses worth showing (UI)."""
         return ""
 
+    def http(self, path: str) -> str:
+        """Its HTTP URL: ``http://`` its address, then ``path``."""
+        return f"http://{self.address}{path}"
+
+    @property
+    def data(self) -> Path | None:
+        """The folder it keeps its data in, if it has one."""
+        return None
+
     @property
     def state(self) -> tuple[Path, ...]:
-        """What it keeps between runs (logs, histories, schemas): what ``reset`` removes."""
-        return ()
+        """What it keeps between runs (logs, histories, schemas): what ``reset`` removes; its
+        data folder unless it says otherwise."""
+        return () if self.data is None else (self.data,)
 
     @property
     def port_setting(self) -> str:

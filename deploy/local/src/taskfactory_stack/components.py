@@ -58,10 +58,6 @@ class KafkaComponent(Component):
         """The broker's log.dirs."""
         return self.settings.root / "kafka" / "data"
 
-    @property
-    def state(self) -> tuple[Path, ...]:
-        return (self.data,)
-
     def _fetch_jars(self) -> Path:
         libs = self.home / "libs"
         marker = libs / ".complete"

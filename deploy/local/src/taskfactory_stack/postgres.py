@@ -85,10 +85,6 @@ class PostgresComponent(Component):
         # Checked in `_own_data_dir`: a folder someone else made there is refused.
         return Path("/var/tmp") / f"taskfactory-pg-{digest}"  # noqa: S108
 
-    @property
-    def state(self) -> tuple[Path, ...]:
-        return (self.data,)
-
     def _as_server_user(self) -> list[str]:
         """The prefix that drops root to the ``postgres`` user (exec, so the pid stays ours)."""
         if os.geteuid() != 0:

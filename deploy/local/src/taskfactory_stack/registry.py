@@ -82,7 +82,7 @@ class RegistryComponent(Component):
     @property
     def url(self) -> str:
         """The Confluent-compatible API, as ``TASKFACTORY_KAFKA__SCHEMA_REGISTRY_URL`` takes it."""
-        return f"http://{self.address}{CCOMPAT_PATH}"
+        return self.http(CCOMPAT_PATH)
 
     @property
     def extra(self) -> str:
@@ -119,10 +119,6 @@ class RegistryComponent(Component):
     def data(self) -> Path:
         """The H2 database the schemas are kept in."""
         return self.settings.root / "registry" / "data"
-
-    @property
-    def state(self) -> tuple[Path, ...]:
-        return (self.data,)
 
     def prepare(self) -> None:
         marker = self.home / ".complete"

@@ -72,7 +72,7 @@ class ZipkinComponent(Component):
     @property
     def ui(self) -> str:
         """Where a person opens the trace view."""
-        return f"http://{self.address}/zipkin/"
+        return self.http("/zipkin/")
 
     @property
     def extra(self) -> str:
@@ -116,7 +116,7 @@ class ZipkinComponent(Component):
 
         try:
             async with httpx.AsyncClient(timeout=3) as http:
-                health = await http.get(f"http://{self.address}/health")
+                health = await http.get(self.http("/health"))
                 ui = await http.get(self.ui)
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
