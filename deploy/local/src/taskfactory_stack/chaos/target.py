@@ -75,6 +75,10 @@ def private_temporal(root: Path) -> TemporalComponent:
     )
 
 
+#: The counts ``Outcome.as_dict`` adds to its fields (properties derived from them).
+_DERIVED = ("lost", "duplicated", "lost_run_events", "duplicated_run_events")
+
+
 @dataclass
 class Outcome:
     """The counts after one fault; every event has one task, so one result per event, and one
@@ -164,11 +168,5 @@ class Outcome:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, with the derived lost/duplicated counts and the broken invariants."""
-        return {
-            **asdict(self),
-            "lost": self.lost,
-            "duplicated": self.duplicated,
-            "lost_run_events": self.lost_run_events,
-            "duplicated_run_events": self.duplicated_run_events,
-            "problems": self.problems(),
-        }
+        derived = {name: getattr(self, name) for name in _DERIVED}
+        return {**asdict(self), **derived, "problems": self.problems()}
