@@ -8,9 +8,11 @@ deterministic workflow ids keep a replay idempotent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import typer
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -20,7 +22,7 @@ from taskfactory_ingress.dead_letter import HEADER_ERROR_CLASS, HEADER_NULL_VALU
 from taskfactory_ingress.settings import IngressSettings
 from taskfactory_runtime.kafka import client_kwargs, make_producer, topic_partitions
 
-__all__ = ["DeadLetter", "app", "read_dead_letters"]
+__all__ = ["DeadLetter", "Selection", "app", "read_dead_letters"]
 
 app = typer.Typer(
     help="Dead letters: list them, replay them to their source topic.", no_args_is_help=True
@@ -110,24 +112,32 @@ async def read_dead_letters(settings: IngressSettings, topic: str) -> list[DeadL
         await consumer.stop()
 
 
-def _select(
-    letters: list[DeadLetter],
-    error_type: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    offsets: tuple[int, int] | None,
-) -> Iterator[DeadLetter]:
-    for letter in letters:
+@dataclass(frozen=True)
+class Selection:
+    """Which dead letters a command acts on: the options ``dlq list`` and ``dlq replay`` share."""
+
+    error_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    offsets: tuple[int, int] | None = None
+    topic: str | None = None
+
+    def __contains__(self, letter: DeadLetter) -> bool:
         when = datetime.fromtimestamp(letter.record.timestamp / 1000, UTC)
-        if error_type and letter.error_type != error_type:
-            continue
-        if since and when < since:
-            continue
-        if until and when > until:
-            continue
-        if offsets and not offsets[0] <= letter.source_offset <= offsets[1]:
-            continue
-        yield letter
+        return (
+            (not self.error_type or letter.error_type == self.error_type)
+            and (not self.since or when >= self.since)
+            and (not self.until or when <= self.until)
+            and (not self.offsets or self.offsets[0] <= letter.source_offset <= self.offsets[1])
+        )
+
+    def read(self) -> tuple[IngressSettings, list[DeadLetter], list[DeadLetter]]:
+        """The settings, every dead letter on the topic, and those selected."""
+        settings = IngressSettings()
+        letters = asyncio.run(
+            read_dead_letters(settings, self.topic or settings.topics.dead_letter)
+        )
+        return settings, letters, [letter for letter in letters if letter in self]
 
 
 def _offset_range(value: str | None) -> tuple[int, int] | None:
@@ -144,54 +154,59 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-def _read_selected(
-    error_type: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    source_offsets: str | None,
-    topic: str | None,
-) -> tuple[IngressSettings, list[DeadLetter], list[DeadLetter]]:
-    """The settings, every dead letter on the topic, and those the options select."""
-    offsets = _offset_range(source_offsets)  # a bad argument fails before any I/O
-    settings = IngressSettings()
-    letters = asyncio.run(read_dead_letters(settings, topic or settings.topics.dead_letter))
-    chosen = list(_select(letters, error_type, _utc(since), _utc(until), offsets))
-    return settings, letters, chosen
+def _selection(
+    error_type: Annotated[
+        str | None, typer.Option(help="Only this reason (malformed, unknown_schema, …).")
+    ] = None,
+    since: Annotated[
+        datetime | None, typer.Option(help="Dead-lettered at or after (ISO 8601, UTC).")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(help="Dead-lettered at or before (ISO 8601, UTC).")
+    ] = None,
+    source_offsets: Annotated[str | None, typer.Option(help="Source offset range FROM-TO.")] = None,
+    topic: Annotated[
+        str | None, typer.Option(help="Dead-letter topic (default: the configured one).")
+    ] = None,
+) -> Selection:
+    """The options that select dead letters; a bad one fails here, before any I/O."""
+    return Selection(error_type, _utc(since), _utc(until), _offset_range(source_offsets), topic)
 
 
-_ERROR = typer.Option(None, "--error-type", help="Only this reason (malformed, unknown_schema, …).")
-_SINCE = typer.Option(None, "--since", help="Dead-lettered at or after (ISO 8601, UTC).")
-_UNTIL = typer.Option(None, "--until", help="Dead-lettered at or before (ISO 8601, UTC).")
-_OFFSETS = typer.Option(None, "--source-offsets", help="Source offset range FROM-TO.")
-_TOPIC = typer.Option(None, "--topic", help="Dead-letter topic (default: the configured one).")
+def _selecting(command: Callable[..., None]) -> Callable[..., None]:
+    """``command(selection, …)`` as a typer command: the options of :func:`_selection` first,
+    then the command's own (typer reads a command's options from its signature)."""
+    options = inspect.signature(_selection, eval_str=True).parameters
+    own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
+
+    def with_options(**given: Any) -> None:
+        command(_selection(**{name: given.pop(name) for name in options}), **given)
+
+    params = [*options.values(), *own]
+    with_options.__name__, with_options.__doc__ = command.__name__, command.__doc__
+    with_options.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    with_options.__annotations__ = {p.name: p.annotation for p in params}
+    return with_options
 
 
 @app.command("list")
-def list_(
-    error_type: str | None = _ERROR,
-    since: datetime | None = _SINCE,
-    until: datetime | None = _UNTIL,
-    source_offsets: str | None = _OFFSETS,
-    topic: str | None = _TOPIC,
-) -> None:
+@_selecting
+def list_(selection: Selection) -> None:
     """Print one line per dead letter: source, reason and message."""
-    _, letters, chosen = _read_selected(error_type, since, until, source_offsets, topic)
+    _, letters, chosen = selection.read()
     for letter in chosen:
         typer.echo(f"{letter.source}\t{letter.error_type}\t{letter.message}")
     typer.echo(f"{len(chosen)} of {len(letters)} dead letters", err=True)
 
 
 @app.command()
+@_selecting
 def replay(
-    error_type: str | None = _ERROR,
-    since: datetime | None = _SINCE,
-    until: datetime | None = _UNTIL,
-    source_offsets: str | None = _OFFSETS,
-    topic: str | None = _TOPIC,
+    selection: Selection,
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be replayed."),
 ) -> None:
     """Re-publish the selected dead letters, unchanged, to their source topic."""
-    settings, letters, chosen = _read_selected(error_type, since, until, source_offsets, topic)
+    settings, letters, chosen = selection.read()
     stubs = [letter for letter in chosen if letter.is_stub]
     if stubs:
         typer.echo(f"skipping {len(stubs)} stubs (their value was too large to keep)", err=True)

@@ -196,6 +196,13 @@ class ScheduledFiringWorkflow:
             if arg.search_attributes
             else TypedSearchAttributes.empty
         )
+        run_input = RunActivityInput(
+            definition=definition,
+            trigger=TriggerEvent(envelope=envelope),
+            results_topic=arg.results_topic,
+            executor_task_queue=arg.executor_task_queue,
+            runs_topic=arg.runs_topic,
+        )
         try:
             # Firings started before the fast path started runs of the old type.
             run_type = (
@@ -205,13 +212,7 @@ class ScheduledFiringWorkflow:
             )
             handle = await workflow.start_child_workflow(
                 run_type,
-                RunActivityInput(
-                    definition=definition,
-                    trigger=TriggerEvent(envelope=envelope),
-                    results_topic=arg.results_topic,
-                    executor_task_queue=arg.executor_task_queue,
-                    runs_topic=arg.runs_topic,
-                ),
+                run_input,
                 id=run_id,
                 task_queue=info.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
