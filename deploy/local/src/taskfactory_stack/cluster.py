@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from taskfactory_stack.settings import Port, StackSettings
+from taskfactory_stack.settings import Heap, Port, StackSettings
 
 __all__ = ["BROKERS", "ClusterSettings", "cluster_stack_settings"]
 
@@ -24,47 +24,34 @@ BROKERS = 3
 class ClusterSettings(BaseSettings):
     """Ports, versions and sizes of the cluster profile (``TASKFACTORY_STACK_CLUSTER_*``)."""
 
-    model_config = SettingsConfigDict(env_prefix="TASKFACTORY_STACK_CLUSTER_", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TASKFACTORY_STACK_CLUSTER_", frozen=True, use_attribute_docstrings=True
+    )
 
-    kafka_port: int = Field(
-        default=19092, ge=1, le=65533, description="Port of broker 1; brokers 2 and 3 take +1, +2."
-    )
-    kafka_controller_port: int = Field(
-        default=19192, ge=1, le=65533, description="KRaft controller port of broker 1 (+1, +2)."
-    )
-    kafka_heap: str = Field(
-        # 256m ran out of heap recovering ~2 600 partitions after a SIGKILL.
-        default="512m",
-        description="JVM -Xmx of each broker.",
-    )
+    kafka_port: int = Field(default=19092, ge=1, le=65533)
+    """Port of broker 1; brokers 2 and 3 take +1, +2."""
+    kafka_controller_port: int = Field(default=19192, ge=1, le=65533)
+    """KRaft controller port of broker 1 (+1, +2)."""
+    # 256m ran out of heap recovering ~2 600 partitions after a SIGKILL.
+    kafka_heap: Heap = "512m"
     min_insync_replicas: int = Field(default=2, ge=1, le=BROKERS)
     postgres_port: Port = 5442
-    postgres_dir: Path | None = Field(
-        default=None,
-        description="PostgreSQL's data directory (default /var/tmp/taskfactory-pg-<hash of "
-        "<dir>>: the postgres user, which the server runs as under root, must reach it).",
-    )
-    temporal_version: str = Field(
-        default="v1.32.1", description="go.temporal.io/server version (built with `go build`)."
-    )
-    temporal_port: int = Field(
-        default=7243, ge=1, le=65531, description="Frontend gRPC port; +1 HTTP, +2..+4 internal."
-    )
-    temporal_membership_port: int = Field(
-        default=6943, ge=1, le=65532, description="Membership port of the frontend (+1..+3)."
-    )
-    history_shards: int = Field(
-        default=8, ge=1, description="numHistoryShards (fixed when the schema is first set up)."
-    )
+    postgres_dir: Path | None = None
+    """PostgreSQL's data directory (default /var/tmp/taskfactory-pg-<hash of <dir>>: the postgres
+    user, which the server runs as under root, must reach it)."""
+    temporal_version: str = "v1.32.1"
+    """go.temporal.io/server version (built with `go build`)."""
+    temporal_port: int = Field(default=7243, ge=1, le=65531)
+    """Frontend gRPC port; +1 HTTP, +2..+4 internal."""
+    temporal_membership_port: int = Field(default=6943, ge=1, le=65532)
+    """Membership port of the frontend (+1..+3)."""
+    history_shards: int = Field(default=8, ge=1)
+    """numHistoryShards (fixed when the schema is first set up)."""
     namespace: str = "default"
-    retention_hours: int = Field(
-        default=24, ge=1, description="Namespace retention: the dedupe horizon of closed runs."
-    )
-    jaeger_port_offset: int = Field(
-        default=10,
-        ge=1,
-        description="Jaeger's and the registry's ports are the default profile's plus this.",
-    )
+    retention_hours: int = Field(default=24, ge=1)
+    """Namespace retention: the dedupe horizon of closed runs."""
+    jaeger_port_offset: int = Field(default=10, ge=1)
+    """Jaeger's and the registry's ports are the default profile's plus this."""
 
     def broker_ports(self, node: int) -> tuple[int, int]:
         """(client, controller) port of broker ``node`` (1-based)."""

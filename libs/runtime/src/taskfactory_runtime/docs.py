@@ -37,7 +37,8 @@ def settings_rows(model: type[BaseModel], prefix: str = ENV_PREFIX) -> list[tupl
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(settings_rows(annotation, f"{env}__"))
             continue
-        rows.append((env, _default(field.default), field.description or ""))
+        # A description from an attribute docstring keeps its line breaks: one line here.
+        rows.append((env, _default(field.default), " ".join((field.description or "").split())))
     return rows
 
 

@@ -43,7 +43,7 @@ __all__ = [
 ENV_PREFIX = "TASKFACTORY_"
 # A refused setting never echoes what was given: the input of a section is the whole section,
 # secrets included (pydantic prints ``input_value`` otherwise).
-_SECTION = ConfigDict(extra="forbid", hide_input_in_errors=True)
+_SECTION = ConfigDict(extra="forbid", hide_input_in_errors=True, use_attribute_docstrings=True)
 
 
 class KafkaSettings(BaseModel):
@@ -51,91 +51,68 @@ class KafkaSettings(BaseModel):
 
     model_config = _SECTION
 
-    bootstrap_servers: str = Field(
-        default="127.0.0.1:9092", description="Comma-separated host:port list."
-    )
-    client_id: str = Field(default="taskfactory", description="Kafka client.id prefix.")
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
-    )
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = (
-        Field(default=None, description="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER.")
-    )
-    sasl_username: str | None = Field(default=None, description="SASL user name.")
-    sasl_password: SecretStr | None = Field(default=None, description="SASL password (secret).")
-    sasl_password_file: Path | None = Field(
-        default=None,
-        description="File holding the SASL password (a secret mount); read at each connect.",
-    )
-    sasl_oauth_token_provider: str | None = Field(
-        default=None,
-        description="OAUTHBEARER: `module:callable` taking KafkaSettings and returning an "
-        "aiokafka AbstractTokenProvider; unset = client credentials if a token URL is set, "
-        "else the token file.",
-    )
-    sasl_oauth_token_file: Path | None = Field(
-        default=None,
-        description="OAUTHBEARER: file holding the bearer token, re-read for every token "
-        "(projected service-account tokens rotate).",
-    )
-    sasl_oauth_token_url: str | None = Field(
-        default=None, description="OAUTHBEARER: OAuth 2 token endpoint (client credentials)."
-    )
-    sasl_oauth_client_id: str | None = Field(
-        default=None, description="OAUTHBEARER: client id at the token endpoint."
-    )
-    sasl_oauth_client_secret: SecretStr | None = Field(
-        default=None, description="OAUTHBEARER: client secret at the token endpoint (secret)."
-    )
-    sasl_oauth_client_secret_file: Path | None = Field(
-        default=None, description="OAUTHBEARER: file holding the client secret."
-    )
-    sasl_oauth_scope: str | None = Field(
-        default=None, description="OAUTHBEARER: scope requested from the token endpoint."
-    )
-    ssl_cafile: Path | None = Field(default=None, description="CA bundle for the brokers' TLS.")
-    ssl_certfile: Path | None = Field(default=None, description="Client certificate (mTLS).")
-    ssl_keyfile: Path | None = Field(default=None, description="Client private key (mTLS).")
-    ssl_check_hostname: bool = Field(
-        default=True, description="Verify that the broker certificate names the broker host."
-    )
-    request_timeout_ms: int = Field(
-        default=30_000, ge=1_000, description="Kafka request timeout in milliseconds."
-    )
-    schema_registry_url: str | None = Field(
-        default=None,
-        description="Confluent Schema Registry API (comma-separated URLs; Apicurio: "
-        "http://host:port/apis/ccompat/v7); set = Confluent-framed events are read.",
-    )
-    schema_registry_username: str | None = Field(
-        default=None, description="Schema registry basic-auth user."
-    )
-    schema_registry_password: SecretStr | None = Field(
-        default=None, description="Schema registry basic-auth password (secret)."
-    )
-    schema_registry_password_file: Path | None = Field(
-        default=None, description="File holding the schema registry password."
-    )
-    schema_registry_bearer_token: SecretStr | None = Field(
-        default=None, description="Bearer token sent to the schema registry (secret)."
-    )
-    schema_registry_bearer_token_file: Path | None = Field(
-        default=None,
-        description="File holding the schema registry bearer token, re-read for every request "
-        "(projected tokens rotate).",
-    )
-    schema_registry_ssl_cafile: Path | None = Field(
-        default=None, description="CA bundle for the schema registry's TLS."
-    )
-    schema_registry_ssl_certfile: Path | None = Field(
-        default=None, description="Client certificate for the schema registry (mTLS)."
-    )
-    schema_registry_ssl_keyfile: Path | None = Field(
-        default=None, description="Client private key for the schema registry (mTLS)."
-    )
-    schema_registry_timeout_seconds: PositiveFloat = Field(
-        default=10.0, description="Timeout of one schema registry request."
-    )
+    bootstrap_servers: str = "127.0.0.1:9092"
+    """Comma-separated host:port list."""
+    client_id: str = "taskfactory"
+    """Kafka client.id prefix."""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    """PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER."""
+    sasl_username: str | None = None
+    """SASL user name."""
+    sasl_password: SecretStr | None = None
+    """SASL password (secret)."""
+    sasl_password_file: Path | None = None
+    """File holding the SASL password (a secret mount); read at each connect."""
+    sasl_oauth_token_provider: str | None = None
+    """OAUTHBEARER: `module:callable` taking KafkaSettings and returning an aiokafka
+    AbstractTokenProvider; unset = client credentials if a token URL is set, else the token file."""
+    sasl_oauth_token_file: Path | None = None
+    """OAUTHBEARER: file holding the bearer token, re-read for every token (projected
+    service-account tokens rotate)."""
+    sasl_oauth_token_url: str | None = None
+    """OAUTHBEARER: OAuth 2 token endpoint (client credentials)."""
+    sasl_oauth_client_id: str | None = None
+    """OAUTHBEARER: client id at the token endpoint."""
+    sasl_oauth_client_secret: SecretStr | None = None
+    """OAUTHBEARER: client secret at the token endpoint (secret)."""
+    sasl_oauth_client_secret_file: Path | None = None
+    """OAUTHBEARER: file holding the client secret."""
+    sasl_oauth_scope: str | None = None
+    """OAUTHBEARER: scope requested from the token endpoint."""
+    ssl_cafile: Path | None = None
+    """CA bundle for the brokers' TLS."""
+    ssl_certfile: Path | None = None
+    """Client certificate (mTLS)."""
+    ssl_keyfile: Path | None = None
+    """Client private key (mTLS)."""
+    ssl_check_hostname: bool = True
+    """Verify that the broker certificate names the broker host."""
+    request_timeout_ms: int = Field(default=30_000, ge=1_000)
+    """Kafka request timeout in milliseconds."""
+    schema_registry_url: str | None = None
+    """Confluent Schema Registry API (comma-separated URLs; Apicurio:
+    http://host:port/apis/ccompat/v7); set = Confluent-framed events are read."""
+    schema_registry_username: str | None = None
+    """Schema registry basic-auth user."""
+    schema_registry_password: SecretStr | None = None
+    """Schema registry basic-auth password (secret)."""
+    schema_registry_password_file: Path | None = None
+    """File holding the schema registry password."""
+    schema_registry_bearer_token: SecretStr | None = None
+    """Bearer token sent to the schema registry (secret)."""
+    schema_registry_bearer_token_file: Path | None = None
+    """File holding the schema registry bearer token, re-read for every request (projected tokens
+    rotate)."""
+    schema_registry_ssl_cafile: Path | None = None
+    """CA bundle for the schema registry's TLS."""
+    schema_registry_ssl_certfile: Path | None = None
+    """Client certificate for the schema registry (mTLS)."""
+    schema_registry_ssl_keyfile: Path | None = None
+    """Client private key for the schema registry (mTLS)."""
+    schema_registry_timeout_seconds: PositiveFloat = 10.0
+    """Timeout of one schema registry request."""
 
     @model_validator(mode="after")
     def _coherent_security(self) -> KafkaSettings:
@@ -176,46 +153,38 @@ class TemporalSettings(BaseModel):
 
     model_config = _SECTION
 
-    address: str = Field(default="127.0.0.1:7233", description="Frontend host:port.")
-    namespace: str = Field(default="default", description="Temporal namespace.")
-    api_key: SecretStr | None = Field(default=None, description="Temporal Cloud API key.")
-    api_key_file: Path | None = Field(
-        default=None,
-        description="File holding the API key; re-read every secret_refresh_seconds and "
-        "swapped into the live connection when it changes.",
-    )
-    tls: bool = Field(default=False, description="Connect with TLS (implied by the cert settings).")
-    tls_server_ca: Path | None = Field(default=None, description="CA of the Temporal frontend.")
-    tls_client_cert: Path | None = Field(default=None, description="Client certificate (mTLS).")
-    tls_client_key: Path | None = Field(default=None, description="Client private key (mTLS).")
-    tls_server_name: str | None = Field(
-        default=None,
-        description="Name the frontend certificate must carry, when it differs from the "
-        "address host.",
-    )
-    secret_refresh_seconds: PositiveFloat = Field(
-        default=60.0, description="How often the API key file is re-read."
-    )
-    encryption_keys: SecretStr | None = Field(
-        default=None,
-        description="Payload encryption keyring `id:base64(32 bytes)`, comma-separated; "
-        "set = payloads in Temporal are AES-256-GCM encrypted (secret).",
-    )
-    encryption_keys_file: Path | None = Field(
-        default=None, description="File holding the encryption keyring (one `id:key` a line)."
-    )
-    encryption_key_id: str | None = Field(
-        default=None,
-        description="Key id new payloads are sealed with (default: the last listed); old ids "
-        "stay for reading.",
-    )
-    orchestrator_task_queue: str = Field(
-        default=names.TASK_QUEUE_ORCHESTRATOR,
-        description="Task queue of the orchestrator's workflows.",
-    )
-    executor_task_queue: str = Field(
-        default=names.TASK_QUEUE_EXECUTOR, description="Task queue of the executor's activities."
-    )
+    address: str = "127.0.0.1:7233"
+    """Frontend host:port."""
+    namespace: str = "default"
+    """Temporal namespace."""
+    api_key: SecretStr | None = None
+    """Temporal Cloud API key."""
+    api_key_file: Path | None = None
+    """File holding the API key; re-read every secret_refresh_seconds and swapped into the live
+    connection when it changes."""
+    tls: bool = False
+    """Connect with TLS (implied by the cert settings)."""
+    tls_server_ca: Path | None = None
+    """CA of the Temporal frontend."""
+    tls_client_cert: Path | None = None
+    """Client certificate (mTLS)."""
+    tls_client_key: Path | None = None
+    """Client private key (mTLS)."""
+    tls_server_name: str | None = None
+    """Name the frontend certificate must carry, when it differs from the address host."""
+    secret_refresh_seconds: PositiveFloat = 60.0
+    """How often the API key file is re-read."""
+    encryption_keys: SecretStr | None = None
+    """Payload encryption keyring `id:base64(32 bytes)`, comma-separated; set = payloads in Temporal
+    are AES-256-GCM encrypted (secret)."""
+    encryption_keys_file: Path | None = None
+    """File holding the encryption keyring (one `id:key` a line)."""
+    encryption_key_id: str | None = None
+    """Key id new payloads are sealed with (default: the last listed); old ids stay for reading."""
+    orchestrator_task_queue: str = names.TASK_QUEUE_ORCHESTRATOR
+    """Task queue of the orchestrator's workflows."""
+    executor_task_queue: str = names.TASK_QUEUE_EXECUTOR
+    """Task queue of the executor's activities."""
 
     @model_validator(mode="after")
     def _coherent_security(self) -> TemporalSettings:
@@ -233,22 +202,18 @@ class TopicSettings(BaseModel):
 
     model_config = _SECTION
 
-    events: str = Field(
-        default=names.DEFAULT_EVENTS_TOPIC, description="Topic the ingress consumes."
-    )
-    results: str = Field(
-        default=names.DEFAULT_RESULTS_TOPIC, description="Default topic of task results."
-    )
-    runs: str = Field(default=names.DEFAULT_RUNS_TOPIC, description="Topic of run events.")
-    dead_letter: str = Field(
-        default=names.DEFAULT_DLQ_TOPIC, description="Where undecodable or rejected events go."
-    )
-    partitions: PositiveInt = Field(
-        default=6, description="Partitions when taskfactory creates a topic."
-    )
-    replication_factor: PositiveInt = Field(
-        default=1, description="Replication factor when taskfactory creates a topic."
-    )
+    events: str = names.DEFAULT_EVENTS_TOPIC
+    """Topic the ingress consumes."""
+    results: str = names.DEFAULT_RESULTS_TOPIC
+    """Default topic of task results."""
+    runs: str = names.DEFAULT_RUNS_TOPIC
+    """Topic of run events."""
+    dead_letter: str = names.DEFAULT_DLQ_TOPIC
+    """Where undecodable or rejected events go."""
+    partitions: PositiveInt = 6
+    """Partitions when taskfactory creates a topic."""
+    replication_factor: PositiveInt = 1
+    """Replication factor when taskfactory creates a topic."""
 
 
 class ResultsSettings(BaseModel):
@@ -256,18 +221,12 @@ class ResultsSettings(BaseModel):
 
     model_config = _SECTION
 
-    format: ResultsFormatName = Field(
-        default="single-object",
-        description="single-object (Avro single-object encoding), confluent (Avro with the "
-        "schema registry's id; needs kafka.schema_registry_url) or cloudevents (binary "
-        "mode: ce_* headers, JSON data).",
-    )
-    subject_strategy: SubjectStrategy = Field(
-        default="topic",
-        description="confluent: the subject the schema is registered under: topic = "
-        "<topic>-value (TopicNameStrategy), record = the record's full name "
-        "(RecordNameStrategy).",
-    )
+    format: ResultsFormatName = "single-object"
+    """single-object (Avro single-object encoding), confluent (Avro with the schema registry's id;
+    needs kafka.schema_registry_url) or cloudevents (binary mode: ce_* headers, JSON data)."""
+    subject_strategy: SubjectStrategy = "topic"
+    """confluent: the subject the schema is registered under: topic = <topic>-value
+    (TopicNameStrategy), record = the record's full name (RecordNameStrategy)."""
 
 
 class LoggingSettings(BaseModel):
@@ -275,12 +234,10 @@ class LoggingSettings(BaseModel):
 
     model_config = _SECTION
 
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="INFO", description="DEBUG, INFO, WARNING or ERROR."
-    )
-    format: Literal["json", "console"] = Field(
-        default="json", description="json (one object per line) or console."
-    )
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """DEBUG, INFO, WARNING or ERROR."""
+    format: Literal["json", "console"] = "json"
+    """json (one object per line) or console."""
 
 
 class TracingSettings(BaseModel):
@@ -288,12 +245,10 @@ class TracingSettings(BaseModel):
 
     model_config = _SECTION
 
-    otlp_endpoint: str | None = Field(
-        default=None, description="OTLP gRPC endpoint, e.g. http://127.0.0.1:4317; unset = off."
-    )
-    sample_ratio: float = Field(
-        default=1.0, ge=0.0, le=1.0, description="Parent-based sampling ratio of new traces."
-    )
+    otlp_endpoint: str | None = None
+    """OTLP gRPC endpoint, e.g. http://127.0.0.1:4317; unset = off."""
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    """Parent-based sampling ratio of new traces."""
 
 
 class HttpSettings(BaseModel):
@@ -301,10 +256,8 @@ class HttpSettings(BaseModel):
 
     model_config = _SECTION
 
-    host: str = Field(
-        default="0.0.0.0",  # noqa: S104 - probes reach the pod IP
-        description="Address of /livez, /readyz and /metrics.",
-    )
+    host: str = "0.0.0.0"  # noqa: S104 - probes reach the pod IP
+    """Address of /livez, /readyz and /metrics."""
     port: ListenPort = 8080
 
 
@@ -313,27 +266,20 @@ class CodecServerSettings(BaseModel):
 
     model_config = _SECTION
 
-    host: str = Field(default="127.0.0.1", description="Address of the codec server.")
+    host: str = "127.0.0.1"
+    """Address of the codec server."""
     port: ListenPort = 8888
-    cors_origins: str = Field(
-        default="http://127.0.0.1:8233",
-        description="Comma-separated origins (the Temporal UI) allowed to call it.",
-    )
-    auth_token: SecretStr | None = Field(
-        default=None,
-        description="Bearer token every decode request must carry (secret); unset = refuse all.",
-    )
-    auth_token_file: Path | None = Field(
-        default=None, description="File holding the bearer token; read per request."
-    )
-    oidc_issuer: str | None = Field(
-        default=None,
-        description="OpenID Connect issuer whose signed access tokens are accepted as bearer "
-        "tokens too (keys from its JWKS); needs oidc_audience.",
-    )
-    oidc_audience: str | None = Field(
-        default=None, description="Audience (aud) the issuer's tokens must carry."
-    )
+    cors_origins: str = "http://127.0.0.1:8233"
+    """Comma-separated origins (the Temporal UI) allowed to call it."""
+    auth_token: SecretStr | None = None
+    """Bearer token every decode request must carry (secret); unset = refuse all."""
+    auth_token_file: Path | None = None
+    """File holding the bearer token; read per request."""
+    oidc_issuer: str | None = None
+    """OpenID Connect issuer whose signed access tokens are accepted as bearer tokens too (keys from
+    its JWKS); needs oidc_audience."""
+    oidc_audience: str | None = None
+    """Audience (aud) the issuer's tokens must carry."""
     max_request_bytes: RequestBodyLimit = Field(default=4 * 1024 * 1024, ge=1024)
 
 
@@ -341,22 +287,15 @@ class WorkerSection(BaseModel):
     """What the executor's and the orchestrator's sections share: their Temporal worker's
     activity slots and how it publishes results and run events once (``runtime.once``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    max_concurrent_activities: PositiveInt = Field(
-        default=100,
-        description="Activities (the executor's: tasks) one replica runs at once.",
-    )
-    publish_lease_seconds: float = Field(
-        default=15.0,
-        ge=2.0,
-        description="Bound of one publish attempt: a record is written or failed within it; "
-        "a retried publish waits this long, then looks for the record before sending it again.",
-    )
-    clock_skew_seconds: NonNegativeFloat = Field(
-        default=60.0,
-        description="How far the hosts' clocks may be apart (widens the publish check).",
-    )
+    max_concurrent_activities: PositiveInt = 100
+    """Activities (the executor's: tasks) one replica runs at once."""
+    publish_lease_seconds: float = Field(default=15.0, ge=2.0)
+    """Bound of one publish attempt: a record is written or failed within it; a retried publish
+    waits this long, then looks for the record before sending it again."""
+    clock_skew_seconds: NonNegativeFloat = 60.0
+    """How far the hosts' clocks may be apart (widens the publish check)."""
 
 
 class ServiceSettings(BaseSettings):
@@ -368,6 +307,7 @@ class ServiceSettings(BaseSettings):
         extra="ignore",
         frozen=True,
         hide_input_in_errors=True,
+        use_attribute_docstrings=True,
     )
 
     kafka: KafkaSettings = KafkaSettings()
@@ -378,16 +318,12 @@ class ServiceSettings(BaseSettings):
     tracing: TracingSettings = TracingSettings()
     http: HttpSettings = HttpSettings()
     codec_server: CodecServerSettings = CodecServerSettings()
-    definitions_dir: Path = Field(
-        default=Path("examples/definitions"),
-        description="Folder of ActivityDefinition files (YAML).",
-    )
-    definitions_max_bytes: int = Field(
-        default=1024 * 1024,
-        ge=1024,
-        description="Largest definition file loaded (at start and on reload); larger is refused.",
-    )
-    drain_seconds: PositiveFloat = Field(default=20.0, description="Graceful shutdown deadline.")
+    definitions_dir: Path = Path("examples/definitions")
+    """Folder of ActivityDefinition files (YAML)."""
+    definitions_max_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest definition file loaded (at start and on reload); larger is refused."""
+    drain_seconds: PositiveFloat = 20.0
+    """Graceful shutdown deadline."""
 
     @model_validator(mode="after")
     def _register_secrets(self) -> ServiceSettings:

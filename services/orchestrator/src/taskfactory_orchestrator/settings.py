@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from taskfactory_runtime.egress import EgressSettings
-from taskfactory_runtime.setting_types import ListenPort, RequestBodyLimit
+from taskfactory_runtime.setting_types import ListenPort, RequestBodyLimit, TagRuns
 from taskfactory_runtime.settings import ServiceSettings, WorkerSection
 
 __all__ = [
@@ -36,47 +36,33 @@ _NAME = r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,99}$"
 class OrchestratorSection(WorkerSection):
     """Worker tuning."""
 
-    max_concurrent_workflow_tasks: PositiveInt = Field(
-        default=200, description="Workflow tasks one replica runs at once."
-    )
-    max_concurrent_local_activities: PositiveInt = Field(
-        default=200, description="Local activities (publishing, context) run at once."
-    )
-    max_cached_workflows: NonNegativeInt = Field(
-        default=2000,
-        description="Runs kept in memory between workflow tasks (at least the runs in flight, "
-        "or each of their workflow tasks replays the history).",
-    )
-    sandbox: Literal["off", "strict"] = Field(
-        default="off",
-        description="Workflow sandbox: 'strict' runs each run in the SDK's sandbox (its module "
-        "re-imported per run, restricted calls caught at run time); 'off' runs our workflow "
-        "code as is, at about half the worker CPU per run (determinism is checked by the replay "
-        "tests under the strict sandbox instead).",
-    )
+    max_concurrent_workflow_tasks: PositiveInt = 200
+    """Workflow tasks one replica runs at once."""
+    max_concurrent_local_activities: PositiveInt = 200
+    """Local activities (publishing, context) run at once."""
+    max_cached_workflows: NonNegativeInt = 2000
+    """Runs kept in memory between workflow tasks (at least the runs in flight, or each of their
+    workflow tasks replays the history)."""
+    sandbox: Literal["off", "strict"] = "off"
+    """Workflow sandbox: 'strict' runs each run in the SDK's sandbox (its module re-imported per
+    run, restricted calls caught at run time); 'off' runs our workflow code as is, at about half
+    the worker CPU per run (determinism is checked by the replay tests under the strict sandbox
+    instead)."""
 
 
 class SchedulesSection(BaseModel):
     """The schedules reconciler: which Temporal Schedules it owns and how often it repairs drift."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    id_prefix: str = Field(
-        default="taskfactory-",
-        description="Prefix of the ids of the schedules taskfactory creates.",
-    )
-    owner: str | None = Field(
-        default=None,
-        description="Ownership marker (schedule memo); only schedules carrying it are changed. "
-        "Unset = the orchestrator task queue, so deployments sharing a namespace keep apart.",
-    )
-    sync_interval_seconds: NonNegativeFloat = Field(
-        default=300.0,
-        description="Drift repair period of the orchestrator; 0 = only at start.",
-    )
-    search_attributes: bool = Field(
-        default=True, description="Tag scheduled runs with the Taskfactory* search attributes."
-    )
+    id_prefix: str = "taskfactory-"
+    """Prefix of the ids of the schedules taskfactory creates."""
+    owner: str | None = None
+    """Ownership marker (schedule memo); only schedules carrying it are changed. Unset = the
+    orchestrator task queue, so deployments sharing a namespace keep apart."""
+    sync_interval_seconds: NonNegativeFloat = 300.0
+    """Drift repair period of the orchestrator; 0 = only at start."""
+    search_attributes: TagRuns = True
 
 
 class Principal(BaseModel):
@@ -86,20 +72,20 @@ class Principal(BaseModel):
     principal names and group names.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, hide_input_in_errors=True, use_attribute_docstrings=True
+    )
 
-    name: str = Field(pattern=_NAME, description="Who this is (recorded as the approver).")
-    scope: Literal["read", "approve", "admin"] = Field(
-        default="read",
-        description="read: only read; approve: also decide approvals; admin: also change.",
-    )
-    groups: tuple[Annotated[str, Field(pattern=_NAME)], ...] = Field(
-        default=(), description="Groups the principal belongs to (approvers may name them)."
-    )
-    token: SecretStr | None = Field(default=None, description="Its bearer token (secret).")
-    token_file: Path | None = Field(
-        default=None, description="File holding its bearer token; read per request."
-    )
+    name: str = Field(pattern=_NAME)
+    """Who this is (recorded as the approver)."""
+    scope: Literal["read", "approve", "admin"] = "read"
+    """read: only read; approve: also decide approvals; admin: also change."""
+    groups: tuple[Annotated[str, Field(pattern=_NAME)], ...] = ()
+    """Groups the principal belongs to (approvers may name them)."""
+    token: SecretStr | None = None
+    """Its bearer token (secret)."""
+    token_file: Path | None = None
+    """File holding its bearer token; read per request."""
 
     @model_validator(mode="after")
     def _one_token(self) -> Principal:
@@ -111,34 +97,32 @@ class Principal(BaseModel):
 class AdminSection(BaseModel):
     """The admin HTTP API (definitions, runs, schedules, explain) the orchestrator serves."""
 
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    model_config = ConfigDict(
+        extra="forbid", hide_input_in_errors=True, use_attribute_docstrings=True
+    )
 
-    enabled: bool = Field(default=False, description="Serve the admin API.")
-    host: str = Field(default="127.0.0.1", description="Address of the admin API.")
+    enabled: bool = False
+    """Serve the admin API."""
+    host: str = "127.0.0.1"
+    """Address of the admin API."""
     port: ListenPort = 8081
-    admin_token: SecretStr | None = Field(
-        default=None, description="Bearer token that may read and change (secret)."
-    )
-    admin_token_file: Path | None = Field(default=None, description="File holding admin_token.")
-    read_token: SecretStr | None = Field(
-        default=None, description="Bearer token that may only read (secret)."
-    )
-    read_token_file: Path | None = Field(default=None, description="File holding read_token.")
-    principals: tuple[Principal, ...] = Field(
-        default=(),
-        description="Named callers as a JSON list of `{name, scope, groups, token_file}` "
-        "(scope read, approve or admin); admin_token and read_token are the principals "
-        "`admin` and `read`.",
-    )
+    admin_token: SecretStr | None = None
+    """Bearer token that may read and change (secret)."""
+    admin_token_file: Path | None = None
+    """File holding admin_token."""
+    read_token: SecretStr | None = None
+    """Bearer token that may only read (secret)."""
+    read_token_file: Path | None = None
+    """File holding read_token."""
+    principals: tuple[Principal, ...] = ()
+    """Named callers as a JSON list of `{name, scope, groups, token_file}` (scope read, approve or
+    admin); admin_token and read_token are the principals `admin` and `read`."""
     max_request_bytes: RequestBodyLimit = 1_048_576
-    validate_timeout_seconds: PositiveFloat = Field(
-        default=10.0,
-        description="A posted definition, or an explained event, not checked within this "
-        "time is answered 503 (the check runs off the event loop).",
-    )
-    max_concurrent_checks: PositiveInt = Field(
-        default=2, description="Definition checks and explains at once; more get 503."
-    )
+    validate_timeout_seconds: PositiveFloat = 10.0
+    """A posted definition, or an explained event, not checked within this time is answered 503 (the
+    check runs off the event loop)."""
+    max_concurrent_checks: PositiveInt = 2
+    """Definition checks and explains at once; more get 503."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> AdminSection:

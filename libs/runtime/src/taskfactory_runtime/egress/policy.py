@@ -70,37 +70,26 @@ def _comma_list(value: object) -> object:
 class EgressSettings(BaseModel):
     """Task egress (``http`` tasks and ``http`` context sources), deployment-wide."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    allowed_schemes: Annotated[tuple[Literal["http", "https"], ...], NoDecode] = Field(
-        default=("http", "https"),
-        description="URL schemes tasks may use, comma-separated; others fail non-retryably.",
-    )
-    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=(),
-        description="Hosts tasks may reach, comma-separated: names, `*.example.com` or CIDRs "
-        "(matched on the resolved addresses); empty = any host with a public address.",
-    )
-    allowed_networks: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = Field(
-        default=(),
-        description="Non-public networks tasks may reach anyway (CIDRs, comma-separated, e.g. "
-        "`10.20.0.0/16`); loopback, private, link-local, cloud metadata, multicast and "
-        "unspecified addresses are refused otherwise.",
-    )
-    redirects: RedirectPolicy = Field(
-        default="off",
-        description="Follow redirects: off, same-origin or any; every hop is checked again.",
-    )
-    max_redirects: int = Field(default=5, ge=0, le=20, description="Redirect hops followed.")
-    max_response_bytes: PositiveInt = Field(
-        default=1024 * 1024,
-        description="Largest response body read (decoded); larger fails non-retryably.",
-    )
-    max_timeout_seconds: PositiveFloat = Field(
-        default=60.0,
-        description="Cap on a request's `timeout_seconds`, for the whole exchange (connect, "
-        "redirects and body).",
-    )
+    allowed_schemes: Annotated[tuple[Literal["http", "https"], ...], NoDecode] = ("http", "https")
+    """URL schemes tasks may use, comma-separated; others fail non-retryably."""
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    """Hosts tasks may reach, comma-separated: names, `*.example.com` or CIDRs (matched on the
+    resolved addresses); empty = any host with a public address."""
+    allowed_networks: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = ()
+    """Non-public networks tasks may reach anyway (CIDRs, comma-separated, e.g. `10.20.0.0/16`);
+    loopback, private, link-local, cloud metadata, multicast and unspecified addresses are
+    refused otherwise."""
+    redirects: RedirectPolicy = "off"
+    """Follow redirects: off, same-origin or any; every hop is checked again."""
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    """Redirect hops followed."""
+    max_response_bytes: PositiveInt = 1024 * 1024
+    """Largest response body read (decoded); larger fails non-retryably."""
+    max_timeout_seconds: PositiveFloat = 60.0
+    """Cap on a request's `timeout_seconds`, for the whole exchange (connect, redirects and body).
+    """
 
     _split = field_validator("allowed_schemes", "allowed_hosts", "allowed_networks", mode="before")(
         _comma_list
